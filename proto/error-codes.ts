@@ -1,0 +1,133 @@
+/**
+ * @module proto/error-codes
+ *
+ * The registry of Ferry's stable error codes. Append-only: a code, once
+ * shipped, keeps its name and meaning (test/contract/error-codes.test.ts
+ * snapshots the list). Each entry says what went wrong in one sentence, the
+ * HTTP status of the synthetic response the data plane sends, where the fault
+ * lies (`source`, after Pingora) and whether a retry elsewhere could succeed.
+ *
+ * Thread: both. Users see these codes in the `x-ferry-error` response header,
+ * in access logs and in control-port replies.
+ */
+
+export type ErrorSource = 'downstream' | 'upstream' | 'internal' | 'config';
+
+export interface ErrorCodeInfo {
+  readonly doc: string;
+  readonly status: number;
+  readonly source: ErrorSource;
+  readonly retryable: boolean;
+}
+
+export const ERROR_CODES = {
+  // --- downstream: the client sent something we refuse ---
+  FERRY_ERR_HTTP_BAD_REQUEST: {
+    doc: 'The request is not valid HTTP/1.1 framing (RFC 9112) and was not forwarded.',
+    status: 400,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_HTTP_HEADERS_TOO_LARGE: {
+    doc: 'The request head exceeds the header size or count limit.',
+    status: 431,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_HTTP_HEADER_TIMEOUT: {
+    doc: 'The client did not send a complete request head before the header-read deadline.',
+    status: 408,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_HTTP_VERSION: {
+    doc: 'The request uses an HTTP version other than 1.0 or 1.1.',
+    status: 505,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_DOWNSTREAM_ABORTED: {
+    doc: 'The client closed the connection before the response was complete.',
+    status: 499,
+    source: 'downstream',
+    retryable: false,
+  },
+  // --- pick: no target could be chosen ---
+  FERRY_ERR_PICK_NO_TARGET: {
+    doc: 'The target group has no routable target (none healthy and fail-open off, or none registered).',
+    status: 503,
+    source: 'internal',
+    retryable: true,
+  },
+  FERRY_ERR_ROUTE_NO_MATCH: {
+    doc: 'No listener rule matched and the listener has no default action.',
+    status: 404,
+    source: 'config',
+    retryable: false,
+  },
+  // --- upstream: the target failed ---
+  FERRY_ERR_UPSTREAM_CONNECT_REFUSED: {
+    doc: 'The target refused the connection.',
+    status: 502,
+    source: 'upstream',
+    retryable: true,
+  },
+  FERRY_ERR_UPSTREAM_RESET: {
+    doc: 'The target reset or closed the connection before a complete response.',
+    status: 502,
+    source: 'upstream',
+    retryable: true,
+  },
+  FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT: {
+    doc: 'The connection to the target was not established within the connect timeout.',
+    status: 504,
+    source: 'upstream',
+    retryable: true,
+  },
+  FERRY_ERR_UPSTREAM_TIMEOUT: {
+    doc: 'The target did not answer within the response timeout.',
+    status: 504,
+    source: 'upstream',
+    retryable: false,
+  },
+  FERRY_ERR_UPSTREAM_BAD_RESPONSE: {
+    doc: 'The target sent a response with invalid or ambiguous framing; it was not forwarded.',
+    status: 502,
+    source: 'upstream',
+    retryable: false,
+  },
+  // --- internal ---
+  FERRY_ERR_INTERNAL: {
+    doc: 'An unexpected error inside Ferry; the worker logged it.',
+    status: 500,
+    source: 'internal',
+    retryable: false,
+  },
+  FERRY_ERR_DRAINING: {
+    doc: 'Ferry is shutting down or draining and accepts no new requests on this connection.',
+    status: 503,
+    source: 'internal',
+    retryable: true,
+  },
+  // --- config ---
+  FERRY_ERR_CONFIG_INVALID: {
+    doc: 'The configuration failed validation; every error is listed with its path.',
+    status: 400,
+    source: 'config',
+    retryable: false,
+  },
+  FERRY_ERR_CONFIG_CAPACITY: {
+    doc: 'The configuration needs more table slots (targets, groups, workers) than the limits allow.',
+    status: 400,
+    source: 'config',
+    retryable: false,
+  },
+  FERRY_ERR_LISTEN_FAILED: {
+    doc: 'A listener could not bind its address (in use, not permitted, or not local).',
+    status: 500,
+    source: 'config',
+    retryable: false,
+  },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
