@@ -12,6 +12,7 @@
  * member is eligible. Taking and dropping the in-flight/connection counters is
  * upstream/'s job, not the balancer's.
  */
+import type { AlgorithmName } from '../../proto/algorithms.ts';
 import type { TableView } from '../../proto/table-layout.ts';
 
 /** Which members a pick may return. */
@@ -19,18 +20,8 @@ export const ELIGIBLE_ROUTABLE = 0;
 /** Fail-open: any assigned, non-draining member, whatever its health. */
 export const ELIGIBLE_ANY = 1;
 
-/** Algorithm names as written in config. */
-export const ALGORITHMS = [
-  'round_robin',
-  'least_connections',
-  'least_outstanding_requests',
-  'response_time',
-  'peak_ewma',
-  'hash',
-  'random',
-  'weighted_random',
-] as const;
-export type AlgorithmName = (typeof ALGORITHMS)[number];
+/** Algorithm names as written in config; the list lives in proto/ so the config (main thread) can validate against it. */
+export { ALGORITHMS, type AlgorithmName } from '../../proto/algorithms.ts';
 
 /** A source of uniform numbers in [0, 1); injected so tests are deterministic. */
 export type RandomSource = () => number;
