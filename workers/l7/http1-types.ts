@@ -16,6 +16,14 @@ export const PARSE_ERR_TOO_LARGE = -2;
 /** HTTP version other than 1.0 / 1.1 (505 / 502). */
 export const PARSE_ERR_VERSION = -3;
 
+/**
+ * ChunkedScanner.scan results besides a completion index (>= 0): every byte
+ * was consumed and the message is not over yet; or the framing is broken
+ * (`errorReason` says why; 400 downstream, 502 upstream, never reuse the socket).
+ */
+export const CHUNKED_NEED_MORE = -1;
+export const CHUNKED_ERR_BAD = -2;
+
 /** Body framing of a message, decided from its head. */
 export const BODY_NONE = 0;
 export const BODY_LENGTH = 1;
