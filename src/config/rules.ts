@@ -1,0 +1,254 @@
+/**
+ * @module src/config/rules
+ *
+ * The config rules that look across fields and entries: unique names and
+ * addresses, references between listeners and target groups, options that
+ * only make sense together, and table capacity. Thread: main (config time).
+ * Place in the flow: YAML -> schema.ts (each field) + **rules.ts** (across
+ * fields) -> ConfigSnapshot.
+ *
+ * Why these run on the raw YAML data and not inside the zod schema: zod skips
+ * an object's refinements as soon as any field inside it fails, so a typo in
+ * one target would hide a duplicate group name until the next run. Running
+ * here, on whatever parts are well-formed, lets `ferry validate` report every
+ * problem at once. Each rule skips values the schema already rejects (wrong
+ * type, bad address), so nothing is reported twice.
+ */
+import { DEFAULT_MAX_TARGET_GROUPS, DEFAULT_MAX_TARGETS } from '../shared/limits.ts';
+import { type HostPort, isWildcardHost, parseAddress } from './address.ts';
+import { type ConfigError, type ConfigPath, closestName, formatConfigPath } from './config-error.ts';
+import { parseHashKey } from './hash-key.ts';
+import { ADMIN_ADDRESS_DEFAULT, LIMITS_MAX_TARGET_GROUPS_CAP, LIMITS_MAX_TARGETS_CAP } from './schema.ts';
+
+type RawObject = Readonly<Record<string, unknown>>;
+
+function isObject(value: unknown): value is RawObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The entries of a list that are mappings, with their index; anything else is the schema's to report. */
+function objectsIn(value: unknown): { index: number; entry: RawObject }[] {
+  if (!Array.isArray(value)) return [];
+  const entries: { index: number; entry: RawObject }[] = [];
+  value.forEach((entry: unknown, index) => {
+    if (isObject(entry)) entries.push({ index, entry });
+  });
+  return entries;
+}
+
+function stringAt(object: RawObject, key: string): string | undefined {
+  const value = object[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function integerAt(object: RawObject | undefined, key: string, min: number, max: number): number | undefined {
+  const value = object?.[key];
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max
+    ? value
+    : undefined;
+}
+
+/**
+ * Check the rules that span fields. Thread: main. Never throws; allocates the
+ * error list. `raw` is the YAML document as plain JS (any shape).
+ */
+export function checkConfigRules(raw: unknown): ConfigError[] {
+  const errors: ConfigError[] = [];
+  if (!isObject(raw)) return errors;
+  const report = (path: ConfigPath, message: string): void => {
+    errors.push({ code: 'FERRY_ERR_CONFIG_INVALID', path: formatConfigPath(path), message });
+  };
+
+  const listeners = objectsIn(raw['listeners']);
+  const groups = objectsIn(raw['targetGroups']);
+
+  checkUniqueNames(listeners, 'listeners', 'listener', report);
+  checkUniqueNames(groups, 'targetGroups', 'target group', report);
+  checkListenerAddresses(raw, listeners, report);
+
+  // Which listener protocols reach each group, for the protocol-dependent rules below.
+  const groupNames = groups.flatMap(({ entry }) => stringAt(entry, 'name') ?? []);
+  const listenersByGroup = new Map<string, { name: string; protocol: string }[]>();
+  for (const { index, entry } of listeners) {
+    const protocol = stringAt(entry, 'protocol') ?? 'HTTP';
+    if (protocol === 'TCP' && entry['addTargetHeader'] === true) {
+      report(['listeners', index, 'addTargetHeader'], 'applies only to HTTP listeners; this listener is TCP');
+    }
+    const action = entry['defaultAction'];
+    const forward = isObject(action) ? action['forward'] : undefined;
+    const groupName = isObject(forward) ? stringAt(forward, 'targetGroup') : undefined;
+    if (groupName === undefined) continue;
+    if (!groupNames.includes(groupName)) {
+      const suggestion = closestName(groupName, groupNames);
+      const known = groupNames.length === 0 ? 'none are defined' : `known: ${groupNames.join(', ')}`;
+      report(
+        ['listeners', index, 'defaultAction', 'forward', 'targetGroup'],
+        `no target group named ${JSON.stringify(groupName)}` +
+          (suggestion === undefined ? ` (${known})` : ` (did you mean ${JSON.stringify(suggestion)}?)`),
+      );
+      continue;
+    }
+    const users = listenersByGroup.get(groupName) ?? [];
+    users.push({ name: stringAt(entry, 'name') ?? `#${index}`, protocol });
+    listenersByGroup.set(groupName, users);
+  }
+
+  for (const { index, entry } of groups) {
+    const users = listenersByGroup.get(stringAt(entry, 'name') ?? '') ?? [];
+    checkGroupOptions(index, entry, users, report);
+    checkUniqueTargets(index, entry, report);
+  }
+
+  checkCapacity(raw, groups, errors);
+  return errors;
+}
+
+type Report = (path: ConfigPath, message: string) => void;
+
+function checkUniqueNames(
+  entries: readonly { index: number; entry: RawObject }[],
+  listKey: string,
+  noun: string,
+  report: Report,
+): void {
+  const firstIndexByName = new Map<string, number>();
+  for (const { index, entry } of entries) {
+    const name = stringAt(entry, 'name');
+    if (name === undefined) continue;
+    const firstIndex = firstIndexByName.get(name);
+    if (firstIndex === undefined) firstIndexByName.set(name, index);
+    else
+      report(
+        [listKey, index, 'name'],
+        `duplicate ${noun} name ${JSON.stringify(name)} (also ${listKey}[${firstIndex}].name)`,
+      );
+  }
+}
+
+/**
+ * Two listeners (or a listener and the admin endpoint) cannot bind the same
+ * port on overlapping addresses: the same host, or either one the wildcard.
+ * Port 0 asks the OS for a free port, so it never collides.
+ */
+function checkListenerAddresses(
+  raw: RawObject,
+  listeners: readonly { index: number; entry: RawObject }[],
+  report: Report,
+): void {
+  const bound: { path: string; value: HostPort }[] = [];
+  const admin = raw['admin'] ?? {};
+  const adminAddress = isObject(admin) ? (admin['address'] ?? ADMIN_ADDRESS_DEFAULT) : undefined;
+  const adminParsed = typeof adminAddress === 'string' ? parseAddress(adminAddress, 0) : undefined;
+  if (adminParsed?.ok === true) bound.push({ path: 'admin.address', value: adminParsed.value });
+  for (const { index, entry } of listeners) {
+    const text = stringAt(entry, 'address');
+    if (text === undefined) continue;
+    const parsed = parseAddress(text, 0);
+    if (!parsed.ok || parsed.value.port === 0) continue;
+    const clash = bound.find(({ value }) => overlaps(value, parsed.value));
+    if (clash !== undefined) {
+      report(
+        ['listeners', index, 'address'],
+        `${text} overlaps ${clash.path} (${clash.value.address}): both bind port ${parsed.value.port}`,
+      );
+    }
+    bound.push({ path: `listeners[${index}].address`, value: parsed.value });
+  }
+}
+
+function overlaps(a: HostPort, b: HostPort): boolean {
+  if (a.port !== b.port || a.port === 0) return false;
+  return a.host.toLowerCase() === b.host.toLowerCase() || isWildcardHost(a.host) || isWildcardHost(b.host);
+}
+
+/** Options of one group that depend on its algorithm or on the listeners that forward to it. */
+function checkGroupOptions(
+  index: number,
+  group: RawObject,
+  users: readonly { name: string; protocol: string }[],
+  report: Report,
+): void {
+  const algorithm = stringAt(group, 'algorithm') ?? 'round_robin';
+  const hash = group['hash'];
+  if (hash !== undefined && algorithm !== 'hash') {
+    report(
+      ['targetGroups', index, 'hash'],
+      `applies only when algorithm is hash (this group uses ${algorithm})`,
+    );
+  }
+  const tcpUser = users.find((user) => user.protocol === 'TCP');
+  const keyText = isObject(hash) ? stringAt(hash, 'key') : undefined;
+  const key = keyText === undefined ? undefined : parseHashKey(keyText);
+  if (tcpUser !== undefined && key?.ok === true && key.value.kind !== 'source_ip') {
+    report(
+      ['targetGroups', index, 'hash', 'key'],
+      `${keyText} needs HTTP requests, but TCP listener ${JSON.stringify(tcpUser.name)} forwards to this group; use source_ip`,
+    );
+  }
+
+  const check = group['healthCheck'];
+  if (!isObject(check)) return;
+  const explicitProtocol = stringAt(check, 'protocol');
+  const isTcpOnly = users.length > 0 && users.every((user) => user.protocol === 'TCP');
+  const protocol = explicitProtocol ?? (isTcpOnly ? 'TCP' : 'HTTP');
+  if (protocol !== 'TCP') return;
+  const why =
+    explicitProtocol === undefined
+      ? 'the health check is TCP (the default when only TCP listeners forward to the group); set healthCheck.protocol: HTTP'
+      : 'the health check protocol is TCP';
+  for (const key of ['path', 'matcher'] as const) {
+    if (check[key] !== undefined)
+      report(['targetGroups', index, 'healthCheck', key], `applies only to HTTP and HTTPS checks; ${why}`);
+  }
+}
+
+/** A target may appear once per group (the same host and port twice would double its share silently). */
+function checkUniqueTargets(groupIndex: number, group: RawObject, report: Report): void {
+  const firstIndexByAddress = new Map<string, number>();
+  for (const { index, entry } of objectsIn(group['targets'])) {
+    const text = stringAt(entry, 'address');
+    if (text === undefined) continue;
+    const parsed = parseAddress(text, 1);
+    if (!parsed.ok) continue;
+    const identity = `${parsed.value.host.toLowerCase()} ${parsed.value.port}`;
+    const firstIndex = firstIndexByAddress.get(identity);
+    if (firstIndex === undefined) firstIndexByAddress.set(identity, index);
+    else
+      report(
+        ['targetGroups', groupIndex, 'targets', index, 'address'],
+        `duplicate target ${text} in this group (also targets[${firstIndex}])`,
+      );
+  }
+}
+
+/** The shared table has fixed capacity (`limits`); a config that does not fit is refused before anything starts. */
+function checkCapacity(
+  raw: RawObject,
+  groups: readonly { index: number; entry: RawObject }[],
+  errors: ConfigError[],
+): void {
+  const limits = isObject(raw['limits']) ? raw['limits'] : undefined;
+  const maxTargets = integerAt(limits, 'maxTargets', 1, LIMITS_MAX_TARGETS_CAP) ?? DEFAULT_MAX_TARGETS;
+  const maxTargetGroups =
+    integerAt(limits, 'maxTargetGroups', 1, LIMITS_MAX_TARGET_GROUPS_CAP) ?? DEFAULT_MAX_TARGET_GROUPS;
+  const groupCount = Array.isArray(raw['targetGroups']) ? raw['targetGroups'].length : 0;
+  if (groupCount > maxTargetGroups) {
+    errors.push({
+      code: 'FERRY_ERR_CONFIG_CAPACITY',
+      path: 'targetGroups',
+      message: `${groupCount} target groups do not fit limits.maxTargetGroups (${maxTargetGroups}); raise limits.maxTargetGroups`,
+    });
+  }
+  let targetCount = 0;
+  for (const { entry } of groups) {
+    const targets = entry['targets'];
+    if (Array.isArray(targets)) targetCount += targets.length;
+  }
+  if (targetCount > maxTargets) {
+    errors.push({
+      code: 'FERRY_ERR_CONFIG_CAPACITY',
+      path: 'targetGroups',
+      message: `${targetCount} targets in all do not fit limits.maxTargets (${maxTargets}); raise limits.maxTargets`,
+    });
+  }
+}

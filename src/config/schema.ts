@@ -1,0 +1,511 @@
+/**
+ * @module src/config/schema
+ *
+ * The one schema of Ferry's config (zod 4). It gives, from a single source:
+ *   - the runtime validation of each field (types, ranges, syntax, unknown keys);
+ *   - the normalised snapshot shape and its TypeScript types (`z.output`):
+ *     durations become integer `…Ms`, addresses `{ address, host, port }`,
+ *     hash keys `{ key, kind, name }`, every default filled in;
+ *   - the config reference (docs/config-reference.md, see reference.ts), from
+ *     the `.describe()`/`.meta()` text here via `z.toJSONSchema`.
+ *
+ * Thread: main (config time). Place in the flow:
+ *
+ *   YAML text -> parse.ts -> **configSchema** (fields) + rules.ts (across fields)
+ *             -> deep-frozen ConfigSnapshot -> table/, health/, supervisor/, workers
+ *
+ * Rules that compare several entries (duplicate names, a listener forwarding to
+ * an unknown group, capacity) live in rules.ts, which runs on the raw input so
+ * they are reported together with field errors rather than after them.
+ *
+ * Meta keys used by the reference: `description`, and `x-type` (how a value is
+ * written), `x-allowed` (values or range in words), `x-default` (a default that
+ * depends on other keys), `x-internal` (not for users).
+ */
+import { z } from 'zod';
+import { ALGORITHMS } from '../../proto/algorithms.ts';
+import { WEIGHT_MAX } from '../../proto/table-layout.ts';
+import {
+  DEFAULT_MAX_TARGET_GROUPS,
+  DEFAULT_MAX_TARGETS,
+  MAX_WORKERS,
+  SHUTDOWN_GRACE_MS,
+  UPSTREAM_CONNECT_TIMEOUT_MS,
+  UPSTREAM_RESPONSE_TIMEOUT_MS,
+} from '../shared/limits.ts';
+import { parseAddress } from './address.ts';
+import { describeValue } from './config-error.ts';
+import { DURATION_SYNTAX_HINT, formatDurationMs, parseDuration } from './duration.ts';
+import { HASH_KEY_SYNTAX, parseHashKey } from './hash-key.ts';
+import { parseMatcher } from './matcher.ts';
+
+// === Vocabulary ===
+/** Listener protocols Ferry serves today. */
+export const LISTENER_PROTOCOLS = ['HTTP', 'TCP'] as const;
+export type ListenerProtocol = (typeof LISTENER_PROTOCOLS)[number];
+/** Listener protocols of the contract that later issues add; config naming them gets "not supported yet". */
+export const PLANNED_LISTENER_PROTOCOLS = ['HTTPS', 'TLS', 'UDP', 'GENEVE'] as const;
+export const SCHEMES = ['internet-facing', 'internal'] as const;
+export type Scheme = (typeof SCHEMES)[number];
+export const HEALTH_CHECK_PROTOCOLS = ['TCP', 'HTTP', 'HTTPS'] as const;
+export type HealthCheckProtocol = (typeof HEALTH_CHECK_PROTOCOLS)[number];
+
+/** Largest `limits.maxTargets`: 65,536 target rows are 4 MiB of shared table. */
+export const LIMITS_MAX_TARGETS_CAP = 65_536;
+/** Largest `limits.maxTargetGroups`. */
+export const LIMITS_MAX_TARGET_GROUPS_CAP = 4_096;
+/** Where the admin endpoint listens unless `admin.address` says otherwise: loopback only. */
+export const ADMIN_ADDRESS_DEFAULT = '127.0.0.1:9901';
+/** Longest health-check path, in characters. */
+export const HEALTH_CHECK_PATH_LENGTH_MAX = 1_024;
+
+/** Listener and target-group names: short, printable, safe in logs, metrics labels and URLs. */
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const NAME_RULE = "1..63 letters, digits, '.', '_' or '-', starting with a letter or digit";
+/** An absolute path of printable ASCII, as sent in the health-check request line. */
+const HEALTH_CHECK_PATH_PATTERN = /^\/[!-~]*$/;
+
+const MS_PER_S = 1_000;
+const MS_PER_MIN = 60_000;
+const MS_PER_H = 3_600_000;
+
+// === Leaves ===
+/** Error text for a value that is present but wrong; `undefined` lets "is required" through. */
+function unlessMissing(
+  message: (input: unknown) => string,
+): (issue: { input?: unknown }) => string | undefined {
+  return (issue) => (issue.input === undefined ? undefined : message(issue.input));
+}
+
+/** An integer in min..max. */
+function integerIn(min: number, max: number) {
+  const error = unlessMissing((input) => `expected an integer ${min}..${max}, got ${describeValue(input)}`);
+  return z.int({ error }).min(min, { error }).max(max, { error });
+}
+
+function booleanField() {
+  return z.boolean({
+    error: unlessMissing((input) => `expected true or false, got ${describeValue(input)}`),
+  });
+}
+
+/** An enum with the allowed values in its message. */
+function enumOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, {
+    error: unlessMissing((input) => `expected one of ${values.join(' | ')}, got ${describeValue(input)}`),
+  });
+}
+
+function nameField() {
+  return z
+    .string({
+      error: unlessMissing((input) => `expected a name (${NAME_RULE}), got ${describeValue(input)}`),
+    })
+    .regex(NAME_PATTERN, {
+      error: (issue) => `expected a name (${NAME_RULE}), got ${describeValue(issue.input)}`,
+    })
+    .meta({ 'x-allowed': NAME_RULE });
+}
+
+/** `host:port`; `portMin` is 1 for targets, which Ferry must connect to. */
+function addressField(portMin: 0 | 1) {
+  return z
+    .string({ error: unlessMissing((input) => `expected host:port, got ${describeValue(input)}`) })
+    .transform((text, ctx) => {
+      const parsed = parseAddress(text, portMin);
+      if (parsed.ok) return parsed.value;
+      ctx.addIssue({ code: 'custom', message: `${parsed.message}, got ${describeValue(text)}`, input: text });
+      return z.NEVER;
+    })
+    .meta({
+      'x-type': 'host:port',
+      'x-allowed': `IPv4, [IPv6] or host name; port ${portMin}..65535`,
+    });
+}
+
+/** The range of a duration field in words, e.g. `1s..5m` or `0 or 30s..15m`. */
+function durationRangeText(minMs: number, maxMs: number, isZeroAllowed: boolean): string {
+  const range = `${formatDurationMs(minMs)}..${formatDurationMs(maxMs)}`;
+  return isZeroAllowed && minMs > 0 ? `0 or ${range}` : range;
+}
+
+/**
+ * A duration text within minMs..maxMs, parsed to integer ms. With
+ * `isZeroAllowed`, `0s` is also accepted below minMs (slow start "off").
+ */
+function durationField(minMs: number, maxMs: number, isZeroAllowed = false) {
+  const rangeText = durationRangeText(minMs, maxMs, isZeroAllowed);
+  return z
+    .string({
+      error: unlessMissing((input) => `expected ${DURATION_SYNTAX_HINT}, got ${describeValue(input)}`),
+    })
+    .transform((text, ctx) => {
+      const parsed = parseDuration(text);
+      if (!parsed.ok) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${parsed.message}, got ${describeValue(text)}`,
+          input: text,
+        });
+        return z.NEVER;
+      }
+      const isInRange = (parsed.ms >= minMs && parsed.ms <= maxMs) || (isZeroAllowed && parsed.ms === 0);
+      if (!isInRange) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a duration ${rangeText}, got ${describeValue(text)}`,
+          input: text,
+        });
+        return z.NEVER;
+      }
+      return parsed.ms;
+    })
+    .meta({ 'x-type': 'duration', 'x-allowed': rangeText });
+}
+
+function hashKeyField() {
+  return z
+    .string({ error: unlessMissing((input) => `expected ${HASH_KEY_SYNTAX}, got ${describeValue(input)}`) })
+    .transform((text, ctx) => {
+      const parsed = parseHashKey(text);
+      if (parsed.ok) return parsed.value;
+      ctx.addIssue({ code: 'custom', message: parsed.message, input: text });
+      return z.NEVER;
+    })
+    .meta({ 'x-allowed': '`source_ip`, `path`, `header:<name>`, `cookie:<name>`, `query:<name>`' });
+}
+
+/** Status codes; YAML reads an unquoted `200` as a number, which is accepted too. */
+function matcherField() {
+  const error = unlessMissing(
+    (input) => `expected status codes such as "200", "200,204" or "200-299", got ${describeValue(input)}`,
+  );
+  return z
+    .union([z.string({ error }), z.int({ error })], { error })
+    .transform((value, ctx) => {
+      const parsed = parseMatcher(String(value));
+      if (parsed.ok) return parsed.value;
+      ctx.addIssue({ code: 'custom', message: parsed.message, input: value });
+      return z.NEVER;
+    })
+    .meta({ 'x-type': 'status codes', 'x-allowed': '`"200"`, `"200,204"`, `"200-299"` (codes 100..599)' });
+}
+
+function listenerProtocolField() {
+  return z
+    .enum(LISTENER_PROTOCOLS, {
+      error: unlessMissing((input) =>
+        (PLANNED_LISTENER_PROTOCOLS as readonly unknown[]).includes(input)
+          ? `protocol ${String(input)} is not supported yet; supported now: ${LISTENER_PROTOCOLS.join(' | ')}`
+          : `expected one of ${LISTENER_PROTOCOLS.join(' | ')}, got ${describeValue(input)}`,
+      ),
+    })
+    .meta({
+      'x-allowed': `${LISTENER_PROTOCOLS.map((name) => `\`${name}\``).join(' | ')} (${PLANNED_LISTENER_PROTOCOLS.join(', ')}: not supported yet)`,
+    });
+}
+
+// === Target groups ===
+const targetSchema = z
+  .strictObject({
+    address: addressField(1).describe('Where the target listens. Its identity in logs and the control port.'),
+    weight: integerIn(0, WEIGHT_MAX)
+      .default(1)
+      .describe(
+        'Relative share of traffic for weighted algorithms; 0 takes no new traffic (like a drained target).',
+      ),
+  })
+  .transform((target) => ({ ...target.address, weight: target.weight }));
+
+/** Default health-check timeout: ELB's 5 s, or half the interval when that is shorter, so it stays below it. */
+const HEALTH_CHECK_TIMEOUT_DEFAULT_MS = 5 * MS_PER_S;
+
+const healthCheckSchema = z
+  .strictObject({
+    enabled: booleanField()
+      .default(true)
+      .describe(
+        'Run active health checks. When false every target is routable (state `unavailable`, Target.HealthCheckDisabled).',
+      ),
+    protocol: enumOf(HEALTH_CHECK_PROTOCOLS).optional().meta({
+      description:
+        'TCP: the port accepts a connection. HTTP/HTTPS: a GET of `path` answers a status in `matcher`.',
+      'x-default': '`TCP` when only TCP listeners forward to the group, else `HTTP`',
+    }),
+    port: z
+      .union([z.literal('traffic-port'), integerIn(1, 65_535)], {
+        error: unlessMissing(
+          (input) => `expected traffic-port or an integer 1..65535, got ${describeValue(input)}`,
+        ),
+      })
+      .default('traffic-port')
+      .describe("Port to check: `traffic-port` (the target's own port) or another port on the same host."),
+    path: z
+      .string({
+        error: unlessMissing((input) => `expected a path such as /health, got ${describeValue(input)}`),
+      })
+      .max(HEALTH_CHECK_PATH_LENGTH_MAX, {
+        error: `expected a path of at most ${HEALTH_CHECK_PATH_LENGTH_MAX} characters`,
+      })
+      .regex(HEALTH_CHECK_PATH_PATTERN, {
+        error: (issue) =>
+          `expected a path that starts with / and has no spaces, got ${describeValue(issue.input)}`,
+      })
+      .optional()
+      .meta({
+        description: 'Request path of HTTP/HTTPS checks (query string allowed).',
+        'x-default': '`/`',
+        'x-allowed': `/… printable ASCII, at most ${HEALTH_CHECK_PATH_LENGTH_MAX} characters`,
+      }),
+    interval: durationField(1 * MS_PER_S, 300 * MS_PER_S)
+      .prefault('30s')
+      .describe('Time between checks of one target (checks of different targets are spread with jitter).'),
+    timeout: durationField(100, 120 * MS_PER_S)
+      .optional()
+      .meta({
+        description:
+          'Time a check may take before it counts as failed (Target.Timeout). Must be below `interval`.',
+        'x-default': '`5s`, or half of `interval` when that is shorter',
+      }),
+    healthyThreshold: integerIn(2, 10)
+      .default(5)
+      .describe('Consecutive passing checks that make an unhealthy target healthy.'),
+    unhealthyThreshold: integerIn(2, 10)
+      .default(2)
+      .describe('Consecutive failing checks that make a healthy target unhealthy.'),
+    matcher: matcherField()
+      .optional()
+      .meta({ description: 'Status codes that pass an HTTP/HTTPS check.', 'x-default': '`"200"`' }),
+  })
+  .transform((check, ctx) => {
+    const timeoutMs =
+      check.timeout ?? Math.min(HEALTH_CHECK_TIMEOUT_DEFAULT_MS, Math.floor(check.interval / 2));
+    if (timeoutMs >= check.interval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timeout'],
+        message: `must be less than interval (${formatDurationMs(check.interval)}), got ${formatDurationMs(timeoutMs)}`,
+        input: check.timeout,
+      });
+      return z.NEVER;
+    }
+    return {
+      enabled: check.enabled,
+      /** null until the top level resolves it from the listeners that use the group. */
+      protocol: check.protocol ?? null,
+      port: check.port,
+      path: check.path ?? '/',
+      intervalMs: check.interval,
+      timeoutMs,
+      healthyThreshold: check.healthyThreshold,
+      unhealthyThreshold: check.unhealthyThreshold,
+      matcher: check.matcher ?? { text: '200', ranges: [{ from: 200, to: 200 }] },
+    };
+  });
+
+const upstreamTimeoutsSchema = z
+  .strictObject({
+    connect: durationField(1, 10 * MS_PER_MIN)
+      .prefault(formatDurationMs(UPSTREAM_CONNECT_TIMEOUT_MS))
+      .describe(
+        'Time to establish a connection to a target; beyond it the request fails with 504 FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT.',
+      ),
+    response: durationField(1, 24 * MS_PER_H)
+      .prefault(formatDurationMs(UPSTREAM_RESPONSE_TIMEOUT_MS))
+      .describe(
+        'Time from sending a request to receiving the response head; beyond it 504 FERRY_ERR_UPSTREAM_TIMEOUT.',
+      ),
+  })
+  .transform((timeouts) => ({ connectMs: timeouts.connect, responseMs: timeouts.response }));
+
+const targetGroupSchema = z
+  .strictObject({
+    name: nameField().describe('Unique name; listeners forward to it by this name.'),
+    algorithm: enumOf(ALGORITHMS)
+      .default('round_robin')
+      .describe(
+        'How a target is picked: round_robin (smooth weighted, global across workers), least_connections, ' +
+          'least_outstanding_requests (P2C on in-flight requests), response_time (latency x load), ' +
+          'peak_ewma (linkerd-style P2C), hash (consistent, sticky by `hash.key`), random, weighted_random.',
+      ),
+    hash: z
+      .strictObject({
+        key: hashKeyField()
+          .prefault('source_ip')
+          .describe(
+            'What is hashed: the client address, the request path, or a header, cookie or query parameter.',
+          ),
+      })
+      .optional()
+      .meta({
+        description:
+          'Only with `algorithm: hash`: the consistent-hash key. Header names are matched case-blind.',
+        'x-default': '`{ key: source_ip }` when `algorithm` is `hash`',
+      }),
+    targets: z
+      .array(targetSchema, {
+        error: unlessMissing((input) => `expected a list, got ${describeValue(input)}`),
+      })
+      .prefault([])
+      .describe('Registered targets. May be empty; the control port and DNS discovery add more at run time.'),
+    healthCheck: healthCheckSchema.prefault({}).describe('Active health checks (ELB names and defaults).'),
+    deregistrationDelay: durationField(0, MS_PER_H)
+      .prefault('30s')
+      .describe(
+        'How long a deregistered target keeps its in-flight requests before they are closed; ends early when idle.',
+      ),
+    slowStart: durationField(30 * MS_PER_S, 15 * MS_PER_MIN, true)
+      .prefault('0s')
+      .describe("Ramp a newly healthy target's weight from 10% to 100% over this time; 0s turns it off."),
+    failOpen: booleanField()
+      .default(true)
+      .describe('When no target is healthy, route to all of them (true, like ALB) or answer 503 (false).'),
+    timeouts: upstreamTimeoutsSchema.prefault({}).describe('Upstream timeouts for requests to this group.'),
+  })
+  .transform((group) => ({
+    name: group.name,
+    algorithm: group.algorithm,
+    /** Rules reject `hash` with another algorithm; here it is simply dropped. */
+    hash:
+      group.algorithm === 'hash'
+        ? (group.hash?.key ?? { key: 'source_ip', kind: 'source_ip', name: null })
+        : null,
+    targets: group.targets,
+    healthCheck: group.healthCheck,
+    deregistrationDelayMs: group.deregistrationDelay,
+    slowStartMs: group.slowStart,
+    failOpen: group.failOpen,
+    timeouts: group.timeouts,
+  }));
+
+// === Listeners ===
+const listenerSchema = z
+  .strictObject({
+    name: nameField().describe('Unique name, used in logs, metrics and the control port.'),
+    protocol: listenerProtocolField()
+      .default('HTTP')
+      .describe('HTTP: layer-7 proxying. TCP: layer-4 relaying.'),
+    address: addressField(0).describe('Where the listener accepts connections; port 0 lets the OS choose.'),
+    scheme: enumOf(SCHEMES)
+      .default('internet-facing')
+      .describe('internet-facing: reachable from outside the network; internal: private addresses only.'),
+    addTargetHeader: booleanField().optional().meta({
+      description: 'Add an `x-ferry-target: host:port` header naming the target that answered (HTTP only).',
+      'x-default': 'the value of `demo`',
+    }),
+    defaultAction: z
+      .strictObject({
+        forward: z
+          .strictObject({
+            targetGroup: nameField().describe('Name of the target group that receives the traffic.'),
+          })
+          .describe('Forward every request or connection to one target group.'),
+      })
+      .describe('What the listener does with traffic no rule matches (today: all of it).'),
+  })
+  .transform((listener) => ({
+    name: listener.name,
+    protocol: listener.protocol,
+    ...listener.address,
+    scheme: listener.scheme,
+    /** null until the top level resolves it from `demo`. */
+    addTargetHeader: listener.addTargetHeader ?? null,
+    defaultAction: listener.defaultAction,
+  }));
+
+// === Top level ===
+const WORKERS_ERROR = unlessMissing(
+  (input) => `expected auto or an integer 1..${MAX_WORKERS}, got ${describeValue(input)}`,
+);
+
+/**
+ * The whole config. Input: the YAML document as plain JS. Output: the
+ * normalised snapshot minus what depends on the machine or the file
+ * (workerCount, sourceName, configDir), which parse.ts adds.
+ */
+export const configSchema = z
+  .strictObject({
+    workers: z
+      .union([z.literal('auto', { error: WORKERS_ERROR }), integerIn(1, MAX_WORKERS)], {
+        error: WORKERS_ERROR,
+      })
+      .default('auto')
+      .describe(
+        `Worker threads that accept connections: auto (os.availableParallelism(), at most ${MAX_WORKERS}) or a number.`,
+      ),
+    admin: z
+      .strictObject({
+        address: addressField(0)
+          .prefault(ADMIN_ADDRESS_DEFAULT)
+          .describe('Read-only admin HTTP endpoint: /healthz, /readyz, /metrics and the status page.'),
+      })
+      .transform((admin) => admin.address)
+      .prefault({})
+      .describe('Admin endpoint.'),
+    limits: z
+      .strictObject({
+        maxTargets: integerIn(1, LIMITS_MAX_TARGETS_CAP)
+          .default(DEFAULT_MAX_TARGETS)
+          .describe(
+            'Target slots in the shared table, over all groups; more targets is a FERRY_ERR_CONFIG_CAPACITY error.',
+          ),
+        maxTargetGroups: integerIn(1, LIMITS_MAX_TARGET_GROUPS_CAP)
+          .default(DEFAULT_MAX_TARGET_GROUPS)
+          .describe(
+            'Target-group rows in the shared table; more groups is a FERRY_ERR_CONFIG_CAPACITY error.',
+          ),
+      })
+      .prefault({})
+      .describe('Capacity of the shared table, fixed at start.'),
+    demo: booleanField().default(false).meta({
+      description:
+        'Set by the embedded default config. Demo targets run in-process and responses carry x-ferry-target.',
+      'x-internal': true,
+    }),
+    listeners: z
+      .array(listenerSchema, {
+        error: unlessMissing((input) => `expected a list of listeners, got ${describeValue(input)}`),
+      })
+      .min(1, { error: 'at least one listener is required' })
+      .describe('Where Ferry accepts traffic, and where each listener sends it.'),
+    targetGroups: z
+      .array(targetGroupSchema, {
+        error: unlessMissing((input) => `expected a list of target groups, got ${describeValue(input)}`),
+      })
+      .prefault([])
+      .describe('Named sets of targets with their algorithm, health checks and attributes.'),
+    shutdownGracePeriod: durationField(0, MS_PER_H)
+      .prefault(formatDurationMs(SHUTDOWN_GRACE_MS))
+      .describe('On SIGTERM/SIGINT, how long in-flight requests may finish before Ferry exits.'),
+  })
+  .transform((config) => {
+    const protocolsByGroup = new Map<string, Set<ListenerProtocol>>();
+    for (const listener of config.listeners) {
+      const groupName = listener.defaultAction.forward.targetGroup;
+      const protocols = protocolsByGroup.get(groupName) ?? new Set<ListenerProtocol>();
+      protocols.add(listener.protocol);
+      protocolsByGroup.set(groupName, protocols);
+    }
+    return {
+      workers: config.workers,
+      admin: config.admin,
+      limits: config.limits,
+      demo: config.demo,
+      listeners: config.listeners.map((listener) => ({
+        ...listener,
+        addTargetHeader: listener.addTargetHeader ?? config.demo,
+      })),
+      targetGroups: config.targetGroups.map((group) => {
+        const protocols = protocolsByGroup.get(group.name);
+        const isTcpOnly = protocols !== undefined && protocols.size === 1 && protocols.has('TCP');
+        const protocol: HealthCheckProtocol = group.healthCheck.protocol ?? (isTcpOnly ? 'TCP' : 'HTTP');
+        return { ...group, healthCheck: { ...group.healthCheck, protocol } };
+      }),
+      shutdownGracePeriodMs: config.shutdownGracePeriod,
+    };
+  });
+
+/** The schema's output: the snapshot before parse.ts adds the machine- and file-dependent fields and freezes it. */
+export type ParsedConfig = z.output<typeof configSchema>;
+/** What a config file holds before validation (all defaults optional). */
+export type ConfigInput = z.input<typeof configSchema>;
