@@ -1,0 +1,74 @@
+/**
+ * @module workers/balance/response-time
+ *
+ * `response_time`: prefer the member answering fastest, discounted by the
+ * work already queued on it. Thread: worker (main in tests and benches).
+ * Place in the flow: route -> **pick** -> upstream; `record` feeds it through
+ * src/shared/ewma.ts `recordLatency`.
+ *
+ * Algorithm: the "least time" family (NGINX Plus `least_time header`, F5's
+ * "fastest"), scored as in Finagle/linkerd's cost:
+ *
+ *   cost = latencyEwmaUs(decayed for idleness) * (TARGET_IN_FLIGHT + 1) / weight
+ *
+ * lowest wins, exact over all members, scanning from a random start so ties
+ * spread. Multiplying by in-flight + 1 keeps the fastest target from taking
+ * everything: its cost rises with each request it already holds, so traffic
+ * settles where latency x queue is balanced (a 5 ms target takes ~10x the
+ * concurrency of a 50 ms one). Unmeasured members are probed first, one probe
+ * at a time; an average not refreshed for IDLE_HALF_LIFE_MS halves per
+ * half-life, so a target that was slow gets re-tried and re-measured.
+ *
+ * Cost: O(n) per pick; four Atomics.load and one multiply-divide per member,
+ * eligibility (three loads) only when a member beats the best so far.
+ *
+ * Table fields read: TARGET_LATENCY_EWMA_US, TARGET_LATENCY_UPDATED_MS,
+ * TARGET_IN_FLIGHT, TARGET_WEIGHT, and TARGET_STATE / TARGET_EJECTED via the
+ * eligibility check.
+ *
+ * Alternatives rejected: pure lowest EWMA (sends everything to one target
+ * until its average moves — seconds with a 10 s tau); P2C (that is peak_ewma;
+ * users picking "response time" expect the best target, and the exact scan is
+ * cheap at sidecar group sizes); per-worker latency windows (each worker
+ * would see only its own traffic).
+ */
+import { NO_SLOT, TARGET_LATENCY_EWMA_US, type TableView } from '../../proto/table-layout.ts';
+import { copyMembers, drawIndex, isEligible, loadLatencyCost } from './member-scan.ts';
+import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
+
+export class ResponseTime implements Balancer {
+  readonly algorithm: AlgorithmName = 'response_time';
+  private readonly random: RandomSource;
+  private memberSlots: Int32Array;
+  private memberCount: number;
+
+  constructor(_groupIndex: number, random: RandomSource) {
+    this.random = random;
+    this.memberSlots = new Int32Array(0);
+    this.memberCount = 0;
+  }
+
+  rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
+    this.memberSlots = copyMembers(view, memberSlots, memberIds);
+    this.memberCount = this.memberSlots.length;
+  }
+
+  pick(view: TableView, _keyHash: number, nowMs: number, eligibility: number): number {
+    const memberCount = this.memberCount;
+    if (memberCount === 0) return NO_SLOT;
+    let index = drawIndex(this.random, memberCount);
+    let bestSlot = NO_SLOT;
+    let bestCost = 0;
+    for (let scanned = 0; scanned < memberCount; scanned++) {
+      if (index >= memberCount) index = 0;
+      const slot = this.memberSlots[index]!;
+      index++;
+      const cost = loadLatencyCost(view, slot, TARGET_LATENCY_EWMA_US, nowMs);
+      if (bestSlot !== NO_SLOT && cost >= bestCost) continue;
+      if (!isEligible(view, slot, eligibility)) continue;
+      bestSlot = slot;
+      bestCost = cost;
+    }
+    return bestSlot;
+  }
+}
