@@ -18,11 +18,18 @@
  *
  * Region map, in Int32 units (one row = one 64-byte cache line = 16 Int32):
  *
- *   0               16              16 + G*16            16 + G*16 + T*16
- *   +---------------+---------------+----------------------+------------------+
- *   | HEADER (16)   | GROUP x G     | TARGET x T           | WORKER x W       |
- *   +---------------+---------------+----------------------+------------------+
+ *   0            16           16+16G          16+16G+16T       16+16(G+T+W)
+ *   +------------+------------+---------------+----------------+-----------------------+
+ *   | HEADER(16) | GROUP x G  | TARGET x T    | WORKER x W     | LEDGER x W x T x 2    |
+ *   +------------+------------+---------------+----------------+-----------------------+
  *   G = HEADER_GROUP_CAPACITY, T = HEADER_TARGET_CAPACITY, W = HEADER_WORKER_CAPACITY
+ *
+ * The LEDGER is each worker's own share of TARGET_IN_FLIGHT and
+ * TARGET_ACTIVE_CONNECTIONS, per slot (LEDGER_IN_FLIGHT, LEDGER_CONNECTIONS).
+ * Only the owning worker writes its ledger; when a worker dies, main subtracts
+ * the dead worker's ledger from the shared counters, so a crash never leaves a
+ * target looking busy forever. Ledger cells are not row-padded: a worker only
+ * touches its own ledger, so the lines are not shared between writers.
  *
  * Each row is padded to 64 bytes so workers hammering different targets do not
  * share cache lines (false sharing turns every Atomics.add into a line bounce).
@@ -127,6 +134,14 @@ export const WORKER_ACTIVE_CONNECTIONS = 2;
 /** Downstream requests received by this worker. Writer: owning worker. Wraps. */
 export const WORKER_REQUESTS_TOTAL = 3;
 
+// === Ledger cells (per worker, per slot; 2 Int32 each) ===
+/** This worker's requests in flight to the slot. Writer: owning worker (Atomics.add, same moments as TARGET_IN_FLIGHT). Reader: main on worker exit. */
+export const LEDGER_IN_FLIGHT = 0;
+/** This worker's open connections to the slot. Writer: owning worker. Reader: main on worker exit. */
+export const LEDGER_CONNECTIONS = 1;
+/** Int32 cells per ledger entry. */
+export const LEDGER_CELLS = 2;
+
 /** Returned by pickers and lookups when there is no slot. */
 export const NO_SLOT = -1;
 
@@ -142,7 +157,8 @@ export interface TableCapacity {
 /** Bytes a table of the given capacity needs; regions are disjoint by construction. */
 export function tableBytes(capacity: TableCapacity): number {
   const rows = HEADER_ROWS + capacity.groupCapacity + capacity.targetCapacity + capacity.workerCapacity;
-  return rows * ROW_INT32 * Int32Array.BYTES_PER_ELEMENT;
+  const ledgerCells = capacity.workerCapacity * capacity.targetCapacity * LEDGER_CELLS;
+  return (rows * ROW_INT32 + ledgerCells) * Int32Array.BYTES_PER_ELEMENT;
 }
 
 // === Accessors ===
@@ -155,6 +171,7 @@ export interface TableView {
   readonly groupBase: number;
   readonly targetBase: number;
   readonly workerBase: number;
+  readonly ledgerBase: number;
   readonly groupCapacity: number;
   readonly targetCapacity: number;
   readonly workerCapacity: number;
@@ -188,10 +205,21 @@ export function attachTable(buffer: SharedArrayBuffer): TableView {
   const groupBase = HEADER_ROWS * ROW_INT32;
   const targetBase = groupBase + groupCapacity * ROW_INT32;
   const workerBase = targetBase + targetCapacity * ROW_INT32;
-  if ((workerBase + workerCapacity * ROW_INT32) * 4 > buffer.byteLength) {
+  const ledgerBase = workerBase + workerCapacity * ROW_INT32;
+  const endCell = ledgerBase + workerCapacity * targetCapacity * LEDGER_CELLS;
+  if (endCell * Int32Array.BYTES_PER_ELEMENT > buffer.byteLength) {
     throw new Error('table-layout: buffer is smaller than its header says');
   }
-  return { i32, groupBase, targetBase, workerBase, groupCapacity, targetCapacity, workerCapacity };
+  return {
+    i32,
+    groupBase,
+    targetBase,
+    workerBase,
+    ledgerBase,
+    groupCapacity,
+    targetCapacity,
+    workerCapacity,
+  };
 }
 
 export function loadHeader(view: TableView, field: number): number {
@@ -244,6 +272,39 @@ export function storeWorker(view: TableView, workerIndex: number, field: number,
 }
 export function addWorker(view: TableView, workerIndex: number, field: number, delta: number): number {
   return Atomics.add(view.i32, view.workerBase + workerIndex * ROW_INT32 + field, delta);
+}
+
+export function loadLedger(view: TableView, workerIndex: number, slot: number, cell: number): number {
+  return Atomics.load(
+    view.i32,
+    view.ledgerBase + (workerIndex * view.targetCapacity + slot) * LEDGER_CELLS + cell,
+  );
+}
+export function addLedger(
+  view: TableView,
+  workerIndex: number,
+  slot: number,
+  cell: number,
+  delta: number,
+): number {
+  return Atomics.add(
+    view.i32,
+    view.ledgerBase + (workerIndex * view.targetCapacity + slot) * LEDGER_CELLS + cell,
+    delta,
+  );
+}
+export function storeLedger(
+  view: TableView,
+  workerIndex: number,
+  slot: number,
+  cell: number,
+  value: number,
+): void {
+  Atomics.store(
+    view.i32,
+    view.ledgerBase + (workerIndex * view.targetCapacity + slot) * LEDGER_CELLS + cell,
+    value,
+  );
 }
 
 /**

@@ -1,0 +1,50 @@
+/**
+ * @module src/admin
+ *
+ * The read-only admin HTTP endpoint: `/healthz` (the process is alive) and
+ * `/readyz` (every worker listens and config is applied), for Kubernetes
+ * probes. Thread: main. node:http is right here: a handful of requests per
+ * second, off the data plane.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface AdminSources {
+  /** True when listeners are bound and config applied. */
+  isReady(): boolean;
+}
+
+export interface AdminServer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export function startAdmin(host: string, port: number, sources: AdminSources): Promise<AdminServer> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const isReady = sources.isReady();
+      res
+        .writeHead(isReady ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(isReady ? 'ready\n' : 'not ready\n');
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const info = server.address() as AddressInfo;
+      resolve({
+        address: `${info.address}:${info.port}`,
+        close: () => new Promise<void>((r) => server.close(() => r())),
+      });
+    });
+  });
+}

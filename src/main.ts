@@ -1,0 +1,135 @@
+/**
+ * @module src/main
+ *
+ * Boot: config -> table -> spawn workers -> admin endpoint. Thread: main.
+ * The CLI (src/cli/ferry.ts) calls startFerry with a validated snapshot and
+ * owns signals; tests call it directly and stop the handle.
+ *
+ * A bad config never half-starts: every listener address is test-bound here
+ * first (port 0 is resolved to a concrete free port the workers then share
+ * with reusePort), and if any worker still fails to bind, everything started
+ * so far is stopped before the error is thrown.
+ */
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { Topology } from '../proto/thread-messages.ts';
+import { type AdminServer, startAdmin } from './admin/index.ts';
+import type { ConfigSnapshot } from './config/index.ts';
+import { type DemoTargets, startDemoTargets } from './demo/targets.ts';
+import { ProxyError } from './shared/errors.ts';
+import { Supervisor } from './supervisor/index.ts';
+import { TableWriter } from './table/index.ts';
+import { planFromConfig } from './table/plan.ts';
+
+export interface FerryOptions {
+  readonly log: Logger;
+  readonly logLevel: string;
+}
+
+export interface FerryHandle {
+  readonly table: TableWriter;
+  readonly supervisor: Supervisor;
+  readonly topology: () => Topology;
+  /** Bound listener addresses by listener name (`host:port`, port 0 resolved). */
+  readonly listenerPorts: ReadonlyMap<string, number>;
+  readonly adminAddress: string;
+  /** Stop accepting, let in-flight requests finish within the grace period, stop everything. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Bind and release each listener address to surface EADDRINUSE/EACCES before any worker starts; resolve port 0. */
+async function preflightListeners(snapshot: ConfigSnapshot): Promise<Map<string, number>> {
+  const ports = new Map<string, number>();
+  for (const listener of snapshot.listeners) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const probe = net.createServer();
+      probe.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          new ProxyError(
+            'FERRY_ERR_LISTEN_FAILED',
+            `listeners[${listener.name}]: cannot bind ${listener.address}: ${error.code ?? error.message}`,
+          ),
+        ),
+      );
+      probe.listen({ host: listener.host, port: listener.port, exclusive: true }, () => {
+        const bound = (probe.address() as net.AddressInfo).port;
+        probe.close(() => resolve(bound));
+      });
+    });
+    ports.set(listener.name, port);
+  }
+  return ports;
+}
+
+export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions): Promise<FerryHandle> {
+  const { log } = options;
+  const listenerPorts = await preflightListeners(snapshot);
+  let demo: DemoTargets | null = null;
+  if (snapshot.demo) {
+    const demoTargets = snapshot.targetGroups.flatMap((group) => group.targets);
+    demo = await startDemoTargets(demoTargets);
+    log.info(
+      { targets: demo.addresses },
+      'demo mode: started 3 built-in demo targets (fast, medium, slow); they exist only in demo mode',
+    );
+  }
+  const table = new TableWriter({
+    groupCapacity: snapshot.limits.maxTargetGroups,
+    targetCapacity: snapshot.limits.maxTargets,
+    workerCapacity: snapshot.workerCount,
+  });
+  let supervisor: Supervisor | null = null;
+  let admin: AdminServer | null = null;
+  try {
+    table.publish(planFromConfig(snapshot, listenerPorts));
+    supervisor = new Supervisor({
+      tableBuffer: table.buffer,
+      view: table.view,
+      workerCount: snapshot.workerCount,
+      logLevel: options.logLevel,
+      shutdownGraceMs: snapshot.shutdownGracePeriodMs,
+      log,
+      topology: () => table.current(),
+    });
+    await supervisor.start();
+    const running = supervisor;
+    const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
+    admin = await startAdmin(adminHost, adminPort, {
+      isReady: () => running.readyCount === snapshot.workerCount,
+    });
+  } catch (error) {
+    await supervisor?.terminate();
+    await demo?.close();
+    throw error;
+  }
+  const running = supervisor;
+  const adminServer = admin;
+  for (const listener of snapshot.listeners) {
+    log.info(
+      {
+        listener: listener.name,
+        protocol: listener.protocol,
+        address: `${listener.host}:${listenerPorts.get(listener.name)}`,
+      },
+      `listening; forwarding to target group ${listener.defaultAction.forward.targetGroup}`,
+    );
+  }
+  log.info(
+    { workers: snapshot.workerCount, admin: adminServer.address, config: snapshot.sourceName },
+    'ferry is ready',
+  );
+  return {
+    table,
+    supervisor: running,
+    topology: () => table.current(),
+    listenerPorts,
+    adminAddress: adminServer.address,
+    async stop(graceMs = snapshot.shutdownGracePeriodMs) {
+      log.info({ graceMs }, 'draining: no new connections; in-flight requests may finish');
+      await running.drain(graceMs);
+      await adminServer.close();
+      await demo?.close();
+      log.info('stopped');
+    },
+  };
+}

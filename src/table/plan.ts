@@ -1,0 +1,49 @@
+/**
+ * @module src/table/plan
+ *
+ * Projects a validated ConfigSnapshot onto what the table writer needs.
+ * Thread: main. Kept apart from the writer so the writer does not depend on
+ * the config's shape, only on targets, weights and group attributes.
+ */
+import type { ConfigSnapshot } from '../config/index.ts';
+import type { TablePlan } from './index.ts';
+
+/** Listener ports as actually bound (port 0 resolved), by listener name. */
+export type ResolvedPorts = ReadonlyMap<string, number>;
+
+export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): TablePlan {
+  return {
+    targetGroups: snapshot.targetGroups.map((group) => ({
+      name: group.name,
+      algorithm: group.algorithm,
+      hashKey:
+        group.hash === null
+          ? { kind: 'source_ip', name: '' }
+          : {
+              kind: group.hash.kind,
+              name:
+                group.hash.kind === 'header'
+                  ? (group.hash.name ?? '').toLowerCase()
+                  : (group.hash.name ?? ''),
+            },
+      failOpen: group.failOpen,
+      isHealthCheckEnabled: group.healthCheck.enabled,
+      connectTimeoutMs: group.timeouts.connectMs,
+      responseTimeoutMs: group.timeouts.responseMs,
+      targets: group.targets.map((target) => ({
+        address: target.address,
+        host: target.host,
+        port: target.port,
+        weight: target.weight,
+      })),
+    })),
+    listeners: snapshot.listeners.map((listener) => ({
+      name: listener.name,
+      protocol: listener.protocol,
+      host: listener.host,
+      port: ports.get(listener.name) ?? listener.port,
+      defaultTargetGroup: listener.defaultAction.forward.targetGroup,
+      addTargetHeader: listener.addTargetHeader,
+    })),
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * @module workers/entry
+ *
+ * A worker thread's boot: attach the shared table (refusing a layout version
+ * it does not know), bind every listener with reusePort, tell main it is
+ * ready, then serve until main says drain. Thread: worker. Spawned by
+ * src/supervisor by URL; it imports only proto/, src/shared/ and workers/.
+ */
+import type net from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import pino from 'pino';
+import { attachTable, HEADER_CLOCK_ORIGIN_S, loadHeader } from '../proto/table-layout.ts';
+import type { MainToWorker, WorkerBootData, WorkerToMain } from '../proto/thread-messages.ts';
+import { bindListener } from './listen/index.ts';
+import { WorkerRuntime } from './runtime.ts';
+
+const boot = workerData as WorkerBootData;
+const port = parentPort!;
+const log = pino({ level: boot.logLevel, base: { worker: boot.workerIndex } });
+
+function send(message: WorkerToMain): void {
+  port.postMessage(message);
+}
+
+const view = attachTable(boot.tableBuffer);
+const runtime = new WorkerRuntime(
+  view,
+  boot.workerIndex,
+  boot.topology,
+  loadHeader(view, HEADER_CLOCK_ORIGIN_S),
+  log,
+);
+const servers: net.Server[] = [];
+
+async function start(): Promise<void> {
+  try {
+    for (const listener of boot.topology.listeners) servers.push(await bindListener(runtime, listener));
+  } catch (error) {
+    const err = error as NodeJS.ErrnoException;
+    send({ type: 'listen-failed', code: err.code ?? 'ERROR', message: err.message });
+    for (const server of servers) server.close();
+    return;
+  }
+  runtime.start();
+  send({ type: 'ready' });
+}
+
+function drain(): void {
+  runtime.isDraining = true;
+  for (const server of servers) server.close();
+  runtime.pool.closeAll();
+  for (const connection of runtime.connections) connection.drain();
+  const check = setInterval(() => {
+    if (runtime.connections.size > 0) return;
+    clearInterval(check);
+    runtime.stop();
+    send({ type: 'drained' });
+    port.close();
+  }, 50);
+}
+
+port.on('message', (message: MainToWorker) => {
+  if (message.type === 'topology') {
+    const before = new Set(runtime.groups.slots());
+    runtime.groups.apply(message.topology);
+    for (const slot of runtime.groups.slots()) before.delete(slot);
+    for (const slot of before) runtime.pool.closeSlot(slot);
+  } else if (message.type === 'drain') {
+    drain();
+  }
+});
+
+void start();

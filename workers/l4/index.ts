@@ -1,0 +1,125 @@
+/**
+ * @module workers/l4
+ *
+ * TCP listeners (Network-LB style): pick a target per connection and pipe
+ * bytes both ways without looking at them. Thread: worker. Place in the flow:
+ * accept -> pick -> connect -> relay -> finish.
+ *
+ * A connection counts as one in-flight "request" on its target for its whole
+ * life, so least_connections and least_outstanding_requests balance TCP the
+ * way HAProxy's leastconn does. A refused or failed connect closes the client
+ * connection (there is no protocol to carry an error code) and counts a
+ * gateway failure against the target.
+ */
+import net from 'node:net';
+import {
+  addLedger,
+  addTarget,
+  LEDGER_CONNECTIONS,
+  LEDGER_IN_FLIGHT,
+  NO_SLOT,
+  TARGET_ACTIVE_CONNECTIONS,
+  TARGET_IN_FLIGHT,
+} from '../../proto/table-layout.ts';
+import type { TopologyListener } from '../../proto/thread-messages.ts';
+import { monoUs } from '../../src/shared/clock.ts';
+import { hashString } from '../../src/shared/hash.ts';
+import { recordExchange } from '../record/index.ts';
+import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
+
+class TcpConnection implements LiveConnection {
+  private readonly runtime: WorkerRuntime;
+  private readonly client: net.Socket;
+  private readonly slot: number;
+  private upstream: net.Socket | null;
+  private isCounted: boolean;
+  private isConnected: boolean;
+  private readonly startUs: number;
+  private deadlineMs: number;
+
+  constructor(runtime: WorkerRuntime, client: net.Socket, slot: number, connectTimeoutMs: number) {
+    this.runtime = runtime;
+    this.client = client;
+    this.slot = slot;
+    this.upstream = null;
+    this.isCounted = false;
+    this.isConnected = false;
+    this.startUs = monoUs();
+    this.deadlineMs = runtime.nowMs + connectTimeoutMs;
+  }
+
+  start(host: string, port: number): void {
+    const { runtime, slot, client } = this;
+    this.isCounted = true;
+    addTarget(runtime.view, slot, TARGET_IN_FLIGHT, 1);
+    addLedger(runtime.view, runtime.workerIndex, slot, LEDGER_IN_FLIGHT, 1);
+    runtime.add(this);
+    const upstream = net.connect({ host, port, noDelay: true });
+    this.upstream = upstream;
+    client.pause();
+    upstream.on('connect', () => {
+      this.isConnected = true;
+      addTarget(runtime.view, slot, TARGET_ACTIVE_CONNECTIONS, 1);
+      addLedger(runtime.view, runtime.workerIndex, slot, LEDGER_CONNECTIONS, 1);
+      recordExchange(runtime.view, slot, 200, monoUs() - this.startUs, runtime.nowMs);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+    });
+    upstream.on('error', () => {
+      if (!this.isConnected) recordExchange(runtime.view, slot, 0, monoUs() - this.startUs, runtime.nowMs);
+    });
+    upstream.on('close', () => {
+      if (this.isConnected) {
+        addTarget(runtime.view, slot, TARGET_ACTIVE_CONNECTIONS, -1);
+        addLedger(runtime.view, runtime.workerIndex, slot, LEDGER_CONNECTIONS, -1);
+        this.isConnected = false;
+      }
+      this.close();
+    });
+    client.on('error', () => {});
+    client.on('close', () => this.close());
+  }
+
+  private close(): void {
+    if (this.isCounted) {
+      this.isCounted = false;
+      addTarget(this.runtime.view, this.slot, TARGET_IN_FLIGHT, -1);
+      addLedger(this.runtime.view, this.runtime.workerIndex, this.slot, LEDGER_IN_FLIGHT, -1);
+      this.runtime.remove(this);
+    }
+    this.client.destroy();
+    this.upstream?.destroy();
+  }
+
+  tick(nowMs: number): void {
+    if (!this.isConnected && this.upstream !== null && nowMs - this.deadlineMs >= 0) {
+      recordExchange(this.runtime.view, this.slot, 0, monoUs() - this.startUs, nowMs);
+      this.close();
+    }
+  }
+
+  drain(): void {
+    // A TCP stream has no message boundary to stop at: it runs until either side closes or the grace period ends.
+  }
+}
+
+/** Accept one TCP connection on a TCP listener. */
+export function acceptTcp(runtime: WorkerRuntime, listener: TopologyListener, client: net.Socket): void {
+  const groups = runtime.groups;
+  const group = groups.group(listener.defaultGroupIndex);
+  const address = client.remoteAddress ?? '';
+  // Only source_ip makes sense for a byte stream; any other hash key falls back to it.
+  const keyHash = group !== undefined && group.algorithm === 'hash' ? hashString(address) : 0;
+  const slot = groups.pickTarget(listener.defaultGroupIndex, keyHash, runtime.nowMs);
+  const target = slot === NO_SLOT ? undefined : groups.targetAt(slot);
+  if (target === undefined) {
+    client.destroy();
+    return;
+  }
+  const serving = groups.group(groups.lastPickGroupIndex) ?? group;
+  new TcpConnection(runtime, client, slot, serving?.connectTimeoutMs ?? 5_000).start(
+    target.host,
+    target.port,
+  );
+}

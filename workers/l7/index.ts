@@ -1,0 +1,719 @@
+/**
+ * @module workers/l7
+ *
+ * The HTTP/1.1 proxy: one HttpConnection per downstream socket, carrying its
+ * requests one at a time (pipelined requests wait their turn) to pooled
+ * upstream sockets, with Ferry's own strict framing (parse-request-head,
+ * parse-response-head, chunked-scanner). Thread: worker.
+ *
+ * Life of a request (each phase is a method of the same name; `record` lives
+ * in workers/record, error responses in workers/respond):
+ *
+ *   accept ──> readHead ──> route ──> pick ──> connect ──> forward ──> relay ──> finish ──> record
+ *     │           │           │         │          │           │          │          │
+ *     │           │           │         │          │           │          │          └─ keep-alive: back to readHead
+ *     │           │           │         │          │           │          └─ UPSTREAM_BAD_RESPONSE (502),
+ *     │           │           │         │          │           │             UPSTREAM_RESET mid-body (socket destroyed),
+ *     │           │           │         │          │           │             DOWNSTREAM_ABORTED
+ *     │           │           │         │          │           └─ HTTP_BAD_REQUEST (bad chunked body, 400),
+ *     │           │           │         │          │              UPSTREAM_TIMEOUT (504), DOWNSTREAM_ABORTED
+ *     │           │           │         │          └─ UPSTREAM_CONNECT_REFUSED / _RESET (502),
+ *     │           │           │         │             UPSTREAM_CONNECT_TIMEOUT (504)
+ *     │           │           │         └─ PICK_NO_TARGET (503)
+ *     │           │           └─ ROUTE_NO_MATCH (404)
+ *     │           └─ HTTP_BAD_REQUEST (400), HTTP_HEADERS_TOO_LARGE (431),
+ *     │              HTTP_VERSION (505), HTTP_HEADER_TIMEOUT (408)
+ *     └─ DRAINING: new connections are not accepted while draining
+ *
+ * Counters: TARGET_IN_FLIGHT (and this worker's ledger) go up in `connect`
+ * and down exactly once in `endExchange`, whatever the path: success,
+ * upstream error, client abort or timeout.
+ *
+ * Upgrades (`Upgrade: websocket`) are forwarded; after a 101 both sockets are
+ * piped raw (a tunnel) and the upstream socket is never pooled again.
+ * `Expect: 100-continue` is forwarded; the target's 100 reaches the client as
+ * an interim response before the final one.
+ */
+import type { Socket } from 'node:net';
+import type { ErrorCode } from '../../proto/error-codes.ts';
+import {
+  addLedger,
+  addTarget,
+  addWorker,
+  LEDGER_IN_FLIGHT,
+  NO_SLOT,
+  TARGET_IN_FLIGHT,
+  WORKER_REQUESTS_TOTAL,
+} from '../../proto/table-layout.ts';
+import type { TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
+import { monoUs } from '../../src/shared/clock.ts';
+import {
+  HTTP_HEAD_BYTES_MAX,
+  HTTP_HEADER_TIMEOUT_MS,
+  HTTP_KEEP_ALIVE_TIMEOUT_MS,
+} from '../../src/shared/limits.ts';
+import { recordExchange } from '../record/index.ts';
+import { respondWithError } from '../respond/index.ts';
+import { requestKeyHash } from '../route/hash-key.ts';
+import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
+import type { UpstreamOwner, UpstreamSocket } from '../upstream/socket-pool.ts';
+import { ChunkedScanner } from './chunked-scanner.ts';
+import {
+  BODY_CHUNKED,
+  BODY_LENGTH,
+  BODY_NONE,
+  BODY_UNTIL_CLOSE,
+  NEED_MORE,
+  PARSE_ERR_TOO_LARGE,
+  PARSE_ERR_VERSION,
+  type RequestHead,
+  type ResponseHead,
+} from './http1-types.ts';
+import { createRequestHead, parseRequestHead } from './parse-request-head.ts';
+import { createResponseHead, parseResponseHead } from './parse-response-head.ts';
+
+// === Connection phases ===
+/** Waiting for (the rest of) a request head. */
+const PHASE_HEAD = 0;
+/** Head forwarded; streaming the request body upstream. */
+const PHASE_BODY = 1;
+/** Request complete; waiting for / relaying the response. */
+const PHASE_RESPONSE = 2;
+/** After a 101: raw bytes both ways. */
+const PHASE_TUNNEL = 3;
+const PHASE_CLOSED = 4;
+
+/** Precomputed per-listener strings (H2). */
+export class ListenerRuntime {
+  readonly listener: TopologyListener;
+  /** `x-forwarded-proto` and `x-forwarded-port` header lines for this listener. */
+  readonly forwardedLines: string;
+
+  constructor(listener: TopologyListener) {
+    this.listener = listener;
+    this.forwardedLines = `x-forwarded-proto: http\r\nx-forwarded-port: ${listener.port}\r\n`;
+  }
+}
+
+/** Hop-by-hop fields (RFC 9110 §7.6.1) and the ones Ferry rewrites itself. */
+function isDroppedRequestHeader(name: string): boolean {
+  switch (name) {
+    case 'connection':
+    case 'keep-alive':
+    case 'proxy-connection':
+    case 'te':
+    case 'trailer':
+    case 'transfer-encoding':
+    case 'upgrade':
+    case 'x-forwarded-for':
+    case 'x-forwarded-proto':
+    case 'x-forwarded-port':
+      return true;
+    default:
+      return false;
+  }
+}
+
+function isDroppedResponseHeader(name: string): boolean {
+  switch (name) {
+    case 'connection':
+    case 'keep-alive':
+    case 'proxy-connection':
+    case 'te':
+    case 'trailer':
+    case 'transfer-encoding':
+    case 'upgrade':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** True when `name` is listed in a Connection header's tokens (also hop-by-hop). */
+function isConnectionToken(tokens: string, name: string): boolean {
+  if (tokens === '') return false;
+  let start = 0;
+  while (start <= tokens.length) {
+    let end = tokens.indexOf(',', start);
+    if (end === -1) end = tokens.length;
+    if (end - start === name.length && tokens.startsWith(name, start)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+function clientAddress(socket: Socket): string {
+  const address = socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+function upstreamErrorCode(errno: string): ErrorCode {
+  return errno === 'ECONNREFUSED' ? 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' : 'FERRY_ERR_UPSTREAM_RESET';
+}
+
+function concat(head: Buffer | null, tail: Buffer): Buffer {
+  return head === null || head.length === 0 ? tail : Buffer.concat([head, tail]);
+}
+
+export class HttpConnection implements UpstreamOwner, LiveConnection {
+  private readonly runtime: WorkerRuntime;
+  private readonly listener: ListenerRuntime;
+  private readonly socket: Socket;
+  private readonly remoteAddress: string;
+  private phase: number;
+  /** Downstream bytes not yet consumed (a partial head, or pipelined requests). */
+  private pending: Buffer | null;
+  private readonly req: RequestHead;
+  private readonly reqChunks: ChunkedScanner;
+  private reqBodyRemaining: number;
+  private isRequestDone: boolean;
+  /** The request head has been written to the current upstream socket. */
+  private isUpstreamHeadSent: boolean;
+
+  // --- the current exchange ---
+  private slot: number;
+  private target: TopologyTarget | null;
+  private up: UpstreamSocket | null;
+  private isInFlight: boolean;
+  private attempt: number;
+  /** The request head as forwarded upstream, kept for a retry on a stale pooled socket. */
+  private upstreamHead: string;
+  private dispatchUs: number;
+  private responseTimeoutMs: number;
+  private connectTimeoutMs: number;
+
+  // --- the response ---
+  private upPending: Buffer | null;
+  private readonly res: ResponseHead;
+  private readonly resChunks: ChunkedScanner;
+  private resBodyRemaining: number;
+  private isResponseHeadSent: boolean;
+  private isUpstreamReusable: boolean;
+  private isCloseAfterResponse: boolean;
+
+  // --- the single deadline the tick checks ---
+  private deadlineMs: number;
+  /** Error to answer with when the deadline passes; null = close quietly (idle keep-alive). */
+  private deadlineCode: ErrorCode | null;
+
+  constructor(runtime: WorkerRuntime, listener: ListenerRuntime, socket: Socket) {
+    this.runtime = runtime;
+    this.listener = listener;
+    this.socket = socket;
+    this.remoteAddress = clientAddress(socket);
+    this.phase = PHASE_HEAD;
+    this.pending = null;
+    this.req = createRequestHead();
+    this.reqChunks = new ChunkedScanner();
+    this.reqBodyRemaining = 0;
+    this.isRequestDone = false;
+    this.isUpstreamHeadSent = false;
+    this.slot = NO_SLOT;
+    this.target = null;
+    this.up = null;
+    this.isInFlight = false;
+    this.attempt = 0;
+    this.upstreamHead = '';
+    this.dispatchUs = 0;
+    this.responseTimeoutMs = 0;
+    this.connectTimeoutMs = 0;
+    this.upPending = null;
+    this.res = createResponseHead();
+    this.resChunks = new ChunkedScanner();
+    this.resBodyRemaining = 0;
+    this.isResponseHeadSent = false;
+    this.isUpstreamReusable = true;
+    this.isCloseAfterResponse = false;
+    this.deadlineMs = runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
+    this.deadlineCode = null;
+  }
+
+  // === accept ===
+  /** Wire the downstream socket. One set of listeners per connection, for its whole life. */
+  accept(): void {
+    const socket = this.socket;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onDownstreamData(chunk));
+    socket.on('drain', () => {
+      if (this.up !== null && this.phase !== PHASE_CLOSED) this.up.socket.resume();
+    });
+    socket.on('error', () => {}); // 'close' follows; the cause changes nothing we do
+    socket.on('end', () => this.onDownstreamEnd());
+    socket.on('close', () => this.onDownstreamClose());
+    this.runtime.add(this);
+  }
+
+  private onDownstreamData(chunk: Buffer): void {
+    switch (this.phase) {
+      case PHASE_HEAD:
+        this.pending = concat(this.pending, chunk);
+        this.readHead();
+        return;
+      case PHASE_BODY:
+        if (this.isUpstreamHeadSent) this.forwardBody(chunk);
+        else this.pending = concat(this.pending, chunk);
+        return;
+      case PHASE_RESPONSE:
+        // Pipelined bytes: keep them for after this response, but bound what we hold.
+        this.pending = concat(this.pending, chunk);
+        if (this.pending.length > HTTP_HEAD_BYTES_MAX) this.socket.pause();
+        return;
+      case PHASE_TUNNEL:
+        if (this.up !== null && !this.up.socket.write(chunk)) this.socket.pause();
+        return;
+      default:
+        return;
+    }
+  }
+
+  // === readHead ===
+  private readHead(): void {
+    const pending = this.pending;
+    if (pending === null || pending.length === 0) return;
+    const consumed = parseRequestHead(pending, 0, pending.length, this.req);
+    if (consumed === NEED_MORE) {
+      if (this.deadlineCode !== 'FERRY_ERR_HTTP_HEADER_TIMEOUT') {
+        this.deadlineMs = this.runtime.nowMs + HTTP_HEADER_TIMEOUT_MS;
+        this.deadlineCode = 'FERRY_ERR_HTTP_HEADER_TIMEOUT';
+      }
+      return;
+    }
+    if (consumed < 0) {
+      const code: ErrorCode =
+        consumed === PARSE_ERR_TOO_LARGE
+          ? 'FERRY_ERR_HTTP_HEADERS_TOO_LARGE'
+          : consumed === PARSE_ERR_VERSION
+            ? 'FERRY_ERR_HTTP_VERSION'
+            : 'FERRY_ERR_HTTP_BAD_REQUEST';
+      this.refuse(code);
+      return;
+    }
+    this.pending = consumed === pending.length ? null : pending.subarray(consumed);
+    addWorker(this.runtime.view, this.runtime.workerIndex, WORKER_REQUESTS_TOTAL, 1);
+    if (this.req.method === 'CONNECT') {
+      this.req.errorReason = 'CONNECT is not supported';
+      this.refuse('FERRY_ERR_HTTP_BAD_REQUEST');
+      return;
+    }
+    this.route();
+  }
+
+  // === route ===
+  private route(): void {
+    const groupIndex = this.listener.listener.defaultGroupIndex;
+    if (groupIndex < 0) {
+      this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
+      return;
+    }
+    this.pick(groupIndex);
+  }
+
+  // === pick ===
+  private pick(groupIndex: number): void {
+    const groups = this.runtime.groups;
+    const group = groups.group(groupIndex);
+    const keyHash =
+      group !== undefined && group.algorithm === 'hash'
+        ? requestKeyHash(group.hashKey, this.req, this.remoteAddress)
+        : 0;
+    const slot = groups.pickTarget(groupIndex, keyHash, this.runtime.nowMs);
+    const target = slot === NO_SLOT ? undefined : groups.targetAt(slot);
+    if (target === undefined) {
+      this.refuse('FERRY_ERR_PICK_NO_TARGET');
+      return;
+    }
+    const serving = groups.group(groups.lastPickGroupIndex) ?? group;
+    this.connectTimeoutMs = serving?.connectTimeoutMs ?? 5_000;
+    this.responseTimeoutMs = serving?.responseTimeoutMs ?? 60_000;
+    this.slot = slot;
+    this.target = target;
+    this.upstreamHead = this.buildUpstreamHead();
+    this.connect();
+  }
+
+  // === connect ===
+  private connect(): void {
+    const runtime = this.runtime;
+    const target = this.target!;
+    if (!this.isInFlight) {
+      this.isInFlight = true;
+      addTarget(runtime.view, this.slot, TARGET_IN_FLIGHT, 1);
+      addLedger(runtime.view, runtime.workerIndex, this.slot, LEDGER_IN_FLIGHT, 1);
+      this.dispatchUs = monoUs();
+    }
+    this.phase = PHASE_BODY;
+    this.isRequestDone = false;
+    this.isUpstreamHeadSent = false;
+    this.isResponseHeadSent = false;
+    this.isUpstreamReusable = true;
+    this.upPending = null;
+    this.res.statusCode = 0;
+    this.reqBodyRemaining = this.req.bodyKind === BODY_LENGTH ? this.req.contentLength : 0;
+    this.reqChunks.reset();
+    // Hold downstream bytes until the upstream socket is ready; onUpstreamConnect releases them.
+    this.socket.pause();
+    this.deadlineMs = runtime.readClock() + this.connectTimeoutMs;
+    this.deadlineCode = 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
+    this.up = runtime.pool.acquire(this.slot, target.host, target.port, this);
+  }
+
+  onUpstreamConnect(up: UpstreamSocket): void {
+    if (up !== this.up) return;
+    this.deadlineMs = this.runtime.nowMs + this.responseTimeoutMs;
+    this.deadlineCode = 'FERRY_ERR_UPSTREAM_TIMEOUT';
+    up.socket.cork();
+    up.socket.write(this.upstreamHead, 'latin1');
+    this.isUpstreamHeadSent = true;
+    if (this.isRequestDone) {
+      // A retry (bodiless request): whatever is pending is the next pipelined request.
+    } else if (this.pending !== null) {
+      const body = this.pending;
+      this.pending = null;
+      this.forwardBody(body);
+    } else if (this.req.bodyKind === BODY_NONE) {
+      this.finishRequest(null);
+    }
+    up.socket.uncork();
+    // Keep reading while waiting for the response, so a client abort is seen at once.
+    if (!up.socket.writableNeedDrain) this.socket.resume();
+  }
+
+  // === forward ===
+  /** Stream request-body bytes upstream; bytes past the body's end are the next (pipelined) request. */
+  private forwardBody(chunk: Buffer): void {
+    const up = this.up;
+    if (up === null) return;
+    let bodyEnd: number;
+    switch (this.req.bodyKind) {
+      case BODY_LENGTH:
+        bodyEnd = Math.min(this.reqBodyRemaining, chunk.length);
+        this.reqBodyRemaining -= bodyEnd;
+        if (this.reqBodyRemaining > 0) bodyEnd = -1;
+        break;
+      case BODY_CHUNKED:
+        bodyEnd = this.reqChunks.scan(chunk, 0, chunk.length);
+        if (bodyEnd === -2) {
+          this.req.errorReason = this.reqChunks.errorReason;
+          this.failExchange('FERRY_ERR_HTTP_BAD_REQUEST', false);
+          return;
+        }
+        break;
+      default:
+        bodyEnd = 0;
+    }
+    if (bodyEnd === -1) {
+      if (!up.socket.write(chunk)) this.socket.pause();
+      return;
+    }
+    if (bodyEnd > 0) up.socket.write(chunk.subarray(0, bodyEnd));
+    this.finishRequest(bodyEnd === chunk.length ? null : chunk.subarray(bodyEnd));
+  }
+
+  private finishRequest(rest: Buffer | null): void {
+    this.isRequestDone = true;
+    this.phase = PHASE_RESPONSE;
+    if (rest !== null) this.pending = concat(this.pending, rest);
+  }
+
+  onUpstreamDrain(up: UpstreamSocket): void {
+    if (up === this.up && (this.phase === PHASE_BODY || this.phase === PHASE_TUNNEL)) this.socket.resume();
+  }
+
+  // === relay ===
+  onUpstreamData(up: UpstreamSocket, chunk: Buffer): void {
+    if (up !== this.up) return;
+    if (this.phase === PHASE_TUNNEL) {
+      if (!this.socket.write(chunk)) up.socket.pause();
+      return;
+    }
+    this.deadlineMs = this.runtime.nowMs + this.responseTimeoutMs;
+    if (this.isResponseHeadSent) {
+      this.relayBody(chunk, 0);
+      return;
+    }
+    const buf = concat(this.upPending, chunk);
+    this.upPending = null;
+    this.relayHead(buf, 0);
+  }
+
+  /** Parse response heads from buf[start..]: interim 1xx are relayed and parsing goes on. */
+  private relayHead(buf: Buffer, start: number): void {
+    let offset = start;
+    for (;;) {
+      const consumed = parseResponseHead(buf, offset, buf.length, this.res, this.req.method);
+      if (consumed === NEED_MORE) {
+        this.upPending = buf.subarray(offset);
+        return;
+      }
+      if (consumed < 0) {
+        this.failExchange('FERRY_ERR_UPSTREAM_BAD_RESPONSE', true);
+        return;
+      }
+      offset += consumed;
+      const status = this.res.statusCode;
+      if (status === 101) {
+        this.openTunnel(buf.subarray(offset));
+        return;
+      }
+      if (status >= 100 && status < 200) {
+        this.socket.write(this.buildResponseHead(true), 'latin1');
+        continue;
+      }
+      this.startResponse();
+      if (this.phase === PHASE_CLOSED) return;
+      if (offset < buf.length || this.res.bodyKind === BODY_NONE) this.relayBody(buf, offset);
+      return;
+    }
+  }
+
+  private startResponse(): void {
+    const res = this.res;
+    recordExchange(
+      this.runtime.view,
+      this.slot,
+      res.statusCode,
+      monoUs() - this.dispatchUs,
+      this.runtime.nowMs,
+    );
+    this.isCloseAfterResponse =
+      !this.req.isKeepAlive ||
+      res.bodyKind === BODY_UNTIL_CLOSE ||
+      this.runtime.isDraining ||
+      !this.isRequestDone;
+    if (!res.isKeepAlive || !this.isRequestDone) this.isUpstreamReusable = false;
+    this.resBodyRemaining = res.bodyKind === BODY_LENGTH ? res.contentLength : 0;
+    this.resChunks.reset();
+    this.isResponseHeadSent = true;
+    this.socket.write(this.buildResponseHead(false), 'latin1');
+  }
+
+  /** Relay response-body bytes buf[start..] downstream, and finish when the body ends. */
+  private relayBody(buf: Buffer, start: number): void {
+    const up = this.up!;
+    let bodyEnd: number;
+    switch (this.res.bodyKind) {
+      case BODY_LENGTH: {
+        const take = Math.min(this.resBodyRemaining, buf.length - start);
+        this.resBodyRemaining -= take;
+        bodyEnd = this.resBodyRemaining > 0 ? -1 : start + take;
+        break;
+      }
+      case BODY_CHUNKED:
+        bodyEnd = this.resChunks.scan(buf, start, buf.length);
+        if (bodyEnd === -2) {
+          // The head already went downstream: all we can do is cut the connection.
+          this.failExchange('FERRY_ERR_UPSTREAM_BAD_RESPONSE', true);
+          return;
+        }
+        break;
+      case BODY_UNTIL_CLOSE:
+        bodyEnd = -1;
+        break;
+      default:
+        bodyEnd = start;
+    }
+    if (bodyEnd === -1) {
+      const ok = start === 0 ? this.socket.write(buf) : this.socket.write(buf.subarray(start));
+      if (!ok) up.socket.pause();
+      return;
+    }
+    if (bodyEnd > start)
+      this.socket.write(start === 0 && bodyEnd === buf.length ? buf : buf.subarray(start, bodyEnd));
+    if (bodyEnd < buf.length) this.isUpstreamReusable = false; // bytes past the response: never trust this socket again
+    this.finish();
+  }
+
+  private openTunnel(rest: Buffer): void {
+    if (this.req.upgrade === '') {
+      this.failExchange('FERRY_ERR_UPSTREAM_BAD_RESPONSE', true);
+      return;
+    }
+    recordExchange(this.runtime.view, this.slot, 101, monoUs() - this.dispatchUs, this.runtime.nowMs);
+    this.isResponseHeadSent = true;
+    this.isUpstreamReusable = false;
+    this.phase = PHASE_TUNNEL;
+    this.deadlineCode = null;
+    this.deadlineMs = Number.MAX_SAFE_INTEGER;
+    this.socket.write(this.buildResponseHead(true), 'latin1');
+    if (rest.length > 0) this.socket.write(rest);
+    const early = this.pending;
+    this.pending = null;
+    if (early !== null) this.up!.socket.write(early);
+    this.socket.resume();
+  }
+
+  // === finish ===
+  /** The response is complete: release the exchange and go back to reading heads (or close). */
+  private finish(): void {
+    const up = this.up;
+    this.endExchange();
+    if (up !== null) {
+      if (this.isUpstreamReusable && this.isRequestDone) this.runtime.pool.release(up, this.runtime.nowMs);
+      else {
+        up.owner = null;
+        up.socket.destroy();
+      }
+    }
+    if (this.isCloseAfterResponse) {
+      this.phase = PHASE_CLOSED;
+      this.socket.end();
+      return;
+    }
+    this.phase = PHASE_HEAD;
+    this.deadlineMs = this.runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
+    this.deadlineCode = null;
+    this.socket.resume();
+    if (this.pending !== null) this.readHead();
+  }
+
+  /** Drop the in-flight count exactly once and forget the upstream socket. */
+  private endExchange(): void {
+    if (this.isInFlight) {
+      this.isInFlight = false;
+      const runtime = this.runtime;
+      addTarget(runtime.view, this.slot, TARGET_IN_FLIGHT, -1);
+      addLedger(runtime.view, runtime.workerIndex, this.slot, LEDGER_IN_FLIGHT, -1);
+    }
+    this.up = null;
+    this.attempt = 0;
+  }
+
+  onUpstreamClose(up: UpstreamSocket, errno: string): void {
+    if (up !== this.up) return;
+    if (this.phase === PHASE_TUNNEL) {
+      this.endExchange();
+      this.phase = PHASE_CLOSED;
+      this.socket.end();
+      return;
+    }
+    if (this.isResponseHeadSent && this.res.bodyKind === BODY_UNTIL_CLOSE) {
+      this.isUpstreamReusable = false;
+      this.finish();
+      return;
+    }
+    const hasNoResponseBytes = !this.isResponseHeadSent && this.upPending === null;
+    if (hasNoResponseBytes && up.isReused && this.req.bodyKind === BODY_NONE && this.attempt === 0) {
+      // A pooled socket the target had already closed: the request never reached it. Retry once, fresh.
+      this.attempt = 1;
+      this.up = this.runtime.pool.acquire(this.slot, this.target!.host, this.target!.port, this);
+      return;
+    }
+    this.failExchange(upstreamErrorCode(errno), true);
+  }
+
+  // === failure paths ===
+  /**
+   * End the exchange with an error. `isUpstreamFault` counts a gateway failure
+   * against the target. Before a response head went downstream the client
+   * gets a synthetic error response; after, the connection is cut.
+   */
+  private failExchange(code: ErrorCode, isUpstreamFault: boolean): void {
+    const up = this.up;
+    if (isUpstreamFault && !this.isResponseHeadSent && this.slot !== NO_SLOT) {
+      recordExchange(this.runtime.view, this.slot, 0, monoUs() - this.dispatchUs, this.runtime.nowMs);
+    }
+    this.endExchange();
+    if (up !== null) {
+      up.owner = null;
+      up.socket.destroy();
+    }
+    if (this.isResponseHeadSent) {
+      this.phase = PHASE_CLOSED;
+      this.socket.destroy();
+      return;
+    }
+    this.refuse(code);
+  }
+
+  /** Answer with a synthetic error and close (workers/respond). */
+  private refuse(code: ErrorCode): void {
+    this.phase = PHASE_CLOSED;
+    this.pending = null;
+    respondWithError(this.socket, code, this.req.method === 'HEAD');
+  }
+
+  private onDownstreamEnd(): void {
+    // The client half-closed. Mid-exchange that is an abort (as NGINX's proxy_ignore_client_abort off).
+    if (this.phase === PHASE_HEAD) this.socket.end();
+    else if (this.phase !== PHASE_CLOSED) this.abort();
+  }
+
+  private onDownstreamClose(): void {
+    if (this.phase !== PHASE_CLOSED) this.abort();
+    this.runtime.remove(this);
+  }
+
+  /** The client went away: drop the upstream socket (it may be mid-response) and the counters. */
+  private abort(): void {
+    const up = this.up;
+    this.endExchange();
+    if (up !== null) {
+      up.owner = null;
+      up.socket.destroy();
+    }
+    this.phase = PHASE_CLOSED;
+    this.socket.destroy();
+  }
+
+  // === deadlines and drain ===
+  tick(nowMs: number): void {
+    if (this.phase === PHASE_CLOSED || nowMs - this.deadlineMs < 0) return;
+    const code = this.deadlineCode;
+    if (code === null) {
+      this.phase = PHASE_CLOSED;
+      this.socket.end();
+    } else if (code === 'FERRY_ERR_HTTP_HEADER_TIMEOUT') {
+      this.refuse(code);
+    } else {
+      this.failExchange(code, true);
+    }
+  }
+
+  drain(): void {
+    if (this.phase === PHASE_HEAD && (this.pending === null || this.pending.length === 0)) {
+      this.phase = PHASE_CLOSED;
+      this.socket.end();
+    }
+    // Otherwise the exchange finishes and startResponse sees runtime.isDraining: `connection: close`.
+  }
+
+  // === head building ===
+  private buildUpstreamHead(): string {
+    const req = this.req;
+    const version = req.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
+    let head = `${req.method} ${req.target} ${version}\r\n`;
+    let forwardedFor = '';
+    for (let i = 0; i < req.headerCount; i++) {
+      const name = req.headerNames[i]!;
+      if (name === 'x-forwarded-for') {
+        forwardedFor = forwardedFor === '' ? req.headerValues[i]! : `${forwardedFor}, ${req.headerValues[i]}`;
+        continue;
+      }
+      if (isDroppedRequestHeader(name) || isConnectionToken(req.connectionTokens, name)) continue;
+      head += `${name}: ${req.headerValues[i]}\r\n`;
+    }
+    head += `x-forwarded-for: ${forwardedFor === '' ? this.remoteAddress : `${forwardedFor}, ${this.remoteAddress}`}\r\n`;
+    head += this.listener.forwardedLines;
+    if (req.bodyKind === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
+    if (req.upgrade !== '') head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
+    else if (req.versionMinor === 0) head += 'connection: keep-alive\r\n';
+    return `${head}\r\n`;
+  }
+
+  private buildResponseHead(isInterimOrUpgrade: boolean): string {
+    const res = this.res;
+    let head = `HTTP/1.1 ${res.statusCode} ${res.reason}\r\n`;
+    for (let i = 0; i < res.headerCount; i++) {
+      const name = res.headerNames[i]!;
+      if (isDroppedResponseHeader(name) || isConnectionToken(res.connectionTokens, name)) continue;
+      head += `${name}: ${res.headerValues[i]}\r\n`;
+    }
+    if (res.statusCode === 101) return `${head}connection: upgrade\r\nupgrade: ${res.upgrade}\r\n\r\n`;
+    if (isInterimOrUpgrade) return `${head}\r\n`;
+    if (res.bodyKind === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
+    if (this.listener.listener.isTargetHeaderOn) head += `x-ferry-target: ${this.target!.id}\r\n`;
+    if (this.isCloseAfterResponse) head += 'connection: close\r\n';
+    else if (this.req.versionMinor === 0) head += 'connection: keep-alive\r\n';
+    return `${head}\r\n`;
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * @module workers/listen
+ *
+ * The **accept** phase: each worker binds every listener itself with
+ * `reusePort`, so the kernel spreads new connections over the workers and a
+ * worker that dies takes only its own connections with it: the others keep
+ * accepting on the same address. Thread: worker.
+ */
+import net from 'node:net';
+import type { TopologyListener } from '../../proto/thread-messages.ts';
+import { acceptTcp } from '../l4/index.ts';
+import { HttpConnection, ListenerRuntime } from '../l7/index.ts';
+import type { WorkerRuntime } from '../runtime.ts';
+
+/**
+ * Bind one listener. Resolves with the server once it listens; rejects with
+ * the bind error (EADDRINUSE, EACCES, EADDRNOTAVAIL).
+ */
+export function bindListener(runtime: WorkerRuntime, listener: TopologyListener): Promise<net.Server> {
+  const listenerRuntime = new ListenerRuntime(listener);
+  const server = net.createServer((socket) => {
+    if (runtime.isDraining) {
+      socket.destroy();
+      return;
+    }
+    if (listener.protocol === 'TCP') acceptTcp(runtime, listener, socket);
+    else new HttpConnection(runtime, listenerRuntime, socket).accept();
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: listener.host, port: listener.port, reusePort: true, backlog: 1024 }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * @module workers/route/target-groups
+ *
+ * The worker's view of its target groups: one Balancer per group, the slot ->
+ * target address map, and the **pick** phase (failover redirect, balancer,
+ * fail-open). Thread: worker. Place in the flow: route -> **pick** -> connect.
+ *
+ * Topology (who is in which group) arrives by message when config is applied;
+ * live state (health, weights, failover) is read from the shared table on
+ * every pick. When main moves HEADER_GENERATION (even = stable), the next
+ * pick rebuilds the balancers from the table's current weights and records
+ * the generation it observed in this worker's row, which is how main knows
+ * that every worker has seen a change.
+ */
+
+import {
+  addGroup,
+  GROUP_FAIL_OPEN,
+  GROUP_FAIL_OPEN_TOTAL,
+  GROUP_NO_TARGET_TOTAL,
+  GROUP_ROUTE_TO,
+  HEADER_GENERATION,
+  loadGroup,
+  loadHeader,
+  NO_SLOT,
+  storeWorker,
+  type TableView,
+  WORKER_OBSERVED_GENERATION,
+} from '../../proto/table-layout.ts';
+import type { Topology, TopologyGroup, TopologyTarget } from '../../proto/thread-messages.ts';
+import { createRandom } from '../../src/shared/random.ts';
+import { createBalancer } from '../balance/index.ts';
+import { type Balancer, ELIGIBLE_ANY, ELIGIBLE_ROUTABLE } from '../balance/types.ts';
+
+/** Why a pick went where it did (for spans and logs); PICK_NONE means 503. */
+export const PICK_NONE = 0;
+export const PICK_BALANCED = 1;
+export const PICK_FAIL_OPEN = 2;
+
+interface GroupRuntime {
+  readonly group: TopologyGroup;
+  readonly balancer: Balancer;
+  readonly memberSlots: Int32Array;
+  readonly memberIds: readonly string[];
+}
+
+export class TargetGroups {
+  private readonly view: TableView;
+  private readonly workerIndex: number;
+  private readonly random: () => number;
+  private groups: GroupRuntime[];
+  private targetsBySlot: Map<number, TopologyTarget>;
+  private observedGeneration: number;
+  /** PICK_* outcome of the last pickTarget call (read right after it; avoids a result object). */
+  lastPickKind: number;
+  /** Group that actually served the last pick (differs from the asked one after failover). */
+  lastPickGroupIndex: number;
+
+  constructor(view: TableView, workerIndex: number, topology: Topology) {
+    this.view = view;
+    this.workerIndex = workerIndex;
+    this.random = createRandom((Date.now() ^ (workerIndex * 0x9e3779b9)) >>> 0);
+    this.groups = [];
+    this.targetsBySlot = new Map();
+    this.observedGeneration = -1;
+    this.lastPickKind = PICK_NONE;
+    this.lastPickGroupIndex = -1;
+    this.apply(topology);
+  }
+
+  /** Replace the topology (config applied). Allocates; control-plane message time only. */
+  apply(topology: Topology): void {
+    const groups: GroupRuntime[] = [];
+    const targetsBySlot = new Map<number, TopologyTarget>();
+    for (const group of topology.groups) {
+      const memberSlots = Int32Array.from(group.members, (member) => member.slot);
+      const memberIds = group.members.map((member) => member.id);
+      for (const member of group.members) targetsBySlot.set(member.slot, member);
+      const balancer = createBalancer(
+        group.algorithm as Balancer['algorithm'],
+        group.groupIndex,
+        this.random,
+      );
+      groups[group.groupIndex] = { group, balancer, memberSlots, memberIds };
+    }
+    this.groups = groups;
+    this.targetsBySlot = targetsBySlot;
+    this.observedGeneration = -1;
+    this.refresh();
+  }
+
+  /** Target at a slot in the current topology, or undefined if the slot is not assigned. */
+  targetAt(slot: number): TopologyTarget | undefined {
+    return this.targetsBySlot.get(slot);
+  }
+
+  group(groupIndex: number): TopologyGroup | undefined {
+    return this.groups[groupIndex]?.group;
+  }
+
+  /** Slots currently assigned in this worker's topology (for pool clean-up). */
+  slots(): IterableIterator<number> {
+    return this.targetsBySlot.keys();
+  }
+
+  /**
+   * The pick phase: follow the group's failover pointer, ask its balancer for
+   * a routable slot, else fail open if the group allows it. Returns a slot or
+   * NO_SLOT and sets lastPickKind / lastPickGroupIndex. Synchronous; allocates
+   * nothing unless the table generation moved.
+   */
+  pickTarget(groupIndex: number, keyHash: number, nowMs: number): number {
+    const generation = loadHeader(this.view, HEADER_GENERATION);
+    if (generation !== this.observedGeneration && (generation & 1) === 0) this.refresh();
+    const routeTo = loadGroup(this.view, groupIndex, GROUP_ROUTE_TO);
+    const runtime = this.groups[routeTo] ?? this.groups[groupIndex];
+    this.lastPickGroupIndex = routeTo;
+    if (runtime === undefined) {
+      this.lastPickKind = PICK_NONE;
+      return NO_SLOT;
+    }
+    const servingIndex = runtime.group.groupIndex;
+    let slot = runtime.balancer.pick(this.view, keyHash, nowMs, ELIGIBLE_ROUTABLE);
+    if (slot !== NO_SLOT) {
+      this.lastPickKind = PICK_BALANCED;
+      return slot;
+    }
+    if (loadGroup(this.view, servingIndex, GROUP_FAIL_OPEN) === 1) {
+      slot = runtime.balancer.pick(this.view, keyHash, nowMs, ELIGIBLE_ANY);
+      if (slot !== NO_SLOT) {
+        addGroup(this.view, servingIndex, GROUP_FAIL_OPEN_TOTAL, 1);
+        this.lastPickKind = PICK_FAIL_OPEN;
+        return slot;
+      }
+    }
+    addGroup(this.view, servingIndex, GROUP_NO_TARGET_TOTAL, 1);
+    this.lastPickKind = PICK_NONE;
+    return NO_SLOT;
+  }
+
+  /** Called from the worker tick, so an idle worker still acknowledges a generation (failover waits for it). */
+  observe(): void {
+    const generation = loadHeader(this.view, HEADER_GENERATION);
+    if (generation !== this.observedGeneration && (generation & 1) === 0) this.refresh();
+  }
+
+  /** Rebuild balancers from the table (weights changed or topology applied) and report the generation seen. */
+  refresh(): void {
+    const generation = loadHeader(this.view, HEADER_GENERATION);
+    if ((generation & 1) === 1) return; // main is mid-write; the next pick retries
+    for (const runtime of this.groups) {
+      if (runtime !== undefined) runtime.balancer.rebuild(this.view, runtime.memberSlots, runtime.memberIds);
+    }
+    this.observedGeneration = generation;
+    storeWorker(this.view, this.workerIndex, WORKER_OBSERVED_GENERATION, generation);
+  }
+}

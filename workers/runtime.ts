@@ -1,0 +1,94 @@
+/**
+ * @module workers/runtime
+ *
+ * Everything one worker's connections share: the table view, target groups,
+ * upstream pool, the coarse clock and the set of live downstream connections
+ * that the tick walks for deadlines. Thread: worker. Made once by
+ * workers/entry.ts.
+ *
+ * One coarse tick per worker (TICK_MS) advances `nowMs` and checks every
+ * connection's single deadline, instead of one timer per request (H5: undici
+ * fast timers, pingora-timeout). A deadline can therefore fire up to TICK_MS
+ * late, which is fine for second-scale timeouts.
+ */
+import type { Logger } from 'pino';
+import {
+  storeWorker,
+  type TableView,
+  WORKER_ACTIVE_CONNECTIONS,
+  WORKER_HEARTBEAT_MS,
+} from '../proto/table-layout.ts';
+import type { Topology } from '../proto/thread-messages.ts';
+import { clockMs } from '../src/shared/clock.ts';
+import { TICK_MS } from '../src/shared/limits.ts';
+import { TargetGroups } from './route/target-groups.ts';
+import { SocketPool } from './upstream/socket-pool.ts';
+
+/** A downstream connection as the runtime sees it. */
+export interface LiveConnection {
+  /** Check the connection's deadline against the coarse clock. */
+  tick(nowMs: number): void;
+  /** Finish the current exchange (if any), then close. */
+  drain(): void;
+}
+
+export class WorkerRuntime {
+  readonly view: TableView;
+  readonly workerIndex: number;
+  readonly groups: TargetGroups;
+  readonly pool: SocketPool;
+  readonly log: Logger;
+  readonly clockOriginS: number;
+  readonly connections: Set<LiveConnection>;
+  /** Coarse table clock, advanced every tick. */
+  nowMs: number;
+  isDraining: boolean;
+  private timer: NodeJS.Timeout | null;
+
+  constructor(view: TableView, workerIndex: number, topology: Topology, clockOriginS: number, log: Logger) {
+    this.view = view;
+    this.workerIndex = workerIndex;
+    this.clockOriginS = clockOriginS;
+    this.log = log;
+    this.groups = new TargetGroups(view, workerIndex, topology);
+    this.pool = new SocketPool(view, workerIndex);
+    this.connections = new Set();
+    this.nowMs = clockMs(clockOriginS);
+    this.isDraining = false;
+    this.timer = null;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Fresh table-clock reading (for deadlines set mid-tick). */
+  readClock(): number {
+    this.nowMs = clockMs(this.clockOriginS);
+    return this.nowMs;
+  }
+
+  add(connection: LiveConnection): void {
+    this.connections.add(connection);
+    storeWorker(this.view, this.workerIndex, WORKER_ACTIVE_CONNECTIONS, this.connections.size);
+  }
+
+  remove(connection: LiveConnection): void {
+    this.connections.delete(connection);
+    storeWorker(this.view, this.workerIndex, WORKER_ACTIVE_CONNECTIONS, this.connections.size);
+  }
+
+  private tick(): void {
+    const nowMs = this.readClock();
+    storeWorker(this.view, this.workerIndex, WORKER_HEARTBEAT_MS, nowMs);
+    this.groups.observe();
+    this.pool.sweep(nowMs);
+    for (const connection of this.connections) connection.tick(nowMs);
+  }
+}
