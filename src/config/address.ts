@@ -44,6 +44,8 @@ export function parseAddress(text: string, portMin: 0 | 1): AddressParse {
     ok: false,
     message: `expected host:port${detail}`,
   });
+  const schemeEnd = text.indexOf('://');
+  if (schemeEnd !== -1) return fail(` without a scheme (drop "${text.slice(0, schemeEnd + 3)}")`);
   let host: string;
   let portText: string;
   if (text.startsWith('[')) {

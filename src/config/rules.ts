@@ -14,11 +14,17 @@
  * problem at once. Each rule skips values the schema already rejects (wrong
  * type, bad address), so nothing is reported twice.
  */
+import { ALGORITHMS } from '../../proto/algorithms.ts';
 import { DEFAULT_MAX_TARGET_GROUPS, DEFAULT_MAX_TARGETS } from '../shared/limits.ts';
 import { type HostPort, isWildcardHost, parseAddress } from './address.ts';
 import { type ConfigError, type ConfigPath, closestName, formatConfigPath } from './config-error.ts';
 import { parseHashKey } from './hash-key.ts';
-import { ADMIN_ADDRESS_DEFAULT, LIMITS_MAX_TARGET_GROUPS_CAP, LIMITS_MAX_TARGETS_CAP } from './schema.ts';
+import {
+  ADMIN_ADDRESS_DEFAULT,
+  LIMITS_MAX_TARGET_GROUPS_CAP,
+  LIMITS_MAX_TARGETS_CAP,
+  NAME_PATTERN,
+} from './schema.ts';
 
 type RawObject = Readonly<Record<string, unknown>>;
 
@@ -68,6 +74,12 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
 
   // Which listener protocols reach each group, for the protocol-dependent rules below.
   const groupNames = groups.flatMap(({ entry }) => stringAt(entry, 'name') ?? []);
+  // A group whose name the schema rejects might be the one a listener means: skip references then.
+  const isEveryGroupNamed =
+    Array.isArray(raw['targetGroups']) &&
+    groups.length === raw['targetGroups'].length &&
+    groupNames.length === groups.length &&
+    groupNames.every((name) => NAME_PATTERN.test(name));
   const listenersByGroup = new Map<string, { name: string; protocol: string }[]>();
   for (const { index, entry } of listeners) {
     const protocol = stringAt(entry, 'protocol') ?? 'HTTP';
@@ -79,6 +91,7 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
     const groupName = isObject(forward) ? stringAt(forward, 'targetGroup') : undefined;
     if (groupName === undefined) continue;
     if (!groupNames.includes(groupName)) {
+      if (!isEveryGroupNamed && raw['targetGroups'] !== undefined) continue;
       const suggestion = closestName(groupName, groupNames);
       const known = groupNames.length === 0 ? 'none are defined' : `known: ${groupNames.join(', ')}`;
       report(
@@ -170,7 +183,8 @@ function checkGroupOptions(
 ): void {
   const algorithm = stringAt(group, 'algorithm') ?? 'round_robin';
   const hash = group['hash'];
-  if (hash !== undefined && algorithm !== 'hash') {
+  const isKnownAlgorithm = (ALGORITHMS as readonly string[]).includes(algorithm);
+  if (hash !== undefined && isKnownAlgorithm && algorithm !== 'hash') {
     report(
       ['targetGroups', index, 'hash'],
       `applies only when algorithm is hash (this group uses ${algorithm})`,

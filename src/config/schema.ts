@@ -60,7 +60,7 @@ export const ADMIN_ADDRESS_DEFAULT = '127.0.0.1:9901';
 export const HEALTH_CHECK_PATH_LENGTH_MAX = 1_024;
 
 /** Listener and target-group names: short, printable, safe in logs, metrics labels and URLs. */
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const NAME_RULE = "1..63 letters, digits, '.', '_' or '-', starting with a letter or digit";
 /** An absolute path of printable ASCII, as sent in the health-check request line. */
 const HEALTH_CHECK_PATH_PATTERN = /^\/[!-~]*$/;
