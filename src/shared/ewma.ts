@@ -21,8 +21,9 @@
  * used target's stale value from outliving the minute it was measured in.
  *
  * Failures (5xx, 429, gateway errors) are recorded as slow samples:
- * max(current * 2, FAILURE_PENALTY_US), so a target answering errors fast
- * never looks like the fastest target.
+ * max(sample, current * 2, FAILURE_PENALTY_US), so a target answering errors
+ * fast never looks like the fastest target, and a timeout counts as at least
+ * as slow as it was.
  *
  * Concurrency: each field is updated with a bounded compareExchange loop
  * (EWMA_CAS_ATTEMPTS_MAX). Racing writers may lose an update or apply the
@@ -114,7 +115,7 @@ function updateAverage(
     const currentUs = loadTarget(view, slot, field);
     const nextUs = nextAverageUs(
       currentUs,
-      isFailure ? failureSampleUs(currentUs) : sampleUs,
+      isFailure ? failureSampleUs(currentUs, sampleUs) : sampleUs,
       keepWeight,
       isPeak,
     );
@@ -145,10 +146,9 @@ export function decayWeight(sinceMs: number, tauMs: number): number {
   return Math.exp(-Math.max(sinceMs, 1) / tauMs);
 }
 
-function failureSampleUs(currentUs: number): number {
-  const doubledUs = currentUs * 2;
-  if (doubledUs < FAILURE_PENALTY_US) return FAILURE_PENALTY_US;
-  return Math.min(doubledUs, LATENCY_US_MAX);
+function failureSampleUs(currentUs: number, sampleUs: number): number {
+  const penaltyUs = Math.max(sampleUs, currentUs * 2, FAILURE_PENALTY_US);
+  return Math.min(penaltyUs, LATENCY_US_MAX);
 }
 
 function clampLatencyUs(sampleUs: number): number {

@@ -15,6 +15,9 @@
  * Exact: every pick scans all members (bounded by the member count). Ties go
  * to the first tied member met from a random start, so simultaneous picks in
  * different workers spread over tied targets instead of herding on one.
+ * (A tied member right after a run of busier ones catches the starts that
+ * land in that run, so shares of ties are even only when the ties are
+ * contiguous; reservoir sampling would fix it at one random draw per tie.)
  *
  * Cost: O(n) per pick, two Atomics.load per member plus an eligibility check
  * (three loads) only when a member beats the best so far (~ln n times).
