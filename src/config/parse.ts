@@ -113,7 +113,7 @@ export function parseConfig(text: string, sourceName: string, options: ParseOpti
     return fail([invalid('', 'the config is empty; it needs at least `listeners`')]);
   }
 
-  const parsed = configSchema.safeParse(raw, { reportInput: true });
+  const parsed = configSchema.safeParse(raw, { reportInput: true, error: genericIssueMessage });
   const errors = parsed.success ? [] : parsed.error.issues.flatMap(toConfigErrors);
   errors.push(...checkConfigRules(raw));
   if (!parsed.success || errors.length > 0)
@@ -201,10 +201,20 @@ const EXPECTED_WORDS: Readonly<Record<string, string>> = {
 };
 
 /**
- * One zod issue -> ConfigErrors. Schema fields carry their own messages;
- * this gives the generic cases (missing key, wrong shape, unknown key) the
- * same plain wording. An issue naming several unknown keys becomes one error
- * per key, each with its own path and a "did you mean" when one is close.
+ * Messages for the issues no schema field words itself (a missing key, a
+ * mapping where a list belongs), in the same plain style. Field messages set
+ * in schema.ts take precedence; returning undefined keeps zod's own.
+ */
+function genericIssueMessage(issue: core.$ZodRawIssue): string | undefined {
+  if (issue.code !== 'invalid_type') return undefined;
+  if (issue.input === undefined) return 'is required';
+  return `expected ${EXPECTED_WORDS[issue.expected] ?? issue.expected}, got ${describeValue(issue.input)}`;
+}
+
+/**
+ * One zod issue -> ConfigErrors. An issue naming several unknown keys becomes
+ * one error per key, each with its own path and a "did you mean" when one of
+ * the allowed keys is close.
  */
 function toConfigErrors(issue: core.$ZodIssue): ConfigError[] {
   const path = issue.path.filter((segment) => typeof segment !== 'symbol') as (string | number)[];
@@ -220,13 +230,6 @@ function toConfigErrors(issue: core.$ZodIssue): ConfigError[] {
             : '';
       return invalid(formatConfigPath([...path, key]), `unknown key${hint}`);
     });
-  }
-  if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
-    const message =
-      issue.input === undefined
-        ? 'is required'
-        : `expected ${EXPECTED_WORDS[issue.expected] ?? issue.expected}, got ${describeValue(issue.input)}`;
-    return [invalid(formatConfigPath(path), message)];
   }
   return [invalid(formatConfigPath(path), issue.message)];
 }

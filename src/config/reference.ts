@@ -51,13 +51,26 @@ listeners accept traffic and forward it to target groups of targets.
  */
 export function renderConfigReference(): string {
   const root = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
-  const rows: string[] = [];
+  const rows: string[][] = [];
   collectRows(root, '', rows);
-  const header = '| Key | Type | Default | Allowed | Description |\n|---|---|---|---|---|\n';
-  return `${INTRO}${header}${rows.join('\n')}\n`;
+  return `${INTRO}${renderTable(['Key', 'Type', 'Default', 'Allowed', 'Description'], rows)}`;
 }
 
-function collectRows(node: JsonSchema, prefix: string, rows: string[]): void {
+/**
+ * A markdown table with every column padded to its widest cell, which is how
+ * biome formats markdown; unpadded output would fail `npm run lint`.
+ */
+function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const escaped = rows.map((row) => row.map((cell) => cell.replaceAll('|', '\\|')));
+  const widths = header.map((title, column) =>
+    Math.max(title.length, 3, ...escaped.map((row) => row[column]?.length ?? 0)),
+  );
+  const line = (cells: readonly string[]): string =>
+    `| ${cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |\n`;
+  return line(header) + line(widths.map((width) => '-'.repeat(width))) + escaped.map(line).join('');
+}
+
+function collectRows(node: JsonSchema, prefix: string, rows: string[][]): void {
   const required = new Set(node.required ?? []);
   for (const [key, value] of Object.entries(node.properties ?? {})) {
     const child = value as JsonSchema;
@@ -69,10 +82,9 @@ function collectRows(node: JsonSchema, prefix: string, rows: string[]): void {
   }
 }
 
-function renderRow(path: string, node: JsonSchema, isRequired: boolean): string {
-  const description = `${node['x-internal'] === true ? '*(internal)* ' : ''}${node.description ?? ''}`;
-  const cells = [`\`${path}\``, typeOf(node), defaultOf(node, isRequired), allowedOf(node), description];
-  return `| ${cells.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`;
+function renderRow(path: string, node: JsonSchema, isRequired: boolean): string[] {
+  const description = `${node['x-internal'] === true ? '_(internal)_ ' : ''}${node.description ?? ''}`;
+  return [`\`${path}\``, typeOf(node), defaultOf(node, isRequired), allowedOf(node), description];
 }
 
 function typeOf(node: JsonSchema): string {

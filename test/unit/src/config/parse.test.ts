@@ -5,6 +5,7 @@
  * are in rules.test.ts.
  */
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { ConfigLoadError } from '../../../../src/config/config-error.ts';
@@ -689,6 +690,40 @@ describe('parseConfig', () => {
       expect(errorLines(parseConfig(`#${'x'.repeat(CONFIG_BYTES_MAX)}`, 'x.yaml'))).toEqual([
         `: the config is larger than ${CONFIG_BYTES_MAX} bytes`,
       ]);
+    });
+  });
+
+  describe('when the input is arbitrary', () => {
+    it('returns a result and never throws, for any text (property)', () => {
+      fc.assert(
+        fc.property(fc.string({ maxLength: 200 }), (text) => {
+          expect(typeof parseConfig(text, 'x.yaml').ok).toBe('boolean');
+        }),
+      );
+    });
+
+    it('returns errors with paths, never throws, for any YAML value in any key of a valid config (property)', () => {
+      const keyPaths: Path[] = [
+        ['workers'],
+        ['admin'],
+        ['limits', 'maxTargets'],
+        ['listeners', 0],
+        ['listeners', 0, 'address'],
+        ['listeners', 0, 'defaultAction'],
+        ['targetGroups', 0, 'hash'],
+        ['targetGroups', 0, 'targets'],
+        ['targetGroups', 0, 'targets', 0],
+        ['targetGroups', 0, 'healthCheck'],
+        ['targetGroups', 0, 'timeouts'],
+      ];
+      fc.assert(
+        fc.property(fc.constantFrom(...keyPaths), fc.jsonValue({ maxDepth: 3 }), (path, value) => {
+          const result = parseConfig(baseWith(path, value), 'x.yaml');
+          if (!result.ok) {
+            for (const error of result.errors) expect(error.message.length).toBeGreaterThan(0);
+          }
+        }),
+      );
     });
   });
 });
