@@ -28,7 +28,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import {
   type BenchChild,
   CLOCK_TICKS_PER_S,
@@ -74,13 +74,15 @@ import {
 
 const REPO_DIR = resolve(import.meta.dirname, '../..');
 const RESULTS_PATH = join(REPO_DIR, 'bench/RESULTS.md');
-const FERRY_ENTRY_PATH = join(REPO_DIR, 'src/cli/ferry.ts');
+const DEFAULT_FERRY_ENTRY_PATH = join(REPO_DIR, 'src/cli/ferry.ts');
 /** Ferry runs on the project's Node 24 (node_modules/.bin/node), not whatever `node` is on PATH. */
 const FERRY_NODE_PATH = existsSync(join(REPO_DIR, 'node_modules/.bin/node'))
   ? join(REPO_DIR, 'node_modules/.bin/node')
   : process.execPath;
 
 const READY_TIMEOUT_MS = 10_000;
+/** Requests of the readiness probe on one keep-alive connection: two rounds over the 3 targets. */
+const PROBE_REQUEST_COUNT = 6;
 const CONNECTION_COUNT = 64;
 const WRK_THREAD_COUNT = 1;
 const STREAM_TIMEOUT_S = 120;
@@ -113,6 +115,8 @@ const USAGE = `usage: npm run bench:http -- [options]   (or: node bench/e2e/http
                    or a family (direct, nginx, haproxy, ferry) for both of its rows
   --duration D     length of each measured wrk cell (default ${DEFAULT_CELL_DURATION_S}s; e.g. 5s, 1m)
   --quick          ${QUICK_CELL_DURATION_S} s cells and a ${QUICK_WARMUP_DURATION_S} s warm-up, to iterate
+  --ferry PATH     Ferry CLI entry to run (default src/cli/ferry.ts); point it at a checkout of the
+                   main branch (git worktree) to measure main beside this tree
   --write          also add the tables to bench/RESULTS.md under a dated heading
   --help           this text
 
@@ -124,6 +128,7 @@ type Options = {
   readonly cellDurationS: number;
   readonly warmupDurationS: number;
   readonly isWrite: boolean;
+  readonly ferryEntryPath: string;
 };
 
 function parseDurationS(text: string): number {
@@ -140,6 +145,7 @@ function parseOptions(argv: readonly string[]): Options | null {
   let durationS: number | null = null;
   let isQuick = false;
   let isWrite = false;
+  let ferryEntryPath = DEFAULT_FERRY_ENTRY_PATH;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!;
     const [name, inlineValue] =
@@ -155,6 +161,7 @@ function parseOptions(argv: readonly string[]): Options | null {
     else if (name === '--duration') durationS = parseDurationS(takeValue());
     else if (name === '--quick') isQuick = true;
     else if (name === '--write') isWrite = true;
+    else if (name === '--ferry') ferryEntryPath = resolve(takeValue());
     else throw new Error(`unknown option ${arg}\n\n${USAGE}`);
   }
   let specs = SYSTEMS;
@@ -177,6 +184,7 @@ function parseOptions(argv: readonly string[]): Options | null {
     cellDurationS: durationS ?? (isQuick ? QUICK_CELL_DURATION_S : DEFAULT_CELL_DURATION_S),
     warmupDurationS: isQuick ? QUICK_WARMUP_DURATION_S : DEFAULT_WARMUP_DURATION_S,
     isWrite,
+    ferryEntryPath,
   };
 }
 
@@ -219,8 +227,8 @@ async function startTargets(
   for (const port of targetPorts) {
     const failure =
       (await waitForPort(port, READY_TIMEOUT_MS, () => child.exitStatus)) ??
-      (await probeHttp(port, '/', TINY_BODY_BYTES)) ??
-      (await probeHttp(port, '/16k', MEDIUM_BODY_BYTES));
+      (await probeHttp(port, '/', TINY_BODY_BYTES, PROBE_REQUEST_COUNT)) ??
+      (await probeHttp(port, '/16k', MEDIUM_BODY_BYTES, PROBE_REQUEST_COUNT));
     if (failure !== null) throw new Error(`target NGINX on port ${port}: ${failure} ${tailLog(child, 3)}`);
   }
   // The first read of the sparse file fills the page cache with 1 GiB of zero pages and runs at
@@ -264,7 +272,7 @@ async function startProxy(run: Run, spec: SystemSpec, listenPort: number): Promi
       const confPath = join(run.dirs.rootDir, `${spec.id}.yaml`);
       const adminPort = await findFreePort();
       writeFileSync(confPath, renderFerryYaml(spec.workerCount, listenPort, adminPort, run.targetPorts));
-      return startChild(spec.id, [FERRY_NODE_PATH, FERRY_ENTRY_PATH, '--config', confPath], {
+      return startChild(spec.id, [FERRY_NODE_PATH, run.options.ferryEntryPath, '--config', confPath], {
         cpuList,
         logPath,
         cwd: REPO_DIR,
@@ -281,10 +289,10 @@ async function waitUntilServing(proxy: BenchChild | null, port: number): Promise
   const portFailure = await waitForPort(port, READY_TIMEOUT_MS, isGone);
   if (portFailure !== null) return portFailure;
   // A proxy may accept before its upstream side works; retry the probe within the same budget.
-  let probeFailure = await probeHttp(port, '/', TINY_BODY_BYTES);
+  let probeFailure = await probeHttp(port, '/', TINY_BODY_BYTES, PROBE_REQUEST_COUNT);
   while (probeFailure !== null && Date.now() < deadlineMs && isGone() === null) {
     await sleep(200);
-    probeFailure = await probeHttp(port, '/', TINY_BODY_BYTES);
+    probeFailure = await probeHttp(port, '/', TINY_BODY_BYTES, PROBE_REQUEST_COUNT);
   }
   return probeFailure ?? isGone();
 }
@@ -360,15 +368,20 @@ async function measureSystem(run: Run, spec: SystemSpec): Promise<SystemResult> 
     medium: null,
     stream: null,
   });
-  if (spec.kind === 'ferry' && !existsSync(FERRY_ENTRY_PATH)) {
-    return notAvailable('src/cli/ferry.ts does not exist yet');
+  if (spec.kind === 'ferry' && !existsSync(run.options.ferryEntryPath)) {
+    const shownPath = run.options.ferryEntryPath.startsWith(`${REPO_DIR}/`)
+      ? relative(REPO_DIR, run.options.ferryEntryPath)
+      : run.options.ferryEntryPath;
+    return notAvailable(`${shownPath} does not exist (yet)`);
   }
   const port = spec.kind === 'direct' ? run.targetPorts[0]! : await findFreePort();
   const proxy = await startProxy(run, spec, port);
   try {
     const failure = await waitUntilServing(proxy, port);
     if (failure !== null) {
-      const logTail = proxy === null ? '' : tailLog(proxy, 2);
+      // The log says why a process died or never listened; a running one that answers wrongly is explained by the probe.
+      const isLogUseful = proxy !== null && (proxy.exitStatus !== null || failure.startsWith('port '));
+      const logTail = isLogUseful ? tailLog(proxy, 2) : '';
       return notAvailable(logTail.length > 0 ? `${failure}: ${logTail.slice(0, 240)}` : failure);
     }
     const baseUrl = `http://127.0.0.1:${port}`;

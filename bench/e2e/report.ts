@@ -156,6 +156,7 @@ function ratio(numerator: number | null | undefined, denominator: number | null 
 export function formatRatioTable(results: readonly SystemResult[]): string {
   const byId = new Map<string, SystemResult>();
   for (const result of results) if (result.unavailableReason === null) byId.set(result.spec.id, result);
+  const ranIds = new Set(results.map((result) => result.spec.id));
   const lines = [
     row([
       'ratio',
@@ -179,6 +180,8 @@ export function formatRatioTable(results: readonly SystemResult[]): string {
     ['ferry2', 'direct2', 'Ferry / direct'],
   ] as const;
   for (const [ferryId, baselineId, label] of pairs) {
+    // A pair left out by --only gets no row; one whose system was not available gets dashes.
+    if (!ranIds.has(ferryId) || !ranIds.has(baselineId)) continue;
     const ferry = byId.get(ferryId);
     const baseline = byId.get(baselineId);
     const isDirect = baselineId.startsWith('direct');
