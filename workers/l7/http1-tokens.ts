@@ -78,35 +78,64 @@ export function equalsLower(buf: Buffer, start: number, end: number, lower: stri
 
 /**
  * A fixed set of lower-case strings looked up case-insensitively straight from
- * bytes, bucketed by length, so common header names and Connection tokens
- * cost no allocation and compare by identity afterwards.
+ * bytes, so common header names and Connection tokens cost no allocation.
+ * The lookup is O(1) before the one verifying compare: the bucket comes from
+ * the length and the first and last bytes, so the name bytes are read once
+ * more at most (bench/micro/http1-parse.bench.ts: a length-bucket scan with
+ * String#charCodeAt compares cost ~14% of a head parse).
  */
 class LowerCaseInterner {
   readonly strings: readonly string[];
-  private readonly bucketsByLength: number[][];
+  /** Lower-case bytes of every string, back to back, string i at byteOffsets[i]. */
+  private readonly bytes: Uint8Array;
+  private readonly byteOffsets: Int32Array;
+  /** First string index per bucket, then the next in the same bucket; -1 ends a chain. */
+  private readonly bucketHeads = new Int16Array(INTERNER_BUCKET_COUNT).fill(-1);
+  private readonly bucketNexts: Int16Array;
 
   constructor(strings: readonly string[]) {
     this.strings = strings;
-    let lengthMax = 0;
-    for (const s of strings) lengthMax = Math.max(lengthMax, s.length);
-    this.bucketsByLength = [];
-    for (let length = 0; length <= lengthMax; length++) this.bucketsByLength.push([]);
+    this.byteOffsets = new Int32Array(strings.length);
+    this.bucketNexts = new Int16Array(strings.length).fill(-1);
+    const encoded = Buffer.from(strings.join(''), 'latin1');
+    this.bytes = new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.length);
+    let offset = 0;
     strings.forEach((s, index) => {
-      this.bucketsByLength[s.length]!.push(index);
+      this.byteOffsets[index] = offset;
+      offset += s.length;
+      if (s.length === 0) return;
+      const bucket = bucketOf(s.length, s.charCodeAt(0), s.charCodeAt(s.length - 1));
+      this.bucketNexts[index] = this.bucketHeads[bucket]!;
+      this.bucketHeads[bucket] = index;
     });
   }
 
-  /** Index of the string equal to buf[start, end) ignoring case, or -1. Allocates nothing. */
+  /** Index of the string equal to buf[start, end) ignoring ASCII case, or -1. Allocates nothing. */
   find(buf: Buffer, start: number, end: number): number {
     const length = end - start;
-    if (length >= this.bucketsByLength.length) return -1;
-    const bucket = this.bucketsByLength[length]!;
-    for (let k = 0; k < bucket.length; k++) {
-      const index = bucket[k]!;
-      if (equalsLower(buf, start, end, this.strings[index]!)) return index;
+    if (length === 0) return -1;
+    const bucket = bucketOf(length, buf[start]! | 0x20, buf[end - 1]! | 0x20);
+    const strings = this.strings;
+    const bytes = this.bytes;
+    // Bounded by the strings in one bucket (chains are 1-2 long for these sets).
+    for (let index = this.bucketHeads[bucket]!; index !== -1; index = this.bucketNexts[index]!) {
+      if (strings[index]!.length !== length) continue;
+      const offset = this.byteOffsets[index]! - start;
+      let q = start;
+      // `| 0x20` lower-cases A-Z; digits and '-' already have the bit set, and
+      // no other token byte lands on [a-z0-9-] (only A-Z do).
+      while (q < end && (buf[q]! | 0x20) === bytes[offset + q]) q++;
+      if (q === end) return index;
     }
     return -1;
   }
+}
+
+const INTERNER_BUCKET_COUNT = 512;
+
+/** Bucket of a name from its length and lower-cased first and last bytes. */
+function bucketOf(length: number, firstLower: number, lastLower: number): number {
+  return (length * 61 + firstLower * 7 + lastLower * 3) & (INTERNER_BUCKET_COUNT - 1);
 }
 
 /** What the field-line loop must do with a field besides storing it. */
@@ -199,6 +228,14 @@ const KNOWN_CONNECTION_TOKENS = new LowerCaseInterner([
  * One per parser module, reset by every call (H6: every field set here).
  */
 export class FieldFacts {
+  /**
+   * Per field line i: name start, name end, value start, value end (absolute
+   * buf indexes, value OWS-trimmed) at [4i, 4i+4). Strings are decoded from
+   * these only once the head is complete (decodeFieldLines).
+   */
+  readonly fieldOffsets = new Int32Array(HTTP_HEADER_COUNT_MAX * 4);
+  /** Per field line: index in KNOWN_FIELD_NAMES, or -1 for a name outside it. */
+  readonly fieldNameIds = new Int32Array(HTTP_HEADER_COUNT_MAX);
   hasContentLength = false;
   hasTransferEncoding = false;
   /** Header index of the Host field (the last one seen), -1 if none. */
@@ -287,13 +324,14 @@ export function parseVersion(buf: Buffer, p: number, limit: number): number {
 
 /**
  * Parses field lines from buf[p] through the empty line that ends the head,
- * storing names (lower-cased) and values (OWS-trimmed) into `out` and
- * framing facts into `facts`. `start`/`end` are the parser's whole window
+ * recording each line's offsets and the framing facts into `facts` and
+ * `out.headerCount`, keep-alive and Connection tokens into `out`; call
+ * decodeFieldLines after a result > 0 to get the name and value strings. `start`/`end` are the parser's whole window
  * (for the HTTP_HEAD_BYTES_MAX bound); `out.versionMinor` must already be set.
  *
  * Returns the index just past the final CRLF (> 0), NEED_MORE, or a
- * PARSE_ERR_* code with `out.errorReason` set. Never throws; allocates only
- * the kept strings. Rules (RFC 9112 §2.2, §5; RFC 9110 §5, §8.6, §7.6.1):
+ * PARSE_ERR_* code with `out.errorReason` set. Never throws; allocates
+ * nothing but unknown Connection tokens. Rules (RFC 9112 §2.2, §5; RFC 9110 §5, §8.6, §7.6.1):
  * lines end in CRLF (bare CR or LF refused), no obs-fold, name is a non-empty
  * token directly followed by ':', values have no control bytes but HTAB,
  * one Content-Length of 1..15 digits (lists refused), one Transfer-Encoding
@@ -310,8 +348,8 @@ export function parseFieldLines(
 ): number {
   facts.reset();
   const limit = headLimit(start, end);
-  const names = out.headerNames;
-  const values = out.headerValues;
+  const offsets = facts.fieldOffsets;
+  const nameIds = facts.fieldNameIds;
   let count = 0;
   // Bounded: every pass consumes at least one line (>= 2 bytes) below `limit`.
   for (;;) {
@@ -330,9 +368,7 @@ export function parseFieldLines(
 
     // --- field-name: a token directly followed by ':' ---
     const nameStart = p;
-    let hasUpper = false;
     while (TOKEN_BYTES[c] === 1) {
-      if ((c - 0x41) >>> 0 < 26) hasUpper = true;
       if (++p >= limit) return headIncomplete(start, end, out);
       c = buf[p]!;
     }
@@ -369,15 +405,14 @@ export function parseFieldLines(
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
     p += 2;
 
-    // --- store, then act on the framing fields ---
+    // --- record, then act on the framing fields ---
     const known = KNOWN_FIELD_NAMES.find(buf, nameStart, nameEnd);
-    if (known >= 0) {
-      names[count] = KNOWN_FIELD_NAMES.strings[known]!;
-    } else {
-      const name = latin1(buf, nameStart, nameEnd);
-      names[count] = hasUpper ? name.toLowerCase() : name;
-    }
-    values[count] = latin1(buf, valueStart, valueEnd);
+    nameIds[count] = known;
+    const o = count * 4;
+    offsets[o] = nameStart;
+    offsets[o + 1] = nameEnd;
+    offsets[o + 2] = valueStart;
+    offsets[o + 3] = valueEnd;
     const role = known >= 0 && known < FIELD_ROLE_COUNT ? known : FIELD_ROLE_OTHER;
     if (role !== FIELD_ROLE_OTHER) {
       const result = applyFieldRole(buf, valueStart, valueEnd, role, count, out, facts);
@@ -394,8 +429,37 @@ export function parseFieldLines(
     return refuseHead(out, 'transfer-encoding in an HTTP/1.0 message');
   }
   out.isKeepAlive = !facts.isConnectionClose && (out.versionMinor === 1 || facts.isConnectionKeepAlive);
-  if (facts.isConnectionUpgrade && facts.upgradeCount > 0) out.upgrade = joinUpgrade(out, facts);
   return p;
+}
+
+/**
+ * Fills `out.headerNames`/`headerValues` (and `upgrade`) from the offsets the
+ * last parseFieldLines recorded, as substrings of `head`, the latin1 decode
+ * of the whole head starting at buf index `headStart`.
+ *
+ * Why one decode: each Buffer#latin1Slice is a C++ call costing more than
+ * the parse of a whole header line, while String#substring stays in V8
+ * (bench/micro/http1-parse.bench.ts: curl-like head 1264 ns with a slice per
+ * value, see the commit for the after figure). Allocates the kept strings only.
+ */
+export function decodeFieldLines(head: string, headStart: number, out: MessageHead, facts: FieldFacts): void {
+  const names = out.headerNames;
+  const values = out.headerValues;
+  const offsets = facts.fieldOffsets;
+  const nameIds = facts.fieldNameIds;
+  const count = out.headerCount;
+  for (let i = 0; i < count; i++) {
+    const nameId = nameIds[i]!;
+    const o = i * 4;
+    if (nameId >= 0) {
+      names[i] = KNOWN_FIELD_NAMES.strings[nameId]!;
+    } else {
+      // toLowerCase returns the same string when there is nothing to change.
+      names[i] = head.substring(offsets[o]! - headStart, offsets[o + 1]! - headStart).toLowerCase();
+    }
+    values[i] = head.substring(offsets[o + 2]! - headStart, offsets[o + 3]! - headStart);
+  }
+  if (facts.isConnectionUpgrade && facts.upgradeCount > 0) out.upgrade = joinUpgrade(out, facts);
 }
 
 /** Acts on one framing field; 0 to go on, or a PARSE_ERR_* code. */
@@ -508,11 +572,7 @@ function applyConnection(
       continue;
     }
     const tokenStart = q;
-    let hasUpper = false;
-    while (q < valueEnd && TOKEN_BYTES[buf[q]!] === 1) {
-      if ((buf[q]! - 0x41) >>> 0 < 26) hasUpper = true;
-      q++;
-    }
+    while (q < valueEnd && TOKEN_BYTES[buf[q]!] === 1) q++;
     if (q === tokenStart) return refuseHead(out, 'connection is not a list of tokens');
     const known = KNOWN_CONNECTION_TOKENS.find(buf, tokenStart, q);
     let token: string;
@@ -522,8 +582,7 @@ function applyConnection(
       else if (known === CONNECTION_KEEP_ALIVE) facts.isConnectionKeepAlive = true;
       else if (known === CONNECTION_UPGRADE) facts.isConnectionUpgrade = true;
     } else {
-      const raw = latin1(buf, tokenStart, q);
-      token = hasUpper ? raw.toLowerCase() : raw;
+      token = latin1(buf, tokenStart, q).toLowerCase();
     }
     out.connectionTokens = out.connectionTokens === '' ? token : `${out.connectionTokens},${token}`;
     if (q < valueEnd && buf[q] !== SP && buf[q] !== HTAB && buf[q] !== COMMA) {

@@ -27,6 +27,7 @@ import {
   COLON,
   CR,
   DEL,
+  decodeFieldLines,
   FieldFacts,
   HOST_BYTES,
   headIncomplete,
@@ -166,14 +167,20 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, out: R
   // --- request-only rules (RFC 9112 §3.2, §6.1; RFC 9110 §7.2, §10.1.1) ---
   if (facts.hostCount > 1) return refuseHead(out, 'duplicate host');
   if (facts.hostCount === 1) {
-    const host = out.headerValues[facts.hostIndex]!;
-    if (!isValidHost(host)) return refuseHead(out, 'invalid host');
-    out.host = host;
+    const o = facts.hostIndex * 4;
+    if (!isValidHost(buf, facts.fieldOffsets[o + 2]!, facts.fieldOffsets[o + 3]!)) {
+      return refuseHead(out, 'invalid host');
+    }
   } else if (version === 1) {
     return refuseHead(out, 'missing host');
   }
-  if (out.method === '') out.method = latin1(buf, methodStart, methodEnd);
-  out.target = latin1(buf, targetStart, targetEnd);
+
+  // --- strings, from one decode of the whole head ---
+  const head = latin1(buf, start, headEnd);
+  decodeFieldLines(head, start, out, facts);
+  if (facts.hostCount === 1) out.host = out.headerValues[facts.hostIndex]!;
+  if (out.method === '') out.method = head.substring(methodStart - start, methodEnd - start);
+  out.target = head.substring(targetStart - start, targetEnd - start);
   out.isExpectContinue = facts.isExpectContinue && version === 1;
   if (facts.hasTransferEncoding) {
     out.bodyKind = BODY_CHUNKED;
@@ -232,9 +239,9 @@ function checkTargetForm(buf: Buffer, targetStart: number, targetEnd: number, me
 }
 
 /** Host = uri-host [":" port] bytes only (HOST_BYTES); empty is allowed (RFC 9112 §3.2). */
-function isValidHost(host: string): boolean {
-  for (let i = 0; i < host.length; i++) {
-    if (HOST_BYTES[host.charCodeAt(i)] !== 1) return false;
+function isValidHost(buf: Buffer, valueStart: number, valueEnd: number): boolean {
+  for (let q = valueStart; q < valueEnd; q++) {
+    if (HOST_BYTES[buf[q]!] !== 1) return false;
   }
   return true;
 }

@@ -18,6 +18,7 @@ import { HTTP_HEADER_COUNT_MAX } from '../../src/shared/limits.ts';
 import {
   CR,
   DEL,
+  decodeFieldLines,
   FieldFacts,
   HTAB,
   headIncomplete,
@@ -151,7 +152,9 @@ export function parseResponseHead(
 
   // --- body decision (RFC 9112 §6.1, §6.3) ---
   out.statusCode = statusCode;
-  out.reason = decodeReason(buf, reasonStart, reasonEnd);
+  const head = latin1(buf, start, headEnd);
+  decodeFieldLines(head, start, out, facts);
+  out.reason = decodeReason(buf, reasonStart, reasonEnd, head, start);
   if (statusCode < 200 || statusCode === 204) {
     // A server MUST NOT send either field here (RFC 9112 §6.1, RFC 9110
     // §8.6). `Content-Length: 0` is common and harmless; anything else is
@@ -180,9 +183,15 @@ export function parseResponseHead(
   return headEnd - start;
 }
 
-/** The reason phrase; "OK" and empty cost no allocation. */
-function decodeReason(buf: Buffer, reasonStart: number, reasonEnd: number): string {
+/** The reason phrase as a substring of the decoded head; "OK" costs no allocation. */
+function decodeReason(
+  buf: Buffer,
+  reasonStart: number,
+  reasonEnd: number,
+  head: string,
+  headStart: number,
+): string {
   if (reasonEnd - reasonStart === 2 && buf[reasonStart] === 0x4f && buf[reasonStart + 1] === 0x4b)
     return 'OK';
-  return latin1(buf, reasonStart, reasonEnd);
+  return head.substring(reasonStart - headStart, reasonEnd - headStart);
 }
