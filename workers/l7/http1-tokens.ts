@@ -11,9 +11,11 @@
  * which length applies is how request smuggling starts, so the loop lives
  * once, here, and the parsers only add their start line and body decision.
  *
- * Allocation: the loop allocates only the strings the head object keeps (one
- * per header value, plus names outside KNOWN_FIELD_NAMES, which are interned
- * constants). Framing facts go to a caller-owned FieldFacts scratch object.
+ * Two passes: parseFieldLines validates bytes and records offsets and
+ * framing facts (no strings), so a NEED_MORE or refused head allocates
+ * nothing; once the head is complete, the parser decodes it with one latin1
+ * call and decodeFieldLines cuts names and values out of it as substrings.
+ * Names in KNOWN_FIELD_NAMES are interned constants.
  */
 import { HTTP_HEAD_BYTES_MAX, HTTP_HEADER_COUNT_MAX } from '../../src/shared/limits.ts';
 import type { MessageHead } from './http1-types.ts';
@@ -53,14 +55,20 @@ for (let digit = 0; digit < 16; digit++) {
   HEX_VALUES[digit.toString(16).toUpperCase().charCodeAt(0)] = digit;
 }
 
-/** Buffer's one-byte decoder without toString's argument checks (undocumented but stable since Node 0.x). */
+/**
+ * Buffer's one-byte decoder without toString's argument checks. Undocumented
+ * (present since Node 0.x), so its presence is checked once at load and
+ * toString('latin1') stands in if a future Node drops it.
+ */
 interface Latin1Buffer extends Buffer {
   latin1Slice(start: number, end: number): string;
 }
+const hasLatin1Slice = typeof (Buffer.prototype as Partial<Latin1Buffer>).latin1Slice === 'function';
 
 /** Decodes buf[start, end) as latin1. Allocates the string (none when empty). Never throws for in-range input. */
 export function latin1(buf: Buffer, start: number, end: number): string {
-  return start === end ? '' : (buf as Latin1Buffer).latin1Slice(start, end);
+  if (start === end) return '';
+  return hasLatin1Slice ? (buf as Latin1Buffer).latin1Slice(start, end) : buf.toString('latin1', start, end);
 }
 
 /** True when buf[start, end) equals `lower` ignoring ASCII case; `lower` holds only [a-z0-9-]. */
@@ -288,6 +296,27 @@ export function headIncomplete(start: number, end: number, out: MessageHead): nu
     return PARSE_ERR_TOO_LARGE;
   }
   return NEED_MORE;
+}
+
+/**
+ * Partial heads longer than this are only checked for their end (CRLFCRLF)
+ * before being validated. Why: the parsers are stateless and the caller
+ * re-parses from `start` as bytes arrive, so a client trickling a 16 KiB head
+ * one byte per packet would cost O(n^2) byte-loop work (~16K calls x ~8 KiB,
+ * ~0.1 s of CPU per connection); Buffer#indexOf (memmem) makes the same
+ * re-scan cheap. The cost: a malformed head longer than this is refused when
+ * its end arrives (or at HTTP_HEAD_BYTES_MAX / the header timeout), not as
+ * soon as the bad byte arrives. Every complete head ends in CRLFCRLF (start
+ * line CRLF, then the empty line), so no valid head is delayed.
+ */
+const PARTIAL_HEAD_VALIDATED_BYTES_MAX = 1024;
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+
+/** True when buf[start, end) is too long to re-validate and holds no CRLFCRLF within the head limit. */
+export function isLongPartialHead(buf: Buffer, start: number, end: number): boolean {
+  if (end - start <= PARTIAL_HEAD_VALIDATED_BYTES_MAX) return false;
+  const terminatorIndex = buf.indexOf(CRLFCRLF, start);
+  return terminatorIndex === -1 || terminatorIndex + 4 > headLimit(start, end);
 }
 
 /** Last index (exclusive) a head starting at `start` may occupy. */

@@ -12,9 +12,9 @@
  * requests get smuggled), and allocates only the strings it keeps.
  *
  * Stateless across calls: the caller keeps appending bytes and calls again
- * from the same `start` until the result is not NEED_MORE. Re-parsing costs
- * O(head bytes) per call, so callers should call again only when new bytes
- * arrived (ideally only when they contain a LF).
+ * from the same `start` until the result is not NEED_MORE. Partial heads over
+ * 1 KiB are only searched for their end (memmem) before being validated, so
+ * re-parsing a trickled head stays cheap (see isLongPartialHead).
  *
  * Request line: method SP request-target SP HTTP-version CRLF, single spaces,
  * at most one empty line before it. The method is a token; known methods are
@@ -32,6 +32,7 @@ import {
   HOST_BYTES,
   headIncomplete,
   headLimit,
+  isLongPartialHead,
   LF,
   latin1,
   parseFieldLines,
@@ -107,6 +108,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, out: R
   out.isExpectContinue = false;
   const limit = headLimit(start, end);
   let p = start;
+  if (isLongPartialHead(buf, start, end)) return headIncomplete(start, end, out);
 
   // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the
   // request line; Ferry ignores exactly one, so garbage cannot idle a worker.

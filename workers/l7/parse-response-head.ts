@@ -23,6 +23,7 @@ import {
   HTAB,
   headIncomplete,
   headLimit,
+  isLongPartialHead,
   LF,
   latin1,
   parseFieldLines,
@@ -93,6 +94,7 @@ export function parseResponseHead(
   out.reason = '';
   const limit = headLimit(start, end);
   let p = start;
+  if (isLongPartialHead(buf, start, end)) return headIncomplete(start, end, out);
 
   // --- HTTP-version SP ---
   const version = parseVersion(buf, p, limit);

@@ -626,6 +626,7 @@ describe('parseRequestHead', () => {
       'GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
       'CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\nX-Empty:\r\n\r\n',
       'OPTIONS * HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 7\r\n\r\n',
+      `PATCH /long HTTP/1.1\r\nHost: a\r\nCookie: ${'c=1; '.repeat(300)}\r\nX-After: 1\r\n\r\n`,
     ];
 
     it.each(heads.map((raw) => [JSON.stringify(raw.slice(0, 24)), raw]))(
@@ -646,6 +647,24 @@ describe('parseRequestHead', () => {
         expect(head).toEqual(whole);
       },
     );
+  });
+
+  describe('when a partial head is longer than 1 KiB', () => {
+    it('waits for the end of the head before refusing a bad byte', () => {
+      const raw = `GET / HTTP/1.1\nHost: a\r\nX-Pad: ${'p'.repeat(2000)}\r\n\r\n`;
+      expect(parse(raw.slice(0, 100)).result).toBe(PARSE_ERR_BAD);
+      expect(parse(raw.slice(0, 1500)).result).toBe(NEED_MORE);
+      const { result, head } = parse(raw);
+      expect(result).toBe(PARSE_ERR_BAD);
+      expect(head.errorReason).toBe('bare LF in head');
+    });
+
+    it('ignores a CRLFCRLF past `end`', () => {
+      const raw = `${GET_HOST}X-Pad: ${'p'.repeat(2000)}\r\n\r\n`;
+      const buf = Buffer.from(raw, 'latin1');
+      expect(parseRequestHead(buf, 0, buf.length - 1, createRequestHead())).toBe(NEED_MORE);
+      expect(parseRequestHead(buf, 0, buf.length, createRequestHead())).toBe(buf.length);
+    });
   });
 
   describe('when the head is too large', () => {
