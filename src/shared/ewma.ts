@@ -45,8 +45,12 @@ import {
 } from '../../proto/table-layout.ts';
 import { elapsedMs } from './clock.ts';
 
-/** Time constant of TARGET_LATENCY_EWMA_US: a step change is ~63% absorbed after this long. */
-export const LATENCY_EWMA_TAU_MS = 10_000;
+/**
+ * Time constant of TARGET_LATENCY_EWMA_US: a step change is ~63% absorbed after this long.
+ * 2 s so response_time moves traffic off a target that turned slow "within a few seconds"
+ * (issue 2), while one outlier among many samples barely moves it.
+ */
+export const LATENCY_EWMA_TAU_MS = 2_000;
 /** Time constant of TARGET_PEAK_EWMA_US's decay toward faster samples (linkerd's default decay). */
 export const PEAK_EWMA_TAU_MS = 10_000;
 /** Smallest sample a failure counts as: one second, or twice the current average if larger. */

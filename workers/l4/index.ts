@@ -61,13 +61,14 @@ class TcpConnection implements LiveConnection {
       this.isConnected = true;
       addTarget(runtime.view, slot, TARGET_ACTIVE_CONNECTIONS, 1);
       addLedger(runtime.view, runtime.workerIndex, slot, LEDGER_CONNECTIONS, 1);
-      recordExchange(runtime.view, slot, 200, monoUs() - this.startUs, runtime.nowMs);
+      recordExchange(runtime.view, slot, 200, monoUs() - this.startUs, runtime.readClock());
       client.pipe(upstream);
       upstream.pipe(client);
       client.resume();
     });
     upstream.on('error', () => {
-      if (!this.isConnected) recordExchange(runtime.view, slot, 0, monoUs() - this.startUs, runtime.nowMs);
+      if (!this.isConnected)
+        recordExchange(runtime.view, slot, 0, monoUs() - this.startUs, runtime.readClock());
     });
     upstream.on('close', () => {
       if (this.isConnected) {

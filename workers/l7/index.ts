@@ -334,7 +334,6 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   // === connect ===
   private connect(): void {
     const runtime = this.runtime;
-    const target = this.target!;
     if (!this.isInFlight) {
       this.isInFlight = true;
       addTarget(runtime.view, this.slot, TARGET_IN_FLIGHT, 1);
@@ -354,7 +353,14 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.socket.pause();
     this.deadlineMs = runtime.readClock() + this.connectTimeoutMs;
     this.deadlineCode = 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
-    this.up = runtime.pool.acquire(this.slot, target.host, target.port, this);
+    this.acquireUpstream();
+  }
+
+  private acquireUpstream(): void {
+    const target = this.target!;
+    const up = this.runtime.pool.acquire(this.slot, target.host, target.port, this);
+    this.up = up;
+    if (up.isConnected) this.onUpstreamConnect(up);
   }
 
   onUpstreamConnect(up: UpstreamSocket): void {
@@ -528,7 +534,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       this.failExchange('FERRY_ERR_UPSTREAM_BAD_RESPONSE', true);
       return;
     }
-    recordExchange(this.runtime.view, this.slot, 101, monoUs() - this.dispatchUs, this.runtime.nowMs);
+    recordExchange(this.runtime.view, this.slot, 101, monoUs() - this.dispatchUs, this.runtime.readClock());
     this.isResponseHeadSent = true;
     this.isUpstreamReusable = false;
     this.phase = PHASE_TUNNEL;
@@ -595,7 +601,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (hasNoResponseBytes && up.isReused && this.req.bodyKind === BODY_NONE && this.attempt === 0) {
       // A pooled socket the target had already closed: the request never reached it. Retry once, fresh.
       this.attempt = 1;
-      this.up = this.runtime.pool.acquire(this.slot, this.target!.host, this.target!.port, this);
+      this.acquireUpstream();
       return;
     }
     this.failExchange(upstreamErrorCode(errno), true);
@@ -610,7 +616,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private failExchange(code: ErrorCode, isUpstreamFault: boolean): void {
     const up = this.up;
     if (isUpstreamFault && !this.isResponseHeadSent && this.slot !== NO_SLOT) {
-      recordExchange(this.runtime.view, this.slot, 0, monoUs() - this.dispatchUs, this.runtime.nowMs);
+      recordExchange(this.runtime.view, this.slot, 0, monoUs() - this.dispatchUs, this.runtime.readClock());
     }
     this.endExchange();
     if (up !== null) {

@@ -73,8 +73,9 @@ export class SocketPool {
   }
 
   /**
-   * An idle socket to `slot`, or a new connection. The owner hears
-   * onUpstreamConnect either way (synchronously for an idle one).
+   * An idle socket to `slot`, or a new connection. A returned socket that
+   * `isConnected` is ready now (an idle one reused); otherwise the owner hears
+   * onUpstreamConnect when the connection is up.
    */
   acquire(slot: number, host: string, port: number, owner: UpstreamOwner): UpstreamSocket {
     const idle = this.idleBySlot.get(slot);
@@ -84,7 +85,6 @@ export class SocketPool {
       up.owner = owner;
       up.isReused = true;
       up.socket.resume();
-      owner.onUpstreamConnect(up);
       return up;
     }
     const socket = net.connect({ host, port, noDelay: true });
