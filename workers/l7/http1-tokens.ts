@@ -19,7 +19,13 @@
  */
 import { HTTP_HEAD_BYTES_MAX, HTTP_HEADER_COUNT_MAX } from '../../src/shared/limits.ts';
 import type { MessageHead } from './http1-types.ts';
-import { NEED_MORE, PARSE_ERR_BAD, PARSE_ERR_TOO_LARGE, PARSE_ERR_VERSION } from './http1-types.ts';
+import {
+  BODY_NONE,
+  NEED_MORE,
+  PARSE_ERR_BAD,
+  PARSE_ERR_TOO_LARGE,
+  PARSE_ERR_VERSION,
+} from './http1-types.ts';
 
 // === Bytes ===
 
@@ -40,11 +46,12 @@ for (const ch of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJK
 
 /**
  * Bytes allowed in a Host value or an authority-form target: uri-host [":" port]
- * (RFC 3986 reg-name = unreserved / pct-encoded / sub-delims, IP-literal brackets).
+ * (RFC 3986 reg-name = unreserved / pct-encoded / sub-delims, IP-literal brackets),
+ * minus `,`, which some recipients read as a list separator (`Host: a,b`).
  * A whitelist, so whitespace, `@` (userinfo), `/`, `\`, `?` and `#` are all refused.
  */
 export const HOST_BYTES = new Uint8Array(256);
-for (const ch of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:[]") {
+for (const ch of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+;=:[]") {
   HOST_BYTES[ch.charCodeAt(0)] = 1;
 }
 
@@ -97,6 +104,7 @@ class LowerCaseInterner {
   /** Lower-case bytes of every string, back to back, string i at byteOffsets[i]. */
   private readonly bytes: Uint8Array;
   private readonly byteOffsets: Int32Array;
+  private readonly byteLengths: Int32Array;
   /** First string index per bucket, then the next in the same bucket; -1 ends a chain. */
   private readonly bucketHeads = new Int16Array(INTERNER_BUCKET_COUNT).fill(-1);
   private readonly bucketNexts: Int16Array;
@@ -104,12 +112,14 @@ class LowerCaseInterner {
   constructor(strings: readonly string[]) {
     this.strings = strings;
     this.byteOffsets = new Int32Array(strings.length);
+    this.byteLengths = new Int32Array(strings.length);
     this.bucketNexts = new Int16Array(strings.length).fill(-1);
     const encoded = Buffer.from(strings.join(''), 'latin1');
     this.bytes = new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.length);
     let offset = 0;
     strings.forEach((s, index) => {
       this.byteOffsets[index] = offset;
+      this.byteLengths[index] = s.length;
       offset += s.length;
       if (s.length === 0) return;
       const bucket = bucketOf(s.length, s.charCodeAt(0), s.charCodeAt(s.length - 1));
@@ -123,11 +133,11 @@ class LowerCaseInterner {
     const length = end - start;
     if (length === 0) return -1;
     const bucket = bucketOf(length, buf[start]! | 0x20, buf[end - 1]! | 0x20);
-    const strings = this.strings;
+    const byteLengths = this.byteLengths;
     const bytes = this.bytes;
     // Bounded by the strings in one bucket (chains are 1-2 long for these sets).
     for (let index = this.bucketHeads[bucket]!; index !== -1; index = this.bucketNexts[index]!) {
-      if (strings[index]!.length !== length) continue;
+      if (byteLengths[index] !== length) continue;
       const offset = this.byteOffsets[index]! - start;
       let q = start;
       // `| 0x20` lower-cases A-Z; digits and '-' already have the bit set, and
@@ -275,7 +285,7 @@ export class FieldFacts {
 export function resetMessageHead(out: MessageHead): void {
   out.versionMinor = 1;
   out.headerCount = 0;
-  out.bodyKind = 0;
+  out.bodyKind = BODY_NONE;
   out.contentLength = -1;
   out.isKeepAlive = false;
   out.connectionTokens = '';
@@ -468,8 +478,13 @@ export function parseFieldLines(
  *
  * Why one decode: each Buffer#latin1Slice is a C++ call costing more than
  * the parse of a whole header line, while String#substring stays in V8
- * (bench/micro/http1-parse.bench.ts: curl-like head 1264 ns with a slice per
- * value, see the commit for the after figure). Allocates the kept strings only.
+ * (bench/micro/http1-parse.bench.ts, curl-like head on the shared 2-core dev
+ * box: 1264 ns with a slice per value, 960 ns with one; ~770 ns after the
+ * interner change). Not worth it if heads were mostly discarded: the decode
+ * covers the whole head. Caveat: V8 makes substrings of 13+ chars views
+ * into `head`, so a value kept long-term (a cache key, say) pins the whole
+ * head string (<= HTTP_HEAD_BYTES_MAX); flatten it first if that matters.
+ * Allocates the kept strings only.
  */
 export function decodeFieldLines(head: string, headStart: number, out: MessageHead, facts: FieldFacts): void {
   const names = out.headerNames;

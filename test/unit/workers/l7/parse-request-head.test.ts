@@ -282,7 +282,8 @@ describe('parseRequestHead', () => {
         PARSE_ERR_BAD,
         'invalid host',
       ],
-      ['Host list', `GET / HTTP/1.1\r\nHost: a, b\r\n\r\n`, PARSE_ERR_BAD, 'invalid host'],
+      ['Host list', `GET / HTTP/1.1\r\nHost: a,b\r\n\r\n`, PARSE_ERR_BAD, 'invalid host'],
+      ['Host with a query', `GET / HTTP/1.1\r\nHost: a?b\r\n\r\n`, PARSE_ERR_BAD, 'invalid host'],
       // --- request line ---
       ['method with a non-token byte', `G(T / HTTP/1.1\r\nHost: a\r\n\r\n`, PARSE_ERR_BAD, 'invalid method'],
       ['empty method', ` / HTTP/1.1\r\nHost: a\r\n\r\n`, PARSE_ERR_BAD, 'invalid method'],
