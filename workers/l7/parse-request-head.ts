@@ -111,7 +111,8 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, out: R
   if (isLongPartialHead(buf, start, end)) return headIncomplete(start, end, out);
 
   // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the
-  // request line; Ferry ignores exactly one, so garbage cannot idle a worker.
+  // request line; Ferry ignores at most one, so a stream of empty lines is
+  // refused at once instead of at the head size limit.
   if (p >= limit) return headIncomplete(start, end, out);
   if (buf[p] === CR) {
     if (p + 1 >= limit) return headIncomplete(start, end, out);
