@@ -84,49 +84,70 @@ function errorCount(result: SystemResult): string {
   return String(count);
 }
 
-function row(cells: readonly string[]): string {
-  return `| ${cells.map((cell) => cell.replaceAll('|', '/')).join(' | ')} |`;
+/**
+ * A markdown table with padded columns, the first `leftColumnCount` left
+ * aligned and the rest right aligned, laid out exactly as `biome format`
+ * lays out markdown, so RESULTS.md passes `biome check` as written.
+ */
+function formatTable(
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+  leftColumnCount: number,
+): string {
+  const clean = (cell: string): string => cell.replaceAll('|', '/');
+  const cellRows = [headers.map(clean), ...rows.map((cells) => cells.map(clean))];
+  const widths = headers.map((_, column) =>
+    Math.max(3, ...cellRows.map((cells) => (cells[column] ?? '').length)),
+  );
+  const isLeft = (column: number): boolean => column < leftColumnCount;
+  const line = (cells: readonly string[]): string =>
+    `| ${widths
+      .map((width, column) =>
+        isLeft(column) ? (cells[column] ?? '').padEnd(width) : (cells[column] ?? '').padStart(width),
+      )
+      .join(' | ')} |`;
+  const separator = `| ${widths
+    .map((width, column) => (isLeft(column) ? '-'.repeat(width) : `${'-'.repeat(width - 1)}:`))
+    .join(' | ')} |`;
+  const [headerCells, ...bodyRows] = cellRows;
+  return [line(headerCells!), separator, ...bodyRows.map(line)].join('\n');
 }
 
 /** The main table: one row per system. */
 export function formatResultsTable(results: readonly SystemResult[]): string {
-  const lines = [
-    row([
-      'system',
-      'layout',
-      '9 B req/s',
-      'p50 ms',
-      'p99 ms',
-      'CPU µs/req',
-      '16 KiB req/s',
-      'p50 ms',
-      'p99 ms',
-      'CPU µs/req',
-      '1 GiB MB/s',
-      'CPU ms/GiB',
-      'errors',
-    ]),
-    row(['---', '---', ...Array.from({ length: 11 }, () => '---:')]),
+  const headers = [
+    'system',
+    'layout',
+    '9 B req/s',
+    'p50 ms',
+    'p99 ms',
+    'CPU µs/req',
+    '16 KiB req/s',
+    'p50 ms',
+    'p99 ms',
+    'CPU µs/req',
+    '1 GiB MB/s',
+    'CPU ms/GiB',
+    'errors',
   ];
+  const rows: string[][] = [];
   for (const result of results) {
     const layout = result.spec.isPinned ? 'pinned' : '2 cores';
     if (result.unavailableReason !== null) {
       const rest = Array.from({ length: 10 }, () => DASH);
-      lines.push(row([result.spec.label, layout, `(not available: ${result.unavailableReason})`, ...rest]));
+      rows.push([result.spec.label, layout, `(not available: ${result.unavailableReason})`, ...rest]);
       continue;
     }
-    lines.push(
-      row([
-        result.spec.label,
-        layout,
-        ...requestColumns(result.tiny),
-        ...requestColumns(result.medium),
-        ...streamColumns(result.stream),
-        errorCount(result),
-      ]),
-    );
+    rows.push([
+      result.spec.label,
+      layout,
+      ...requestColumns(result.tiny),
+      ...requestColumns(result.medium),
+      ...streamColumns(result.stream),
+      errorCount(result),
+    ]);
   }
-  return lines.join('\n');
+  return formatTable(headers, rows, 2);
 }
 
 function wrkOf(cell: RequestCell | null | undefined): WrkResult | null {
@@ -157,20 +178,18 @@ export function formatRatioTable(results: readonly SystemResult[]): string {
   const byId = new Map<string, SystemResult>();
   for (const result of results) if (result.unavailableReason === null) byId.set(result.spec.id, result);
   const ranIds = new Set(results.map((result) => result.spec.id));
-  const lines = [
-    row([
-      'ratio',
-      'layout',
-      '9 B req/s',
-      '16 KiB req/s',
-      '1 GiB MB/s',
-      '9 B p99',
-      '16 KiB p99',
-      '9 B CPU/req',
-      '16 KiB CPU/req',
-    ]),
-    row(['---', '---', ...Array.from({ length: 7 }, () => '---:')]),
+  const headers = [
+    'ratio',
+    'layout',
+    '9 B req/s',
+    '16 KiB req/s',
+    '1 GiB MB/s',
+    '9 B p99',
+    '16 KiB p99',
+    '9 B CPU/req',
+    '16 KiB CPU/req',
   ];
+  const rows: string[][] = [];
   const pairs = [
     ['ferry1', 'nginx1', 'Ferry / NGINX'],
     ['ferry1', 'haproxy1', 'Ferry / HAProxy'],
@@ -185,21 +204,19 @@ export function formatRatioTable(results: readonly SystemResult[]): string {
     const ferry = byId.get(ferryId);
     const baseline = byId.get(baselineId);
     const isDirect = baselineId.startsWith('direct');
-    lines.push(
-      row([
-        label,
-        ferryId.endsWith('1') ? 'pinned' : '2 cores',
-        ratio(wrkOf(ferry?.tiny)?.requestsPerS, wrkOf(baseline?.tiny)?.requestsPerS),
-        ratio(wrkOf(ferry?.medium)?.requestsPerS, wrkOf(baseline?.medium)?.requestsPerS),
-        ratio(streamOf(ferry?.stream)?.megabytesPerS, streamOf(baseline?.stream)?.megabytesPerS),
-        ratio(wrkOf(ferry?.tiny)?.latencyP99Ms, wrkOf(baseline?.tiny)?.latencyP99Ms),
-        ratio(wrkOf(ferry?.medium)?.latencyP99Ms, wrkOf(baseline?.medium)?.latencyP99Ms),
-        isDirect ? DASH : ratio(cpuOf(ferry?.tiny), cpuOf(baseline?.tiny)),
-        isDirect ? DASH : ratio(cpuOf(ferry?.medium), cpuOf(baseline?.medium)),
-      ]),
-    );
+    rows.push([
+      label,
+      ferryId.endsWith('1') ? 'pinned' : '2 cores',
+      ratio(wrkOf(ferry?.tiny)?.requestsPerS, wrkOf(baseline?.tiny)?.requestsPerS),
+      ratio(wrkOf(ferry?.medium)?.requestsPerS, wrkOf(baseline?.medium)?.requestsPerS),
+      ratio(streamOf(ferry?.stream)?.megabytesPerS, streamOf(baseline?.stream)?.megabytesPerS),
+      ratio(wrkOf(ferry?.tiny)?.latencyP99Ms, wrkOf(baseline?.tiny)?.latencyP99Ms),
+      ratio(wrkOf(ferry?.medium)?.latencyP99Ms, wrkOf(baseline?.medium)?.latencyP99Ms),
+      isDirect ? DASH : ratio(cpuOf(ferry?.tiny), cpuOf(baseline?.tiny)),
+      isDirect ? DASH : ratio(cpuOf(ferry?.medium), cpuOf(baseline?.medium)),
+    ]);
   }
-  return lines.join('\n');
+  return formatTable(headers, rows, 2);
 }
 
 /** Facts the header records, so a number can be traced to where and how it was taken. */
