@@ -97,13 +97,13 @@ export const ERROR_CODES = {
     retryable: false,
   },
   // --- internal ---
-  FERRY_ERR_INTERNAL: {
+  FERRY_ERR_INTERNAL_BUG: {
     doc: 'An unexpected error inside Ferry; the worker logged it.',
     status: 500,
     source: 'internal',
     retryable: false,
   },
-  FERRY_ERR_DRAINING: {
+  FERRY_ERR_LISTENER_DRAINING: {
     doc: 'Ferry is shutting down or draining and accepts no new requests on this connection.',
     status: 503,
     source: 'internal',

@@ -91,7 +91,7 @@ async function run(argv: string[]): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
     return -1; // keep running
   } catch (error) {
-    const code = isProxyError(error) ? error.code : 'FERRY_ERR_INTERNAL';
+    const code = isProxyError(error) ? error.code : 'FERRY_ERR_INTERNAL_BUG';
     process.stderr.write(`ferry: ${code}: ${(error as Error).message}; nothing started\n`);
     return 1;
   }
