@@ -142,6 +142,26 @@ function isConnectionToken(tokens: string, name: string): boolean {
   return false;
 }
 
+/**
+ * Only WebSocket upgrades are tunnelled (issue 2). Any other protocol a client
+ * asks to switch to (h2c, TLS/1.0) is dropped with the other hop-by-hop
+ * fields and the request is served as plain HTTP/1.1, as Envoy does without
+ * an upgrade_config: an h2c upgrade would also need HTTP2-Settings, which is
+ * hop-by-hop and never reaches the target. `upgrade` is lower-cased.
+ */
+function isWebSocketUpgrade(upgrade: string): boolean {
+  if (upgrade === 'websocket') return true;
+  if (upgrade === '') return false;
+  let start = 0;
+  while (start <= upgrade.length) {
+    let end = upgrade.indexOf(',', start);
+    if (end === -1) end = upgrade.length;
+    if (upgrade.slice(start, end).trim() === 'websocket') return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 function clientAddress(socket: Socket): string {
   const address = socket.remoteAddress ?? '';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
@@ -376,7 +396,12 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       const body = this.pending;
       this.pending = null;
       this.forwardBody(body);
-    } else if (this.req.bodyKind === BODY_NONE) {
+    } else if (
+      this.req.bodyKind === BODY_NONE ||
+      (this.req.bodyKind === BODY_LENGTH && this.reqBodyRemaining === 0)
+    ) {
+      // `Content-Length: 0` too: no body byte will come to finish it, and
+      // waiting would close the connection after every such request.
       this.finishRequest(null);
     }
     up.socket.uncork();
@@ -467,7 +492,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       }
       this.startResponse();
       if (this.phase === PHASE_CLOSED) return;
-      if (offset < buf.length || this.res.bodyKind === BODY_NONE) this.relayBody(buf, offset);
+      // A `Content-Length: 0` body is complete with its head: no later byte would finish it.
+      const isBodyComplete =
+        this.res.bodyKind === BODY_NONE || (this.res.bodyKind === BODY_LENGTH && this.resBodyRemaining === 0);
+      if (offset < buf.length || isBodyComplete) this.relayBody(buf, offset);
       return;
     }
   }
@@ -530,7 +558,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   }
 
   private openTunnel(rest: Buffer): void {
-    if (this.req.upgrade === '') {
+    if (!isWebSocketUpgrade(this.req.upgrade)) {
+      // A 101 to a request that asked for no (forwarded) upgrade.
       this.failExchange('FERRY_ERR_UPSTREAM_BAD_RESPONSE', true);
       return;
     }
@@ -701,7 +730,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     head += `x-forwarded-for: ${forwardedFor === '' ? this.remoteAddress : `${forwardedFor}, ${this.remoteAddress}`}\r\n`;
     head += this.listener.forwardedLines;
     if (req.bodyKind === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
-    if (req.upgrade !== '') head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
+    if (isWebSocketUpgrade(req.upgrade)) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
     else if (req.versionMinor === 0) head += 'connection: keep-alive\r\n';
     return `${head}\r\n`;
   }
