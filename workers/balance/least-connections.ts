@@ -19,9 +19,10 @@
  * land in that run, so shares of ties are even only when the ties are
  * contiguous; reservoir sampling would fix it at one random draw per tie.)
  *
- * Cost: O(n) per pick, two Atomics.load per member plus an eligibility check
- * (three loads) only when a member beats the best so far (~ln n times).
- * Measured in bench/micro/pick.bench.ts.
+ * Cost: O(n) per pick: one Atomics.load per member (weights are the rebuild
+ * snapshot) plus an eligibility check (three loads) only when a member beats
+ * the best so far (~ln n times). At ~12 ns per Atomics.load that is ~0.8 µs
+ * at 64 targets (bench/micro/pick.bench.ts): the price of being exact.
  *
  * Table fields read: TARGET_ACTIVE_CONNECTIONS, TARGET_WEIGHT, and
  * TARGET_STATE / TARGET_EJECTED via the eligibility check.
@@ -33,36 +34,35 @@
  * make it stale on every pick); a scan from index 0 (herds ties on member 0).
  */
 import { NO_SLOT, TARGET_ACTIVE_CONNECTIONS, type TableView } from '../../proto/table-layout.ts';
-import { copyMembers, drawIndex, pickLeastLoaded } from './member-scan.ts';
+import {
+  drawIndex,
+  type MemberSnapshot,
+  NO_MEMBERS,
+  pickLeastLoaded,
+  seedRandomState,
+  snapshotMembers,
+} from './member-scan.ts';
 import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
 
 export class LeastConnections implements Balancer {
   readonly algorithm: AlgorithmName = 'least_connections';
-  private readonly random: RandomSource;
-  private memberSlots: Int32Array;
-  private memberCount: number;
+  /** This balancer's integer random stream, seeded from the injected RandomSource. */
+  private readonly randomState: Int32Array;
+  private members: MemberSnapshot;
 
   constructor(_groupIndex: number, random: RandomSource) {
-    this.random = random;
-    this.memberSlots = new Int32Array(0);
-    this.memberCount = 0;
+    this.randomState = seedRandomState(random);
+    this.members = NO_MEMBERS;
   }
 
   rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.memberSlots = copyMembers(view, memberSlots, memberIds);
-    this.memberCount = this.memberSlots.length;
+    this.members = snapshotMembers(view, memberSlots, memberIds);
   }
 
   pick(view: TableView, _keyHash: number, _nowMs: number, eligibility: number): number {
-    if (this.memberCount === 0) return NO_SLOT;
-    const startIndex = drawIndex(this.random, this.memberCount);
-    return pickLeastLoaded(
-      view,
-      this.memberSlots,
-      this.memberCount,
-      startIndex,
-      TARGET_ACTIVE_CONNECTIONS,
-      eligibility,
-    );
+    const members = this.members;
+    if (members.count === 0) return NO_SLOT;
+    const startIndex = drawIndex(this.randomState, members.count);
+    return pickLeastLoaded(view, members, startIndex, TARGET_ACTIVE_CONNECTIONS, eligibility);
   }
 }

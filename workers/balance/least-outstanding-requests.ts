@@ -22,7 +22,8 @@
  *                   ineligible pair -> redraw (<= PICK_ATTEMPTS_MAX)
  *                   -> exact scan fallback                 O(n)
  *
- * Cost: see above; two Atomics.load per member considered plus eligibility.
+ * Cost: see above; one Atomics.load per member considered (weights are the
+ * rebuild snapshot) plus eligibility (three loads) per candidate.
  *
  * Table fields read: TARGET_IN_FLIGHT, TARGET_WEIGHT, and TARGET_STATE /
  * TARGET_EJECTED via the eligibility check.
@@ -36,13 +37,15 @@
 import { NO_SLOT, TARGET_IN_FLIGHT, type TableView } from '../../proto/table-layout.ts';
 import { PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
 import {
-  copyMembers,
   drawIndex,
   isEligible,
-  loadMemberWeights,
   MemberSampler,
+  type MemberSnapshot,
+  NO_MEMBERS,
   pickLeastLoaded,
   pickLessLoaded,
+  seedRandomState,
+  snapshotMembers,
 } from './member-scan.ts';
 import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
 
@@ -51,41 +54,39 @@ export const LOR_EXACT_MEMBERS_MAX = 16;
 
 export class LeastOutstandingRequests implements Balancer {
   readonly algorithm: AlgorithmName = 'least_outstanding_requests';
-  private readonly random: RandomSource;
+  /** This balancer's integer random stream, seeded from the injected RandomSource. */
+  private readonly randomState: Int32Array;
   private readonly sampler: MemberSampler;
-  private memberSlots: Int32Array;
-  private memberCount: number;
+  private members: MemberSnapshot;
 
   constructor(_groupIndex: number, random: RandomSource) {
-    this.random = random;
+    this.randomState = seedRandomState(random);
     this.sampler = new MemberSampler();
-    this.memberSlots = new Int32Array(0);
-    this.memberCount = 0;
+    this.members = NO_MEMBERS;
   }
 
   rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.memberSlots = copyMembers(view, memberSlots, memberIds);
-    this.memberCount = this.memberSlots.length;
-    this.sampler.rebuild(loadMemberWeights(view, this.memberSlots));
+    this.members = snapshotMembers(view, memberSlots, memberIds);
+    this.sampler.rebuild(this.members.weights);
   }
 
   pick(view: TableView, _keyHash: number, _nowMs: number, eligibility: number): number {
-    const memberCount = this.memberCount;
-    if (memberCount === 0) return NO_SLOT;
-    if (memberCount > LOR_EXACT_MEMBERS_MAX) {
+    const members = this.members;
+    if (members.count === 0) return NO_SLOT;
+    if (members.count > LOR_EXACT_MEMBERS_MAX) {
       for (let attempt = 0; attempt < PICK_ATTEMPTS_MAX; attempt++) {
-        const firstIndex = this.sampler.drawIndex(this.random);
-        const secondIndex = this.sampler.drawOtherIndex(this.random, firstIndex);
-        const first = this.memberSlots[firstIndex]!;
-        const second = this.memberSlots[secondIndex]!;
-        const isFirstEligible = isEligible(view, first, eligibility);
-        const isSecondEligible = isEligible(view, second, eligibility);
-        if (isFirstEligible && isSecondEligible) return pickLessLoaded(view, first, second, TARGET_IN_FLIGHT);
-        if (isFirstEligible) return first;
-        if (isSecondEligible) return second;
+        const firstIndex = this.sampler.drawIndex(this.randomState);
+        const secondIndex = this.sampler.drawOtherIndex(this.randomState, firstIndex);
+        const isFirstEligible = isEligible(view, members.slots[firstIndex]!, eligibility);
+        const isSecondEligible = isEligible(view, members.slots[secondIndex]!, eligibility);
+        if (isFirstEligible && isSecondEligible) {
+          return pickLessLoaded(view, members, firstIndex, secondIndex, TARGET_IN_FLIGHT);
+        }
+        if (isFirstEligible) return members.slots[firstIndex]!;
+        if (isSecondEligible) return members.slots[secondIndex]!;
       }
     }
-    const startIndex = drawIndex(this.random, memberCount);
-    return pickLeastLoaded(view, this.memberSlots, memberCount, startIndex, TARGET_IN_FLIGHT, eligibility);
+    const startIndex = drawIndex(this.randomState, members.count);
+    return pickLeastLoaded(view, members, startIndex, TARGET_IN_FLIGHT, eligibility);
   }
 }

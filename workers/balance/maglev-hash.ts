@@ -46,7 +46,13 @@ import { NO_SLOT, type TableView } from '../../proto/table-layout.ts';
 import { assert } from '../../src/shared/assert.ts';
 import { hashString, mixHash } from '../../src/shared/hash.ts';
 import { PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
-import { copyMembers, isEligible, loadWeight, pickFirstEligible } from './member-scan.ts';
+import {
+  isEligible,
+  type MemberSnapshot,
+  NO_MEMBERS,
+  pickFirstEligible,
+  snapshotMembers,
+} from './member-scan.ts';
 import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
 
 /** Lookup-table entries (prime, as Maglev requires; the paper's small size). ~64 entries per target at 1,024 targets. */
@@ -58,41 +64,34 @@ const SKIP_SEED = 0x61c88647;
 export class MaglevHash implements Balancer {
   readonly algorithm: AlgorithmName = 'hash';
   private readonly tableSize: number;
-  private memberSlots: Int32Array;
-  private memberCount: number;
+  private members: MemberSnapshot;
   /** Lookup table of slots (not member indices: saves one read per pick); NO_SLOT where no weight. */
   private lookup: Int32Array;
   private hasLookup: boolean;
 
   constructor(_groupIndex: number, _random: RandomSource, tableSize = MAGLEV_TABLE_SIZE) {
     this.tableSize = tableSize;
-    this.memberSlots = new Int32Array(0);
-    this.memberCount = 0;
+    this.members = NO_MEMBERS;
     this.lookup = new Int32Array(0);
     this.hasLookup = false;
   }
 
   rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.memberSlots = copyMembers(view, memberSlots, memberIds);
-    this.memberCount = this.memberSlots.length;
-    const weights = new Int32Array(this.memberCount);
-    let hasWeight = false;
-    for (let index = 0; index < this.memberCount; index++) {
-      weights[index] = loadWeight(view, this.memberSlots[index]!);
-      if (weights[index]! > 0) hasWeight = true;
-    }
-    const memberTable = buildMaglevTable(memberIds, weights, this.tableSize);
-    this.lookup = new Int32Array(this.tableSize);
+    const members = snapshotMembers(view, memberSlots, memberIds);
+    const memberTable = buildMaglevTable(memberIds, members.weights, this.tableSize);
+    const lookup = new Int32Array(this.tableSize);
     for (let entry = 0; entry < this.tableSize; entry++) {
       const memberIndex = memberTable[entry]!;
-      this.lookup[entry] = memberIndex >= 0 ? this.memberSlots[memberIndex]! : NO_SLOT;
+      lookup[entry] = memberIndex >= 0 ? members.slots[memberIndex]! : NO_SLOT;
     }
-    this.hasLookup = hasWeight;
+    this.members = members;
+    this.lookup = lookup;
+    this.hasLookup = members.weights.some((weight) => weight > 0);
   }
 
   pick(view: TableView, keyHash: number, _nowMs: number, eligibility: number): number {
-    const memberCount = this.memberCount;
-    if (memberCount === 0) return NO_SLOT;
+    const members = this.members;
+    if (members.count === 0) return NO_SLOT;
     if (this.hasLookup) {
       let hash = keyHash;
       for (let attempt = 0; attempt < PICK_ATTEMPTS_MAX; attempt++) {
@@ -101,7 +100,7 @@ export class MaglevHash implements Balancer {
         hash = mixHash(keyHash, attempt);
       }
     }
-    return pickFirstEligible(view, this.memberSlots, memberCount, (keyHash >>> 0) % memberCount, eligibility);
+    return pickFirstEligible(view, members, (keyHash >>> 0) % members.count, eligibility);
   }
 }
 

@@ -9,6 +9,17 @@
  *
  * Every function here is synchronous, allocation-free, bounded by the member
  * count, and reads the table only through proto/table-layout's accessors.
+ *
+ * Cost model (bench/micro/pick.bench.ts, Node 24 on the 2-core dev box):
+ * one Atomics.load/add is ~12 ns (V8 calls a builtin; a plain typed-array
+ * read is <1 ns), so a pick's cost is its number of table reads. Hence:
+ *   - weights are snapshot at rebuild into MemberSnapshot.weights and read
+ *     from there for scoring (main bumps HEADER_GENERATION on every weight
+ *     change, so a worker rebuilds before it could use a stale one); the
+ *     live weight is still checked, with state and ejection, by isEligible;
+ *   - scans test eligibility only for a member that beats the best so far;
+ *   - helpers return integers (Smis) only: a double returned from a call
+ *     that V8 does not inline is boxed, i.e. allocated, on every pick.
  */
 import {
   isTargetRoutable,
@@ -25,6 +36,7 @@ import {
 import { assert } from '../../src/shared/assert.ts';
 import { elapsedMs } from '../../src/shared/clock.ts';
 import { decayIdleUs, LATENCY_US_MAX } from '../../src/shared/ewma.ts';
+import { createRandomState, nextRandomInt32 } from '../../src/shared/random.ts';
 import { ELIGIBLE_ANY, type RandomSource } from './types.ts';
 
 // === Eligibility ===
@@ -44,20 +56,20 @@ export function isEligible(view: TableView, slot: number, eligibility: number): 
 
 /**
  * The first eligible member at or after `startIndex` (wrapping), or NO_SLOT.
- * Bounded by `memberCount`. The fallback of every picker whose fast path ran
- * out of attempts, so "NO_SLOT only when nothing is eligible" holds for all.
+ * Bounded by the member count. The fallback of every picker whose fast path
+ * ran out of attempts, so "NO_SLOT only when nothing is eligible" holds for all.
  */
 export function pickFirstEligible(
   view: TableView,
-  memberSlots: Int32Array,
-  memberCount: number,
+  members: MemberSnapshot,
   startIndex: number,
   eligibility: number,
 ): number {
+  const count = members.count;
   let index = startIndex;
-  for (let scanned = 0; scanned < memberCount; scanned++) {
-    if (index >= memberCount) index = 0;
-    const slot = memberSlots[index]!;
+  for (let scanned = 0; scanned < count; scanned++) {
+    if (index >= count) index = 0;
+    const slot = members.slots[index]!;
     if (isEligible(view, slot, eligibility)) return slot;
     index++;
   }
@@ -73,29 +85,27 @@ export function pickFirstEligible(
  * (only reachable under fail-open) sorts after every positive weight.
  * Compared by cross-multiplication, integers only: (a+1)*wb < (b+1)*wa,
  * exact below 2^53 (counters < 2^31, weights <= WEIGHT_MAX).
- *
- * Eligibility is checked only for members that would beat the best so far:
- * the answer is the same and most members cost two loads instead of five.
- * Thread: worker. Never throws, never allocates.
+ * One table read per member, plus eligibility for members that beat the
+ * best so far (~ln n of them). Thread: worker. Never throws, never allocates.
  */
 export function pickLeastLoaded(
   view: TableView,
-  memberSlots: Int32Array,
-  memberCount: number,
+  members: MemberSnapshot,
   startIndex: number,
   field: number,
   eligibility: number,
 ): number {
+  const count = members.count;
   let bestSlot = NO_SLOT;
   let bestLoad = 0;
   let bestWeight = 0;
   let index = startIndex;
-  for (let scanned = 0; scanned < memberCount; scanned++) {
-    if (index >= memberCount) index = 0;
-    const slot = memberSlots[index]!;
+  for (let scanned = 0; scanned < count; scanned++) {
+    if (index >= count) index = 0;
+    const slot = members.slots[index]!;
+    const weight = members.weights[index]!;
     index++;
     const load = loadPlusOne(view, slot, field);
-    const weight = loadWeight(view, slot);
     if (bestSlot !== NO_SLOT && load * bestWeight >= bestLoad * weight) continue;
     if (!isEligible(view, slot, eligibility)) continue;
     bestSlot = slot;
@@ -106,13 +116,22 @@ export function pickLeastLoaded(
 }
 
 /**
- * Of two candidate slots, the one with the lower `(field + 1) / weight`; the
- * first on a tie. Both must be eligible. Never throws, never allocates.
+ * Of two members (by index), the slot of the one with the lower
+ * `(field + 1) / weight`; the first on a tie. Both must be eligible.
+ * Never throws, never allocates.
  */
-export function pickLessLoaded(view: TableView, slotA: number, slotB: number, field: number): number {
+export function pickLessLoaded(
+  view: TableView,
+  members: MemberSnapshot,
+  indexA: number,
+  indexB: number,
+  field: number,
+): number {
+  const slotA = members.slots[indexA]!;
+  const slotB = members.slots[indexB]!;
   const loadA = loadPlusOne(view, slotA, field);
   const loadB = loadPlusOne(view, slotB, field);
-  return loadB * loadWeight(view, slotA) < loadA * loadWeight(view, slotB) ? slotB : slotA;
+  return loadB * members.weights[indexA]! < loadA * members.weights[indexB]! ? slotB : slotA;
 }
 
 /** A counter plus one, clamped at 1: a negative count is a bug elsewhere and must not win every pick. */
@@ -121,31 +140,34 @@ function loadPlusOne(view: TableView, slot: number, field: number): number {
   return count > 0 ? count + 1 : 1;
 }
 
-/** Weight clamped at 0 so a bad negative weight sorts last rather than first. */
-export function loadWeight(view: TableView, slot: number): number {
-  const weight = loadTarget(view, slot, TARGET_WEIGHT);
-  return Math.max(weight, 0);
-}
-
 // === Latency cost ===
+
+/** The largest latency cost; also the cost of a weight-0 member (fail-open only). */
+export const LATENCY_COST_MAX = 0x7fffffff;
 
 /**
  * A member's latency cost for response_time and peak_ewma: its average from
  * `latencyField` (TARGET_LATENCY_EWMA_US or TARGET_PEAK_EWMA_US), decayed
  * for idleness (`decayIdleUs`), times (TARGET_IN_FLIGHT + 1), over its
- * weight. Lower is better.
+ * weight, as an integer saturating at LATENCY_COST_MAX. Lower is better.
  *
- *   unmeasured (0), nothing in flight  -> 0          probe it first
+ *   unmeasured (0), nothing in flight  -> 0                probe it first
  *   unmeasured (0), a probe in flight  -> LATENCY_US_MAX * (in-flight + 1) / w
  *                                         (one probe at a time, not a herd)
- *   weight 0 (fail-open only)          -> Infinity   last resort
+ *   weight 0 (fail-open only)          -> LATENCY_COST_MAX  last resort
  *
- * Returns a double (products pass 2^31). Thread: worker. Never throws, never
- * allocates when inlined into its caller's loop.
+ * An integer, not a double: see the header. Saturation makes targets with
+ * more than ~35 minutes x requests of queued work tie, which they may.
+ * Two or three table reads. Thread: worker. Never throws, never allocates.
  */
-export function loadLatencyCost(view: TableView, slot: number, latencyField: number, nowMs: number): number {
-  const weight = loadWeight(view, slot);
-  if (weight === 0) return Number.POSITIVE_INFINITY;
+export function loadLatencyCost(
+  view: TableView,
+  slot: number,
+  weight: number,
+  latencyField: number,
+  nowMs: number,
+): number {
+  if (weight <= 0) return LATENCY_COST_MAX;
   const inFlight = loadTarget(view, slot, TARGET_IN_FLIGHT);
   const requests = inFlight > 0 ? inFlight + 1 : 1;
   let latencyUs = loadTarget(view, slot, latencyField);
@@ -155,26 +177,28 @@ export function loadLatencyCost(view: TableView, slot: number, latencyField: num
   } else {
     latencyUs = decayIdleUs(latencyUs, elapsedMs(nowMs, loadTarget(view, slot, TARGET_LATENCY_UPDATED_MS)));
   }
-  return (latencyUs * requests) / weight;
+  const cost = (latencyUs * requests) / weight;
+  return cost >= LATENCY_COST_MAX ? LATENCY_COST_MAX : cost | 0;
 }
 
 // === Random draws ===
+// Draws take the balancer's own integer stream (src/shared/random.ts
+// `nextRandomInt32`, seeded once from the injected RandomSource), so no
+// double crosses a call boundary on the hot path (see the header).
 
-/** A uniform index in [0, count). Precondition: count >= 1. */
-export function drawIndex(random: RandomSource, count: number): number {
-  const index = (random() * count) | 0;
-  // A RandomSource breaking its [0, 1) contract must not index out of range.
-  return index >= 0 && index < count ? index : 0;
+/** A uniform index in [0, count) from `randomState`. Precondition: count >= 1. */
+export function drawIndex(randomState: Int32Array, count: number): number {
+  // Multiply-shift: (u32 * count) / 2^32 is exact in a double for count < 2^21.
+  return (((nextRandomInt32(randomState) >>> 0) * count) / 4294967296) | 0;
 }
 
 /**
  * A uniform index in [0, count) different from `firstIndex` (P2C's second
  * draw): draw from the count-1 others and step over the first. Distinct by
- * construction, one random call, no retry loop. Precondition: count >= 2.
+ * construction, one draw, no retry loop. Precondition: count >= 2.
  */
-export function drawOtherIndex(random: RandomSource, count: number, firstIndex: number): number {
-  const offset = 1 + drawIndex(random, count - 1);
-  const index = firstIndex + offset;
+export function drawOtherIndex(randomState: Int32Array, count: number, firstIndex: number): number {
+  const index = firstIndex + 1 + drawIndex(randomState, count - 1);
   return index >= count ? index - count : index;
 }
 
@@ -185,7 +209,7 @@ export function drawOtherIndex(random: RandomSource, count: number, firstIndex: 
  * alias method with Vose's construction (M. D. Vose, IEEE TSE 1991): one
  * uniform draw is split into a column and a coin, O(1) per draw.
  *
- *   u = random() * n;  i = floor(u);  (u - i) < keepShare[i] ? i : alias[i]
+ *   u = uniform * n;  i = floor(u);  (u - i) < keepShare[i] ? i : alias[i]
  *
  * Members of weight 0 are never drawn by a weighted sampler. Used by
  * weighted_random and by the P2C pickers, whose candidates must be drawn by
@@ -209,7 +233,7 @@ export class MemberSampler {
   }
 
   /** Snapshot `weights` (member order). Config time; allocates. */
-  rebuild(weights: Float64Array): void {
+  rebuild(weights: Int32Array): void {
     this.memberCount = weights.length;
     this.keepShare = new Float64Array(weights.length);
     this.alias = new Int32Array(weights.length);
@@ -217,11 +241,10 @@ export class MemberSampler {
   }
 
   /** A member index drawn by weight. Precondition: at least one member. */
-  drawIndex(random: RandomSource): number {
-    if (!this.isWeighted) return drawIndex(random, this.memberCount);
-    const draw = random() * this.memberCount;
-    let column = draw | 0;
-    if (column < 0 || column >= this.memberCount) column = 0;
+  drawIndex(randomState: Int32Array): number {
+    if (!this.isWeighted) return drawIndex(randomState, this.memberCount);
+    const draw = ((nextRandomInt32(randomState) >>> 0) * this.memberCount) / 4294967296;
+    const column = draw | 0;
     return draw - column < this.keepShare[column]! ? column : this.alias[column]!;
   }
 
@@ -230,17 +253,17 @@ export class MemberSampler {
    * draw, and if it repeats the first, a uniform draw over the others (so it
    * is distinct by construction and never loops). Precondition: >= 2 members.
    */
-  drawOtherIndex(random: RandomSource, firstIndex: number): number {
+  drawOtherIndex(randomState: Int32Array, firstIndex: number): number {
     if (this.isWeighted) {
-      const index = this.drawIndex(random);
+      const index = this.drawIndex(randomState);
       if (index !== firstIndex) return index;
     }
-    return drawOtherIndex(random, this.memberCount, firstIndex);
+    return drawOtherIndex(randomState, this.memberCount, firstIndex);
   }
 }
 
 /** True when every positive weight is the same (zero weights aside) and none is zero. */
-function areWeightsEqual(weights: Float64Array): boolean {
+function areWeightsEqual(weights: Int32Array): boolean {
   for (let index = 1; index < weights.length; index++) {
     if (weights[index] !== weights[0]) return false;
   }
@@ -252,7 +275,11 @@ function areWeightsEqual(weights: Float64Array): boolean {
  * (both sized like `weights`). Returns false when no weight is positive.
  * Pure; config time (allocates). Exported for tests.
  */
-export function buildAliasTable(weights: Float64Array, keepShare: Float64Array, alias: Int32Array): boolean {
+export function buildAliasTable(
+  weights: ArrayLike<number>,
+  keepShare: Float64Array,
+  alias: Int32Array,
+): boolean {
   const count = weights.length;
   let total = 0;
   for (let index = 0; index < count; index++) total += Math.max(0, weights[index]!);
@@ -294,31 +321,50 @@ export function buildAliasTable(weights: Float64Array, keepShare: Float64Array, 
   return true;
 }
 
-/** Each member's TARGET_WEIGHT now (clamped at 0), in member order. Config time; allocates. */
-export function loadMemberWeights(view: TableView, memberSlots: Int32Array): Float64Array {
-  const weights = new Float64Array(memberSlots.length);
-  for (let index = 0; index < memberSlots.length; index++)
-    weights[index] = loadWeight(view, memberSlots[index]!);
-  return weights;
+/**
+ * A balancer's own integer random stream, seeded once from the injected
+ * RandomSource (so a seeded source replays the same picks). Allocates;
+ * constructor time.
+ */
+export function seedRandomState(random: RandomSource): Int32Array {
+  return createRandomState((random() * 4294967296) | 0);
 }
 
 // === Rebuild helpers ===
 
 /**
- * Copy and check the members handed to `rebuild` (config time; allocates,
- * throws on a broken caller invariant).
+ * A group's members as rebuild saw them: slots, and weights snapshot from
+ * TARGET_WEIGHT (clamped at 0). Immutable; a rebuild makes a new one.
  */
-export function copyMembers(
+export interface MemberSnapshot {
+  readonly slots: Int32Array;
+  readonly weights: Int32Array;
+  readonly count: number;
+}
+
+/** The snapshot of a balancer that has not been rebuilt yet. */
+export const NO_MEMBERS: MemberSnapshot = { slots: new Int32Array(0), weights: new Int32Array(0), count: 0 };
+
+/**
+ * Copy and check the members handed to `rebuild` and read their weights
+ * (config time; allocates; throws on a broken caller invariant).
+ */
+export function snapshotMembers(
   view: TableView,
   memberSlots: Int32Array,
   memberIds: readonly string[],
-): Int32Array {
+): MemberSnapshot {
   assert(memberSlots.length === memberIds.length, 'balancer rebuild: one id per member slot');
-  for (let index = 0; index < memberSlots.length; index++) {
+  const count = memberSlots.length;
+  const slots = new Int32Array(count);
+  const weights = new Int32Array(count);
+  for (let index = 0; index < count; index++) {
     const slot = memberSlots[index]!;
     assert(slot >= 0 && slot < view.targetCapacity, `balancer rebuild: slot ${slot} is outside the table`);
+    slots[index] = slot;
+    weights[index] = Math.max(loadTarget(view, slot, TARGET_WEIGHT), 0);
   }
-  return Int32Array.from(memberSlots);
+  return { slots, weights, count };
 }
 
 /** Greatest common divisor of two non-negative integers (gcd(0, b) = b). */

@@ -19,7 +19,8 @@
  * other; an all-ineligible pair is redrawn up to PICK_ATTEMPTS_MAX times, then
  * a linear scan takes the first eligible member from a random start.
  *
- * Cost: O(1): two random draws, eight Atomics.load, two eligibility checks.
+ * Cost: O(1): two random draws, up to six Atomics.load for the costs and
+ * six for the two eligibility checks (weights are the rebuild snapshot).
  *
  * Table fields read: TARGET_PEAK_EWMA_US, TARGET_LATENCY_UPDATED_MS,
  * TARGET_IN_FLIGHT, TARGET_WEIGHT, and TARGET_STATE / TARGET_EJECTED via the
@@ -34,61 +35,68 @@
 import { NO_SLOT, TARGET_PEAK_EWMA_US, type TableView } from '../../proto/table-layout.ts';
 import { PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
 import {
-  copyMembers,
   drawIndex,
   isEligible,
   loadLatencyCost,
-  loadMemberWeights,
   MemberSampler,
+  type MemberSnapshot,
+  NO_MEMBERS,
   pickFirstEligible,
+  seedRandomState,
+  snapshotMembers,
 } from './member-scan.ts';
 import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
 
 export class PeakEwma implements Balancer {
   readonly algorithm: AlgorithmName = 'peak_ewma';
-  private readonly random: RandomSource;
+  /** This balancer's integer random stream, seeded from the injected RandomSource. */
+  private readonly randomState: Int32Array;
   private readonly sampler: MemberSampler;
-  private memberSlots: Int32Array;
-  private memberCount: number;
+  private members: MemberSnapshot;
 
   constructor(_groupIndex: number, random: RandomSource) {
-    this.random = random;
+    this.randomState = seedRandomState(random);
     this.sampler = new MemberSampler();
-    this.memberSlots = new Int32Array(0);
-    this.memberCount = 0;
+    this.members = NO_MEMBERS;
   }
 
   rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.memberSlots = copyMembers(view, memberSlots, memberIds);
-    this.memberCount = this.memberSlots.length;
-    this.sampler.rebuild(loadMemberWeights(view, this.memberSlots));
+    this.members = snapshotMembers(view, memberSlots, memberIds);
+    this.sampler.rebuild(this.members.weights);
   }
 
   pick(view: TableView, _keyHash: number, nowMs: number, eligibility: number): number {
-    const memberCount = this.memberCount;
-    if (memberCount === 0) return NO_SLOT;
-    if (memberCount === 1) return pickFirstEligible(view, this.memberSlots, 1, 0, eligibility);
+    const members = this.members;
+    const count = members.count;
+    if (count === 0) return NO_SLOT;
+    if (count === 1) return pickFirstEligible(view, members, 0, eligibility);
     for (let attempt = 0; attempt < PICK_ATTEMPTS_MAX; attempt++) {
-      const firstIndex = this.sampler.drawIndex(this.random);
-      const secondIndex = this.sampler.drawOtherIndex(this.random, firstIndex);
-      const first = this.memberSlots[firstIndex]!;
-      const second = this.memberSlots[secondIndex]!;
+      const firstIndex = this.sampler.drawIndex(this.randomState);
+      const secondIndex = this.sampler.drawOtherIndex(this.randomState, firstIndex);
+      const first = members.slots[firstIndex]!;
+      const second = members.slots[secondIndex]!;
       const isFirstEligible = isEligible(view, first, eligibility);
       const isSecondEligible = isEligible(view, second, eligibility);
       if (isFirstEligible && isSecondEligible) {
-        const firstCost = loadLatencyCost(view, first, TARGET_PEAK_EWMA_US, nowMs);
-        const secondCost = loadLatencyCost(view, second, TARGET_PEAK_EWMA_US, nowMs);
+        const firstCost = loadLatencyCost(
+          view,
+          first,
+          members.weights[firstIndex]!,
+          TARGET_PEAK_EWMA_US,
+          nowMs,
+        );
+        const secondCost = loadLatencyCost(
+          view,
+          second,
+          members.weights[secondIndex]!,
+          TARGET_PEAK_EWMA_US,
+          nowMs,
+        );
         return secondCost < firstCost ? second : first;
       }
       if (isFirstEligible) return first;
       if (isSecondEligible) return second;
     }
-    return pickFirstEligible(
-      view,
-      this.memberSlots,
-      memberCount,
-      drawIndex(this.random, memberCount),
-      eligibility,
-    );
+    return pickFirstEligible(view, members, drawIndex(this.randomState, count), eligibility);
   }
 }

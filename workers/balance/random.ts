@@ -23,39 +23,40 @@
  */
 import { NO_SLOT, type TableView } from '../../proto/table-layout.ts';
 import { PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
-import { copyMembers, drawIndex, isEligible, pickFirstEligible } from './member-scan.ts';
+import {
+  drawIndex,
+  isEligible,
+  type MemberSnapshot,
+  NO_MEMBERS,
+  pickFirstEligible,
+  seedRandomState,
+  snapshotMembers,
+} from './member-scan.ts';
 import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
 
 export class Random implements Balancer {
   readonly algorithm: AlgorithmName = 'random';
-  private readonly random: RandomSource;
-  private memberSlots: Int32Array;
-  private memberCount: number;
+  /** This balancer's integer random stream, seeded from the injected RandomSource. */
+  private readonly randomState: Int32Array;
+  private members: MemberSnapshot;
 
   constructor(_groupIndex: number, random: RandomSource) {
-    this.random = random;
-    this.memberSlots = new Int32Array(0);
-    this.memberCount = 0;
+    this.randomState = seedRandomState(random);
+    this.members = NO_MEMBERS;
   }
 
   rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.memberSlots = copyMembers(view, memberSlots, memberIds);
-    this.memberCount = this.memberSlots.length;
+    this.members = snapshotMembers(view, memberSlots, memberIds);
   }
 
   pick(view: TableView, _keyHash: number, _nowMs: number, eligibility: number): number {
-    const memberCount = this.memberCount;
-    if (memberCount === 0) return NO_SLOT;
+    const members = this.members;
+    const count = members.count;
+    if (count === 0) return NO_SLOT;
     for (let attempt = 0; attempt < PICK_ATTEMPTS_MAX; attempt++) {
-      const slot = this.memberSlots[drawIndex(this.random, memberCount)]!;
+      const slot = members.slots[drawIndex(this.randomState, count)]!;
       if (isEligible(view, slot, eligibility)) return slot;
     }
-    return pickFirstEligible(
-      view,
-      this.memberSlots,
-      memberCount,
-      drawIndex(this.random, memberCount),
-      eligibility,
-    );
+    return pickFirstEligible(view, members, drawIndex(this.randomState, count), eligibility);
   }
 }

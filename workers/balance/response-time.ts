@@ -19,8 +19,10 @@
  * at a time; an average not refreshed for IDLE_HALF_LIFE_MS halves per
  * half-life, so a target that was slow gets re-tried and re-measured.
  *
- * Cost: O(n) per pick; four Atomics.load and one multiply-divide per member,
- * eligibility (three loads) only when a member beats the best so far.
+ * Cost: O(n) per pick; three Atomics.load and one multiply-divide per member
+ * (weights are the rebuild snapshot), eligibility (three loads) only when a
+ * member beats the best so far. At ~12 ns per Atomics.load that is ~2.5 µs
+ * at 64 targets (bench/micro/pick.bench.ts); see the report in the commit.
  *
  * Table fields read: TARGET_LATENCY_EWMA_US, TARGET_LATENCY_UPDATED_MS,
  * TARGET_IN_FLIGHT, TARGET_WEIGHT, and TARGET_STATE / TARGET_EJECTED via the
@@ -33,37 +35,44 @@
  * would see only its own traffic).
  */
 import { NO_SLOT, TARGET_LATENCY_EWMA_US, type TableView } from '../../proto/table-layout.ts';
-import { copyMembers, drawIndex, isEligible, loadLatencyCost } from './member-scan.ts';
+import {
+  drawIndex,
+  isEligible,
+  loadLatencyCost,
+  type MemberSnapshot,
+  NO_MEMBERS,
+  seedRandomState,
+  snapshotMembers,
+} from './member-scan.ts';
 import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
 
 export class ResponseTime implements Balancer {
   readonly algorithm: AlgorithmName = 'response_time';
-  private readonly random: RandomSource;
-  private memberSlots: Int32Array;
-  private memberCount: number;
+  /** This balancer's integer random stream, seeded from the injected RandomSource. */
+  private readonly randomState: Int32Array;
+  private members: MemberSnapshot;
 
   constructor(_groupIndex: number, random: RandomSource) {
-    this.random = random;
-    this.memberSlots = new Int32Array(0);
-    this.memberCount = 0;
+    this.randomState = seedRandomState(random);
+    this.members = NO_MEMBERS;
   }
 
   rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.memberSlots = copyMembers(view, memberSlots, memberIds);
-    this.memberCount = this.memberSlots.length;
+    this.members = snapshotMembers(view, memberSlots, memberIds);
   }
 
   pick(view: TableView, _keyHash: number, nowMs: number, eligibility: number): number {
-    const memberCount = this.memberCount;
-    if (memberCount === 0) return NO_SLOT;
-    let index = drawIndex(this.random, memberCount);
+    const members = this.members;
+    const count = members.count;
+    if (count === 0) return NO_SLOT;
+    let index = drawIndex(this.randomState, count);
     let bestSlot = NO_SLOT;
     let bestCost = 0;
-    for (let scanned = 0; scanned < memberCount; scanned++) {
-      if (index >= memberCount) index = 0;
-      const slot = this.memberSlots[index]!;
+    for (let scanned = 0; scanned < count; scanned++) {
+      if (index >= count) index = 0;
+      const slot = members.slots[index]!;
+      const cost = loadLatencyCost(view, slot, members.weights[index]!, TARGET_LATENCY_EWMA_US, nowMs);
       index++;
-      const cost = loadLatencyCost(view, slot, TARGET_LATENCY_EWMA_US, nowMs);
       if (bestSlot !== NO_SLOT && cost >= bestCost) continue;
       if (!isEligible(view, slot, eligibility)) continue;
       bestSlot = slot;

@@ -47,11 +47,12 @@
 import { addGroup, GROUP_RR_CURSOR, NO_SLOT, type TableView } from '../../proto/table-layout.ts';
 import { PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
 import {
-  copyMembers,
   greatestCommonDivisor,
   isEligible,
-  loadWeight,
+  type MemberSnapshot,
+  NO_MEMBERS,
   pickFirstEligible,
+  snapshotMembers,
 } from './member-scan.ts';
 import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
 
@@ -61,36 +62,30 @@ export const RR_SEQUENCE_LENGTH_MAX = 65_536;
 export class RoundRobin implements Balancer {
   readonly algorithm: AlgorithmName = 'round_robin';
   private readonly groupIndex: number;
-  private memberSlots: Int32Array;
-  private memberCount: number;
+  private members: MemberSnapshot;
   /** Slots in rotation order; a member appears once per unit of (gcd-reduced) weight. */
   private sequence: Int32Array;
   private sequenceLength: number;
 
   constructor(groupIndex: number, _random: RandomSource) {
     this.groupIndex = groupIndex;
-    this.memberSlots = new Int32Array(0);
-    this.memberCount = 0;
+    this.members = NO_MEMBERS;
     this.sequence = new Int32Array(0);
     this.sequenceLength = 0;
   }
 
   rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.memberSlots = copyMembers(view, memberSlots, memberIds);
-    this.memberCount = this.memberSlots.length;
-    const weights = new Int32Array(this.memberCount);
-    for (let index = 0; index < this.memberCount; index++) {
-      weights[index] = loadWeight(view, this.memberSlots[index]!);
-    }
-    const order = buildSmoothSequence(weights, RR_SEQUENCE_LENGTH_MAX);
+    this.members = snapshotMembers(view, memberSlots, memberIds);
+    const order = buildSmoothSequence(this.members.weights, RR_SEQUENCE_LENGTH_MAX);
     this.sequence = new Int32Array(order.length);
     for (let index = 0; index < order.length; index++)
-      this.sequence[index] = this.memberSlots[order[index]!]!;
+      this.sequence[index] = this.members.slots[order[index]!]!;
     this.sequenceLength = order.length;
   }
 
   pick(view: TableView, _keyHash: number, _nowMs: number, eligibility: number): number {
-    if (this.memberCount === 0) return NO_SLOT;
+    const memberCount = this.members.count;
+    if (memberCount === 0) return NO_SLOT;
     let cursor = 0;
     for (let attempt = 0; attempt < PICK_ATTEMPTS_MAX; attempt++) {
       cursor = addGroup(view, this.groupIndex, GROUP_RR_CURSOR, 1) >>> 0;
@@ -100,13 +95,7 @@ export class RoundRobin implements Balancer {
       const slot = this.sequence[cursor % this.sequenceLength]!;
       if (isEligible(view, slot, eligibility)) return slot;
     }
-    return pickFirstEligible(
-      view,
-      this.memberSlots,
-      this.memberCount,
-      cursor % this.memberCount,
-      eligibility,
-    );
+    return pickFirstEligible(view, this.members, cursor % memberCount, eligibility);
   }
 }
 

@@ -29,48 +29,42 @@
 import { NO_SLOT, type TableView } from '../../proto/table-layout.ts';
 import { PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
 import {
-  copyMembers,
   drawIndex,
   isEligible,
-  loadMemberWeights,
   MemberSampler,
+  type MemberSnapshot,
+  NO_MEMBERS,
   pickFirstEligible,
+  seedRandomState,
+  snapshotMembers,
 } from './member-scan.ts';
 import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
 
 export class WeightedRandom implements Balancer {
   readonly algorithm: AlgorithmName = 'weighted_random';
-  private readonly random: RandomSource;
+  /** This balancer's integer random stream, seeded from the injected RandomSource. */
+  private readonly randomState: Int32Array;
   private readonly sampler: MemberSampler;
-  private memberSlots: Int32Array;
-  private memberCount: number;
+  private members: MemberSnapshot;
 
   constructor(_groupIndex: number, random: RandomSource) {
-    this.random = random;
+    this.randomState = seedRandomState(random);
     this.sampler = new MemberSampler();
-    this.memberSlots = new Int32Array(0);
-    this.memberCount = 0;
+    this.members = NO_MEMBERS;
   }
 
   rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.memberSlots = copyMembers(view, memberSlots, memberIds);
-    this.memberCount = this.memberSlots.length;
-    this.sampler.rebuild(loadMemberWeights(view, this.memberSlots));
+    this.members = snapshotMembers(view, memberSlots, memberIds);
+    this.sampler.rebuild(this.members.weights);
   }
 
   pick(view: TableView, _keyHash: number, _nowMs: number, eligibility: number): number {
-    const memberCount = this.memberCount;
-    if (memberCount === 0) return NO_SLOT;
+    const members = this.members;
+    if (members.count === 0) return NO_SLOT;
     for (let attempt = 0; attempt < PICK_ATTEMPTS_MAX; attempt++) {
-      const slot = this.memberSlots[this.sampler.drawIndex(this.random)]!;
+      const slot = members.slots[this.sampler.drawIndex(this.randomState)]!;
       if (isEligible(view, slot, eligibility)) return slot;
     }
-    return pickFirstEligible(
-      view,
-      this.memberSlots,
-      memberCount,
-      drawIndex(this.random, memberCount),
-      eligibility,
-    );
+    return pickFirstEligible(view, members, drawIndex(this.randomState, members.count), eligibility);
   }
 }

@@ -1,15 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NO_SLOT, TARGET_IN_FLIGHT } from '../../../../proto/table-layout.ts';
-import { createRandom } from '../../../../src/shared/random.ts';
+import { NO_SLOT, TARGET_IN_FLIGHT, TARGET_LATENCY_EWMA_US } from '../../../../proto/table-layout.ts';
+import { createRandomState } from '../../../../src/shared/random.ts';
 import {
   buildAliasTable,
   drawIndex,
   drawOtherIndex,
   isEligible,
+  LATENCY_COST_MAX,
+  loadLatencyCost,
   MemberSampler,
   pickFirstEligible,
   pickLeastLoaded,
+  snapshotMembers,
 } from '../../../../workers/balance/member-scan.ts';
 import { ELIGIBLE_ANY, ELIGIBLE_ROUTABLE } from '../../../../workers/balance/types.ts';
 import { ALL_TARGET_STATES, isEligibleOracle, makeGroup } from '../../../conformance/balancer.case.ts';
@@ -35,9 +38,9 @@ describe('drawOtherIndex', () => {
     fc.assert(
       fc.property(fc.integer({ min: 2, max: 2_000 }), fc.nat(), fc.nat(), (count, firstSeed, seed) => {
         const firstIndex = firstSeed % count;
-        const random = createRandom(seed);
+        const randomState = createRandomState(seed);
         for (let draw = 0; draw < 20; draw++) {
-          const other = drawOtherIndex(random, count, firstIndex);
+          const other = drawOtherIndex(randomState, count, firstIndex);
           expect(other).not.toBe(firstIndex);
           expect(other >= 0 && other < count).toBe(true);
         }
@@ -47,19 +50,26 @@ describe('drawOtherIndex', () => {
   });
 
   it('draws every other index about equally often', () => {
-    const random = createRandom(3);
+    const randomState = createRandomState(3);
     const counts = [0, 0, 0, 0, 0];
-    for (let draw = 0; draw < 40_000; draw++) counts[drawOtherIndex(random, 5, 2)]!++;
+    for (let draw = 0; draw < 40_000; draw++) counts[drawOtherIndex(randomState, 5, 2)]!++;
     expect(counts[2]).toBe(0);
     for (const index of [0, 1, 3, 4]) expect(Math.abs(counts[index]! / 10_000 - 1)).toBeLessThan(0.05);
   });
 });
 
 describe('drawIndex', () => {
-  it('stays in range even when the random source breaks its contract', () => {
-    expect(drawIndex(() => 1, 4)).toBe(0);
-    expect(drawIndex(() => -0.5, 4)).toBe(0);
-    expect(drawIndex(() => Number.NaN, 4)).toBe(0);
+  it('draws an index in [0, count) for any count (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1 << 20 }), fc.integer(), (count, seed) => {
+        const randomState = createRandomState(seed);
+        for (let draw = 0; draw < 20; draw++) {
+          const index = drawIndex(randomState, count);
+          expect(Number.isInteger(index) && index >= 0 && index < count).toBe(true);
+        }
+      }),
+      { seed: 23, numRuns: 200 },
+    );
   });
 });
 
@@ -72,11 +82,11 @@ describe('MemberSampler', () => {
           fc.nat(),
           (weights, seed) => {
             const sampler = new MemberSampler();
-            sampler.rebuild(Float64Array.from(weights));
-            const random = createRandom(seed);
+            sampler.rebuild(Int32Array.from(weights));
+            const randomState = createRandomState(seed);
             for (let draw = 0; draw < 20; draw++) {
-              const first = sampler.drawIndex(random);
-              const second = sampler.drawOtherIndex(random, first);
+              const first = sampler.drawIndex(randomState);
+              const second = sampler.drawOtherIndex(randomState, first);
               expect(second).not.toBe(first);
               expect(second >= 0 && second < weights.length).toBe(true);
               if (weights.some((weight) => weight > 0)) expect(weights[first]).toBeGreaterThan(0);
@@ -121,18 +131,58 @@ describe('pickLeastLoaded', () => {
       { inFlight: 5, weight: 2 },
       { inFlight: 2, weight: 1 },
     ]);
+    const members = snapshotMembers(group.view, group.slots, group.ids);
     // (5 + 1) / 2 = 3 ties (2 + 1) / 1 = 3: the scan from index 1 meets slot 1 first.
-    expect(pickLeastLoaded(group.view, group.slots, 3, 1, TARGET_IN_FLIGHT, ELIGIBLE_ROUTABLE)).toBe(1);
-    expect(pickLeastLoaded(group.view, group.slots, 3, 2, TARGET_IN_FLIGHT, ELIGIBLE_ROUTABLE)).toBe(2);
-    expect(pickLeastLoaded(group.view, group.slots, 3, 0, TARGET_IN_FLIGHT, ELIGIBLE_ANY)).toBe(0);
+    expect(pickLeastLoaded(group.view, members, 1, TARGET_IN_FLIGHT, ELIGIBLE_ROUTABLE)).toBe(1);
+    expect(pickLeastLoaded(group.view, members, 2, TARGET_IN_FLIGHT, ELIGIBLE_ROUTABLE)).toBe(2);
+    expect(pickLeastLoaded(group.view, members, 0, TARGET_IN_FLIGHT, ELIGIBLE_ANY)).toBe(0);
+  });
+});
+
+describe('snapshotMembers', () => {
+  it('copies slots and clamps weights at 0', () => {
+    const group = makeGroup([{ weight: 3 }, { weight: -2 }]);
+    const members = snapshotMembers(group.view, group.slots, group.ids);
+    expect(Array.from(members.weights)).toEqual([3, 0]);
+    expect(members.slots).not.toBe(group.slots);
+    expect(members.count).toBe(2);
+  });
+
+  it('rejects a slot outside the table and a missing id', () => {
+    const group = makeGroup([{}]);
+    expect(() => snapshotMembers(group.view, Int32Array.from([999]), ['x'])).toThrow(/outside the table/);
+    expect(() => snapshotMembers(group.view, group.slots, [])).toThrow(/one id per member/);
+  });
+});
+
+describe('loadLatencyCost', () => {
+  it('returns saturated integers: probe 0, weight 0 last, cost = latency x (in flight + 1) / weight', () => {
+    const group = makeGroup([
+      { latencyEwmaUs: 0 },
+      { latencyEwmaUs: 9_000, inFlight: 2, latencyUpdatedMs: 1_000 },
+      { latencyEwmaUs: 2_000_000_000, inFlight: 100, latencyUpdatedMs: 1_000 },
+    ]);
+    expect(loadLatencyCost(group.view, 0, 1, TARGET_LATENCY_EWMA_US, 1_000)).toBe(0);
+    expect(loadLatencyCost(group.view, 1, 2, TARGET_LATENCY_EWMA_US, 1_000)).toBe(13_500);
+    expect(loadLatencyCost(group.view, 2, 1, TARGET_LATENCY_EWMA_US, 1_000)).toBe(LATENCY_COST_MAX);
+    expect(loadLatencyCost(group.view, 1, 0, TARGET_LATENCY_EWMA_US, 1_000)).toBe(LATENCY_COST_MAX);
   });
 });
 
 describe('pickFirstEligible', () => {
   it('wraps from the start index and returns NO_SLOT after one full lap', () => {
     const group = makeGroup([{}, { state: 3 }, { state: 3 }]);
-    expect(pickFirstEligible(group.view, group.slots, 3, 1, ELIGIBLE_ROUTABLE)).toBe(0);
+    expect(
+      pickFirstEligible(
+        group.view,
+        snapshotMembers(group.view, group.slots, group.ids),
+        1,
+        ELIGIBLE_ROUTABLE,
+      ),
+    ).toBe(0);
     const down = makeGroup([{ state: 3 }, { state: 3 }]);
-    expect(pickFirstEligible(down.view, down.slots, 2, 1, ELIGIBLE_ROUTABLE)).toBe(NO_SLOT);
+    expect(
+      pickFirstEligible(down.view, snapshotMembers(down.view, down.slots, down.ids), 1, ELIGIBLE_ROUTABLE),
+    ).toBe(NO_SLOT);
   });
 });
