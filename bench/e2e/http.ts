@@ -27,7 +27,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { availableParallelism, release, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import {
   type BenchChild,
@@ -427,6 +427,8 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const startedAtMs = Date.now();
+  const loadAverageAtStart = loadavg()[0] ?? Number.NaN;
   const tools = ensureTools(log);
   const rootDir = mkdtempSync(join(tmpdir(), 'ferry-bench-http-'));
   // NGINX workers run as an unprivileged user when started by root: let them read the files.
@@ -470,7 +472,9 @@ async function main(): Promise<number> {
 
   const ferryNodeVersion = spawnSync(FERRY_NODE_PATH, ['-v'], { encoding: 'utf8' }).stdout.trim();
   const header = formatHeader({
-    dateIso: new Date().toISOString(),
+    dateIso: new Date(startedAtMs).toISOString(),
+    runDurationS: (Date.now() - startedAtMs) / 1000,
+    loadAverageAtStart,
     command: commandLine(),
     nodeVersion: ferryNodeVersion || process.version,
     cpuModel: readCpuModel(),

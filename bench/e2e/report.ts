@@ -221,7 +221,11 @@ export function formatRatioTable(results: readonly SystemResult[]): string {
 
 /** Facts the header records, so a number can be traced to where and how it was taken. */
 export type RunFacts = {
+  /** When the run started. */
   readonly dateIso: string;
+  readonly runDurationS: number;
+  /** 1-minute load average before the bench started anything: other work on the machine. */
+  readonly loadAverageAtStart: number;
   readonly command: string;
   readonly nodeVersion: string;
   readonly cpuModel: string;
@@ -247,7 +251,9 @@ export function formatHeader(facts: RunFacts): string {
     : `only ${facts.cpuCount} core: nothing could be pinned, so "pinned" rows are not pinned.`;
   return [
     `- command: \`${facts.command}\``,
-    `- date: ${facts.dateIso}; git ${facts.gitRevision}`,
+    `- started ${facts.dateIso}, took ${Math.round(facts.runDurationS)} s; git ${facts.gitRevision}; ` +
+      `load average ${facts.loadAverageAtStart.toFixed(2)} at start (near 0 on a quiet machine; ` +
+      'anything else running shares the cores under test)',
     `- Node ${facts.nodeVersion}; CPU ${facts.cpuModel} (${facts.cpuCount} cores); kernel ${facts.kernel}`,
     `- ${tools}`,
     `- load: \`wrk -t1 -c${facts.connectionCount} -d${facts.cellDurationS}s --latency\` per cell after a ` +
