@@ -292,6 +292,6 @@ export function appendToResultsFile(filePath: string, block: string): void {
   }
   const before = lines.slice(0, endIndex).join('\n').trimEnd();
   const after = lines.slice(endIndex).join('\n');
-  const rest = after.length > 0 ? `\n\n${after}` : '\n';
+  const rest = after.length > 0 ? `\n${after}` : '';
   writeFileSync(filePath, `${before}\n\n${block.trimEnd()}\n${rest}`);
 }
