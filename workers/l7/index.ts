@@ -162,6 +162,21 @@ function isWebSocketUpgrade(upgrade: string): boolean {
   return false;
 }
 
+/** Idempotent methods (RFC 9110 §9.2.2): safe to send again after a stale pooled socket. */
+function isIdempotent(method: string): boolean {
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+    case 'OPTIONS':
+    case 'TRACE':
+    case 'PUT':
+    case 'DELETE':
+      return true;
+    default:
+      return false;
+  }
+}
+
 function clientAddress(socket: Socket): string {
   const address = socket.remoteAddress ?? '';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
@@ -381,6 +396,18 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     const up = this.runtime.pool.acquire(this.slot, target.host, target.port, this);
     this.up = up;
     if (up.isConnected) this.onUpstreamConnect(up);
+  }
+
+  /**
+   * The retry after a stale pooled socket: always a new connection, since the
+   * other idle sockets to the target are as likely to be stale (the target
+   * closed idle connections it thought unused), and there is only one retry.
+   */
+  private connectFresh(): void {
+    const target = this.target!;
+    this.deadlineMs = this.runtime.readClock() + this.connectTimeoutMs;
+    this.deadlineCode = 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
+    this.up = this.runtime.pool.connect(this.slot, target.host, target.port, this);
   }
 
   onUpstreamConnect(up: UpstreamSocket): void {
@@ -627,10 +654,18 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       return;
     }
     const hasNoResponseBytes = !this.isResponseHeadSent && this.upPending === null;
-    if (hasNoResponseBytes && up.isReused && this.req.bodyKind === BODY_NONE && this.attempt === 0) {
-      // A pooled socket the target had already closed: the request never reached it. Retry once, fresh.
+    if (
+      hasNoResponseBytes &&
+      up.isReused &&
+      this.req.bodyKind === BODY_NONE &&
+      isIdempotent(this.req.method) &&
+      this.attempt === 0
+    ) {
+      // A pooled socket the target had (most likely) already closed. The
+      // request may still have reached it, so only idempotent methods are
+      // retried (RFC 9112 §9.3.1.1, RFC 9110 §9.2.2); once, on a new connection.
       this.attempt = 1;
-      this.acquireUpstream();
+      this.connectFresh();
       return;
     }
     this.failExchange(upstreamErrorCode(errno), true);

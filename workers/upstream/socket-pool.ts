@@ -87,6 +87,11 @@ export class SocketPool {
       up.socket.resume();
       return up;
     }
+    return this.connect(slot, host, port, owner);
+  }
+
+  /** A new connection to `slot`, never a pooled one; the owner hears onUpstreamConnect when it is up. */
+  connect(slot: number, host: string, port: number, owner: UpstreamOwner): UpstreamSocket {
     const socket = net.connect({ host, port, noDelay: true });
     const up = new UpstreamSocket(socket, slot, this, owner);
     socket.on('connect', () => {
