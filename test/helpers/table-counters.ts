@@ -44,16 +44,16 @@ export function workerConnections(ferry: TestFerry, workerCount: number): number
  * expect() shows what the counters were stuck at.
  */
 export async function waitForSettled<T>(
-  read: () => T,
+  read: () => T | Promise<T>,
   isSettled: (value: T) => boolean,
   timeoutMs = 5_000,
   intervalMs = 20,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let value = read();
+  let value = await read();
   while (!isSettled(value) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
-    value = read();
+    value = await read();
   }
   return value;
 }
