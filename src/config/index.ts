@@ -27,6 +27,7 @@ export {
   type LimitsConfig,
   type ListenerConfig,
   loadConfigFile,
+  type OutlierDetectionConfig,
   type ParseOptions,
   parseConfig,
   parseConfigFile,

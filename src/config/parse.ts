@@ -62,6 +62,7 @@ export type ListenerConfig = ConfigSnapshot['listeners'][number];
 export type TargetGroupConfig = ConfigSnapshot['targetGroups'][number];
 export type TargetConfig = TargetGroupConfig['targets'][number];
 export type HealthCheckConfig = TargetGroupConfig['healthCheck'];
+export type OutlierDetectionConfig = TargetGroupConfig['outlierDetection'];
 export type UpstreamTimeoutsConfig = TargetGroupConfig['timeouts'];
 
 /** The outcome of parsing a config: a snapshot, or every error found. */

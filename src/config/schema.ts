@@ -303,6 +303,64 @@ const healthCheckSchema = z
     };
   });
 
+/** Default longest ejection (Envoy's `max_ejection_time`); a longer `baseEjectionTime` raises it to that. */
+const OUTLIER_MAX_EJECTION_TIME_DEFAULT_MS = 300 * MS_PER_S;
+
+const outlierDetectionSchema = z
+  .strictObject({
+    enabled: booleanField()
+      .default(true)
+      .describe(
+        'Eject targets that fail real requests (passive health checking, from what the workers see); false turns it off.',
+      ),
+    consecutive5xx: integerIn(0, 1_000)
+      .default(5)
+      .describe('Consecutive 5xx responses from a target that eject it; 0 turns this trigger off.'),
+    consecutiveGatewayFailure: integerIn(0, 1_000)
+      .default(5)
+      .describe(
+        'Consecutive gateway failures (connect refused, reset, timeout: the 502/504 Ferry answers itself) that eject a target; 0 turns this trigger off.',
+      ),
+    baseEjectionTime: durationField(1 * MS_PER_S, MS_PER_H)
+      .prefault('30s')
+      .describe(
+        'How long an ejection lasts, multiplied by the number of times the target was ejected (decays by one per baseEjectionTime without ejection).',
+      ),
+    maxEjectionTime: durationField(1 * MS_PER_S, 24 * MS_PER_H)
+      .optional()
+      .meta({
+        description:
+          'Longest single ejection, however often the target was ejected. At least `baseEjectionTime`.',
+        'x-default': '`300s`, or `baseEjectionTime` when that is longer',
+      }),
+    maxEjectionPercent: integerIn(0, 100)
+      .default(50)
+      .describe(
+        'Most of a group (percent of its registered targets, rounded down) ejected at once; one target may always be ejected when the group has two or more.',
+      ),
+  })
+  .transform((detection, ctx) => {
+    const maxEjectionMs =
+      detection.maxEjectionTime ?? Math.max(OUTLIER_MAX_EJECTION_TIME_DEFAULT_MS, detection.baseEjectionTime);
+    if (maxEjectionMs < detection.baseEjectionTime) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxEjectionTime'],
+        message: `must be at least baseEjectionTime (${formatDurationMs(detection.baseEjectionTime)}), got ${formatDurationMs(maxEjectionMs)}`,
+        input: detection.maxEjectionTime,
+      });
+      return z.NEVER;
+    }
+    return {
+      enabled: detection.enabled,
+      consecutive5xx: detection.consecutive5xx,
+      consecutiveGatewayFailure: detection.consecutiveGatewayFailure,
+      baseEjectionMs: detection.baseEjectionTime,
+      maxEjectionMs,
+      maxEjectionPercent: detection.maxEjectionPercent,
+    };
+  });
+
 const upstreamTimeoutsSchema = z
   .strictObject({
     connect: durationField(1, 10 * MS_PER_MIN)
@@ -349,6 +407,9 @@ const targetGroupSchema = z
       .prefault([])
       .describe('Registered targets. May be empty; the control port and DNS discovery add more at run time.'),
     healthCheck: healthCheckSchema.prefault({}).describe('Active health checks (ELB names and defaults).'),
+    outlierDetection: outlierDetectionSchema
+      .prefault({})
+      .describe('Passive health checks: eject targets whose real requests fail (Envoy names and defaults).'),
     deregistrationDelay: durationField(0, MS_PER_H)
       .prefault('30s')
       .describe(
@@ -372,6 +433,7 @@ const targetGroupSchema = z
         : null,
     targets: group.targets,
     healthCheck: group.healthCheck,
+    outlierDetection: group.outlierDetection,
     deregistrationDelayMs: group.deregistrationDelay,
     slowStartMs: group.slowStart,
     failOpen: group.failOpen,
