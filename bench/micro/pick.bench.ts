@@ -21,8 +21,8 @@
  *               0..50, latency and peak EWMAs 1..50 ms, some idle for seconds;
  *               fixed number of picks with seeded key hashes, after a warm-up
  *   allocation  the same table; heap used before/after windows of picks with
- *               no GC inside (forced GC before each), bytes / pick; the
- *               smallest window, less an empty window's growth
+ *               no GC inside (forced GC before each); bytes / pick is the
+ *               slope between windows of P and 2P picks
  *   spread      equal weights and latencies, closed loop: each pick takes an
  *               in-flight request and a connection, released `4 x targets`
  *               picks later (a steady concurrency); max/min picks per target.
@@ -68,7 +68,7 @@ export interface PickBenchRow {
   readonly nsPerPick: number;
   /** Most picks on one target over fewest, in the closed-loop spread phase (Infinity if one got none). */
   readonly spreadMaxMin: number;
-  /** Heap growth per pick (smallest GC-free window, less overhead); ~0 when pick allocates nothing. NaN if unmeasurable. */
+  /** Heap growth per pick (slope over GC-free windows); ~0 when pick allocates nothing. NaN if unmeasurable. */
   readonly bytesPerPick: number;
   readonly rebuildMs: number;
   /** Fold of every slot picked in the timing and spread phases. */
@@ -223,13 +223,14 @@ function runClosedLoop(
 }
 
 /**
- * Heap growth per pick: `windows` windows (7 in a full run), each after a forced GC, minus the
- * growth of an empty window (process.memoryUsage's own garbage). Windows
- * where the heap shrank (a GC ran inside) are dropped, and the smallest of
- * the rest is kept: an allocation-free pick shows ~0 in a quiet window, while
- * one that allocates shows its bytes in every window (V8 compiling the loop
- * adds noise to some windows, never removes real allocation). Without a GC
- * function the result is only a hint.
+ * Heap growth per pick, as a slope: the smallest growth over windows of 2P
+ * picks minus the smallest over windows of P picks, over P. Each window runs
+ * after a forced GC; windows where the heap shrank (a GC ran inside) are
+ * dropped. The slope cancels what a window costs whatever its length
+ * (process.memoryUsage's own object, ~20 KB V8 re-creates after a full GC
+ * for some call paths); the minimum drops windows V8 spent compiling. An
+ * allocation-free pick reads ~0; one boxed double per pick reads ~16.
+ * Without a GC function the result is only a hint.
  */
 function measureBytesPerPick(
   balancer: Balancer,
@@ -239,9 +240,9 @@ function measureBytesPerPick(
   windows: number,
   collectGarbage: (() => void) | undefined,
 ): number {
-  const overheadBytes = minimumHeapGrowth(balancer, view, keys, 0, windows, collectGarbage);
-  const growthBytes = minimumHeapGrowth(balancer, view, keys, picks, windows, collectGarbage);
-  return Math.max(0, growthBytes - overheadBytes) / picks;
+  const shortBytes = minimumHeapGrowth(balancer, view, keys, picks, windows, collectGarbage);
+  const longBytes = minimumHeapGrowth(balancer, view, keys, 2 * picks, windows, collectGarbage);
+  return Math.max(0, longBytes - shortBytes) / picks;
 }
 
 function minimumHeapGrowth(

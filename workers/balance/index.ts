@@ -31,7 +31,7 @@ import { ALGORITHMS, type AlgorithmName, type Balancer, type RandomSource } from
 import { WeightedRandom } from './weighted-random.ts';
 
 export { buildMaglevTable, MAGLEV_TABLE_SIZE } from './maglev-hash.ts';
-export { drawIndex, drawOtherIndex, isEligible } from './member-scan.ts';
+export { isEligible } from './member-scan.ts';
 export { buildSmoothSequence } from './round-robin.ts';
 export {
   ALGORITHMS,
@@ -63,10 +63,11 @@ export function isAlgorithmName(name: string): name is AlgorithmName {
 /**
  * Make the balancer for one target group in this worker. `groupIndex` is the
  * group's row in the table (round_robin's shared cursor lives there);
- * `random` is this worker's RandomSource (src/shared/random.ts createRandom,
- * or Math.random). The balancer has no members until `rebuild`. Thread:
- * worker, config time (allocates). Throws (assert) on an unknown name, which
- * config validation rules out.
+ * `random` (src/shared/random.ts createRandom, or Math.random) seeds the
+ * balancer's own integer random stream once, here: a seeded source replays
+ * the same picks, and picks never call it (see member-scan.ts). The balancer
+ * has no members until `rebuild`. Thread: worker, config time (allocates).
+ * Throws (assert) on an unknown name, which config validation rules out.
  */
 export function createBalancer(algorithm: AlgorithmName, groupIndex: number, random: RandomSource): Balancer {
   const Constructor = BALANCERS[algorithm];

@@ -29,8 +29,8 @@
  *
  * Alternatives rejected: power of two choices (what least_outstanding_requests
  * does for large groups: cheaper, but not "the fewest", which is what users
- * of least_conn ask for; connection counts move slowly, so exactness is
- * cheap to honour); a per-worker heap keyed by count (other workers' adds
+ * of least_conn ask for; choose least_outstanding_requests for large
+ * groups); a per-worker heap keyed by count (other workers' adds
  * make it stale on every pick); a scan from index 0 (herds ties on member 0).
  */
 import { NO_SLOT, TARGET_ACTIVE_CONNECTIONS, type TableView } from '../../proto/table-layout.ts';

@@ -22,7 +22,7 @@
  * Cost: O(n) per pick; three Atomics.load and one multiply-divide per member
  * (weights are the rebuild snapshot), eligibility (three loads) only when a
  * member beats the best so far. At ~12 ns per Atomics.load that is ~2.5 µs
- * at 64 targets (bench/micro/pick.bench.ts); see the report in the commit.
+ * at 64 targets (bench/micro/pick.bench.ts), most of it Atomics.load calls.
  *
  * Table fields read: TARGET_LATENCY_EWMA_US, TARGET_LATENCY_UPDATED_MS,
  * TARGET_IN_FLIGHT, TARGET_WEIGHT, and TARGET_STATE / TARGET_EJECTED via the
@@ -30,9 +30,9 @@
  *
  * Alternatives rejected: pure lowest EWMA (sends everything to one target
  * until its average moves — seconds with a 10 s tau); P2C (that is peak_ewma;
- * users picking "response time" expect the best target, and the exact scan is
- * cheap at sidecar group sizes); per-worker latency windows (each worker
- * would see only its own traffic).
+ * users picking "response time" expect the best target, and pay n table
+ * reads per pick for it — choose peak_ewma for large groups); per-worker
+ * latency windows (each worker would see only its own traffic).
  */
 import { NO_SLOT, TARGET_LATENCY_EWMA_US, type TableView } from '../../proto/table-layout.ts';
 import {

@@ -116,7 +116,9 @@ describe('buildAliasTable', () => {
             probability[column]! += keepShare[column]! / weights.length;
             probability[alias[column]!]! += (1 - keepShare[column]!) / weights.length;
           }
-          weights.forEach((weight, index) => expect(probability[index]).toBeCloseTo(weight / total, 9));
+          weights.forEach((weight, index) => {
+            expect(probability[index]).toBeCloseTo(weight / total, 9);
+          });
         },
       ),
       { seed: 19, numRuns: 300 },
