@@ -57,7 +57,12 @@ export const PEAK_EWMA_TAU_MS = 10_000;
 export const FAILURE_PENALTY_US = 1_000_000;
 /** compareExchange attempts per field before an update is dropped (bounded, never spins). */
 export const EWMA_CAS_ATTEMPTS_MAX = 4;
-/** Reader-side idle decay: an average not updated for this long counts half (= tau * ln 2, rounded). */
+/**
+ * Reader-side idle decay: an average not updated for this long counts half.
+ * ~ PEAK_EWMA_TAU_MS * ln 2, so a peak cost fades on the writer's own time
+ * scale; for the shorter latency tau it only matters to targets no traffic
+ * reaches (a busy target is refreshed long before 7 s).
+ */
 export const IDLE_HALF_LIFE_MS = 7_000;
 /** Largest value an average may hold: Int32 max, ~35 minutes. */
 export const LATENCY_US_MAX = 0x7fffffff;

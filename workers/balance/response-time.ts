@@ -29,7 +29,7 @@
  * eligibility check.
  *
  * Alternatives rejected: pure lowest EWMA (sends everything to one target
- * until its average moves — seconds with a 10 s tau); P2C (that is peak_ewma;
+ * until its average moves, ~LATENCY_EWMA_TAU_MS later); P2C (that is peak_ewma;
  * users picking "response time" expect the best target, and pay n table
  * reads per pick for it — choose peak_ewma for large groups); per-worker
  * latency windows (each worker would see only its own traffic).
