@@ -12,7 +12,7 @@
  *   accept ──> readHead ──> route ──> pick ──> connect ──> forward ──> relay ──> finish ──> record
  *     │           │           │         │          │           │          │          │
  *     │           │           │         │          │           │          │          └─ keep-alive: back to readHead
- *     │           │           │         │          │           │          └─ UPSTREAM_BAD_RESPONSE (502),
+ *     │           │           │         │          │           │          └─ UPSTREAM_BAD_RESPONSE (502; also chunked to a 1.0 request),
  *     │           │           │         │          │           │             UPSTREAM_RESET mid-body (socket destroyed),
  *     │           │           │         │          │           │             DOWNSTREAM_ABORTED
  *     │           │           │         │          │           └─ HTTP_BAD_REQUEST (bad chunked body, 400),
@@ -29,8 +29,14 @@
  * and down exactly once in `endExchange`, whatever the path: success,
  * upstream error, client abort or timeout.
  *
+ * Deadlines (one per connection, checked by the worker tick): the head
+ * (408), connect (504), then the response timeout, restarted by each piece
+ * of request body and each response byte, so it counts from the end of the
+ * request; after Ferry ends its side, a linger bound for the client to close.
+ *
  * Upgrades (`Upgrade: websocket`) are forwarded; after a 101 both sockets are
- * piped raw (a tunnel) and the upstream socket is never pooled again.
+ * piped raw (a tunnel) and the upstream socket is never pooled again. Other
+ * upgrades are dropped as hop-by-hop.
  * `Expect: 100-continue` is forwarded; the target's 100 reaches the client as
  * an interim response before the final one.
  */
@@ -82,6 +88,14 @@ const PHASE_RESPONSE = 2;
 /** After a 101: raw bytes both ways. */
 const PHASE_TUNNEL = 3;
 const PHASE_CLOSED = 4;
+
+/**
+ * After Ferry ends its side of a downstream connection, the time the client
+ * gets to read what is queued and close its own side before the socket is
+ * destroyed: a half-open client must not hold a connection (and a drain)
+ * forever. The same bound a client has to send a head.
+ */
+const DOWNSTREAM_LINGER_MS = HTTP_HEADER_TIMEOUT_MS;
 
 /** Precomputed per-listener strings (H2). */
 export class ListenerRuntime {
@@ -459,6 +473,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       default:
         bodyEnd = 0;
     }
+    // The response timeout counts from the end of the request: while the body
+    // still streams, each piece of it restarts the clock (a long upload is not
+    // a slow target).
+    this.deadlineMs = this.runtime.nowMs + this.responseTimeoutMs;
     if (bodyEnd === -1) {
       if (!up.socket.write(chunk)) this.socket.pause();
       return;
@@ -516,6 +534,12 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       if (status >= 100 && status < 200) {
         this.socket.write(this.buildResponseHead(true), 'latin1');
         continue;
+      }
+      if (this.res.bodyKind === BODY_CHUNKED && this.req.versionMinor === 0) {
+        // The request went upstream as HTTP/1.0, so the target must not use
+        // chunked (RFC 9112 §6.1), and the client could not read it.
+        this.failExchange('FERRY_ERR_UPSTREAM_BAD_RESPONSE', true);
+        return;
       }
       this.startResponse();
       if (this.phase === PHASE_CLOSED) return;
@@ -617,8 +641,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       }
     }
     if (this.isCloseAfterResponse) {
-      this.phase = PHASE_CLOSED;
-      this.socket.end();
+      this.endDownstream();
       return;
     }
     this.phase = PHASE_HEAD;
@@ -644,8 +667,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (up !== this.up) return;
     if (this.phase === PHASE_TUNNEL) {
       this.endExchange();
-      this.phase = PHASE_CLOSED;
-      this.socket.end();
+      this.endDownstream();
       return;
     }
     if (this.isResponseHeadSent && this.res.bodyKind === BODY_UNTIL_CLOSE) {
@@ -697,9 +719,21 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
 
   /** Answer with a synthetic error and close (workers/respond). */
   private refuse(code: ErrorCode): void {
-    this.phase = PHASE_CLOSED;
     this.pending = null;
+    this.startLinger();
     respondWithError(this.socket, code, this.req.method === 'HEAD');
+  }
+
+  /** End our side of the downstream connection; the client has DOWNSTREAM_LINGER_MS to close its side. */
+  private endDownstream(): void {
+    this.startLinger();
+    this.socket.end();
+  }
+
+  private startLinger(): void {
+    this.phase = PHASE_CLOSED;
+    this.deadlineMs = this.runtime.nowMs + DOWNSTREAM_LINGER_MS;
+    this.deadlineCode = null;
   }
 
   private onDownstreamEnd(): void {
@@ -727,11 +761,15 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
 
   // === deadlines and drain ===
   tick(nowMs: number): void {
-    if (this.phase === PHASE_CLOSED || nowMs - this.deadlineMs < 0) return;
+    if (nowMs - this.deadlineMs < 0) return;
+    if (this.phase === PHASE_CLOSED) {
+      // The linger is over and the client still holds its side open.
+      this.socket.destroy();
+      return;
+    }
     const code = this.deadlineCode;
     if (code === null) {
-      this.phase = PHASE_CLOSED;
-      this.socket.end();
+      this.endDownstream();
     } else if (code === 'FERRY_ERR_HTTP_HEADER_TIMEOUT') {
       this.refuse(code);
     } else {
@@ -741,8 +779,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
 
   drain(): void {
     if (this.phase === PHASE_HEAD && (this.pending === null || this.pending.length === 0)) {
-      this.phase = PHASE_CLOSED;
-      this.socket.end();
+      this.endDownstream();
     }
     // Otherwise the exchange finishes and startResponse sees runtime.isDraining: `connection: close`.
   }
