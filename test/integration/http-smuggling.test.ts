@@ -4,10 +4,12 @@
  * connection is closed, and the target never sees a byte (RFC 9112 §6, §11.2;
  * issue 2 "Runtime"). Real worker threads, real sockets, exact bytes.
  */
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simpleConfig, startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { type RawClient, type RawResponse, rawRequest } from '../helpers/raw-http.ts';
 import { answerEachHead, type RawTarget, startRawTarget } from '../helpers/raw-target.ts';
+import { waitForSettled, workerConnections } from '../helpers/table-counters.ts';
 
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
@@ -15,6 +17,8 @@ let ferry: TestFerry;
 let target: RawTarget;
 /** A client that sent half a head and stalled, started first so its deadline runs during the other tests. */
 let stalled: Promise<{ client: RawClient; response: RawResponse }>;
+/** A client that got an error response and keeps its side of the connection open, never closing. */
+let halfOpen: net.Socket;
 
 beforeAll(async () => {
   target = await startRawTarget(answerEachHead(() => OK));
@@ -22,9 +26,14 @@ beforeAll(async () => {
     simpleConfig({ targets: [target.address], groupYaml: '    healthCheck: { enabled: false }' }),
   );
   stalled = rawRequest(ferry.port, 'GET /stalled HTTP/1.1\r\nHost: ferry.test\r\nX-Half: ');
+  halfOpen = net.connect({ host: '127.0.0.1', port: ferry.port, allowHalfOpen: true });
+  halfOpen.on('error', () => {});
+  halfOpen.resume();
+  halfOpen.write('GET / HTTP/1.1\r\n\r\n'); // no Host: refused with 400
 });
 
 afterAll(async () => {
+  halfOpen?.destroy();
   await ferry?.stop(1_000);
   await target?.close();
 });
@@ -188,6 +197,21 @@ describe('HttpConnection', () => {
       expect(response.header('x-ferry-error')).toBe('FERRY_ERR_HTTP_HEADER_TIMEOUT');
       await client.closed;
       expect(target.bytesReceived).toBe(0);
+    }, 20_000);
+  });
+
+  describe('when a client never closes its side after an error response', () => {
+    // Ferry ended its side at once; it gives the client the header deadline to
+    // close, then destroys the socket. Started in beforeAll like the stalled client.
+    it('destroys the connection, so no worker holds it', async () => {
+      const counts = await waitForSettled(
+        () => workerConnections(ferry, 2),
+        (all) => all.every((n) => n === 0),
+        15_000,
+        100,
+      );
+      expect(counts).toEqual([0, 0]);
+      expect(halfOpen.destroyed).toBe(false);
     }, 20_000);
   });
 

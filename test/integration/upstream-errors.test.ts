@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { simpleConfig, startTestFerry, type TestFerry } from '../helpers/ferry.ts';
@@ -139,6 +140,37 @@ describe('HttpConnection', () => {
     });
   });
 
+  describe('when the request body streams longer than the response timeout', () => {
+    it('answers once the body is complete: the timeout counts from the end of the request', async () => {
+      const server = http.createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (chunk: Buffer) => chunks.push(chunk));
+        req.on('end', () =>
+          res.writeHead(200, { 'content-length': Buffer.concat(chunks).length }).end(Buffer.concat(chunks)),
+        );
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+      const proxy = await ownFerry(
+        `127.0.0.1:${(server.address() as AddressInfo).port}`,
+        `${NO_HEALTH_CHECK}\n    timeouts: { response: 1s }`,
+      );
+      const PIECES = 40;
+      const client = await RawClient.connect(proxy.port);
+      await client.write(`POST / HTTP/1.1\r\n${HOST}Content-Length: ${PIECES * 4}\r\n\r\n`);
+      // A slow client: 40 pieces 50 ms apart, about twice the response timeout in all.
+      // The pacing sets up the slow upload; nothing is asserted about time.
+      for (let i = 0; i < PIECES; i++) {
+        await client.write(String(i).padStart(4, '0'));
+        await delay(50);
+      }
+      const response = await client.response();
+      expect(response.status).toBe(200);
+      expect(response.body.length).toBe(PIECES * 4);
+      client.destroy();
+    });
+  });
+
   describe('when the target never answers', () => {
     it('answers 504 FERRY_ERR_UPSTREAM_TIMEOUT after the response timeout', async () => {
       behaviour = () => {};
@@ -216,6 +248,17 @@ describe('HttpConnection', () => {
       const received = (await client.readToEnd()).toString('latin1');
       expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       expect(received).not.toContain('hello');
+    });
+
+    it('answers 502 FERRY_ERR_UPSTREAM_BAD_RESPONSE to a chunked response to an HTTP/1.0 request', async () => {
+      // Ferry forwards a 1.0 request as 1.0; chunked is not allowed in the answer, and the client could not read it.
+      behaviour = answerEachHead(
+        () => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+      );
+      const { client, response } = await rawRequest(shared.port, 'GET / HTTP/1.0\r\n\r\n');
+      expect(response.status).toBe(502);
+      expect(response.header('x-ferry-error')).toBe('FERRY_ERR_UPSTREAM_BAD_RESPONSE');
+      await client.closed;
     });
   });
 
