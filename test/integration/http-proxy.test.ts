@@ -53,6 +53,14 @@ async function startRoutesTarget(): Promise<RoutesTarget> {
           res.write('b');
           res.end('c');
           return;
+        case '/until-close':
+          // An HTTP/1.0-style body: no length, no chunking, ended by closing the connection.
+          res.useChunkedEncodingByDefault = false;
+          res.shouldKeepAlive = false;
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.write('x');
+          res.end('yz');
+          return;
         case '/204':
           res.writeHead(204).end();
           return;
@@ -252,6 +260,18 @@ describe('HttpConnection', () => {
       expect(response.header('transfer-encoding')).toBe('chunked');
       expect(response.body.toString()).toBe('abc');
       client.destroy();
+    });
+  });
+
+  describe('when the target ends a body by closing', () => {
+    it('relays it to an HTTP/1.1 client and closes that connection too', async () => {
+      const client = await RawClient.connect(ferry.port);
+      await client.write(`GET /until-close HTTP/1.1\r\n${HOST}\r\n`);
+      const raw = (await client.readToEnd()).toString('latin1');
+      const [head, body] = raw.split('\r\n\r\n') as [string, string];
+      expect(head.toLowerCase()).toContain('connection: close');
+      expect(head.toLowerCase()).not.toContain('transfer-encoding');
+      expect(body).toBe('xyz');
     });
   });
 
