@@ -320,6 +320,32 @@ describe('HttpConnection', () => {
       expect(client.isClosed).toBe(false);
       client.destroy();
     });
+
+    it('frames the responses after a HEAD, a 204 and a 304 in the same write', async () => {
+      const client = await RawClient.connect(ferry.port);
+      const lines = ['HEAD /', 'GET /204', 'GET /', 'GET /304', 'HEAD /stream', 'GET /'];
+      await client.write(lines.map((line) => `${line} HTTP/1.1\r\n${HOST}\r\n`).join(''));
+      const answers: string[] = [];
+      for (const line of lines) {
+        const response = await client.response({ isHead: line.startsWith('HEAD') });
+        answers.push(`${response.status}:${response.body.toString()}`);
+      }
+      expect(answers).toEqual(['200:', '204:', '200:ok\n', '304:', '200:', '200:ok\n']);
+      expect(client.unread.length).toBe(0);
+      client.destroy();
+    });
+
+    it('answers the requests before a malformed one, then refuses it and closes', async () => {
+      const client = await RawClient.connect(ferry.port);
+      const good = `GET / HTTP/1.1\r\n${HOST}\r\n`;
+      const smuggled = `POST /echo HTTP/1.1\r\n${HOST}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`;
+      await client.write(`${good}${good}${smuggled}${good}`);
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) statuses.push((await client.response()).status);
+      expect(statuses).toEqual([200, 200, 400]);
+      await client.closed;
+      expect(client.unread.length).toBe(0);
+    });
   });
 
   describe('when the client sends Expect: 100-continue', () => {
