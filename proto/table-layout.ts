@@ -264,6 +264,22 @@ export function casTarget(
   return Atomics.compareExchange(view.i32, view.targetBase + slot * ROW_INT32 + field, expected, value);
 }
 
+/**
+ * Relaxed read of a target counter, for the balancers' O(n) scans only.
+ *
+ * Why not Atomics.load: in Node 24 each Atomics.load is a builtin call of
+ * ~12 ns, a plain typed-array read ~0.8 ns (.scratch bench: 64 loads x 200k
+ * rounds; bench/micro/pick.bench.ts shows least_connections at 64 targets
+ * going from ~930 ns to the figure in bench/RESULTS.md). An aligned Int32
+ * read of shared memory cannot tear under the JS memory model; it may miss a
+ * store made a moment ago, which a load estimate tolerates. Never use it for
+ * state, ejection, weight or generation: those decide correctness and stay on
+ * Atomics.load.
+ */
+export function peekTarget(view: TableView, slot: number, field: number): number {
+  return view.i32[view.targetBase + slot * ROW_INT32 + field]!;
+}
+
 export function loadWorker(view: TableView, workerIndex: number, field: number): number {
   return Atomics.load(view.i32, view.workerBase + workerIndex * ROW_INT32 + field);
 }

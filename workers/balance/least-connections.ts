@@ -19,10 +19,12 @@
  * land in that run, so shares of ties are even only when the ties are
  * contiguous; reservoir sampling would fix it at one random draw per tie.)
  *
- * Cost: O(n) per pick: one Atomics.load per member (weights are the rebuild
- * snapshot) plus an eligibility check (three loads) only when a member beats
- * the best so far (~ln n times). At ~12 ns per Atomics.load that is ~0.8 µs
- * at 64 targets (bench/micro/pick.bench.ts): the price of being exact.
+ * Cost: O(n) per pick: one relaxed read (peekTarget) per member (weights are
+ * the rebuild snapshot) plus an eligibility check (three Atomics.load) only
+ * when a member beats the best so far (~ln n times): ~550 ns at 64 targets,
+ * ~7 µs at 1,024 (bench/micro/pick.bench.ts; ~930 ns at 64 with Atomics.load
+ * per member). The price of being exact; least_outstanding_requests is the
+ * P2C alternative for large groups.
  *
  * Table fields read: TARGET_ACTIVE_CONNECTIONS, TARGET_WEIGHT, and
  * TARGET_STATE / TARGET_EJECTED via the eligibility check.

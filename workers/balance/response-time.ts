@@ -19,10 +19,11 @@
  * at a time; an average not refreshed for IDLE_HALF_LIFE_MS halves per
  * half-life, so a target that was slow gets re-tried and re-measured.
  *
- * Cost: O(n) per pick; three Atomics.load and one multiply-divide per member
- * (weights are the rebuild snapshot), eligibility (three loads) only when a
- * member beats the best so far. At ~12 ns per Atomics.load that is ~2.5 µs
- * at 64 targets (bench/micro/pick.bench.ts), most of it Atomics.load calls.
+ * Cost: O(n) per pick; three relaxed reads (peekTarget), an idle-decay and
+ * one multiply-divide per member (weights are the rebuild snapshot),
+ * eligibility (three Atomics.load) only when a member beats the best so far:
+ * ~930 ns at 64 targets (bench/micro/pick.bench.ts; ~2.5 µs with
+ * Atomics.load per member), most of it the per-member decay arithmetic.
  *
  * Table fields read: TARGET_LATENCY_EWMA_US, TARGET_LATENCY_UPDATED_MS,
  * TARGET_IN_FLIGHT, TARGET_WEIGHT, and TARGET_STATE / TARGET_EJECTED via the
