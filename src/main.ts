@@ -1,7 +1,8 @@
 /**
  * @module src/main
  *
- * Boot: config -> table -> spawn workers -> admin endpoint. Thread: main.
+ * Boot: config -> table + health (first checks) -> spawn workers -> admin
+ * endpoint. Thread: main.
  * The CLI (src/cli/ferry.ts) calls startFerry with a validated snapshot and
  * owns signals; tests call it directly and stop the handle.
  *
@@ -9,6 +10,12 @@
  * first (port 0 is resolved to a concrete free port the workers then share
  * with reusePort), and if any worker still fails to bind, everything started
  * so far is stopped before the error is thrown.
+ *
+ * Health: every target starts `initial` (or `unavailable` without checks) and
+ * the first round of checks runs before the workers open the listeners, so
+ * the first request already sees which targets passed. `reload(snapshot)`
+ * applies a new config's target groups (registering, draining and
+ * re-checking targets); listener changes need a restart.
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
@@ -16,6 +23,7 @@ import type { Topology } from '../proto/thread-messages.ts';
 import { type AdminServer, startAdmin } from './admin/index.ts';
 import type { ConfigSnapshot } from './config/index.ts';
 import { type DemoTargets, startDemoTargets } from './demo/targets.ts';
+import { HealthManager, policiesFromConfig } from './health/index.ts';
 import { ProxyError } from './shared/errors.ts';
 import { Supervisor } from './supervisor/index.ts';
 import { TableWriter } from './table/index.ts';
@@ -24,15 +32,30 @@ import { planFromConfig } from './table/plan.ts';
 export interface FerryOptions {
   readonly log: Logger;
   readonly logLevel: string;
+  /**
+   * Tests only: multiplies every health duration (interval, timeout,
+   * deregistrationDelay, slowStart, ejection times); see HealthManagerOptions.
+   */
+  readonly healthTimeScale?: number;
 }
 
 export interface FerryHandle {
   readonly table: TableWriter;
   readonly supervisor: Supervisor;
+  /** Target health: states, checks, ejections, drains; `deregister(group, address)` for the control port. */
+  readonly health: HealthManager;
   readonly topology: () => Topology;
   /** Bound listener addresses by listener name (`host:port`, port 0 resolved). */
   readonly listenerPorts: ReadonlyMap<string, number>;
   readonly adminAddress: string;
+  /**
+   * Apply a new config's target groups: new targets are registered (and
+   * checked), removed ones drain, changed attributes take effect. Throws
+   * FERRY_ERR_CONFIG_INVALID when listeners, workers, admin or limits differ
+   * (those need a restart) and FERRY_ERR_CONFIG_CAPACITY when the targets,
+   * with those still draining, do not fit; either way nothing changes.
+   */
+  reload(snapshot: ConfigSnapshot): Topology;
   /** Stop accepting, let in-flight requests finish within the grace period, stop everything. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -80,8 +103,15 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   });
   let supervisor: Supervisor | null = null;
   let admin: AdminServer | null = null;
+  const health = new HealthManager({
+    table,
+    log,
+    publishTopology: (topology) => supervisor?.broadcast({ type: 'topology', topology }),
+    ...(options.healthTimeScale === undefined ? {} : { timeScale: options.healthTimeScale }),
+  });
   try {
-    table.publish(planFromConfig(snapshot, listenerPorts));
+    health.apply(planFromConfig(snapshot, listenerPorts), policiesFromConfig(snapshot));
+    await health.start();
     supervisor = new Supervisor({
       tableBuffer: table.buffer,
       view: table.view,
@@ -96,14 +126,17 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
     admin = await startAdmin(adminHost, adminPort, {
       isReady: () => running.readyCount === snapshot.workerCount,
+      targets: () => health.report(),
     });
   } catch (error) {
+    await health.stop();
     await supervisor?.terminate();
     await demo?.close();
     throw error;
   }
   const running = supervisor;
   const adminServer = admin;
+  let current = snapshot;
   for (const listener of snapshot.listeners) {
     log.info(
       {
@@ -121,15 +154,34 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   return {
     table,
     supervisor: running,
+    health,
     topology: () => table.current(),
     listenerPorts,
     adminAddress: adminServer.address,
+    reload(next: ConfigSnapshot): Topology {
+      if (restartKey(next) !== restartKey(current)) {
+        throw new ProxyError(
+          'FERRY_ERR_CONFIG_INVALID',
+          'reload applies target groups only; listeners, workers, admin and limits changed: restart Ferry to apply them',
+        );
+      }
+      const topology = health.apply(planFromConfig(next, listenerPorts), policiesFromConfig(next));
+      current = next;
+      log.info({ config: next.sourceName, targetGroups: next.targetGroups.length }, 'config reloaded');
+      return topology;
+    },
     async stop(graceMs = snapshot.shutdownGracePeriodMs) {
       log.info({ graceMs }, 'draining: no new connections; in-flight requests may finish');
+      await health.stop();
       await running.drain(graceMs);
       await adminServer.close();
       await demo?.close();
       log.info('stopped');
     },
   };
+}
+
+/** The parts of a config a reload cannot change (they are bound or sized at start). */
+function restartKey(snapshot: ConfigSnapshot): string {
+  return JSON.stringify([snapshot.listeners, snapshot.workerCount, snapshot.admin, snapshot.limits]);
 }

@@ -3,15 +3,22 @@
  *
  * The read-only admin HTTP endpoint: `/healthz` (the process is alive) and
  * `/readyz` (every worker listens and config is applied), for Kubernetes
- * probes. Thread: main. node:http is right here: a handful of requests per
+ * probes, and `/targets` (every target's health as JSON, see targets.ts).
+ * Thread: main. node:http is right here: a handful of requests per
  * second, off the data plane.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TargetsReport } from '../health/index.ts';
+import { serveTargets } from './targets.ts';
+
+export { serveTargets, targetsDocument } from './targets.ts';
 
 export interface AdminSources {
   /** True when listeners are bound and config applied. */
   isReady(): boolean;
+  /** Every target's health for `GET /targets`; without it the path is 404. */
+  targets?(): TargetsReport;
 }
 
 export interface AdminServer {
@@ -33,6 +40,8 @@ export function startAdmin(host: string, port: number, sources: AdminSources): P
       res
         .writeHead(isReady ? 200 : 503, { 'content-type': 'text/plain' })
         .end(isReady ? 'ready\n' : 'not ready\n');
+    } else if (path === '/targets' && sources.targets !== undefined) {
+      serveTargets(req, res, sources.targets());
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }

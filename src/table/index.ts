@@ -2,14 +2,26 @@
  * @module src/table
  *
  * The main thread's writer of the shared table: allocates it, assigns a slot
- * to every target, publishes weights, health states and failover pointers,
- * and derives the Topology the workers receive. Thread: main. Place in the
- * flow: config -> **table** <- health/failover.
+ * to every target, publishes weights, health states, ejections and failover
+ * pointers, and derives the Topology the workers receive. Thread: main. Place
+ * in the flow: config -> **table** <- health/failover.
  *
  * A slot is keyed by (target group, address), so a reload that keeps a
  * target keeps its slot, counters and latency history. Multi-field updates
  * run inside the seqlock (HEADER_GENERATION odd while writing); workers
  * rebuild their balancers when it settles on a new even value.
+ *
+ * Target lifecycle as the table sees it (src/health decides when):
+ *
+ *   publish (new) --> INITIAL (checks on) | UNAVAILABLE (checks off) | UNUSED (no listener)
+ *   setState ------> HEALTHY / UNHEALTHY / ... (one store; workers see it on the next pick)
+ *   drain / publish without it --> DRAINING, weight 0, slot and topology kept
+ *   release -------> EMPTY, slot free, gone from the topology
+ *
+ * A draining target keeps its slot (and stays in the topology) until
+ * src/health releases it, so in-flight requests keep counting into a row no
+ * new target can be given, and a worker's pooled sockets to it are closed
+ * only when it leaves the topology.
  */
 import {
   addHeader,
@@ -21,26 +33,38 @@ import {
   loadTarget,
   storeGroup,
   storeTarget,
+  TARGET_CONSECUTIVE_5XX,
+  TARGET_CONSECUTIVE_GATEWAY_FAILURES,
   TARGET_EJECTED,
   TARGET_GENERATION,
   TARGET_GROUP_INDEX,
+  TARGET_LATENCY_EWMA_US,
+  TARGET_LATENCY_UPDATED_MS,
+  TARGET_PEAK_EWMA_US,
   TARGET_STATE,
+  TARGET_STATE_DRAINING,
   TARGET_STATE_EMPTY,
-  TARGET_STATE_HEALTHY,
+  TARGET_STATE_INITIAL,
   TARGET_STATE_UNAVAILABLE,
+  TARGET_STATE_UNUSED,
   TARGET_WEIGHT,
   type TableCapacity,
   type TableView,
   tableBytes,
+  WEIGHT_MAX,
 } from '../../proto/table-layout.ts';
 import type {
   Topology,
   TopologyGroup,
   TopologyHashKey,
   TopologyListener,
+  TopologyTarget,
 } from '../../proto/thread-messages.ts';
 import { assert } from '../shared/assert.ts';
 import { ProxyError } from '../shared/errors.ts';
+import { effectiveWeights, PERMILLE_FULL } from './weights.ts';
+
+export { effectiveWeights, PERMILLE_FULL, SLOW_START_SCALE_MAX, type WeightInput } from './weights.ts';
 
 /** What the table needs to know about a target group (a projection of the config snapshot). */
 export interface TableTargetGroup {
@@ -49,6 +73,8 @@ export interface TableTargetGroup {
   readonly hashKey: TopologyHashKey;
   readonly failOpen: boolean;
   readonly isHealthCheckEnabled: boolean;
+  /** False when no listener forwards to the group: its targets are `unused` (Target.NotInUse). Default true. */
+  readonly isInUse?: boolean;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
   readonly targets: readonly {
@@ -74,17 +100,64 @@ export interface TablePlan {
   readonly listeners: readonly TableListener[];
 }
 
+/** A registered (or draining) target as the writer knows it. Read-only outside this module. */
+export interface TableTarget {
+  /** `group/address`: the identity a slot is kept by. */
+  readonly key: string;
+  readonly groupName: string;
+  /** As configured (`host:port`); the name in logs, the admin API and the control port. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly slot: number;
+  /** Weight from config or setWeight, before slow-start scaling. */
+  readonly configuredWeight: number;
+  /** Slow-start factor in per-mille (PERMILLE_FULL when not ramping). */
+  readonly slowStartPermille: number;
+  readonly isDraining: boolean;
+  /** HEADER_GENERATION published with the DRAINING mark; a worker that observed it picks the target no more. 0 when not draining. */
+  readonly drainGeneration: number;
+}
+
+/** How `drain` went; the control port maps these to its answers. */
+export type DrainOutcome = 'draining' | 'already-draining' | 'not-found';
+
+interface SlotEntry {
+  key: string;
+  groupName: string;
+  address: string;
+  host: string;
+  port: number;
+  slot: number;
+  configuredWeight: number;
+  slowStartPermille: number;
+  isDraining: boolean;
+  drainGeneration: number;
+}
+
+export function targetKey(groupName: string, address: string): string {
+  return `${groupName}/${address}`;
+}
+
 export class TableWriter {
   readonly buffer: SharedArrayBuffer;
   readonly view: TableView;
-  /** Slot per `group/address`. */
-  private readonly slotByKey: Map<string, number>;
+  /** Registered and draining targets, by `group/address`. */
+  private readonly entries: Map<string, SlotEntry>;
+  /** The entry holding each slot (allocation must not hand these out even if their state reads EMPTY). */
+  private readonly entryBySlot: Map<number, SlotEntry>;
+  /** Entries per group name, for per-group weight writes. */
+  private readonly entriesByGroup: Map<string, Set<SlotEntry>>;
+  private plan: TablePlan;
   private topology: Topology;
 
   constructor(capacity: TableCapacity) {
     this.buffer = new SharedArrayBuffer(tableBytes(capacity));
     this.view = initTable(this.buffer, capacity, Math.floor(Date.now() / 1000));
-    this.slotByKey = new Map();
+    this.entries = new Map();
+    this.entryBySlot = new Map();
+    this.entriesByGroup = new Map();
+    this.plan = { targetGroups: [], listeners: [] };
     this.topology = { generation: 0, groups: [], listeners: [] };
   }
 
@@ -92,93 +165,192 @@ export class TableWriter {
     return this.topology;
   }
 
+  /** The plan last published. */
+  currentPlan(): TablePlan {
+    return this.plan;
+  }
+
+  /** Every registered and draining target (a fresh array of live read-only views). */
+  targets(): TableTarget[] {
+    return [...this.entries.values()];
+  }
+
+  /** The target of `group/address`, registered or draining. */
+  target(groupName: string, address: string): TableTarget | undefined {
+    return this.entries.get(targetKey(groupName, address));
+  }
+
   /**
-   * Apply a plan: keep the slots of targets that stay, free the others,
-   * assign new ones, and return the new Topology for the workers. Throws
-   * FERRY_ERR_CONFIG_CAPACITY (before writing anything) when it does not fit.
+   * Apply a plan: keep the slots of targets that stay, mark the others
+   * DRAINING (they keep their slot until `release`), assign new ones, and
+   * return the new Topology for the workers. A draining target the plan lists
+   * again is registered again. Throws FERRY_ERR_CONFIG_CAPACITY (before
+   * writing anything) when it does not fit, counting targets still draining.
    */
   publish(plan: TablePlan): Topology {
     const { view } = this;
-    const targetCount = plan.targetGroups.reduce((sum, group) => sum + group.targets.length, 0);
     if (plan.targetGroups.length > view.groupCapacity) {
       throw new ProxyError(
         'FERRY_ERR_CONFIG_CAPACITY',
         `${plan.targetGroups.length} target groups exceed limits.maxTargetGroups (${view.groupCapacity})`,
       );
     }
-    if (targetCount > view.targetCapacity) {
-      throw new ProxyError(
-        'FERRY_ERR_CONFIG_CAPACITY',
-        `${targetCount} targets exceed limits.maxTargets (${view.targetCapacity})`,
-      );
-    }
     const wanted = new Set<string>();
     for (const group of plan.targetGroups)
-      for (const t of group.targets) wanted.add(`${group.name}/${t.address}`);
+      for (const t of group.targets) wanted.add(targetKey(group.name, t.address));
+    let stillDraining = 0;
+    for (const [key, entry] of this.entries) if (!wanted.has(key) && entry.isDraining) stillDraining++;
+    const leaving = [...this.entries.values()].filter((entry) => !wanted.has(entry.key) && !entry.isDraining);
+    if (wanted.size + stillDraining + leaving.length > view.targetCapacity) {
+      const draining = stillDraining + leaving.length;
+      throw new ProxyError(
+        'FERRY_ERR_CONFIG_CAPACITY',
+        `${wanted.size} targets` +
+          (draining > 0 ? ` plus ${draining} still draining` : '') +
+          ` exceed limits.maxTargets (${view.targetCapacity})`,
+      );
+    }
 
     this.beginWrite();
-    for (const [key, slot] of this.slotByKey) {
-      if (wanted.has(key)) continue;
-      storeTarget(view, slot, TARGET_STATE, TARGET_STATE_EMPTY);
-      storeTarget(view, slot, TARGET_WEIGHT, 0);
-      this.slotByKey.delete(key);
+    for (const entry of leaving) {
+      storeTarget(view, entry.slot, TARGET_STATE, TARGET_STATE_DRAINING);
+      entry.isDraining = true;
     }
-    const groups: TopologyGroup[] = [];
     plan.targetGroups.forEach((group, groupIndex) => {
       storeGroup(view, groupIndex, GROUP_ROUTE_TO, groupIndex);
       storeGroup(view, groupIndex, GROUP_FAIL_OPEN, group.failOpen ? 1 : 0);
-      const members = group.targets.map((target) => {
-        const key = `${group.name}/${target.address}`;
-        let slot = this.slotByKey.get(key);
-        if (slot === undefined) {
-          slot = this.allocateSlot();
-          this.slotByKey.set(key, slot);
-          storeTarget(view, slot, TARGET_GENERATION, (loadTarget(view, slot, TARGET_GENERATION) + 1) | 0);
-          storeTarget(view, slot, TARGET_EJECTED, 0);
-          // Health checking (issue 3) moves states; until then a target is routable from the start:
-          // HEALTHY when checks are configured, UNAVAILABLE (ELB's "health checks disabled") when not.
-          storeTarget(
-            view,
+      for (const target of group.targets) {
+        const key = targetKey(group.name, target.address);
+        let entry = this.entries.get(key);
+        if (entry === undefined) {
+          const slot = this.allocateSlot();
+          entry = {
+            key,
+            groupName: group.name,
+            address: target.address,
+            host: target.host,
+            port: target.port,
             slot,
-            TARGET_STATE,
-            group.isHealthCheckEnabled ? TARGET_STATE_HEALTHY : TARGET_STATE_UNAVAILABLE,
-          );
+            configuredWeight: target.weight,
+            slowStartPermille: PERMILLE_FULL,
+            isDraining: false,
+            drainGeneration: 0,
+          };
+          this.addEntry(entry);
+          this.resetSlot(slot);
+          storeTarget(view, slot, TARGET_STATE, initialState(group));
+        } else if (entry.isDraining) {
+          entry.isDraining = false;
+          entry.drainGeneration = 0;
+          entry.slowStartPermille = PERMILLE_FULL;
+          storeTarget(view, entry.slot, TARGET_STATE, initialState(group));
         }
-        storeTarget(view, slot, TARGET_GROUP_INDEX, groupIndex);
-        storeTarget(view, slot, TARGET_WEIGHT, target.weight);
-        return { slot, id: target.address, host: target.host, port: target.port };
-      });
-      members.sort((a, b) => a.slot - b.slot);
-      groups.push({
-        groupIndex,
-        name: group.name,
-        algorithm: group.algorithm,
-        hashKey: group.hashKey,
-        members,
-        connectTimeoutMs: group.connectTimeoutMs,
-        responseTimeoutMs: group.responseTimeoutMs,
-      });
+        entry.configuredWeight = target.weight;
+        storeTarget(view, entry.slot, TARGET_GROUP_INDEX, groupIndex);
+      }
     });
-    const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));
-    const listeners: TopologyListener[] = plan.listeners.map((listener) => ({
-      name: listener.name,
-      protocol: listener.protocol,
-      host: listener.host,
-      port: listener.port,
-      defaultGroupIndex:
-        listener.defaultTargetGroup === null ? -1 : (groupIndexByName.get(listener.defaultTargetGroup) ?? -1),
-      isTargetHeaderOn: listener.addTargetHeader,
-    }));
+    this.plan = plan;
+    this.writeAllWeights();
     const generation = this.endWrite();
-    this.topology = { generation, groups, listeners };
+    for (const entry of leaving) entry.drainGeneration = generation;
+    this.topology = this.buildTopology(generation);
     return this.topology;
   }
 
-  /** Set a target's weight (a single store plus a generation bump so weighted pickers rebuild). */
-  setWeight(slot: number, weight: number): void {
+  /**
+   * Deregister one target: DRAINING at once (no new requests or connections),
+   * weight 0, slot kept until `release`. The generation moves, so workers
+   * rebuild their balancers without it and report when they have seen it.
+   */
+  drain(groupName: string, address: string): DrainOutcome {
+    const entry = this.entries.get(targetKey(groupName, address));
+    if (entry === undefined) return 'not-found';
+    if (entry.isDraining) return 'already-draining';
     this.beginWrite();
-    storeTarget(this.view, slot, TARGET_WEIGHT, weight);
+    storeTarget(this.view, entry.slot, TARGET_STATE, TARGET_STATE_DRAINING);
+    entry.isDraining = true;
+    this.writeGroupWeights(entry.groupName);
+    entry.drainGeneration = this.endWrite();
+    return 'draining';
+  }
+
+  /**
+   * Free a target's slot (its drain finished or timed out): EMPTY, out of
+   * the topology. Returns the new Topology, which the caller sends to the
+   * workers (they then close their pooled sockets to the slot). A target
+   * that is not draining is refused: release follows drain.
+   */
+  release(groupName: string, address: string): Topology {
+    const entry = this.entries.get(targetKey(groupName, address));
+    assert(entry?.isDraining === true, `release of a target that is not draining: ${address}`);
+    this.beginWrite();
+    storeTarget(this.view, entry.slot, TARGET_STATE, TARGET_STATE_EMPTY);
+    storeTarget(this.view, entry.slot, TARGET_WEIGHT, 0);
+    storeTarget(this.view, entry.slot, TARGET_EJECTED, 0);
+    this.removeEntry(entry);
+    const generation = this.endWrite();
+    this.topology = this.buildTopology(generation);
+    return this.topology;
+  }
+
+  /**
+   * Set a target's health state (HEALTHY, UNHEALTHY, INITIAL, UNUSED,
+   * UNAVAILABLE). One store: pickers read the state on every pick, so no
+   * rebuild is needed. DRAINING and EMPTY go through drain/release.
+   */
+  setState(slot: number, state: number): void {
+    assert(state !== TARGET_STATE_DRAINING && state !== TARGET_STATE_EMPTY, 'use drain/release');
+    const entry = this.entryAt(slot);
+    if (entry === undefined || entry.isDraining) return;
+    storeTarget(this.view, slot, TARGET_STATE, state);
+  }
+
+  /** Eject or re-admit a target (outlier detection). Resets its consecutive-failure counters either way. */
+  setEjected(slot: number, isEjected: boolean): void {
+    storeTarget(this.view, slot, TARGET_EJECTED, isEjected ? 1 : 0);
+    storeTarget(this.view, slot, TARGET_CONSECUTIVE_5XX, 0);
+    storeTarget(this.view, slot, TARGET_CONSECUTIVE_GATEWAY_FAILURES, 0);
+  }
+
+  /**
+   * Set a target's configured weight (0..WEIGHT_MAX). Its stored weight is
+   * that, scaled while its group has a member in slow start; the generation
+   * moves so weighted pickers rebuild.
+   */
+  setWeight(slot: number, weight: number): void {
+    assert(Number.isInteger(weight) && weight >= 0 && weight <= WEIGHT_MAX, `weight out of range: ${weight}`);
+    const entry = this.entryAt(slot);
+    this.beginWrite();
+    if (entry === undefined) storeTarget(this.view, slot, TARGET_WEIGHT, weight);
+    else {
+      entry.configuredWeight = weight;
+      this.writeGroupWeights(entry.groupName);
+    }
     this.endWrite();
+  }
+
+  /**
+   * Set a target's slow-start factor (per-mille of its weight, PERMILLE_FULL
+   * when done). Writes, with one generation move, only when some stored
+   * weight of its group changes; returns whether it did.
+   */
+  setSlowStart(slot: number, permille: number): boolean {
+    const entry = this.entryAt(slot);
+    if (entry === undefined) return false;
+    const clamped = Math.max(0, Math.min(PERMILLE_FULL, Math.round(permille)));
+    if (clamped === entry.slowStartPermille) return false;
+    entry.slowStartPermille = clamped;
+    const members = this.groupEntries(entry.groupName);
+    const weights = effectiveWeights(members);
+    const isChanged = members.some(
+      (member, i) => loadTarget(this.view, member.slot, TARGET_WEIGHT) !== weights[i],
+    );
+    if (!isChanged) return false;
+    this.beginWrite();
+    for (let i = 0; i < members.length; i++)
+      storeTarget(this.view, members[i]!.slot, TARGET_WEIGHT, weights[i]!);
+    this.endWrite();
+    return true;
   }
 
   /** Make main's writes visible as one step: generation odd while writing. */
@@ -192,11 +364,96 @@ export class TableWriter {
     return (addHeader(this.view, HEADER_GENERATION, 1) + 1) | 0;
   }
 
+  private entryAt(slot: number): SlotEntry | undefined {
+    return this.entryBySlot.get(slot);
+  }
+
+  private groupEntries(groupName: string): SlotEntry[] {
+    return [...(this.entriesByGroup.get(groupName) ?? [])];
+  }
+
+  private addEntry(entry: SlotEntry): void {
+    this.entries.set(entry.key, entry);
+    this.entryBySlot.set(entry.slot, entry);
+    let members = this.entriesByGroup.get(entry.groupName);
+    if (members === undefined) {
+      members = new Set();
+      this.entriesByGroup.set(entry.groupName, members);
+    }
+    members.add(entry);
+  }
+
+  private removeEntry(entry: SlotEntry): void {
+    this.entries.delete(entry.key);
+    this.entryBySlot.delete(entry.slot);
+    const members = this.entriesByGroup.get(entry.groupName);
+    members?.delete(entry);
+    if (members?.size === 0) this.entriesByGroup.delete(entry.groupName);
+  }
+
+  private writeGroupWeights(groupName: string): void {
+    const members = this.groupEntries(groupName);
+    const weights = effectiveWeights(members);
+    for (let i = 0; i < members.length; i++)
+      storeTarget(this.view, members[i]!.slot, TARGET_WEIGHT, weights[i]!);
+  }
+
+  private writeAllWeights(): void {
+    for (const name of this.entriesByGroup.keys()) this.writeGroupWeights(name);
+  }
+
+  /** A slot given to a new target starts with fresh identity and history; in-flight and connection counts are left alone (late decrements of a previous occupant still land there). */
+  private resetSlot(slot: number): void {
+    const { view } = this;
+    storeTarget(view, slot, TARGET_GENERATION, (loadTarget(view, slot, TARGET_GENERATION) + 1) | 0);
+    storeTarget(view, slot, TARGET_EJECTED, 0);
+    storeTarget(view, slot, TARGET_CONSECUTIVE_5XX, 0);
+    storeTarget(view, slot, TARGET_CONSECUTIVE_GATEWAY_FAILURES, 0);
+    storeTarget(view, slot, TARGET_LATENCY_EWMA_US, 0);
+    storeTarget(view, slot, TARGET_PEAK_EWMA_US, 0);
+    storeTarget(view, slot, TARGET_LATENCY_UPDATED_MS, 0);
+  }
+
+  /** Topology of the current plan: each group's registered and draining members, by slot. */
+  private buildTopology(generation: number): Topology {
+    const plan = this.plan;
+    const membersByGroup = new Map<string, TopologyTarget[]>();
+    for (const entry of this.entries.values()) {
+      const members = membersByGroup.get(entry.groupName) ?? [];
+      members.push({ slot: entry.slot, id: entry.address, host: entry.host, port: entry.port });
+      membersByGroup.set(entry.groupName, members);
+    }
+    const groups: TopologyGroup[] = plan.targetGroups.map((group, groupIndex) => {
+      const members = membersByGroup.get(group.name) ?? [];
+      members.sort((a, b) => a.slot - b.slot);
+      return {
+        groupIndex,
+        name: group.name,
+        algorithm: group.algorithm,
+        hashKey: group.hashKey,
+        members,
+        connectTimeoutMs: group.connectTimeoutMs,
+        responseTimeoutMs: group.responseTimeoutMs,
+      };
+    });
+    const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));
+    const listeners: TopologyListener[] = plan.listeners.map((listener) => ({
+      name: listener.name,
+      protocol: listener.protocol,
+      host: listener.host,
+      port: listener.port,
+      defaultGroupIndex:
+        listener.defaultTargetGroup === null ? -1 : (groupIndexByName.get(listener.defaultTargetGroup) ?? -1),
+      isTargetHeaderOn: listener.addTargetHeader,
+    }));
+    return { generation, groups, listeners };
+  }
+
   private allocateSlot(): number {
     const { view } = this;
     for (let slot = 0; slot < view.targetCapacity; slot++) {
+      if (this.entryBySlot.has(slot)) continue;
       if (loadTarget(view, slot, TARGET_STATE) !== TARGET_STATE_EMPTY) continue;
-      if ([...this.slotByKey.values()].includes(slot)) continue;
       return slot;
     }
     throw new ProxyError(
@@ -204,4 +461,10 @@ export class TableWriter {
       `no free target slot (limits.maxTargets ${view.targetCapacity})`,
     );
   }
+}
+
+/** State of a newly registered target: `unused` without a listener, else `initial` with checks, `unavailable` without. */
+export function initialState(group: Pick<TableTargetGroup, 'isHealthCheckEnabled' | 'isInUse'>): number {
+  if (group.isInUse === false) return TARGET_STATE_UNUSED;
+  return group.isHealthCheckEnabled ? TARGET_STATE_INITIAL : TARGET_STATE_UNAVAILABLE;
 }

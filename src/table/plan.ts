@@ -12,6 +12,9 @@ import type { TablePlan } from './index.ts';
 export type ResolvedPorts = ReadonlyMap<string, number>;
 
 export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): TablePlan {
+  const groupsInUse = new Set(
+    snapshot.listeners.map((listener) => listener.defaultAction.forward.targetGroup),
+  );
   return {
     targetGroups: snapshot.targetGroups.map((group) => ({
       name: group.name,
@@ -28,6 +31,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
             },
       failOpen: group.failOpen,
       isHealthCheckEnabled: group.healthCheck.enabled,
+      isInUse: groupsInUse.has(group.name),
       connectTimeoutMs: group.timeouts.connectMs,
       responseTimeoutMs: group.timeouts.responseMs,
       targets: group.targets.map((target) => ({

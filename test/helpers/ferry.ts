@@ -2,7 +2,7 @@
  * Runs a real Ferry (main thread in the test process, real worker threads,
  * real sockets) from YAML text, on 127.0.0.1 with OS-chosen ports.
  */
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { formatConfigErrors, parseConfig } from '../../src/config/index.ts';
 import { type FerryHandle, startFerry } from '../../src/main.ts';
 
@@ -12,18 +12,34 @@ export interface TestFerry extends FerryHandle {
   readonly port: number;
 }
 
-/** Start Ferry from YAML. Listener and admin addresses default to port 0 when the YAML leaves them out. */
-export async function startTestFerry(yaml: string): Promise<TestFerry> {
+/**
+ * Start Ferry from YAML. Listener and admin addresses default to port 0 when
+ * the YAML leaves them out. `healthTimeScale` shrinks health durations (see
+ * FerryOptions); `log` replaces the silent logger.
+ */
+export async function startTestFerry(
+  yaml: string,
+  options: { healthTimeScale?: number; log?: Logger } = {},
+): Promise<TestFerry> {
   const result = parseConfig(yaml, '<test>');
   if (!result.ok) throw new Error(`test config invalid:\n${formatConfigErrors(result.errors)}`);
   const level = process.env['FERRY_TEST_LOG_LEVEL'] ?? 'silent';
-  const handle = await startFerry(result.snapshot, { log: pino({ level }), logLevel: level });
+  const handle = await startFerry(result.snapshot, {
+    log: options.log ?? pino({ level }),
+    logLevel: level,
+    ...(options.healthTimeScale === undefined ? {} : { healthTimeScale: options.healthTimeScale }),
+  });
   const first = result.snapshot.listeners[0]!;
   const port = handle.listenerPorts.get(first.name)!;
   return Object.assign(handle, { url: `http://127.0.0.1:${port}`, port });
 }
 
-/** YAML for one HTTP listener forwarding to one group over the given targets. */
+/**
+ * YAML for one HTTP listener forwarding to one group over the given targets.
+ * Active health checks are off (`healthCheck: { enabled: false }`) unless
+ * `groupYaml` sets `healthCheck`, so tests that count requests per target do
+ * not count health-check requests too.
+ */
 export function simpleConfig(options: {
   targets: readonly string[];
   algorithm?: string;
@@ -47,6 +63,7 @@ ${options.listenerYaml ?? ''}
 targetGroups:
   - name: app
     algorithm: ${options.algorithm ?? 'round_robin'}
+${options.groupYaml?.includes('healthCheck') === true ? '' : '    healthCheck: { enabled: false }'}
 ${options.groupYaml ?? ''}
     targets:
 ${targets}
