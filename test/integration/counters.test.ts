@@ -7,6 +7,7 @@
  * the layout's accessors; "settled" is polled, bounded, never slept on.
  */
 import type http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { simpleConfig, startTestFerry, type TestFerry } from '../helpers/ferry.ts';
@@ -154,6 +155,44 @@ describe('TARGET_IN_FLIGHT', () => {
           client.socket.write(`GET ${path} HTTP/1.1\r\n${HOST}\r\n`);
           if (i % 4 === 1) await new Promise((resolve) => setImmediate(resolve));
           client.destroy();
+        }),
+      );
+      await expectSettled(ferry, sharedServers());
+    });
+  });
+
+  describe('when WebSocket tunnels close', () => {
+    it('returns to zero whichever side closes', async () => {
+      // Both targets accept upgrades: 101, then echo; a tunnel whose client sends "bye" is closed by the target.
+      const onUpgrade = (_: http.IncomingMessage, socket: Duplex) => {
+        socket.on('error', () => {});
+        socket.on('end', () => socket.end()); // upgraded sockets are half-open by default
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+        socket.on('data', (chunk: Buffer) =>
+          chunk.toString() === 'bye' ? socket.end() : socket.write(chunk),
+        );
+      };
+      for (const t of targets) t.server.on('upgrade', onUpgrade);
+      cleanups.push(async () => {
+        for (const t of targets) t.server.off('upgrade', onUpgrade);
+      });
+      const tunnels = await Promise.all(
+        Array.from({ length: 40 }, async () => {
+          const client = await RawClient.connect(ferry.port);
+          await client.write(`GET /ws HTTP/1.1\r\n${HOST}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+          expect((await client.response()).status).toBe(101);
+          await client.write('ping');
+          expect((await client.readBytes(4)).toString()).toBe('ping');
+          return client;
+        }),
+      );
+      // An open tunnel is one request in flight.
+      expect(sumInFlight(targetCounters(ferry))).toBe(40);
+      await Promise.all(
+        tunnels.map(async (client, i) => {
+          if (i % 2 === 0) client.socket.end();
+          else await client.write('bye');
+          await client.closed;
         }),
       );
       await expectSettled(ferry, sharedServers());
