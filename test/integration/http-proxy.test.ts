@@ -10,10 +10,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { simpleConfig, startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { RawClient } from '../helpers/raw-http.ts';
-import { answerEachHead, startRawTarget } from '../helpers/raw-target.ts';
+import {
+  answerEachHead,
+  type RawTarget,
+  type RawTargetHandler,
+  startRawTarget,
+} from '../helpers/raw-target.ts';
 
 // === A target with one route per behaviour under test ===
 
@@ -97,6 +102,25 @@ beforeAll(async () => {
   ferry = await startTestFerry(
     simpleConfig({ targets: [target.address], groupYaml: '    healthCheck: { enabled: false }' }),
   );
+});
+
+/** A Ferry over a raw target, for responses node:http would not send; one per test, stopped after it. */
+let rawTarget: RawTarget | null = null;
+let rawFerry: TestFerry | null = null;
+
+async function rawTargetFerry(handler: RawTargetHandler): Promise<TestFerry> {
+  rawTarget = await startRawTarget(handler);
+  rawFerry = await startTestFerry(
+    simpleConfig({ targets: [rawTarget.address], groupYaml: '    healthCheck: { enabled: false }' }),
+  );
+  return rawFerry;
+}
+
+afterEach(async () => {
+  await rawFerry?.stop(1_000);
+  rawFerry = null;
+  await rawTarget?.close();
+  rawTarget = null;
 });
 
 afterAll(async () => {
@@ -187,7 +211,7 @@ describe('HttpConnection', () => {
 
   describe('when the target sends hop-by-hop response headers', () => {
     it('strips them, including those its Connection header names', async () => {
-      const raw = await startRawTarget(
+      const proxy = await rawTargetFerry(
         answerEachHead(
           () =>
             'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: X-Secret, keep-alive\r\nX-Secret: s\r\n' +
@@ -195,32 +219,59 @@ describe('HttpConnection', () => {
             'X-Kept: yes\r\n\r\nok',
         ),
       );
-      const own = await startTestFerry(
-        simpleConfig({ targets: [raw.address], groupYaml: '    healthCheck: { enabled: false }' }),
+      const client = await RawClient.connect(proxy.port);
+      await client.write(`GET / HTTP/1.1\r\n${HOST}\r\n`);
+      const response = await client.response();
+      expect(response.status).toBe(200);
+      expect(response.body.toString()).toBe('ok');
+      const names = response.headers.map(([name]) => name);
+      for (const name of ['connection', 'x-secret', 'keep-alive', 'proxy-connection', 'upgrade', 'trailer']) {
+        expect(names).not.toContain(name);
+      }
+      expect(response.header('x-kept')).toBe('yes');
+      client.destroy();
+    });
+  });
+
+  describe('when the target closes its connection after a response', () => {
+    it('keeps the client connection and uses a new upstream connection next', async () => {
+      const proxy = await rawTargetFerry(
+        answerEachHead((_, socket) => {
+          socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+          return null;
+        }),
       );
-      try {
-        const client = await RawClient.connect(own.port);
+      const client = await RawClient.connect(proxy.port);
+      for (let i = 0; i < 3; i++) {
         await client.write(`GET / HTTP/1.1\r\n${HOST}\r\n`);
         const response = await client.response();
         expect(response.status).toBe(200);
-        expect(response.body.toString()).toBe('ok');
-        const names = response.headers.map(([name]) => name);
-        for (const name of [
-          'connection',
-          'x-secret',
-          'keep-alive',
-          'proxy-connection',
-          'upgrade',
-          'trailer',
-        ]) {
-          expect(names).not.toContain(name);
-        }
-        expect(response.header('x-kept')).toBe('yes');
-        client.destroy();
-      } finally {
-        await own.stop(1_000);
-        await raw.close();
+        expect(response.header('connection')).toBeUndefined();
       }
+      expect(rawTarget!.connections).toBe(3);
+      expect(client.isClosed).toBe(false);
+      client.destroy();
+    });
+  });
+
+  describe('when the target sends an interim response other than 100', () => {
+    it('relays the 103 Early Hints, then the final response', async () => {
+      const proxy = await rawTargetFerry(
+        answerEachHead(
+          () =>
+            'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n' +
+            'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+        ),
+      );
+      const client = await RawClient.connect(proxy.port);
+      await client.write(`GET / HTTP/1.1\r\n${HOST}\r\n`);
+      const hints = await client.response();
+      expect(hints.status).toBe(103);
+      expect(hints.header('link')).toBe('</style.css>; rel=preload');
+      const final = await client.response();
+      expect(final.status).toBe(200);
+      expect(final.body.toString()).toBe('ok');
+      client.destroy();
     });
   });
 
