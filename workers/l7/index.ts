@@ -670,7 +670,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       this.endDownstream();
       return;
     }
-    if (this.isResponseHeadSent && this.res.bodyKind === BODY_UNTIL_CLOSE) {
+    if (this.isResponseHeadSent && this.res.bodyKind === BODY_UNTIL_CLOSE && errno === 'EOF') {
+      // A clean close is how such a body ends; a reset is not (failExchange below).
       this.isUpstreamReusable = false;
       this.finish();
       return;
@@ -710,8 +711,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       up.socket.destroy();
     }
     if (this.isResponseHeadSent) {
+      // Reset rather than close: after a close-delimited head a FIN would tell
+      // the client the (truncated) body was complete.
       this.phase = PHASE_CLOSED;
-      this.socket.destroy();
+      this.socket.resetAndDestroy();
       return;
     }
     this.refuse(code);
