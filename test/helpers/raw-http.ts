@@ -37,6 +37,8 @@ export class RawClient {
   private isClosedFlag: boolean;
   private wake: (() => void) | null;
   readonly closed: Promise<void>;
+  /** The socket error code if the connection failed (ECONNRESET when the peer reset it), else ''. */
+  errorCode: string;
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -44,6 +46,7 @@ export class RawClient {
     this.isEnded = false;
     this.isClosedFlag = false;
     this.wake = null;
+    this.errorCode = '';
     socket.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
       this.notify();
@@ -52,7 +55,9 @@ export class RawClient {
       this.isEnded = true;
       this.notify();
     });
-    socket.on('error', () => {});
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      this.errorCode = error.code ?? 'ERROR';
+    });
     this.closed = new Promise((resolve) =>
       socket.on('close', () => {
         this.isEnded = true;

@@ -123,20 +123,30 @@ describe('HttpConnection', () => {
         'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n',
         false,
       ],
-    ] as const)('cuts the client connection when it %s', async (_, partial, isReset) => {
+      ['resets in a close-delimited body', 'HTTP/1.1 200 OK\r\n\r\n0123456789', true],
+    ] as const)('resets the client connection when it %s', async (_, partial, isReset) => {
       behaviour = (socket) =>
         socket.once('data', () =>
           socket.write(partial, 'latin1', () => (isReset ? socket.resetAndDestroy() : socket.end())),
         );
-      const proxy = shared;
-      const client = await RawClient.connect(proxy.port);
+      const client = await RawClient.connect(shared.port);
       await client.write(GET);
       const received = (await client.readToEnd()).toString('latin1');
-      // The head and the bytes that came went through; then the connection was cut, not framed as complete.
+      // The head and the bytes that came went through; then the connection was
+      // reset, so no client can take the cut body for a complete one.
       expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       expect(received).toContain('0123456789');
       expect(received).not.toContain('x-ferry-error');
-      expect(received.endsWith('0\r\n\r\n')).toBe(false);
+      expect(client.errorCode).toBe('ECONNRESET');
+    });
+
+    it('ends a close-delimited body cleanly when the target closes cleanly', async () => {
+      behaviour = (socket) => socket.once('data', () => socket.end('HTTP/1.1 200 OK\r\n\r\n0123456789'));
+      const client = await RawClient.connect(shared.port);
+      await client.write(GET);
+      const received = (await client.readToEnd()).toString('latin1');
+      expect(received.endsWith('\r\n\r\n0123456789')).toBe(true);
+      expect(client.errorCode).toBe('');
     });
   });
 
@@ -248,6 +258,7 @@ describe('HttpConnection', () => {
       const received = (await client.readToEnd()).toString('latin1');
       expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
       expect(received).not.toContain('hello');
+      expect(client.errorCode).toBe('ECONNRESET');
     });
 
     it('answers 502 FERRY_ERR_UPSTREAM_BAD_RESPONSE to a chunked response to an HTTP/1.0 request', async () => {
