@@ -13,7 +13,7 @@
  *     │           │           │         │          │           │          │          │
  *     │           │           │         │          │           │          │          └─ keep-alive: back to readHead
  *     │           │           │         │          │           │          └─ UPSTREAM_BAD_RESPONSE (502; also chunked to a 1.0 request),
- *     │           │           │         │          │           │             UPSTREAM_RESET mid-body (socket destroyed),
+ *     │           │           │         │          │           │             UPSTREAM_RESET mid-body (client connection reset),
  *     │           │           │         │          │           │             DOWNSTREAM_ABORTED
  *     │           │           │         │          │           └─ HTTP_BAD_REQUEST (bad chunked body, 400),
  *     │           │           │         │          │              UPSTREAM_TIMEOUT (504), DOWNSTREAM_ABORTED
