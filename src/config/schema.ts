@@ -324,7 +324,7 @@ const outlierDetectionSchema = z
     baseEjectionTime: durationField(1 * MS_PER_S, MS_PER_H)
       .prefault('30s')
       .describe(
-        'How long an ejection lasts, multiplied by the number of times the target was ejected (decays by one per baseEjectionTime without ejection).',
+        'How long an ejection lasts, multiplied by the number of times the target was ejected (that count drops by one per baseEjectionTime without a failure).',
       ),
     maxEjectionTime: durationField(1 * MS_PER_S, 24 * MS_PER_H)
       .optional()

@@ -805,13 +805,8 @@ export class HealthManager extends EventEmitter<HealthEvents> {
         this.readmit(record, nowMs);
       } else if (record.isEjected) {
         ejected++;
-      } else if (
-        detection !== undefined &&
-        record.ejectionMultiplier > 0 &&
-        nowMs - record.multiplierSinceMs >= this.scaled(detection.baseEjectionMs)
-      ) {
-        record.ejectionMultiplier--;
-        record.multiplierSinceMs = nowMs;
+      } else if (detection !== undefined && record.ejectionMultiplier > 0) {
+        this.decayMultiplier(record, detection.baseEjectionMs, nowMs);
       }
     }
     if (detection === undefined || !detection.enabled || policy?.isInUse !== true) return;
@@ -854,6 +849,25 @@ export class HealthManager extends EventEmitter<HealthEvents> {
         ejections: record.ejectionMultiplier,
         untilMs: record.ejectedUntilMs,
       });
+    }
+  }
+
+  /**
+   * The multiplier drops by one for each baseEjectionTime a re-admitted
+   * target spends without a failure counted against it (both consecutive
+   * counters at 0); a failure restarts that clock, so a target that keeps
+   * failing after re-admission is ejected for longer each time.
+   */
+  private decayMultiplier(record: TargetRecord, baseEjectionMs: number, nowMs: number): void {
+    const view = this.table.view;
+    const isFailing =
+      loadTarget(view, record.slot, TARGET_CONSECUTIVE_5XX) > 0 ||
+      loadTarget(view, record.slot, TARGET_CONSECUTIVE_GATEWAY_FAILURES) > 0;
+    if (isFailing) {
+      record.multiplierSinceMs = nowMs;
+    } else if (nowMs - record.multiplierSinceMs >= this.scaled(baseEjectionMs)) {
+      record.ejectionMultiplier--;
+      record.multiplierSinceMs = nowMs;
     }
   }
 
