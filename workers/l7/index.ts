@@ -799,12 +799,18 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
         forwardedFor = forwardedFor === '' ? req.headerValues[i]! : `${forwardedFor}, ${req.headerValues[i]}`;
         continue;
       }
-      if (isDroppedRequestHeader(name) || isConnectionToken(req.connectionTokens, name)) continue;
+      // Framing is written below from what Ferry parsed, whatever Connection
+      // lists: `Connection: content-length` once stripped the length but not
+      // the body, which the target then read as the next request (smuggling).
+      if (name === 'content-length' || isDroppedRequestHeader(name)) continue;
+      // Host is required in HTTP/1.1 and never hop-by-hop.
+      if (name !== 'host' && isConnectionToken(req.connectionTokens, name)) continue;
       head += `${name}: ${req.headerValues[i]}\r\n`;
     }
     head += `x-forwarded-for: ${forwardedFor === '' ? this.remoteAddress : `${forwardedFor}, ${this.remoteAddress}`}\r\n`;
     head += this.listener.forwardedLines;
-    if (req.bodyKind === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
+    if (req.bodyKind === BODY_LENGTH) head += `content-length: ${req.contentLength}\r\n`;
+    else if (req.bodyKind === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
     if (isWebSocketUpgrade(req.upgrade)) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
     else if (req.versionMinor === 0) head += 'connection: keep-alive\r\n';
     return `${head}\r\n`;
@@ -815,12 +821,15 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     let head = `HTTP/1.1 ${res.statusCode} ${res.reason}\r\n`;
     for (let i = 0; i < res.headerCount; i++) {
       const name = res.headerNames[i]!;
+      // A length that frames the body is written below, from what Ferry parsed (as for requests).
+      if (name === 'content-length' && res.bodyKind === BODY_LENGTH) continue;
       if (isDroppedResponseHeader(name) || isConnectionToken(res.connectionTokens, name)) continue;
       head += `${name}: ${res.headerValues[i]}\r\n`;
     }
     if (res.statusCode === 101) return `${head}connection: upgrade\r\nupgrade: ${res.upgrade}\r\n\r\n`;
     if (isInterimOrUpgrade) return `${head}\r\n`;
-    if (res.bodyKind === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
+    if (res.bodyKind === BODY_LENGTH) head += `content-length: ${res.contentLength}\r\n`;
+    else if (res.bodyKind === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
     if (this.listener.listener.isTargetHeaderOn) head += `x-ferry-target: ${this.target!.id}\r\n`;
     if (this.isCloseAfterResponse) head += 'connection: close\r\n';
     else if (this.req.versionMinor === 0) head += 'connection: keep-alive\r\n';
