@@ -31,6 +31,8 @@ interface RoutesTarget {
   lastRawHeaders: string[];
   /** Upgrade requests seen. */
   upgrades: http.IncomingMessage[];
+  /** Paths of every request received, in order. */
+  paths: string[];
 }
 
 /**
@@ -41,6 +43,7 @@ interface RoutesTarget {
  */
 async function startRoutesTarget(): Promise<RoutesTarget> {
   const server = http.createServer((req, res) => {
+    target.paths.push(req.url ?? '');
     target.lastHeaders = req.headers;
     target.lastRawHeaders = req.rawHeaders;
     const chunks: Buffer[] = [];
@@ -88,7 +91,14 @@ async function startRoutesTarget(): Promise<RoutesTarget> {
     socket.on('end', () => socket.end());
     socket.on('error', () => {});
   });
-  const target: RoutesTarget = { server, address: '', lastHeaders: {}, lastRawHeaders: [], upgrades: [] };
+  const target: RoutesTarget = {
+    server,
+    address: '',
+    lastHeaders: {},
+    lastRawHeaders: [],
+    upgrades: [],
+    paths: [],
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
   return Object.assign(target, { address: `127.0.0.1:${port}` });
@@ -205,6 +215,47 @@ describe('HttpConnection', () => {
       await client.write(`GET /xff HTTP/1.1\r\n${HOST}\r\n`);
       expect((await client.response()).status).toBe(200);
       expect(target.lastHeaders['x-forwarded-for']).toBe('127.0.0.1');
+      client.destroy();
+    });
+  });
+
+  describe('when Connection names a header that frames or routes the message', () => {
+    it('still frames the request body, so nothing in it reaches the target as a request', async () => {
+      const smuggled = `GET /smuggled HTTP/1.1\r\n${HOST}\r\n`;
+      const client = await RawClient.connect(ferry.port);
+      await client.write(
+        `POST /echo HTTP/1.1\r\n${HOST}Connection: content-length\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+      );
+      const response = await client.response();
+      expect(response.status).toBe(200);
+      expect(response.body.toString()).toBe(smuggled);
+      // A request after it on the same connection shares the pooled upstream socket.
+      await client.write(`GET /after HTTP/1.1\r\n${HOST}\r\n`);
+      expect((await client.response()).status).toBe(200);
+      expect(target.paths).not.toContain('/smuggled');
+      expect(target.paths.slice(-2)).toEqual(['/echo', '/after']);
+      client.destroy();
+    });
+
+    it('still sends Host', async () => {
+      const client = await RawClient.connect(ferry.port);
+      await client.write(`GET /host HTTP/1.1\r\n${HOST}Connection: host\r\n\r\n`);
+      expect((await client.response()).status).toBe(200);
+      expect(target.lastHeaders.host).toBe('ferry.test');
+      client.destroy();
+    });
+
+    it("still frames the target's response body for the client", async () => {
+      const proxy = await rawTargetFerry(
+        answerEachHead(() => 'HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 2\r\n\r\nok'),
+      );
+      const client = await RawClient.connect(proxy.port);
+      for (let i = 0; i < 2; i++) {
+        await client.write(`GET / HTTP/1.1\r\n${HOST}\r\n`);
+        const response = await client.response();
+        expect(response.header('content-length')).toBe('2');
+        expect(response.body.toString()).toBe('ok');
+      }
       client.destroy();
     });
   });
