@@ -191,6 +191,16 @@ function isIdempotent(method: string): boolean {
   }
 }
 
+/**
+ * The transfer codings of a chunked message, as received (the parser checked
+ * that chunked is last and only once). The body is relayed byte for byte, so
+ * codings before chunked (`gzip, chunked`) must travel with it: writing only
+ * `chunked` handed the next hop a gzip body it did not know to decode.
+ */
+function joinCodings(codings: string, value: string): string {
+  return codings === '' ? value : `${codings}, ${value}`;
+}
+
 function clientAddress(socket: Socket): string {
   const address = socket.remoteAddress ?? '';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
@@ -793,10 +803,15 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     const version = req.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
     let head = `${req.method} ${req.target} ${version}\r\n`;
     let forwardedFor = '';
+    let codings = '';
     for (let i = 0; i < req.headerCount; i++) {
       const name = req.headerNames[i]!;
       if (name === 'x-forwarded-for') {
         forwardedFor = forwardedFor === '' ? req.headerValues[i]! : `${forwardedFor}, ${req.headerValues[i]}`;
+        continue;
+      }
+      if (name === 'transfer-encoding') {
+        codings = joinCodings(codings, req.headerValues[i]!);
         continue;
       }
       // Framing is written below from what Ferry parsed, whatever Connection
@@ -810,7 +825,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     head += `x-forwarded-for: ${forwardedFor === '' ? this.remoteAddress : `${forwardedFor}, ${this.remoteAddress}`}\r\n`;
     head += this.listener.forwardedLines;
     if (req.bodyKind === BODY_LENGTH) head += `content-length: ${req.contentLength}\r\n`;
-    else if (req.bodyKind === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
+    else if (req.bodyKind === BODY_CHUNKED) head += `transfer-encoding: ${codings}\r\n`;
     if (isWebSocketUpgrade(req.upgrade)) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;
     else if (req.versionMinor === 0) head += 'connection: keep-alive\r\n';
     return `${head}\r\n`;
@@ -819,8 +834,13 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private buildResponseHead(isInterimOrUpgrade: boolean): string {
     const res = this.res;
     let head = `HTTP/1.1 ${res.statusCode} ${res.reason}\r\n`;
+    let codings = '';
     for (let i = 0; i < res.headerCount; i++) {
       const name = res.headerNames[i]!;
+      if (name === 'transfer-encoding') {
+        codings = joinCodings(codings, res.headerValues[i]!);
+        continue;
+      }
       // A length that frames the body is written below, from what Ferry parsed (as for requests).
       if (name === 'content-length' && res.bodyKind === BODY_LENGTH) continue;
       if (isDroppedResponseHeader(name) || isConnectionToken(res.connectionTokens, name)) continue;
@@ -829,7 +849,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (res.statusCode === 101) return `${head}connection: upgrade\r\nupgrade: ${res.upgrade}\r\n\r\n`;
     if (isInterimOrUpgrade) return `${head}\r\n`;
     if (res.bodyKind === BODY_LENGTH) head += `content-length: ${res.contentLength}\r\n`;
-    else if (res.bodyKind === BODY_CHUNKED) head += 'transfer-encoding: chunked\r\n';
+    else if (res.bodyKind === BODY_CHUNKED) head += `transfer-encoding: ${codings}\r\n`;
     if (this.listener.listener.isTargetHeaderOn) head += `x-ferry-target: ${this.target!.id}\r\n`;
     if (this.isCloseAfterResponse) head += 'connection: close\r\n';
     else if (this.req.versionMinor === 0) head += 'connection: keep-alive\r\n';
