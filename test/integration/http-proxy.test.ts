@@ -260,6 +260,33 @@ describe('HttpConnection', () => {
     });
   });
 
+  describe('when a chunked body carries another transfer coding', () => {
+    // The bytes are relayed as they are, so the codings must travel with them.
+    it('forwards the request codings as received', async () => {
+      const client = await RawClient.connect(ferry.port);
+      await client.write(
+        `POST /echo HTTP/1.1\r\n${HOST}Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`,
+      );
+      expect((await client.response()).status).toBe(200);
+      expect(target.lastHeaders['transfer-encoding']).toBe('gzip, chunked');
+      client.destroy();
+    });
+
+    it('relays the response codings as received', async () => {
+      const proxy = await rawTargetFerry(
+        answerEachHead(
+          () => 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+        ),
+      );
+      const client = await RawClient.connect(proxy.port);
+      await client.write(`GET / HTTP/1.1\r\n${HOST}\r\n`);
+      const response = await client.response();
+      expect(response.header('transfer-encoding')).toBe('gzip, chunked');
+      expect(response.body.toString()).toBe('abc');
+      client.destroy();
+    });
+  });
+
   describe('when the target sends hop-by-hop response headers', () => {
     it('strips them, including those its Connection header names', async () => {
       const proxy = await rawTargetFerry(
