@@ -6,15 +6,16 @@
  * main. Why undici: checks are few and off the data plane, and undici gives
  * timeouts, TLS and strict response parsing without our own client.
  *
- * Each check opens its own connection and closes it after the answer
- * (`reset: true`), like HAProxy's httpchk: a target whose accept loop broke
- * is caught, and idle sockets to hundreds of targets are not kept. HTTPS
+ * Each check uses its own undici Client (one connection) and destroys it
+ * when the check ends, however it ends, like HAProxy's httpchk closing after
+ * each check: a target whose accept loop broke is caught, no idle sockets to
+ * hundreds of targets are kept, and no state is shared between checks. HTTPS
  * checks do not verify the target's certificate (ELB does not either: the
  * target is inside the network and often self-signed); a failed handshake
  * is still a failure (Target.FailedHealthChecks, cause `tls`). Redirects are
  * not followed: a 301 passes only if the matcher lists it.
  */
-import { type Dispatcher, request } from 'undici';
+import { Client } from 'undici';
 import type { Matcher } from '../config/index.ts';
 import {
   type CheckResult,
@@ -33,8 +34,6 @@ export interface HttpCheckOptions {
   readonly path: string;
   readonly timeoutMs: number;
   readonly matcher: Matcher;
-  /** Shared undici Agent (HTTPS: made with `connect.rejectUnauthorized: false`). */
-  readonly dispatcher: Dispatcher;
 }
 
 const TIMED_OUT = Symbol('health-check-timeout');
@@ -45,7 +44,13 @@ export function createHttpChecker(options: HttpCheckOptions): HealthChecker {
   return {
     async check(target: CheckTarget, signal: AbortSignal): Promise<CheckResult> {
       const port = options.port === 'traffic-port' ? target.port : options.port;
-      const url = `${scheme}://${hostForUrl(target.host)}:${port}${options.path}`;
+      const origin = `${scheme}://${hostForUrl(target.host)}:${port}`;
+      const client = new Client(origin, {
+        connect: { rejectUnauthorized: false, timeout: options.timeoutMs },
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+        pipelining: 1,
+      });
       const controller = new AbortController();
       const onAbort = (): void => controller.abort(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -53,14 +58,12 @@ export function createHttpChecker(options: HttpCheckOptions): HealthChecker {
       const startedMs = performance.now();
       const elapsedMs = (): number => Math.round(performance.now() - startedMs);
       try {
-        const response = await request(url, {
+        const response = await client.request({
           method: 'GET',
-          dispatcher: options.dispatcher,
+          path: options.path,
           signal: controller.signal,
           reset: true,
           headers: { 'user-agent': HEALTH_CHECK_USER_AGENT, accept: '*/*' },
-          headersTimeout: options.timeoutMs,
-          bodyTimeout: options.timeoutMs,
         });
         await response.body.dump({ limit: HEALTH_CHECK_BODY_BYTES_MAX });
         const isMatch = matchesStatus(options.matcher, response.statusCode);
@@ -88,6 +91,7 @@ export function createHttpChecker(options: HttpCheckOptions): HealthChecker {
       } finally {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
+        client.destroy().catch(() => {});
       }
     },
   };

@@ -24,7 +24,6 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { Agent } from 'undici';
 import {
   GROUP_FAIL_OPEN_TOTAL,
   GROUP_NO_TARGET_TOTAL,
@@ -300,7 +299,6 @@ export class HealthManager extends EventEmitter<HealthEvents> {
   private policies: Map<string, GroupPolicy>;
   private groupIndexByName: Map<string, number>;
   private readonly checkers: Map<string, HealthChecker>;
-  private readonly agent: Agent;
   private readonly abort: AbortController;
   private readonly queue: TargetRecord[];
   private checksInFlight: number;
@@ -322,7 +320,6 @@ export class HealthManager extends EventEmitter<HealthEvents> {
     this.policies = new Map();
     this.groupIndexByName = new Map();
     this.checkers = new Map();
-    this.agent = new Agent({ connect: { rejectUnauthorized: false } });
     this.abort = new AbortController();
     this.queue = [];
     this.checksInFlight = 0;
@@ -403,7 +400,6 @@ export class HealthManager extends EventEmitter<HealthEvents> {
     this.queue.length = 0;
     this.abort.abort();
     this.settleFirstRound(null);
-    await this.agent.destroy();
   }
 
   /**
@@ -422,6 +418,11 @@ export class HealthManager extends EventEmitter<HealthEvents> {
   }
 
   // === Queries ===
+
+  /** Health checks running right now (at most HEALTH_CHECKS_IN_FLIGHT_MAX), and those waiting their turn. */
+  checkLoad(): { readonly running: number; readonly queued: number } {
+    return { running: this.checksInFlight, queued: this.queue.length };
+  }
 
   /** One target's health, or undefined when it is not registered (or has finished draining). */
   target(targetGroup: string, address: string): TargetStatus | undefined {
@@ -662,7 +663,6 @@ export class HealthManager extends EventEmitter<HealthEvents> {
       path: config.path,
       timeoutMs,
       matcher: config.matcher,
-      dispatcher: this.agent,
     });
   }
 

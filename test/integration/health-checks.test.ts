@@ -1,8 +1,8 @@
 /**
  * Active health checks end to end: a real Ferry (2 worker threads) in front
- * of real targets on 127.0.0.1. Health durations run at a fifth of their
- * configured value (healthTimeScale 0.2: a 1s interval is 200 ms), so a
- * threshold of 2 or 3 takes well under a second.
+ * of real targets on 127.0.0.1. Health durations run at a quarter of their
+ * configured value (healthTimeScale 0.25: a 2s interval is 500 ms, a 1.5s
+ * timeout 375 ms), so a threshold of 2 or 3 takes a second or two.
  */
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,8 +11,8 @@ import { simpleConfig, startTestFerry, type TestFerry } from '../helpers/ferry.t
 import { startTarget, startTargets, type TestTarget } from '../helpers/targets.ts';
 import { capturingLogger, get, groupsConfig, nextEvent } from './health-support.ts';
 
-const SCALE = 0.2;
-const CHECK = 'healthCheck: { path: /health, interval: 1s, timeout: 500ms';
+const SCALE = 0.25;
+const CHECK = 'healthCheck: { path: /health, interval: 2s, timeout: 1500ms';
 
 async function closedPort(): Promise<number> {
   const probe = await startTarget('probe');
@@ -111,7 +111,7 @@ describe('check kinds, reasons and matchers', () => {
       {
         name: 'tcp',
         targets: [t['tcp']!.address, `127.0.0.1:${closed}`],
-        yaml: '    healthCheck: { protocol: TCP, interval: 1s, timeout: 500ms }',
+        yaml: '    healthCheck: { protocol: TCP, interval: 2s, timeout: 1500ms }',
       },
       {
         name: 'override',
@@ -121,7 +121,7 @@ describe('check kinds, reasons and matchers', () => {
       {
         name: 'tls',
         targets: [t['tls']!.address],
-        yaml: '    healthCheck: { protocol: HTTPS, interval: 1s, timeout: 500ms }',
+        yaml: '    healthCheck: { protocol: HTTPS, interval: 2s, timeout: 1500ms }',
       },
     ]);
     ferry = await startTestFerry(yaml, { healthTimeScale: SCALE });

@@ -101,7 +101,7 @@ describe('deregistration', () => {
   it('happens when a reload leaves a target out; re-listing it registers it again', async () => {
     targets = await startTargets(2);
     const [stays, goes] = targets as [TestTarget, TestTarget];
-    const groupYaml = '    healthCheck: { path: /health, interval: 1s, timeout: 500ms }';
+    const groupYaml = '    healthCheck: { path: /health, interval: 2s, timeout: 1500ms }';
     const both = simpleConfig({ targets: [stays.address, goes.address], groupYaml });
     ferry = await startTestFerry(both, { healthTimeScale: 0.2 });
     const releasedEvent = nextEvent(ferry.health, 'released', (e) => e.address === goes.address);
@@ -166,7 +166,7 @@ describe('slow start', () => {
   it("ramps a newly healthy target's share of requests up over the window", async () => {
     targets = await startTargets(2);
     const [old, fresh] = targets as [TestTarget, TestTarget];
-    const groupYaml = '    healthCheck: { path: /health, interval: 1s, timeout: 500ms }\n    slowStart: 30s';
+    const groupYaml = '    healthCheck: { path: /health, interval: 2s, timeout: 1500ms }\n    slowStart: 30s';
     // Time scale 0.1: the 30 s window lasts 3 s.
     ferry = await startTestFerry(simpleConfig({ targets: [old.address], groupYaml }), {
       healthTimeScale: 0.1,

@@ -11,7 +11,6 @@ import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseMatcher } from '../../../../src/config/index.ts';
 import {
@@ -21,7 +20,6 @@ import {
   type HttpCheckOptions,
 } from '../../../../src/health/index.ts';
 
-const agent = new Agent({ connect: { rejectUnauthorized: false } });
 const never = new AbortController().signal;
 const servers: net.Server[] = [];
 
@@ -30,9 +28,6 @@ afterEach(async () => {
     if (server instanceof http.Server) server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
-});
-afterAll(async () => {
-  await agent.close();
 });
 
 function portOf(server: net.Server): number {
@@ -78,7 +73,6 @@ function httpChecker(options: Partial<Omit<HttpCheckOptions, 'matcher'>> & { mat
     path: options.path ?? '/health',
     timeoutMs: options.timeoutMs ?? 1_000,
     matcher: matcher.value,
-    dispatcher: agent,
   });
 }
 
@@ -128,6 +122,29 @@ describe('HTTP checker', () => {
     const server = await rawServer(() => {});
     const result = await httpChecker({ timeoutMs: 200 }).check(target(portOf(server)), never);
     expect(result).toMatchObject({ outcome: 'timeout', statusCode: 0 });
+  });
+
+  it('closes its connection when it times out (no socket kept per check of a hanging target)', async () => {
+    let open = 0;
+    let closedOne: () => void = () => {};
+    const allClosed = new Promise<void>((resolve) => {
+      closedOne = () => open === 0 && resolve();
+    });
+    const server = await listen(
+      net.createServer((socket) => {
+        socket.resume();
+        open++;
+        socket.on('close', () => {
+          open--;
+          closedOne();
+        });
+      }),
+    );
+    const checker = httpChecker({ timeoutMs: 100 });
+    const results = await Promise.all([1, 2, 3].map(() => checker.check(target(portOf(server)), never)));
+    expect(results.map((r) => r.outcome)).toEqual(['timeout', 'timeout', 'timeout']);
+    await allClosed;
+    expect(open).toBe(0);
   });
 
   it('reports a refused connection', async () => {
