@@ -98,7 +98,12 @@ ${targets.join('\n')}`),
 
   it('leaves targets of a group no listener uses unused (Target.NotInUse) and unchecked, until one does', async () => {
     let connections = 0;
-    const port = await listen(net.createServer((socket) => (connections++, socket.end())));
+    const port = await listen(
+      net.createServer((socket) => {
+        connections++;
+        socket.end();
+      }),
+    );
     const groups = `  - name: app
     healthCheck: { protocol: TCP }
     targets: [{ address: "127.0.0.1:${port}" }]
