@@ -23,7 +23,7 @@ import type { Topology } from '../proto/thread-messages.ts';
 import { type AdminServer, startAdmin } from './admin/index.ts';
 import type { ConfigSnapshot } from './config/index.ts';
 import { type DemoTargets, startDemoTargets } from './demo/targets.ts';
-import { HealthManager, policiesFromConfig } from './health/index.ts';
+import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from './health/index.ts';
 import { ProxyError } from './shared/errors.ts';
 import { Supervisor } from './supervisor/index.ts';
 import { TableWriter } from './table/index.ts';
@@ -111,7 +111,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   });
   try {
     health.apply(planFromConfig(snapshot, listenerPorts), policiesFromConfig(snapshot));
-    await health.start();
+    await firstRound(health, log);
     supervisor = new Supervisor({
       tableBuffer: table.buffer,
       view: table.view,
@@ -184,4 +184,22 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
 /** The parts of a config a reload cannot change (they are bound or sized at start). */
 function restartKey(snapshot: ConfigSnapshot): string {
   return JSON.stringify([snapshot.listeners, snapshot.workerCount, snapshot.admin, snapshot.limits]);
+}
+
+/** Start health checking and wait for the first round, at most HEALTH_FIRST_ROUND_WAIT_MS. */
+async function firstRound(health: HealthManager, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const isDone = await Promise.race([
+    health.start().then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), HEALTH_FIRST_ROUND_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!isDone) {
+    log.warn(
+      { waitedMs: HEALTH_FIRST_ROUND_WAIT_MS },
+      'first health checks still running; opening listeners with those targets still initial',
+    );
+  }
 }

@@ -18,6 +18,7 @@ export {
 } from './checker.ts';
 export { type DrainEnd, haveWorkersObserved } from './drain.ts';
 export { createHttpChecker, type HttpCheckOptions } from './http-checker.ts';
+export { HEALTH_CHECKS_IN_FLIGHT_MAX, HEALTH_FIRST_ROUND_WAIT_MS, HEALTH_TICK_MS } from './limits.ts';
 export {
   type DeregisterOutcome,
   type EjectionEvent,

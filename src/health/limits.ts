@@ -32,3 +32,9 @@ export const SLOW_START_FIRST_PERMILLE = 100;
 export const SLOW_START_STEP_PERMILLE = 50;
 /** User-Agent of HTTP/HTTPS health checks (ELB sends ELB-HealthChecker/2.0). */
 export const HEALTH_CHECK_USER_AGENT = 'Ferry-HealthChecker/1.0';
+/**
+ * Longest start-up waits for the first round of checks before the listeners
+ * open anyway (a target that hangs would otherwise hold the start for its
+ * whole timeout, up to 2 minutes); targets still being checked stay `initial`.
+ */
+export const HEALTH_FIRST_ROUND_WAIT_MS = 5_000;
