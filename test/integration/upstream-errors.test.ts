@@ -256,7 +256,9 @@ describe('HttpConnection', () => {
       const client = await RawClient.connect(proxy.port);
       await client.write(GET);
       const received = (await client.readToEnd()).toString('latin1');
-      expect(received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      // The head and the first body bytes leave in one corked write, so when the bad chunk came in the
+      // same packet as the head the client sees only the reset; either way it never sees a body.
+      expect(received === '' || received.startsWith('HTTP/1.1 200 OK\r\n')).toBe(true);
       expect(received).not.toContain('hello');
       expect(client.errorCode).toBe('ECONNRESET');
     });
