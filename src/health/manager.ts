@@ -345,6 +345,7 @@ export class HealthManager extends EventEmitter<HealthEvents> {
     const isGroupServing = new Map<string, boolean>();
     for (const policy of policies) isGroupServing.set(policy.name, this.hasRoutable(policy.name, null));
     const topology = this.table.publish(plan);
+    const previous = this.policies;
     this.policies = new Map(policies.map((policy) => [policy.name, policy]));
     this.groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));
     this.checkers.clear();
@@ -356,7 +357,9 @@ export class HealthManager extends EventEmitter<HealthEvents> {
       if (record === undefined) {
         this.register(target, isGroupServing.get(target.groupName) !== true);
       } else if (target.isDraining && record.state !== TARGET_STATE_DRAINING) {
-        this.beginDrain(record, target);
+        // A target whose whole group was removed drains on the group's last deregistrationDelay.
+        const policy = this.policies.get(record.groupName) ?? previous.get(record.groupName);
+        this.beginDrain(record, target, policy?.deregistrationDelayMs ?? 0);
       } else if (!target.isDraining && record.state === TARGET_STATE_DRAINING) {
         this.reRegister(record);
       } else if (!target.isDraining) {
@@ -413,7 +416,8 @@ export class HealthManager extends EventEmitter<HealthEvents> {
     if (outcome !== 'draining') return outcome;
     const target = this.table.target(targetGroup, address);
     const record = this.records.get(target?.key ?? '');
-    if (target !== undefined && record !== undefined) this.beginDrain(record, target);
+    const delayMs = this.policies.get(targetGroup)?.deregistrationDelayMs ?? 0;
+    if (target !== undefined && record !== undefined) this.beginDrain(record, target, delayMs);
     return outcome;
   }
 
@@ -526,7 +530,7 @@ export class HealthManager extends EventEmitter<HealthEvents> {
     }
   }
 
-  private beginDrain(record: TargetRecord, target: TableTarget): void {
+  private beginDrain(record: TargetRecord, target: TableTarget, deregistrationDelayMs: number): void {
     const nowMs = Date.now();
     this.stopChecks(record);
     record.slowStartSinceMs = null;
@@ -534,9 +538,8 @@ export class HealthManager extends EventEmitter<HealthEvents> {
       this.table.setEjected(record.slot, false);
       record.isEjected = false;
     }
-    const policy = this.policies.get(record.groupName);
     record.drainSinceMs = nowMs;
-    record.drainDeadlineMs = nowMs + this.scaled(policy?.deregistrationDelayMs ?? 0);
+    record.drainDeadlineMs = nowMs + this.scaled(deregistrationDelayMs);
     record.drainGeneration = target.drainGeneration;
     // The table already holds DRAINING (publish or drain wrote it with the generation).
     this.moveTo(record, TARGET_STATE_DRAINING, null, nowMs);

@@ -174,6 +174,33 @@ ${tooMany.join('\n')}`),
     expect(manager.report().targetGroups[0]!.targets.map((t) => t.address)).toEqual(['127.0.0.1:1']);
   });
 
+  it("drains the targets of a removed group on that group's deregistrationDelay, and still reports them", async () => {
+    const both = config(
+      `  - name: app
+    healthCheck: { enabled: false }
+    targets: [{ address: "127.0.0.1:1" }]
+  - name: old
+    healthCheck: { enabled: false }
+    deregistrationDelay: 10m
+    targets: [{ address: "127.0.0.1:2" }]`,
+      'app,old',
+    );
+    const { manager, apply } = managerFor(both, 1);
+    await manager.start();
+    apply(
+      config(`  - name: app
+    healthCheck: { enabled: false }
+    targets: [{ address: "127.0.0.1:1" }]`),
+    );
+    const draining = manager.target('old', '127.0.0.1:2')!;
+    expect(draining.state).toBe('draining');
+    expect(draining.drain!.deadlineMs - draining.drain!.sinceMs).toBe(600_000);
+    expect(manager.report().targetGroups.map((group) => `${group.name}:${group.targets.length}`)).toEqual([
+      'app:1',
+      'old:1',
+    ]);
+  });
+
   it('stops promptly with checks still hanging', async () => {
     const port = await listen(net.createServer((socket) => socket.resume()));
     const { manager } = managerFor(
