@@ -121,6 +121,11 @@ describe('deregistration', () => {
     ferry.reload(snapshotOf(both));
     expect(ferry.health.target('app', goes.address)?.state).toBe('initial');
     await back;
+
+    // Listeners, workers, admin and limits are bound at start: a reload that changes them is refused whole.
+    const oneWorker = simpleConfig({ targets: [stays.address], groupYaml, workers: 1 });
+    expect(() => ferry!.reload(snapshotOf(oneWorker))).toThrow(/restart Ferry to apply them/);
+    expect(ferry.health.target('app', goes.address)?.state).toBe('healthy');
   });
 
   it('answers already-draining and not-found to repeated or unknown deregistrations', async () => {
