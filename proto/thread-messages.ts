@@ -33,6 +33,12 @@ export interface TopologyGroup {
   readonly members: readonly TopologyTarget[];
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /**
+   * `hash` groups: the Maglev lookup table main built in its piscina pool, as
+   * member indices (into `members`) in a SharedArrayBuffer, for exactly these
+   * member weights; null when not (yet) built: the worker then builds its own.
+   */
+  readonly hashTable: { readonly buffer: SharedArrayBuffer; readonly weights: readonly number[] } | null;
 }
 
 export interface TopologyListener {

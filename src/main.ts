@@ -26,8 +26,7 @@ import { type DemoTargets, startDemoTargets } from './demo/targets.ts';
 import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from './health/index.ts';
 import { ProxyError } from './shared/errors.ts';
 import { Supervisor } from './supervisor/index.ts';
-import { TableWriter } from './table/index.ts';
-import { planFromConfig } from './table/plan.ts';
+import { HashTableBuilder, planFromConfig, TableWriter } from './table/index.ts';
 
 export interface FerryOptions {
   readonly log: Logger;
@@ -103,15 +102,35 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   });
   let supervisor: Supervisor | null = null;
   let admin: AdminServer | null = null;
+  const hashTables = new HashTableBuilder(table.view);
+  // Topologies leave for the workers once their hash tables are built (src/table/hash-tables.ts);
+  // builds finish in order of request, and an older one finishing late is never sent after a newer one.
+  let sentTopology: Topology | null = null;
+  let requestedCount = 0;
+  let sentCount = 0;
+  const sendTopology = (topology: Topology): void => {
+    const order = ++requestedCount;
+    const send = (filled: Topology) => {
+      if (order < sentCount) return;
+      sentCount = order;
+      sentTopology = filled;
+      supervisor?.broadcast({ type: 'topology', topology: filled });
+    };
+    hashTables.fill(topology).then(send, (error: unknown) => {
+      log.error({ err: error }, 'hash table build failed; workers build their own');
+      send(topology);
+    });
+  };
   const health = new HealthManager({
     table,
     log,
-    publishTopology: (topology) => supervisor?.broadcast({ type: 'topology', topology }),
+    publishTopology: sendTopology,
     ...(options.healthTimeScale === undefined ? {} : { timeScale: options.healthTimeScale }),
   });
   try {
     health.apply(planFromConfig(snapshot, listenerPorts), policiesFromConfig(snapshot));
     await firstRound(health, log);
+    sentTopology = await hashTables.fill(table.current());
     supervisor = new Supervisor({
       tableBuffer: table.buffer,
       view: table.view,
@@ -119,7 +138,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       logLevel: options.logLevel,
       shutdownGraceMs: snapshot.shutdownGracePeriodMs,
       log,
-      topology: () => table.current(),
+      topology: () => sentTopology ?? table.current(),
     });
     await supervisor.start();
     const running = supervisor;
@@ -131,6 +150,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   } catch (error) {
     await health.stop();
     await supervisor?.terminate();
+    await hashTables.close();
     await demo?.close();
     throw error;
   }
@@ -174,6 +194,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       log.info({ graceMs }, 'draining: no new connections; in-flight requests may finish');
       await health.stop();
       await running.drain(graceMs);
+      await hashTables.close();
       await adminServer.close();
       await demo?.close();
       log.info('stopped');

@@ -434,6 +434,7 @@ export class TableWriter {
         members,
         connectTimeoutMs: group.connectTimeoutMs,
         responseTimeoutMs: group.responseTimeoutMs,
+        hashTable: null, // filled off-thread by src/table/hash-tables.ts before the workers see it
       };
     });
     const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));
@@ -468,3 +469,6 @@ export function initialState(group: Pick<TableTargetGroup, 'isHealthCheckEnabled
   if (group.isInUse === false) return TARGET_STATE_UNUSED;
   return group.isHealthCheckEnabled ? TARGET_STATE_INITIAL : TARGET_STATE_UNAVAILABLE;
 }
+
+export { HashTableBuilder } from './hash-tables.ts';
+export { planFromConfig } from './plan.ts';

@@ -30,7 +30,6 @@ import { RoundRobin } from './round-robin.ts';
 import { ALGORITHMS, type AlgorithmName, type Balancer, type RandomSource } from './types.ts';
 import { WeightedRandom } from './weighted-random.ts';
 
-export { buildMaglevTable, MAGLEV_TABLE_SIZE } from './maglev-hash.ts';
 export { isEligible } from './member-scan.ts';
 export { buildSmoothSequence } from './round-robin.ts';
 export {

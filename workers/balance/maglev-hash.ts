@@ -30,8 +30,11 @@
  * move (the same way in every worker) and every other key stays put.
  *
  * Cost: pick O(1): one table read and one eligibility check (three
- * Atomics.load); rebuild O(M log M) for M = 65,537 (a few ms), 256 KiB of
- * Int32 per hash group per worker.
+ * Atomics.load). The O(M log M) build for M = 65,537 (2.6-3.6 ms) normally
+ * runs once, in main's piscina pool (src/table/hash-tables.ts), and arrives
+ * as a SharedArrayBuffer in the topology; rebuild then only maps member
+ * indices to slots. It builds locally when the prebuilt table does not match
+ * the members' current weights (a weight change not yet republished).
  *
  * Table fields read: TARGET_WEIGHT (rebuild, and every pick via the
  * eligibility check), TARGET_STATE, TARGET_EJECTED.
@@ -43,9 +46,9 @@
  * `keyHash % n` (remaps almost everything on any change).
  */
 import { NO_SLOT, type TableView } from '../../proto/table-layout.ts';
-import { assert } from '../../src/shared/assert.ts';
-import { hashString, mixHash } from '../../src/shared/hash.ts';
+import { mixHash } from '../../src/shared/hash.ts';
 import { PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
+import { buildMaglevTable, MAGLEV_TABLE_SIZE } from '../../src/shared/maglev.ts';
 import {
   isEligible,
   type MemberSnapshot,
@@ -53,13 +56,7 @@ import {
   pickFirstEligible,
   snapshotMembers,
 } from './member-scan.ts';
-import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
-
-/** Lookup-table entries (prime, as Maglev requires; the paper's small size). ~64 entries per target at 1,024 targets. */
-export const MAGLEV_TABLE_SIZE = 65_537;
-/** Seeds of the two id hashes: where a member's permutation starts, and its stride. */
-const OFFSET_SEED = 0x2545f491;
-const SKIP_SEED = 0x61c88647;
+import type { AlgorithmName, Balancer, PrebuiltLookup, RandomSource } from './types.ts';
 
 export class MaglevHash implements Balancer {
   readonly algorithm: AlgorithmName = 'hash';
@@ -76,9 +73,19 @@ export class MaglevHash implements Balancer {
     this.hasLookup = false;
   }
 
-  rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
+  rebuild(
+    view: TableView,
+    memberSlots: Int32Array,
+    memberIds: readonly string[],
+    prebuilt: PrebuiltLookup | null = null,
+  ): void {
     const members = snapshotMembers(view, memberSlots, memberIds);
-    const memberTable = buildMaglevTable(memberIds, members.weights, this.tableSize);
+    const memberTable =
+      prebuilt !== null &&
+      prebuilt.memberTable.length === this.tableSize &&
+      sameWeights(prebuilt.weights, members.weights)
+        ? prebuilt.memberTable
+        : buildMaglevTable(memberIds, members.weights, this.tableSize);
     const lookup = new Int32Array(this.tableSize);
     for (let entry = 0; entry < this.tableSize; entry++) {
       const memberIndex = memberTable[entry]!;
@@ -104,74 +111,8 @@ export class MaglevHash implements Balancer {
   }
 }
 
-/**
- * Build a weighted Maglev lookup table: entry e holds the index (into `ids`)
- * of the member owning it, or -1 if no weight is positive. Depends only on
- * the (id, weight) pairs, not on their order. Members with weight <= 0 own
- * nothing; duplicate ids are taken in input order. Pure and thread-agnostic
- * (the main thread or a piscina task may run it). Allocates; O(M log M).
- * Throws if `tableSize` is not a prime (an assert: a caller bug).
- */
-export function buildMaglevTable(
-  ids: readonly string[],
-  weights: ArrayLike<number>,
-  tableSize: number,
-): Int32Array {
-  assert(ids.length === weights.length, 'buildMaglevTable: one weight per id');
-  assert(isPrime(tableSize), `buildMaglevTable: table size ${tableSize} is not a prime`);
-  const table = new Int32Array(tableSize).fill(-1);
-  const order: number[] = [];
-  let weightMax = 0;
-  for (let index = 0; index < ids.length; index++) {
-    const weight = weights[index]!;
-    if (!(weight > 0)) continue;
-    order.push(index);
-    if (weight > weightMax) weightMax = weight;
-  }
-  if (order.length === 0) return table;
-  order.sort((a, b) => {
-    const idA = ids[a]!;
-    const idB = ids[b]!;
-    return idA < idB ? -1 : idA > idB ? 1 : a - b;
-  });
-
-  const count = order.length;
-  const position = new Int32Array(count);
-  const skip = new Int32Array(count);
-  const turns = new Float64Array(count);
-  for (let rank = 0; rank < count; rank++) {
-    const id = ids[order[rank]!]!;
-    position[rank] = (hashString(id, OFFSET_SEED) >>> 0) % tableSize;
-    skip[rank] = ((hashString(id, SKIP_SEED) >>> 0) % (tableSize - 1)) + 1;
-  }
-
-  let filled = 0;
-  for (let round = 1; filled < tableSize; round++) {
-    for (let rank = 0; rank < count && filled < tableSize; rank++) {
-      const memberIndex = order[rank]!;
-      // Turn rule: a member of weight w has claimed ceil(round * w / wMax)
-      // entries after `round` rounds; the heaviest claims one per round.
-      if (turns[rank]! * weightMax >= round * weights[memberIndex]!) continue;
-      turns[rank] = turns[rank]! + 1;
-      let entry = position[rank]!;
-      const stride = skip[rank]!;
-      while (table[entry]! >= 0) {
-        entry += stride;
-        if (entry >= tableSize) entry -= tableSize;
-      }
-      table[entry] = memberIndex;
-      filled++;
-      entry += stride;
-      position[rank] = entry >= tableSize ? entry - tableSize : entry;
-    }
-  }
-  return table;
-}
-
-function isPrime(value: number): boolean {
-  if (!Number.isInteger(value) || value < 2) return false;
-  for (let divisor = 2; divisor * divisor <= value; divisor++) {
-    if (value % divisor === 0) return false;
-  }
+function sameWeights(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
   return true;
 }

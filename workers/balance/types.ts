@@ -26,6 +26,16 @@ export { ALGORITHMS, type AlgorithmName } from '../../proto/algorithms.ts';
 /** A source of uniform numbers in [0, 1); injected so tests are deterministic. */
 export type RandomSource = () => number;
 
+/**
+ * A lookup table built ahead of time by main (the `hash` algorithm's Maglev
+ * table, from a piscina task): `memberTable[e]` is an index into the
+ * members, built for exactly these `weights`. Other algorithms ignore it.
+ */
+export interface PrebuiltLookup {
+  readonly memberTable: Int32Array;
+  readonly weights: ArrayLike<number>;
+}
+
 export interface Balancer {
   readonly algorithm: AlgorithmName;
   /**
@@ -34,7 +44,12 @@ export interface Balancer {
    * target's stable identity (its `host:port`), ascending by slot. Allocates;
    * config time only.
    */
-  rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void;
+  rebuild(
+    view: TableView,
+    memberSlots: Int32Array,
+    memberIds: readonly string[],
+    prebuilt?: PrebuiltLookup | null,
+  ): void;
   /**
    * Pick a slot for one request. `keyHash` is the request's 32-bit hash key
    * (only `hash` reads it), `nowMs` the table clock, `eligibility` ELIGIBLE_*.

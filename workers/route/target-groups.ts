@@ -30,7 +30,7 @@ import {
 import type { Topology, TopologyGroup, TopologyTarget } from '../../proto/thread-messages.ts';
 import { createRandom } from '../../src/shared/random.ts';
 import { createBalancer } from '../balance/index.ts';
-import { type Balancer, ELIGIBLE_ANY, ELIGIBLE_ROUTABLE } from '../balance/types.ts';
+import { type Balancer, ELIGIBLE_ANY, ELIGIBLE_ROUTABLE, type PrebuiltLookup } from '../balance/types.ts';
 
 /** Why a pick went where it did (for spans and logs); PICK_NONE means 503. */
 export const PICK_NONE = 0;
@@ -42,6 +42,8 @@ interface GroupRuntime {
   readonly balancer: Balancer;
   readonly memberSlots: Int32Array;
   readonly memberIds: readonly string[];
+  /** Main's prebuilt lookup table (hash groups), or null. */
+  readonly prebuilt: PrebuiltLookup | null;
 }
 
 export class TargetGroups {
@@ -81,7 +83,11 @@ export class TargetGroups {
         group.groupIndex,
         this.random,
       );
-      groups[group.groupIndex] = { group, balancer, memberSlots, memberIds };
+      const prebuilt =
+        group.hashTable === null
+          ? null
+          : { memberTable: new Int32Array(group.hashTable.buffer), weights: group.hashTable.weights };
+      groups[group.groupIndex] = { group, balancer, memberSlots, memberIds, prebuilt };
     }
     this.groups = groups;
     this.targetsBySlot = targetsBySlot;
@@ -149,7 +155,8 @@ export class TargetGroups {
     const generation = loadHeader(this.view, HEADER_GENERATION);
     if ((generation & 1) === 1) return; // main is mid-write; the next pick retries
     for (const runtime of this.groups) {
-      if (runtime !== undefined) runtime.balancer.rebuild(this.view, runtime.memberSlots, runtime.memberIds);
+      if (runtime !== undefined)
+        runtime.balancer.rebuild(this.view, runtime.memberSlots, runtime.memberIds, runtime.prebuilt);
     }
     this.observedGeneration = generation;
     storeWorker(this.view, this.workerIndex, WORKER_OBSERVED_GENERATION, generation);

@@ -2,9 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { storeTarget, TARGET_STATE, TARGET_STATE_UNHEALTHY } from '../../../../proto/table-layout.ts';
 import { hashString } from '../../../../src/shared/hash.ts';
+import { buildMaglevTable, MAGLEV_TABLE_SIZE } from '../../../../src/shared/maglev.ts';
 import { createRandom } from '../../../../src/shared/random.ts';
 import { type Balancer, ELIGIBLE_ROUTABLE } from '../../../../workers/balance/index.ts';
-import { buildMaglevTable, MAGLEV_TABLE_SIZE, MaglevHash } from '../../../../workers/balance/maglev-hash.ts';
+import { MaglevHash } from '../../../../workers/balance/maglev-hash.ts';
 import {
   type GroupFixture,
   makeBalancer,
