@@ -18,11 +18,24 @@
  *
  * Region map, in Int32 units (one row = one 64-byte cache line = 16 Int32):
  *
- *   0            16           16+16G          16+16G+16T       16+16(G+T+W)
- *   +------------+------------+---------------+----------------+-----------------------+
- *   | HEADER(16) | GROUP x G  | TARGET x T    | WORKER x W     | LEDGER x W x T x 2    |
- *   +------------+------------+---------------+----------------+-----------------------+
- *   G = HEADER_GROUP_CAPACITY, T = HEADER_TARGET_CAPACITY, W = HEADER_WORKER_CAPACITY
+ *   0            16          16(1+G)      16(1+G+T)    16(1+G+T+W)  16(1+G+2T+W)  16(1+G+3T+W)
+ *   +------------+-----------+------------+------------+------------+-------------+----------------+---------------------+
+ *   | HEADER(16) | GROUP x G | TARGET x T | WORKER x W | STATS x T  | HISTOGRAM x T| LISTENER x W x L| LEDGER x W x T x 2 |
+ *   +------------+-----------+------------+------------+------------+-------------+----------------+---------------------+
+ *   G = HEADER_GROUP_CAPACITY, T = HEADER_TARGET_CAPACITY, W = HEADER_WORKER_CAPACITY,
+ *   L = HEADER_LISTENER_CAPACITY
+ *
+ * STATS and HISTOGRAM rows are the per-target metrics (ELB's CloudWatch set:
+ * target status classes, connection errors, the response-time histogram);
+ * any worker counts into them with Atomics.add, main exports them on
+ * `/metrics`. LISTENER rows are per worker *and* listener, so each has one
+ * writer (the owning worker): downstream connections, requests, bytes and the
+ * responses Ferry generated itself. Main sums the workers' rows.
+ *
+ * Metrics counters (`_TOTAL`) never reset; main keeps the last value it read
+ * and accumulates `(now - last)` into a JS number on a 1 s poll (src/telemetry),
+ * so an Int32 that wraps still exports a monotonic counter, provided a counter
+ * moves less than 2^31 (bytes: 2^32, read unsigned) between two polls.
  *
  * The LEDGER is each worker's own share of TARGET_IN_FLIGHT and
  * TARGET_ACTIVE_CONNECTIONS, per slot (LEDGER_IN_FLIGHT, LEDGER_CONNECTIONS).
@@ -47,7 +60,7 @@
 export const ROW_INT32 = 16;
 
 /** Bump on any change to a field's offset, meaning or unit. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 /** Layout version of the writer. Writer: main at allocation. Readers: workers/entry.ts, which refuses a mismatch. */
 export const HEADER_LAYOUT_VERSION = 0;
@@ -63,6 +76,8 @@ export const HEADER_WORKER_CAPACITY = 4;
 export const HEADER_CLOCK_ORIGIN_S = 5;
 /** Set to 1 by main when the process is draining; workers stop accepting. Writer: main. Readers: workers. */
 export const HEADER_DRAINING = 6;
+/** Number of listeners per worker in the LISTENER region (listener index = position in Topology.listeners). Writer: main at allocation. Invariant: constant. */
+export const HEADER_LISTENER_CAPACITY = 7;
 
 // === Group rows (one per target group) ===
 /** Shared round-robin cursor. Writer: any worker via Atomics.add. Unit: picks; wraps. */
@@ -134,6 +149,68 @@ export const WORKER_ACTIVE_CONNECTIONS = 2;
 /** Downstream requests received by this worker. Writer: owning worker. Wraps. */
 export const WORKER_REQUESTS_TOTAL = 3;
 
+// === Stats rows (one per target slot; metrics) ===
+// Writer: any worker via Atomics.add. Reader: main (src/telemetry), by delta. All wrap; never reset
+// (a reused slot's new target is measured from the value main reads when it first sees it).
+/** Final responses from the target with status 200-299 (HTTP listeners). Unit: responses. */
+export const STATS_2XX_TOTAL = 0;
+/** Final responses from the target with status 300-399. */
+export const STATS_3XX_TOTAL = 1;
+/** Final responses from the target with status 400-499. */
+export const STATS_4XX_TOTAL = 2;
+/** Final responses from the target with status 500-599. */
+export const STATS_5XX_TOTAL = 3;
+/** Connections to the target that were not established: refused, reset or timed out while connecting (ELB TargetConnectionErrorCount). */
+export const STATS_CONNECT_ERRORS_TOTAL = 4;
+/** Upstream connections to the target established (HTTP pool and TCP). Unit: connections. */
+export const STATS_NEW_CONNECTIONS_TOTAL = 5;
+
+// === Histogram rows (one per target slot; target response time) ===
+/**
+ * First of RESPONSE_TIME_BUCKET_COUNT cells: responses (and gateway failures)
+ * whose time from dispatch to response head fell in bucket i, that is above
+ * bound i-1 and at most RESPONSE_TIME_BUCKET_BOUNDS_US[i]; the last cell is
+ * above every bound. Not cumulative (main sums them for Prometheus).
+ * Writer: any worker via Atomics.add. Wraps.
+ */
+export const HISTOGRAM_BUCKETS = 0;
+/** Sum of the same response times, in units of 100 µs (rounded). Writer: any worker via Atomics.add. Wraps; 2^31 units per poll is 59 hours of target time per second. */
+export const HISTOGRAM_SUM_100US = 15;
+
+/** Upper bounds of the response-time buckets, µs (Prometheus `le`, 250 µs .. 5 s); the bucket after the last is +Inf. */
+export const RESPONSE_TIME_BUCKET_BOUNDS_US: readonly number[] = [
+  250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+  5_000_000,
+];
+/** Histogram cells: one per bound plus +Inf. */
+export const RESPONSE_TIME_BUCKET_COUNT = RESPONSE_TIME_BUCKET_BOUNDS_US.length + 1;
+
+// === Listener rows (one per worker and listener; metrics) ===
+// Writer: the owning worker only (Atomics.add, uncontended). Reader: main, summing over workers.
+// Totals wrap and never reset: a restarted worker keeps adding to its predecessor's row.
+/** Downstream connections accepted (ELB NewConnectionCount). */
+export const LISTENER_CONNECTIONS_TOTAL = 0;
+/** Downstream connections open now. Gauge (+1 accept, -1 close). Main ignores a dead worker's row; its replacement stores 0 at boot. */
+export const LISTENER_ACTIVE_CONNECTIONS = 1;
+/** Downstream connections closed without being served: draining, or no target for a TCP connection (ELB RejectedConnectionCount). */
+export const LISTENER_REJECTED_CONNECTIONS_TOTAL = 2;
+/** Request heads received, including ones Ferry answered itself (ELB RequestCount). */
+export const LISTENER_REQUESTS_TOTAL = 3;
+/** Bytes received from clients. Wraps at 2^32: main reads deltas unsigned (ELB ProcessedBytes, in). */
+export const LISTENER_BYTES_IN_TOTAL = 4;
+/** Bytes sent to clients. Wraps at 2^32, read unsigned (ELB ProcessedBytes, out). */
+export const LISTENER_BYTES_OUT_TOTAL = 5;
+/** Responses Ferry generated with status 400-499 (ELB HTTPCode_ELB_4XX_Count). */
+export const LISTENER_FERRY_4XX_TOTAL = 6;
+/** Responses Ferry generated with status 500-599 (HTTPCode_ELB_5XX_Count; 502-504 are also counted below). */
+export const LISTENER_FERRY_5XX_TOTAL = 7;
+/** Responses Ferry generated with status 502: the target refused, reset or answered badly. */
+export const LISTENER_FERRY_502_TOTAL = 8;
+/** Responses Ferry generated with status 503: no target could be picked. */
+export const LISTENER_FERRY_503_TOTAL = 9;
+/** Responses Ferry generated with status 504: connect or response timeout. */
+export const LISTENER_FERRY_504_TOTAL = 10;
+
 // === Ledger cells (per worker, per slot; 2 Int32 each) ===
 /** This worker's requests in flight to the slot. Writer: owning worker (Atomics.add, same moments as TARGET_IN_FLIGHT). Reader: main on worker exit. */
 export const LEDGER_IN_FLIGHT = 0;
@@ -152,11 +229,25 @@ export interface TableCapacity {
   readonly groupCapacity: number;
   readonly targetCapacity: number;
   readonly workerCapacity: number;
+  /** Listeners (LISTENER rows per worker); default DEFAULT_LISTENER_CAPACITY. Main passes the config's listener count. */
+  readonly listenerCapacity?: number;
+}
+
+/** Listener rows per worker when a capacity does not say (tables made by tests and benches). */
+export const DEFAULT_LISTENER_CAPACITY = 4;
+
+function listenerCapacityOf(capacity: TableCapacity): number {
+  return capacity.listenerCapacity ?? DEFAULT_LISTENER_CAPACITY;
 }
 
 /** Bytes a table of the given capacity needs; regions are disjoint by construction. */
 export function tableBytes(capacity: TableCapacity): number {
-  const rows = HEADER_ROWS + capacity.groupCapacity + capacity.targetCapacity + capacity.workerCapacity;
+  const rows =
+    HEADER_ROWS +
+    capacity.groupCapacity +
+    capacity.targetCapacity * 3 + // TARGET, STATS, HISTOGRAM
+    capacity.workerCapacity +
+    capacity.workerCapacity * listenerCapacityOf(capacity);
   const ledgerCells = capacity.workerCapacity * capacity.targetCapacity * LEDGER_CELLS;
   return (rows * ROW_INT32 + ledgerCells) * Int32Array.BYTES_PER_ELEMENT;
 }
@@ -171,10 +262,14 @@ export interface TableView {
   readonly groupBase: number;
   readonly targetBase: number;
   readonly workerBase: number;
+  readonly statsBase: number;
+  readonly histogramBase: number;
+  readonly listenerBase: number;
   readonly ledgerBase: number;
   readonly groupCapacity: number;
   readonly targetCapacity: number;
   readonly workerCapacity: number;
+  readonly listenerCapacity: number;
 }
 
 /** Initialise a fresh table (main thread, once). */
@@ -187,6 +282,7 @@ export function initTable(
   Atomics.store(i32, HEADER_GROUP_CAPACITY, capacity.groupCapacity);
   Atomics.store(i32, HEADER_TARGET_CAPACITY, capacity.targetCapacity);
   Atomics.store(i32, HEADER_WORKER_CAPACITY, capacity.workerCapacity);
+  Atomics.store(i32, HEADER_LISTENER_CAPACITY, listenerCapacityOf(capacity));
   Atomics.store(i32, HEADER_CLOCK_ORIGIN_S, clockOriginS);
   Atomics.store(i32, HEADER_LAYOUT_VERSION, LAYOUT_VERSION);
   return attachTable(buffer);
@@ -202,10 +298,14 @@ export function attachTable(buffer: SharedArrayBuffer): TableView {
   const groupCapacity = Atomics.load(i32, HEADER_GROUP_CAPACITY);
   const targetCapacity = Atomics.load(i32, HEADER_TARGET_CAPACITY);
   const workerCapacity = Atomics.load(i32, HEADER_WORKER_CAPACITY);
+  const listenerCapacity = Atomics.load(i32, HEADER_LISTENER_CAPACITY);
   const groupBase = HEADER_ROWS * ROW_INT32;
   const targetBase = groupBase + groupCapacity * ROW_INT32;
   const workerBase = targetBase + targetCapacity * ROW_INT32;
-  const ledgerBase = workerBase + workerCapacity * ROW_INT32;
+  const statsBase = workerBase + workerCapacity * ROW_INT32;
+  const histogramBase = statsBase + targetCapacity * ROW_INT32;
+  const listenerBase = histogramBase + targetCapacity * ROW_INT32;
+  const ledgerBase = listenerBase + workerCapacity * listenerCapacity * ROW_INT32;
   const endCell = ledgerBase + workerCapacity * targetCapacity * LEDGER_CELLS;
   if (endCell * Int32Array.BYTES_PER_ELEMENT > buffer.byteLength) {
     throw new Error('table-layout: buffer is smaller than its header says');
@@ -215,10 +315,14 @@ export function attachTable(buffer: SharedArrayBuffer): TableView {
     groupBase,
     targetBase,
     workerBase,
+    statsBase,
+    histogramBase,
+    listenerBase,
     ledgerBase,
     groupCapacity,
     targetCapacity,
     workerCapacity,
+    listenerCapacity,
   };
 }
 
@@ -290,6 +394,59 @@ export function addWorker(view: TableView, workerIndex: number, field: number, d
   return Atomics.add(view.i32, view.workerBase + workerIndex * ROW_INT32 + field, delta);
 }
 
+/** Returns the value before the add, like Atomics.add. */
+export function addStats(view: TableView, slot: number, field: number, delta: number): number {
+  return Atomics.add(view.i32, view.statsBase + slot * ROW_INT32 + field, delta);
+}
+export function loadStats(view: TableView, slot: number, field: number): number {
+  return Atomics.load(view.i32, view.statsBase + slot * ROW_INT32 + field);
+}
+
+/** Count one response time: its bucket and the sum. Any worker; allocates nothing. */
+export function addResponseTime(view: TableView, slot: number, responseTimeUs: number): void {
+  const base = view.histogramBase + slot * ROW_INT32;
+  let bucket = 0;
+  while (bucket < RESPONSE_TIME_BUCKET_COUNT - 1 && responseTimeUs > RESPONSE_TIME_BUCKET_BOUNDS_US[bucket]!)
+    bucket++;
+  Atomics.add(view.i32, base + HISTOGRAM_BUCKETS + bucket, 1);
+  Atomics.add(view.i32, base + HISTOGRAM_SUM_100US, Math.round(responseTimeUs / 100));
+}
+/** `cell` is HISTOGRAM_BUCKETS + i or HISTOGRAM_SUM_100US. */
+export function loadHistogram(view: TableView, slot: number, cell: number): number {
+  return Atomics.load(view.i32, view.histogramBase + slot * ROW_INT32 + cell);
+}
+
+function listenerCell(view: TableView, workerIndex: number, listenerIndex: number, field: number): number {
+  return view.listenerBase + (workerIndex * view.listenerCapacity + listenerIndex) * ROW_INT32 + field;
+}
+/** Returns the value before the add, like Atomics.add. Owning worker only. */
+export function addListener(
+  view: TableView,
+  workerIndex: number,
+  listenerIndex: number,
+  field: number,
+  delta: number,
+): number {
+  return Atomics.add(view.i32, listenerCell(view, workerIndex, listenerIndex, field), delta);
+}
+export function loadListener(
+  view: TableView,
+  workerIndex: number,
+  listenerIndex: number,
+  field: number,
+): number {
+  return Atomics.load(view.i32, listenerCell(view, workerIndex, listenerIndex, field));
+}
+export function storeListener(
+  view: TableView,
+  workerIndex: number,
+  listenerIndex: number,
+  field: number,
+  value: number,
+): void {
+  Atomics.store(view.i32, listenerCell(view, workerIndex, listenerIndex, field), value);
+}
+
 export function loadLedger(view: TableView, workerIndex: number, slot: number, cell: number): number {
   return Atomics.load(
     view.i32,
@@ -347,6 +504,7 @@ export const TABLE_FIELDS = {
     HEADER_WORKER_CAPACITY,
     HEADER_CLOCK_ORIGIN_S,
     HEADER_DRAINING,
+    HEADER_LISTENER_CAPACITY,
   },
   GROUP: { GROUP_RR_CURSOR, GROUP_ROUTE_TO, GROUP_FAIL_OPEN_TOTAL, GROUP_NO_TARGET_TOTAL, GROUP_FAIL_OPEN },
   TARGET: {
@@ -371,6 +529,28 @@ export const TABLE_FIELDS = {
     WORKER_ACTIVE_CONNECTIONS,
     WORKER_REQUESTS_TOTAL,
   },
+  STATS: {
+    STATS_2XX_TOTAL,
+    STATS_3XX_TOTAL,
+    STATS_4XX_TOTAL,
+    STATS_5XX_TOTAL,
+    STATS_CONNECT_ERRORS_TOTAL,
+    STATS_NEW_CONNECTIONS_TOTAL,
+  },
+  HISTOGRAM: { HISTOGRAM_BUCKETS, HISTOGRAM_SUM_100US },
+  LISTENER: {
+    LISTENER_CONNECTIONS_TOTAL,
+    LISTENER_ACTIVE_CONNECTIONS,
+    LISTENER_REJECTED_CONNECTIONS_TOTAL,
+    LISTENER_REQUESTS_TOTAL,
+    LISTENER_BYTES_IN_TOTAL,
+    LISTENER_BYTES_OUT_TOTAL,
+    LISTENER_FERRY_4XX_TOTAL,
+    LISTENER_FERRY_5XX_TOTAL,
+    LISTENER_FERRY_502_TOTAL,
+    LISTENER_FERRY_503_TOTAL,
+    LISTENER_FERRY_504_TOTAL,
+  },
 } as const;
 
 // === Load-time checks (TigerStyle: the layout proves itself when loaded) ===
@@ -384,3 +564,11 @@ for (const [region, fields] of Object.entries(TABLE_FIELDS)) {
     }
   }
 }
+// The histogram's bucket cells run from HISTOGRAM_BUCKETS up to, not into, the sum.
+if (
+  HISTOGRAM_BUCKETS + RESPONSE_TIME_BUCKET_COUNT > HISTOGRAM_SUM_100US &&
+  HISTOGRAM_SUM_100US > HISTOGRAM_BUCKETS
+)
+  throw new Error('table-layout: HISTOGRAM bucket cells overlap HISTOGRAM_SUM_100US');
+if (HISTOGRAM_BUCKETS + RESPONSE_TIME_BUCKET_COUNT > ROW_INT32)
+  throw new Error('table-layout: HISTOGRAM bucket cells do not fit the row');

@@ -23,6 +23,7 @@ import {
   LEDGER_CONNECTIONS,
   LEDGER_IN_FLIGHT,
   loadHeader,
+  RESPONSE_TIME_BUCKET_BOUNDS_US,
   ROW_INT32,
   storeHeader,
   TABLE_FIELDS,
@@ -37,12 +38,14 @@ import {
  */
 const KNOWN_LAYOUT_HASHES: Readonly<Record<number, string>> = {
   1: '6e77f76f2b261fde',
+  // Metrics regions (issue 6): STATS and HISTOGRAM rows per target, LISTENER rows per worker and listener.
+  2: 'f855bf4ecc729727',
 };
 
 const CACHE_LINE_BYTES = 64;
 
 /** Region-prefixed offsets; TARGET_STATE_* are values stored in TARGET_STATE, not offsets. */
-const OFFSET_NAME = /^(HEADER|GROUP|TARGET|WORKER)_/;
+const OFFSET_NAME = /^(HEADER|GROUP|TARGET|WORKER|STATS|HISTOGRAM|LISTENER)_/;
 const TARGET_STATE_VALUE_NAME = /^TARGET_STATE_/;
 
 type Fields = Readonly<Record<string, number>>;
@@ -71,9 +74,14 @@ const layoutShape = {
     GROUP: describeFields(TABLE_FIELDS.GROUP),
     TARGET: describeFields(TABLE_FIELDS.TARGET),
     WORKER: describeFields(TABLE_FIELDS.WORKER),
+    STATS: describeFields(TABLE_FIELDS.STATS),
+    HISTOGRAM: describeFields(TABLE_FIELDS.HISTOGRAM),
+    LISTENER: describeFields(TABLE_FIELDS.LISTENER),
     LEDGER: describeFields(LEDGER_FIELDS),
   },
   ledgerCells: LEDGER_CELLS,
+  /** The histogram's cells mean these bounds: a reader with other bounds would mislabel every bucket. */
+  responseTimeBucketBoundsUs: RESPONSE_TIME_BUCKET_BOUNDS_US,
   targetStates: describeFields(TARGET_STATES),
 };
 
@@ -174,7 +182,15 @@ describe('ROW_INT32', () => {
 
   it('starts every row region on a 64-byte boundary', () => {
     const view = attachTable(freshTable({ groupCapacity: 3, targetCapacity: 7, workerCapacity: 2 }));
-    for (const base of [view.groupBase, view.targetBase, view.workerBase, view.ledgerBase]) {
+    for (const base of [
+      view.groupBase,
+      view.targetBase,
+      view.workerBase,
+      view.statsBase,
+      view.histogramBase,
+      view.listenerBase,
+      view.ledgerBase,
+    ]) {
       expect((base * Int32Array.BYTES_PER_ELEMENT) % CACHE_LINE_BYTES).toBe(0);
     }
   });
