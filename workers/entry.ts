@@ -48,7 +48,7 @@ async function start(): Promise<void> {
 function drain(): void {
   runtime.isDraining = true;
   for (const server of servers) server.close();
-  runtime.pool.closeAll();
+  runtime.pool.closeIdle();
   for (const connection of runtime.connections) connection.drain();
   const check = setInterval(() => {
     if (runtime.connections.size > 0) return;

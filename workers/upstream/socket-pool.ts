@@ -20,7 +20,9 @@ import {
   addLedger,
   addTarget,
   LEDGER_CONNECTIONS,
+  loadTarget,
   TARGET_ACTIVE_CONNECTIONS,
+  TARGET_GENERATION,
   type TableView,
 } from '../../proto/table-layout.ts';
 import { UPSTREAM_IDLE_SOCKETS_MAX, UPSTREAM_IDLE_TIMEOUT_MS } from '../../src/shared/limits.ts';
@@ -46,10 +48,19 @@ export class UpstreamSocket {
   idleSinceMs: number;
   /** Set when the socket failed, so 'close' reports the cause. */
   errorCode: string;
+  /** TARGET_GENERATION of the slot when connected: a slot reassigned to another target never gets this socket back. */
+  readonly targetGeneration: number;
 
-  constructor(socket: net.Socket, slot: number, pool: SocketPool, owner: UpstreamOwner) {
+  constructor(
+    socket: net.Socket,
+    slot: number,
+    pool: SocketPool,
+    owner: UpstreamOwner,
+    targetGeneration: number,
+  ) {
     this.socket = socket;
     this.slot = slot;
+    this.targetGeneration = targetGeneration;
     this.pool = pool;
     this.owner = owner;
     this.isConnected = false;
@@ -65,11 +76,14 @@ export class SocketPool {
   private readonly workerIndex: number;
   /** Idle sockets per slot, most recently used last. */
   private readonly idleBySlot: Map<number, UpstreamSocket[]>;
+  /** Every open socket per slot, idle or carrying an exchange (so a released slot's sockets can all be cut). */
+  private readonly openBySlot: Map<number, Set<UpstreamSocket>>;
 
   constructor(view: TableView, workerIndex: number) {
     this.view = view;
     this.workerIndex = workerIndex;
     this.idleBySlot = new Map();
+    this.openBySlot = new Map();
   }
 
   /**
@@ -82,6 +96,10 @@ export class SocketPool {
     while (idle !== undefined && idle.length > 0) {
       const up = idle.pop()!;
       if (up.isClosed || up.socket.destroyed) continue;
+      if (up.targetGeneration !== loadTarget(this.view, slot, TARGET_GENERATION)) {
+        up.socket.destroy();
+        continue;
+      }
       up.owner = owner;
       up.isReused = true;
       up.socket.resume();
@@ -93,7 +111,13 @@ export class SocketPool {
   /** A new connection to `slot`, never a pooled one; the owner hears onUpstreamConnect when it is up. */
   connect(slot: number, host: string, port: number, owner: UpstreamOwner): UpstreamSocket {
     const socket = net.connect({ host, port, noDelay: true });
-    const up = new UpstreamSocket(socket, slot, this, owner);
+    const up = new UpstreamSocket(socket, slot, this, owner, loadTarget(this.view, slot, TARGET_GENERATION));
+    let open = this.openBySlot.get(slot);
+    if (open === undefined) {
+      open = new Set();
+      this.openBySlot.set(slot, open);
+    }
+    open.add(up);
     socket.on('connect', () => {
       up.isConnected = true;
       addTarget(this.view, slot, TARGET_ACTIVE_CONNECTIONS, 1);
@@ -117,6 +141,11 @@ export class SocketPool {
   release(up: UpstreamSocket, nowMs: number): void {
     up.owner = null;
     if (up.isClosed) return;
+    if (up.targetGeneration !== loadTarget(this.view, up.slot, TARGET_GENERATION)) {
+      // The slot was released and given to another target while this exchange ran.
+      up.socket.destroy();
+      return;
+    }
     let idle = this.idleBySlot.get(up.slot);
     if (idle === undefined) {
       idle = [];
@@ -143,21 +172,27 @@ export class SocketPool {
     }
   }
 
-  /** Close every idle socket to a slot (its target left the topology). */
+  /**
+   * Cut every socket to a slot, idle or mid-exchange: its target left the
+   * topology (deregistrationDelay passed), so whatever is still open is
+   * closed, as ELB does. Exchanges on them end through onUpstreamClose.
+   */
   closeSlot(slot: number): void {
-    const idle = this.idleBySlot.get(slot);
-    if (idle === undefined) return;
-    for (const up of idle) up.socket.destroy();
     this.idleBySlot.delete(slot);
+    const open = this.openBySlot.get(slot);
+    if (open === undefined) return;
+    for (const up of [...open]) up.socket.destroy();
   }
 
-  /** Close every idle socket (drain). */
-  closeAll(): void {
-    for (const slot of [...this.idleBySlot.keys()]) this.closeSlot(slot);
+  /** Close every idle socket (drain: exchanges in flight finish first). */
+  closeIdle(): void {
+    for (const idle of this.idleBySlot.values()) for (const up of idle) up.socket.destroy();
+    this.idleBySlot.clear();
   }
 
   private onClose(up: UpstreamSocket): void {
     up.isClosed = true;
+    this.openBySlot.get(up.slot)?.delete(up);
     if (up.isConnected) {
       addTarget(this.view, up.slot, TARGET_ACTIVE_CONNECTIONS, -1);
       addLedger(this.view, this.workerIndex, up.slot, LEDGER_CONNECTIONS, -1);
