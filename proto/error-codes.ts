@@ -128,6 +128,91 @@ export const ERROR_CODES = {
     source: 'config',
     retryable: false,
   },
+  // --- control port (src/control, ferryctl) ---
+  FERRY_ERR_CONTROL_BAD_FRAME: {
+    doc: 'A control frame was malformed, truncated, larger than the frame limit or not valid msgpack, so the connection was closed.',
+    status: 400,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CONTROL_VERSION: {
+    doc: 'The control handshake asked for a protocol version this Ferry does not speak.',
+    status: 400,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CONTROL_UNAUTHORIZED: {
+    doc: 'The control connection did not open with a handshake carrying the right token, so it was closed.',
+    status: 401,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CONTROL_UNKNOWN_OP: {
+    doc: 'The control request names an operation this Ferry does not serve.',
+    status: 404,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CONTROL_BAD_ARGS: {
+    doc: 'The control request is not an {id, op, args} map or its arguments do not have the shape its operation needs.',
+    status: 400,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CONTROL_BUSY: {
+    doc: 'The control connection already has the maximum number of requests in flight.',
+    status: 429,
+    source: 'downstream',
+    retryable: true,
+  },
+  FERRY_ERR_CONTROL_TOO_MANY_CONNECTIONS: {
+    doc: 'The control port already holds its maximum number of connections, so this one was closed.',
+    status: 503,
+    source: 'downstream',
+    retryable: true,
+  },
+  FERRY_ERR_CONTROL_TIMEOUT: {
+    doc: 'The control connection sent no handshake, or nothing at all, within its time limit and was closed.',
+    status: 408,
+    source: 'downstream',
+    retryable: true,
+  },
+  FERRY_ERR_CONTROL_NOT_FOUND: {
+    doc: 'The control request names a target group or target that is not registered.',
+    status: 404,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CONTROL_CONFLICT: {
+    doc: 'The control request does not fit the current state (the target is already registered, the group has no standby, Ferry is draining).',
+    status: 409,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CONTROL_STANDBY_UNAVAILABLE: {
+    doc: 'The standby target group has no routable target, so failing over to it would lose requests (force overrides).',
+    status: 503,
+    source: 'upstream',
+    retryable: true,
+  },
+  FERRY_ERR_CONTROL_NOT_OBSERVED: {
+    doc: 'The change is in the shared table but not every live worker acknowledged it within the wait limit.',
+    status: 504,
+    source: 'internal',
+    retryable: false,
+  },
+  FERRY_ERR_CONTROL_TOKEN_REQUIRED: {
+    doc: 'The control port is configured on a non-loopback address with no token (tokenFile or FERRY_CONTROL_TOKEN), so Ferry refuses to start.',
+    status: 500,
+    source: 'config',
+    retryable: false,
+  },
+  FERRY_ERR_CONTROL_UNREACHABLE: {
+    doc: 'The control client could not connect to the control port (Ferry is not running there, or the address is wrong).',
+    status: 503,
+    source: 'internal',
+    retryable: true,
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
