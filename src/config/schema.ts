@@ -38,6 +38,7 @@ import { describeValue } from './config-error.ts';
 import { DURATION_SYNTAX_HINT, formatDurationMs, parseDuration } from './duration.ts';
 import { HASH_KEY_SYNTAX, parseHashKey } from './hash-key.ts';
 import { parseMatcher } from './matcher.ts';
+import { accessLogField, tracingField } from './observability-schema.ts';
 
 // === Vocabulary ===
 /** Listener protocols Ferry serves today. */
@@ -539,6 +540,8 @@ export const configSchema = z
     shutdownGracePeriod: durationField(0, MS_PER_H)
       .prefault(formatDurationMs(SHUTDOWN_GRACE_MS))
       .describe('On SIGTERM/SIGINT, how long in-flight requests may finish before Ferry exits.'),
+    accessLog: accessLogField,
+    tracing: tracingField,
   })
   .transform((config) => {
     const protocolsByGroup = new Map<string, Set<ListenerProtocol>>();
@@ -564,6 +567,9 @@ export const configSchema = z
         return { ...group, healthCheck: { ...group.healthCheck, protocol } };
       }),
       shutdownGracePeriodMs: config.shutdownGracePeriod,
+      /** src/telemetry resolves the path and the OTEL_* environment (observability-schema.ts). */
+      accessLog: config.accessLog,
+      tracing: config.tracing,
     };
   });
 
