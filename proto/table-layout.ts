@@ -60,7 +60,7 @@
 export const ROW_INT32 = 16;
 
 /** Bump on any change to a field's offset, meaning or unit. */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 /** Layout version of the writer. Writer: main at allocation. Readers: workers/entry.ts, which refuses a mismatch. */
 export const HEADER_LAYOUT_VERSION = 0;
@@ -90,6 +90,19 @@ export const GROUP_FAIL_OPEN_TOTAL = 2;
 export const GROUP_NO_TARGET_TOTAL = 3;
 /** 1 when the group routes to all targets if none is healthy (ALB fail-open). Writer: main. Readers: workers. */
 export const GROUP_FAIL_OPEN = 4;
+// Sticky sessions (workers/route/sticky.ts), counted on the group that serves the request.
+/** Requests of a sticky group sent to the target their valid cookie named. Writer: any worker via Atomics.add. Wraps. */
+export const GROUP_STICKY_HITS_TOTAL = 5;
+/** Requests of a sticky group without a valid cookie (absent, tampered, forged, expired): balanced. Writer: any worker via Atomics.add. Wraps. */
+export const GROUP_STICKY_MISSES_TOTAL = 6;
+/** Requests whose valid cookie named a target that is unhealthy, draining, ejected or gone: picked anew, cookie rewritten. Writer: any worker via Atomics.add. Wraps. */
+export const GROUP_STICKY_REPICKS_TOTAL = 7;
+/** Weighted forward with group-level stickiness: requests sent to the group their valid cookie named. Writer: any worker via Atomics.add. Wraps. */
+export const GROUP_FORWARD_STICKY_HITS_TOTAL = 8;
+/** Weighted forward with group-level stickiness: requests without a valid cookie, given this group by weight. Writer: any worker via Atomics.add. Wraps. */
+export const GROUP_FORWARD_STICKY_MISSES_TOTAL = 9;
+/** Weighted forward with group-level stickiness: requests whose cookie named a group the action no longer sends to (gone or weight 0), given this group anew. Writer: any worker via Atomics.add. Wraps. */
+export const GROUP_FORWARD_STICKY_REPICKS_TOTAL = 10;
 
 // === Target rows (one per slot) ===
 /** TARGET_STATE_* below. Writer: main. Readers: workers on every pick. Reset: EMPTY when the slot is freed. */
@@ -210,6 +223,8 @@ export const LISTENER_FERRY_502_TOTAL = 8;
 export const LISTENER_FERRY_503_TOTAL = 9;
 /** Responses Ferry generated with status 504: connect or response timeout. */
 export const LISTENER_FERRY_504_TOTAL = 10;
+/** Connections closed at accept because the client address is not allowed (`scheme: internal`, `allowedSources`; workers/listen/source-filter.ts). Not in LISTENER_CONNECTIONS_TOTAL or _REJECTED_. */
+export const LISTENER_SOURCE_REFUSED_TOTAL = 11;
 
 // === Ledger cells (per worker, per slot; 2 Int32 each) ===
 /** This worker's requests in flight to the slot. Writer: owning worker (Atomics.add, same moments as TARGET_IN_FLIGHT). Reader: main on worker exit. */
@@ -506,7 +521,19 @@ export const TABLE_FIELDS = {
     HEADER_DRAINING,
     HEADER_LISTENER_CAPACITY,
   },
-  GROUP: { GROUP_RR_CURSOR, GROUP_ROUTE_TO, GROUP_FAIL_OPEN_TOTAL, GROUP_NO_TARGET_TOTAL, GROUP_FAIL_OPEN },
+  GROUP: {
+    GROUP_RR_CURSOR,
+    GROUP_ROUTE_TO,
+    GROUP_FAIL_OPEN_TOTAL,
+    GROUP_NO_TARGET_TOTAL,
+    GROUP_FAIL_OPEN,
+    GROUP_STICKY_HITS_TOTAL,
+    GROUP_STICKY_MISSES_TOTAL,
+    GROUP_STICKY_REPICKS_TOTAL,
+    GROUP_FORWARD_STICKY_HITS_TOTAL,
+    GROUP_FORWARD_STICKY_MISSES_TOTAL,
+    GROUP_FORWARD_STICKY_REPICKS_TOTAL,
+  },
   TARGET: {
     TARGET_STATE,
     TARGET_GENERATION,
@@ -550,6 +577,7 @@ export const TABLE_FIELDS = {
     LISTENER_FERRY_502_TOTAL,
     LISTENER_FERRY_503_TOTAL,
     LISTENER_FERRY_504_TOTAL,
+    LISTENER_SOURCE_REFUSED_TOTAL,
   },
 } as const;
 

@@ -40,6 +40,8 @@ const KNOWN_LAYOUT_HASHES: Readonly<Record<number, string>> = {
   1: '6e77f76f2b261fde',
   // Metrics regions (issue 6): STATS and HISTOGRAM rows per target, LISTENER rows per worker and listener.
   2: 'f855bf4ecc729727',
+  // Sticky-session counters per group and LISTENER_SOURCE_REFUSED_TOTAL (issue 5).
+  3: '7fc5aea8bebba5c7',
 };
 
 const CACHE_LINE_BYTES = 64;
