@@ -53,14 +53,17 @@ function endpointField() {
   return z
     .string({
       error: unlessMissing(
-        (input) => `expected an http:// or https:// URL such as ${TRACING_ENDPOINT_DEFAULT}, got ${describeValue(input)}`,
+        (input) =>
+          `expected an http:// or https:// URL such as ${TRACING_ENDPOINT_DEFAULT}, got ${describeValue(input)}`,
       ),
     })
     .refine(
       (text) => {
         if (!URL.canParse(text)) return false;
         const url = new URL(text);
-        return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.search === '';
+        return (
+          (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' && url.search === ''
+        );
       },
       {
         error: (issue) =>

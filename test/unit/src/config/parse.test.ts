@@ -167,6 +167,8 @@ describe('parseConfig', () => {
           },
         ],
         shutdownGracePeriodMs: 0,
+        accessLog: { enabled: false, destination: 'stdout', sampleRatio: 1 },
+        tracing: { enabled: false, serviceName: 'ferry', sampleRatio: 1, endpoint: 'http://127.0.0.1:4318' },
       });
     });
   });

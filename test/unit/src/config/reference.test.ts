@@ -86,6 +86,15 @@ describe('renderConfigReference', () => {
       'targetGroups[].timeouts.connect',
       'targetGroups[].timeouts.response',
       'shutdownGracePeriod',
+      'accessLog',
+      'accessLog.enabled',
+      'accessLog.destination',
+      'accessLog.sampleRatio',
+      'tracing',
+      'tracing.enabled',
+      'tracing.serviceName',
+      'tracing.sampleRatio',
+      'tracing.endpoint',
     ]);
   });
 
