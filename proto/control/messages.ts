@@ -1,0 +1,301 @@
+/**
+ * @module proto/control/messages
+ *
+ * Every control operation: its name (the `op` of a request), the shape of its
+ * `args` and of its `result`. Thread: main (src/control/handlers/<op>.ts
+ * serves each one) and ferryctl. Contracts only; argument validation lives
+ * with each handler, which must accept exactly these shapes (the contract
+ * test test/contract/control-messages.test.ts round-trips each one through
+ * msgpack and through the server's validators).
+ *
+ * Units are in the names (`…Ms`, `…Us`); times are epoch milliseconds;
+ * counters named `…Total` are since start (table counters wrap at 2^31).
+ * Names follow ELB: target group, target, state, reason, deregistration.
+ */
+
+/** Every op, in the order `ferryctl --help` lists them. Append new ops; never rename one. */
+export const CONTROL_OPS = [
+  'targets',
+  'register',
+  'deregister',
+  'set-weight',
+  'set-attributes',
+  'failover',
+  'failback',
+  'failover-status',
+  'drain',
+  'reload',
+  'stats',
+] as const;
+export type ControlOp = (typeof CONTROL_OPS)[number];
+
+// === targets ===
+export interface TargetsArgs {
+  /** Only this group; all groups when absent. */
+  readonly targetGroup?: string;
+}
+
+export interface TargetRow {
+  readonly address: string;
+  /** ELB state: initial | healthy | unhealthy | draining | unused | unavailable. */
+  readonly state: string;
+  /** ELB reason code (`Target.Timeout`), null when none. */
+  readonly reason: string | null;
+  readonly description: string | null;
+  readonly timeInStateMs: number;
+  /** Open upstream connections, all workers. */
+  readonly activeConnections: number;
+  /** Requests dispatched and not finished, all workers. */
+  readonly inFlight: number;
+  /** Response-time EWMA in microseconds; null before the first measured response. */
+  readonly latencyEwmaUs: number | null;
+  readonly weight: { readonly configured: number; readonly effective: number };
+  readonly isEjected: boolean;
+  /** While draining: epoch ms the drain began and its deadline (deregistrationDelay). */
+  readonly drain: { readonly sinceMs: number; readonly deadlineMs: number } | null;
+}
+
+export interface TargetGroupRows {
+  readonly name: string;
+  /** The group whose targets take this group's traffic now: itself, or its standby after failover. */
+  readonly routeTo: string;
+  readonly algorithm: string;
+  readonly targets: readonly TargetRow[];
+}
+
+export interface TargetsResult {
+  readonly atMs: number;
+  readonly targetGroups: readonly TargetGroupRows[];
+}
+
+// === register ===
+export interface RegisterArgs {
+  readonly targetGroup: string;
+  /** `host:port` with an optional weight (default 1, as in config). */
+  readonly targets: readonly { readonly address: string; readonly weight?: number }[];
+}
+
+export interface RegisterResult {
+  readonly targetGroup: string;
+  readonly registered: readonly {
+    readonly address: string;
+    readonly weight: number;
+    readonly state: string;
+  }[];
+}
+
+// === deregister ===
+export interface DeregisterArgs {
+  readonly targetGroup: string;
+  readonly addresses: readonly string[];
+}
+
+export interface DeregisterResult {
+  readonly targetGroup: string;
+  /** Each target now draining: requests in flight to it, and when its drain ends at the latest. */
+  readonly draining: readonly {
+    readonly address: string;
+    readonly inFlight: number;
+    readonly deadlineMs: number;
+  }[];
+}
+
+// === set-weight ===
+export interface SetWeightArgs {
+  readonly targetGroup: string;
+  readonly address: string;
+  /** 0..1000 (WEIGHT_MAX); 0 takes no new traffic. */
+  readonly weight: number;
+}
+
+export interface SetWeightResult {
+  readonly targetGroup: string;
+  readonly address: string;
+  readonly previous: number;
+  readonly weight: { readonly configured: number; readonly effective: number };
+}
+
+// === set-attributes ===
+export interface SetAttributesArgs {
+  readonly targetGroup: string;
+  /**
+   * Target-group keys as in the config, dotted for nested ones
+   * (`algorithm`, `deregistrationDelay`, `slowStart`, `hash.key`,
+   * `failOpen`, `failover.after`, `stickiness` …), each value as YAML would
+   * read it (`30s`, `true`, `least_connections`). `on`/`off` mean true/false.
+   */
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+export interface SetAttributesResult {
+  readonly targetGroup: string;
+  /** Each attribute as it was and as it is now (values as written in config). */
+  readonly changed: readonly { readonly key: string; readonly from: unknown; readonly to: unknown }[];
+}
+
+// === failover / failback ===
+export interface FailoverArgs {
+  readonly targetGroup: string;
+  /** Default: the group's `failover.standby`. */
+  readonly to?: string;
+  /** Switch even when the standby has no routable target (its requests then fail open or get 503). */
+  readonly force?: boolean;
+}
+
+export interface FailbackArgs {
+  readonly targetGroup: string;
+}
+
+/** What a failover or failback did. The reply is sent only once every live worker has observed it. */
+export interface SwitchResult {
+  readonly targetGroup: string;
+  readonly from: string;
+  readonly to: string;
+  /** False when the group already routed there (nothing was written). */
+  readonly isChanged: boolean;
+  /** HEADER_GENERATION that carried the switch. */
+  readonly generation: number;
+  /** Microseconds from the store to the moment every live worker had observed it. */
+  readonly observedUs: number;
+  /** Live workers that acknowledged. */
+  readonly workerCount: number;
+}
+
+// === failover-status ===
+export interface FailoverStatusArgs {
+  readonly targetGroup?: string;
+}
+
+export interface FailoverGroupStatus {
+  readonly targetGroup: string;
+  /** `failover.standby` from config, or null. */
+  readonly standby: string | null;
+  readonly routeTo: string;
+  /** primary: routes to itself; manual: switched by a command; auto: switched because the primary had no healthy target. */
+  readonly mode: 'primary' | 'manual' | 'auto';
+  readonly sinceMs: number;
+  readonly afterMs: number | null;
+  readonly autoFailback: boolean;
+  readonly isPrimaryRoutable: boolean;
+  readonly isStandbyRoutable: boolean | null;
+  /** Epoch ms since the primary has had no routable target, or null. */
+  readonly unroutableSinceMs: number | null;
+  readonly switchesTotal: number;
+  readonly lastSwitch: FailoverSwitchRecord | null;
+}
+
+export interface FailoverSwitchRecord {
+  readonly atMs: number;
+  readonly from: string;
+  readonly to: string;
+  /** command (failover/failback), auto-failover, auto-failback, reload (a standby was removed). */
+  readonly trigger: 'command' | 'auto-failover' | 'auto-failback' | 'reload';
+  readonly observedUs: number;
+}
+
+export interface FailoverStatusResult {
+  readonly groups: readonly FailoverGroupStatus[];
+  readonly switchesTotal: number;
+  readonly autoFailoversTotal: number;
+  readonly autoFailbacksTotal: number;
+}
+
+// === drain ===
+export interface DrainArgs {
+  /** Longest wait for in-flight requests; default the config's shutdownGracePeriod. */
+  readonly graceMs?: number;
+}
+
+export interface DrainResult {
+  readonly durationMs: number;
+  /** Downstream connections and upstream requests open when the drain began. */
+  readonly connectionsAtStart: number;
+  readonly inFlightAtStart: number;
+  /** Requests still in flight when it ended (0 when every worker finished within the grace period). */
+  readonly inFlightAtEnd: number;
+  readonly isComplete: boolean;
+}
+
+// === reload ===
+export type ReloadArgs = Readonly<Record<string, never>>;
+
+export interface ReloadDiff {
+  readonly targetGroupsAdded: readonly string[];
+  readonly targetGroupsRemoved: readonly string[];
+  /** Groups whose attributes (not targets) changed. */
+  readonly targetGroupsChanged: readonly string[];
+  readonly targetsAdded: readonly { readonly targetGroup: string; readonly address: string }[];
+  readonly targetsRemoved: readonly { readonly targetGroup: string; readonly address: string }[];
+  readonly weightsChanged: readonly {
+    readonly targetGroup: string;
+    readonly address: string;
+    readonly from: number;
+    readonly to: number;
+  }[];
+}
+
+export interface ReloadResult {
+  readonly source: string;
+  readonly isChanged: boolean;
+  readonly diff: ReloadDiff;
+}
+
+// === stats ===
+export type StatsArgs = Readonly<Record<string, never>>;
+
+export interface StatsResult {
+  readonly atMs: number;
+  readonly uptimeMs: number;
+  readonly config: string;
+  readonly generation: number;
+  readonly workerRestartsTotal: number;
+  readonly workers: readonly {
+    readonly index: number;
+    readonly isLive: boolean;
+    readonly activeConnections: number;
+    readonly requestsTotal: number;
+    readonly observedGeneration: number;
+  }[];
+  readonly targetGroups: readonly {
+    readonly name: string;
+    readonly routeTo: string;
+    readonly failOpenRequestsTotal: number;
+    readonly noTargetRequestsTotal: number;
+  }[];
+  readonly targets: readonly {
+    readonly targetGroup: string;
+    readonly address: string;
+    readonly requestsTotal: number;
+    readonly failuresTotal: number;
+    readonly inFlight: number;
+    readonly activeConnections: number;
+  }[];
+  readonly failover: {
+    readonly switchesTotal: number;
+    readonly autoFailoversTotal: number;
+    readonly autoFailbacksTotal: number;
+  };
+  readonly control: {
+    readonly connectionsOpen: number;
+    readonly connectionsTotal: number;
+    readonly connectionsRefusedTotal: number;
+    readonly requestsTotal: number;
+    readonly authFailuresTotal: number;
+    readonly frameErrorsTotal: number;
+  };
+}
+
+/** Args and result of each op, for typed clients and handlers. */
+export interface ControlOpShapes {
+  targets: { args: TargetsArgs; result: TargetsResult };
+  register: { args: RegisterArgs; result: RegisterResult };
+  deregister: { args: DeregisterArgs; result: DeregisterResult };
+  'set-weight': { args: SetWeightArgs; result: SetWeightResult };
+  'set-attributes': { args: SetAttributesArgs; result: SetAttributesResult };
+  failover: { args: FailoverArgs; result: SwitchResult };
+  failback: { args: FailbackArgs; result: SwitchResult };
+  'failover-status': { args: FailoverStatusArgs; result: FailoverStatusResult };
+  drain: { args: DrainArgs; result: DrainResult };
+  reload: { args: ReloadArgs; result: ReloadResult };
+  stats: { args: StatsArgs; result: StatsResult };
+}
