@@ -39,17 +39,56 @@ export interface TopologyGroup {
    * member weights; null when not (yet) built: the worker then builds its own.
    */
   readonly hashTable: { readonly buffer: SharedArrayBuffer; readonly weights: readonly number[] } | null;
+  /** TLS to the targets (`protocol: HTTPS`); null for plain HTTP (and TCP). */
+  readonly upstreamTls: TopologyUpstreamTls | null;
+}
+
+/** One certificate of an HTTPS listener: absolute PEM file paths (resolved by main against the config folder). */
+export interface TopologyCertificate {
+  readonly certPath: string;
+  readonly keyPath: string;
+}
+
+/**
+ * TLS termination settings of an HTTPS listener. Paths only: each worker
+ * reads the PEM files itself when it binds the listener and again when they
+ * change (workers/tls), so a worker restarted later reads the current files,
+ * and no private key crosses threads. Main has already checked at config time
+ * that every file is readable and every key matches its certificate.
+ */
+export interface TopologyListenerTls {
+  /** [0] is the default certificate (clients without SNI, or whose name matches none). */
+  readonly certificates: readonly TopologyCertificate[];
+  /** A name in proto/tls-policies.ts. */
+  readonly sslPolicy: string;
+  /** CA bundle client certificates must chain to (mTLS, `mutualAuthentication: verify`); null = none asked. */
+  readonly clientTrustStorePath: string | null;
+}
+
+/** TLS from Ferry to the targets of a group (`protocol: HTTPS`); paths absolute, read by each worker. */
+export interface TopologyUpstreamTls {
+  /** CA bundle the target's certificate must chain to; null = Node's bundled public CAs. */
+  readonly caPath: string | null;
+  /** SNI and the name verified in the target's certificate; null = the target's host when it is a name. */
+  readonly serverName: string | null;
+  /** Client certificate and key Ferry presents to targets (mTLS); both or neither. */
+  readonly certPath: string | null;
+  readonly keyPath: string | null;
+  /** False only when the config turns verification off (`tls.verify: false`). */
+  readonly isVerifyOn: boolean;
 }
 
 export interface TopologyListener {
   readonly name: string;
-  readonly protocol: 'HTTP' | 'TCP';
+  readonly protocol: 'HTTP' | 'HTTPS' | 'TCP';
   readonly host: string;
   readonly port: number;
   /** Group index of the default forward action. */
   readonly defaultGroupIndex: number;
   /** Add `x-ferry-target: host:port` to responses. */
   readonly isTargetHeaderOn: boolean;
+  /** TLS termination (protocol HTTPS); null for HTTP and TCP. */
+  readonly tls: TopologyListenerTls | null;
 }
 
 export interface Topology {

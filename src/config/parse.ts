@@ -30,6 +30,7 @@ import {
   formatConfigPath,
 } from './config-error.ts';
 import { checkConfigRules } from './rules.ts';
+import { checkTlsRules } from './tls-rules.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
 
 /** Largest config file accepted: far above any real config, small enough that a wrong file fails fast. */
@@ -117,6 +118,7 @@ export function parseConfig(text: string, sourceName: string, options: ParseOpti
   const parsed = configSchema.safeParse(raw, { reportInput: true, error: genericIssueMessage });
   const errors = parsed.success ? [] : parsed.error.issues.flatMap(toConfigErrors);
   errors.push(...checkConfigRules(raw));
+  errors.push(...checkTlsRules(raw, options.configDir ?? dirname(resolve(sourceName))));
   if (!parsed.success || errors.length > 0)
     return fail(locateAndSort(dedupe(errors), doc.contents, lineCounter));
 

@@ -39,13 +39,22 @@ import { DURATION_SYNTAX_HINT, formatDurationMs, parseDuration } from './duratio
 import { HASH_KEY_SYNTAX, parseHashKey } from './hash-key.ts';
 import { parseMatcher } from './matcher.ts';
 import { accessLogField, tracingField } from './observability-schema.ts';
+import {
+  certificatesField,
+  listenerTlsOutput,
+  mutualAuthenticationField,
+  sslPolicyField,
+  targetGroupProtocolField,
+  upstreamTlsField,
+  upstreamTlsOutput,
+} from './tls-schema.ts';
 
 // === Vocabulary ===
 /** Listener protocols Ferry serves today. */
-export const LISTENER_PROTOCOLS = ['HTTP', 'TCP'] as const;
+export const LISTENER_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP'] as const;
 export type ListenerProtocol = (typeof LISTENER_PROTOCOLS)[number];
 /** Listener protocols of the contract that later issues add; config naming them gets "not supported yet". */
-export const PLANNED_LISTENER_PROTOCOLS = ['HTTPS', 'TLS', 'UDP', 'GENEVE'] as const;
+export const PLANNED_LISTENER_PROTOCOLS = ['TLS', 'UDP', 'GENEVE'] as const;
 export const SCHEMES = ['internet-facing', 'internal'] as const;
 export type Scheme = (typeof SCHEMES)[number];
 export const HEALTH_CHECK_PROTOCOLS = ['TCP', 'HTTP', 'HTTPS'] as const;
@@ -231,7 +240,8 @@ const healthCheckSchema = z
     protocol: enumOf(HEALTH_CHECK_PROTOCOLS).optional().meta({
       description:
         'TCP: the port accepts a connection. HTTP/HTTPS: a GET of `path` answers a status in `matcher`.',
-      'x-default': '`TCP` when only TCP listeners forward to the group, else `HTTP`',
+      'x-default':
+        '`TCP` when only TCP listeners forward to the group, else the group’s `protocol` (`HTTP` or `HTTPS`)',
     }),
     port: z
       .union([z.literal('traffic-port'), integerIn(1, 65_535)], {
@@ -423,6 +433,8 @@ const targetGroupSchema = z
       .default(true)
       .describe('When no target is healthy, route to all of them (true, like ALB) or answer 503 (false).'),
     timeouts: upstreamTimeoutsSchema.prefault({}).describe('Upstream timeouts for requests to this group.'),
+    protocol: targetGroupProtocolField,
+    tls: upstreamTlsField,
   })
   .transform((group) => ({
     name: group.name,
@@ -439,6 +451,9 @@ const targetGroupSchema = z
     slowStartMs: group.slowStart,
     failOpen: group.failOpen,
     timeouts: group.timeouts,
+    protocol: group.protocol,
+    /** TLS to the targets (protocol HTTPS), paths as written; null for HTTP. See tls-schema.ts. */
+    tls: upstreamTlsOutput(group.protocol, group.tls),
   }));
 
 // === Listeners ===
@@ -447,7 +462,9 @@ const listenerSchema = z
     name: nameField().describe('Unique name, used in logs, metrics and the control port.'),
     protocol: listenerProtocolField()
       .default('HTTP')
-      .describe('HTTP: layer-7 proxying. TCP: layer-4 relaying.'),
+      .describe(
+        'HTTP: layer-7 proxying. HTTPS: layer 7 with TLS termination (HTTP/2 and HTTP/1.1 by ALPN; see docs/tls.md). TCP: layer-4 relaying.',
+      ),
     address: addressField(0).describe('Where the listener accepts connections; port 0 lets the OS choose.'),
     scheme: enumOf(SCHEMES)
       .default('internet-facing')
@@ -465,6 +482,9 @@ const listenerSchema = z
           .describe('Forward every request or connection to one target group.'),
       })
       .describe('What the listener does with traffic no rule matches (today: all of it).'),
+    certificates: certificatesField,
+    sslPolicy: sslPolicyField,
+    mutualAuthentication: mutualAuthenticationField,
   })
   .transform((listener) => ({
     name: listener.name,
@@ -474,6 +494,8 @@ const listenerSchema = z
     /** null until the top level resolves it from `demo`. */
     addTargetHeader: listener.addTargetHeader ?? null,
     defaultAction: listener.defaultAction,
+    /** certificates, sslPolicy, mutualAuthentication: filled for HTTPS, empty otherwise (tls-schema.ts). */
+    ...listenerTlsOutput(listener),
   }));
 
 // === Top level ===
@@ -563,7 +585,9 @@ export const configSchema = z
       targetGroups: config.targetGroups.map((group) => {
         const protocols = protocolsByGroup.get(group.name);
         const isTcpOnly = protocols !== undefined && protocols.size === 1 && protocols.has('TCP');
-        const protocol: HealthCheckProtocol = group.healthCheck.protocol ?? (isTcpOnly ? 'TCP' : 'HTTP');
+        const httpProtocol = group.protocol === 'HTTPS' ? 'HTTPS' : 'HTTP';
+        const protocol: HealthCheckProtocol =
+          group.healthCheck.protocol ?? (isTcpOnly ? 'TCP' : httpProtocol);
         return { ...group, healthCheck: { ...group.healthCheck, protocol } };
       }),
       shutdownGracePeriodMs: config.shutdownGracePeriod,

@@ -58,7 +58,9 @@ import type {
   TopologyGroup,
   TopologyHashKey,
   TopologyListener,
+  TopologyListenerTls,
   TopologyTarget,
+  TopologyUpstreamTls,
 } from '../../proto/thread-messages.ts';
 import { assert } from '../shared/assert.ts';
 import { ProxyError } from '../shared/errors.ts';
@@ -77,6 +79,8 @@ export interface TableTargetGroup {
   readonly isInUse?: boolean;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /** TLS to the targets (`protocol: HTTPS`), paths resolved; absent or null = plain HTTP. */
+  readonly upstreamTls?: TopologyUpstreamTls | null;
   readonly targets: readonly {
     readonly address: string;
     readonly host: string;
@@ -87,12 +91,14 @@ export interface TableTargetGroup {
 
 export interface TableListener {
   readonly name: string;
-  readonly protocol: 'HTTP' | 'TCP';
+  readonly protocol: 'HTTP' | 'HTTPS' | 'TCP';
   readonly host: string;
   readonly port: number;
   /** Target group of the default forward action, or null for none. */
   readonly defaultTargetGroup: string | null;
   readonly addTargetHeader: boolean;
+  /** TLS termination of an HTTPS listener, paths resolved; absent or null otherwise. */
+  readonly tls?: TopologyListenerTls | null;
 }
 
 export interface TablePlan {
@@ -435,6 +441,7 @@ export class TableWriter {
         connectTimeoutMs: group.connectTimeoutMs,
         responseTimeoutMs: group.responseTimeoutMs,
         hashTable: null, // filled off-thread by src/table/hash-tables.ts before the workers see it
+        upstreamTls: group.upstreamTls ?? null,
       };
     });
     const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));
@@ -446,6 +453,7 @@ export class TableWriter {
       defaultGroupIndex:
         listener.defaultTargetGroup === null ? -1 : (groupIndexByName.get(listener.defaultTargetGroup) ?? -1),
       isTargetHeaderOn: listener.addTargetHeader,
+      tls: listener.tls ?? null,
     }));
     return { generation, groups, listeners };
   }

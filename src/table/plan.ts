@@ -7,6 +7,7 @@
  */
 import type { ConfigSnapshot } from '../config/index.ts';
 import type { TablePlan } from './index.ts';
+import { listenerTlsPlan, upstreamTlsPlan } from './tls-plan.ts';
 
 /** Listener ports as actually bound (port 0 resolved), by listener name. */
 export type ResolvedPorts = ReadonlyMap<string, number>;
@@ -34,6 +35,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       isInUse: groupsInUse.has(group.name),
       connectTimeoutMs: group.timeouts.connectMs,
       responseTimeoutMs: group.timeouts.responseMs,
+      upstreamTls: upstreamTlsPlan(snapshot, group),
       targets: group.targets.map((target) => ({
         address: target.address,
         host: target.host,
@@ -48,6 +50,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       port: ports.get(listener.name) ?? listener.port,
       defaultTargetGroup: listener.defaultAction.forward.targetGroup,
       addTargetHeader: listener.addTargetHeader,
+      tls: listenerTlsPlan(snapshot, listener),
     })),
   };
 }

@@ -23,6 +23,9 @@ describe('defaultConfig', () => {
         scheme: 'internet-facing',
         addTargetHeader: true,
         defaultAction: { forward: { targetGroup: 'demo' } },
+        certificates: [],
+        sslPolicy: null,
+        mutualAuthentication: { mode: 'off', trustStore: null },
       },
     ]);
     expect(snapshot.targetGroups.map((group) => [group.name, group.algorithm])).toEqual([

@@ -83,6 +83,9 @@ describe('parseConfig', () => {
             scheme: 'internet-facing',
             addTargetHeader: true,
             defaultAction: { forward: { targetGroup: 'api' } },
+            certificates: [],
+            sslPolicy: null,
+            mutualAuthentication: { mode: 'off', trustStore: null },
           },
           {
             name: 'db',
@@ -93,6 +96,9 @@ describe('parseConfig', () => {
             scheme: 'internal',
             addTargetHeader: false,
             defaultAction: { forward: { targetGroup: 'postgres' } },
+            certificates: [],
+            sslPolicy: null,
+            mutualAuthentication: { mode: 'off', trustStore: null },
           },
         ],
         targetGroups: [
@@ -135,6 +141,8 @@ describe('parseConfig', () => {
             slowStartMs: 45_000,
             failOpen: false,
             timeouts: { connectMs: 750, responseMs: 120_000 },
+            protocol: 'HTTP',
+            tls: null,
           },
           {
             name: 'postgres',
@@ -164,6 +172,8 @@ describe('parseConfig', () => {
             slowStartMs: 0,
             failOpen: true,
             timeouts: { connectMs: 5_000, responseMs: 60_000 },
+            protocol: 'HTTP',
+            tls: null,
           },
         ],
         shutdownGracePeriodMs: 0,
@@ -216,6 +226,8 @@ describe('parseConfig', () => {
         slowStartMs: 0,
         failOpen: true,
         timeouts: { connectMs: 5_000, responseMs: 60_000 },
+        protocol: 'HTTP',
+        tls: null,
       });
     });
 
@@ -326,22 +338,22 @@ describe('parseConfig', () => {
         `listeners[0].name: ${NAME_MESSAGE}, got "-web"`,
       ],
       [
-        'listener protocol HTTPS',
+        'listener protocol UDP',
         ['listeners', 0, 'protocol'],
-        'HTTPS',
-        'listeners[0].protocol: protocol HTTPS is not supported yet; supported now: HTTP | TCP',
+        'UDP',
+        'listeners[0].protocol: protocol UDP is not supported yet; supported now: HTTP | HTTPS | TCP',
       ],
       [
         'listener protocol GENEVE',
         ['listeners', 0, 'protocol'],
         'GENEVE',
-        'listeners[0].protocol: protocol GENEVE is not supported yet; supported now: HTTP | TCP',
+        'listeners[0].protocol: protocol GENEVE is not supported yet; supported now: HTTP | HTTPS | TCP',
       ],
       [
         'listener protocol unknown',
         ['listeners', 0, 'protocol'],
         'http',
-        'listeners[0].protocol: expected one of HTTP | TCP, got "http"',
+        'listeners[0].protocol: expected one of HTTP | HTTPS | TCP, got "http"',
       ],
       [
         'listener IPv6 without brackets',
@@ -640,7 +652,7 @@ describe('parseConfig', () => {
       if (result.ok) throw new Error('expected errors');
       expect(result.errors.map((error) => [error.line, `${error.path}: ${error.message}`])).toEqual([
         [2, 'workers: expected auto or an integer 1..64, got "many"'],
-        [5, 'listeners[0].protocol: protocol HTTPS is not supported yet; supported now: HTTP | TCP'],
+        [5, 'listeners[0].protocol: protocol UDP is not supported yet; supported now: HTTP | HTTPS | TCP'],
         [
           7,
           'listeners[0].defaultAction.forward.targetGroup: no target group named "apii" (did you mean "api"?)',

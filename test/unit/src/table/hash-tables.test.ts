@@ -43,6 +43,7 @@ function topologyOf(algorithm: string, count: number): Topology {
         connectTimeoutMs: 1000,
         responseTimeoutMs: 1000,
         hashTable: null,
+        upstreamTls: null,
       },
     ],
   };
