@@ -156,6 +156,8 @@ export class TableWriter {
   private readonly entriesByGroup: Map<string, Set<SlotEntry>>;
   private plan: TablePlan;
   private topology: Topology;
+  /** Failed-over groups: group name -> the group that takes its traffic (absent = itself). Kept across publish. */
+  private readonly routes: Map<string, string>;
 
   constructor(capacity: TableCapacity) {
     this.buffer = new SharedArrayBuffer(tableBytes(capacity));
@@ -165,6 +167,7 @@ export class TableWriter {
     this.entriesByGroup = new Map();
     this.plan = { targetGroups: [], listeners: [] };
     this.topology = { generation: 0, groups: [], listeners: [] };
+    this.routes = new Map();
   }
 
   current(): Topology {
@@ -184,6 +187,31 @@ export class TableWriter {
   /** The target of `group/address`, registered or draining. */
   target(groupName: string, address: string): TableTarget | undefined {
     return this.entries.get(targetKey(groupName, address));
+  }
+
+  /** The group whose targets take `groupName`'s traffic: itself, or the group it failed over to. */
+  routeOf(groupName: string): string {
+    return this.routes.get(groupName) ?? groupName;
+  }
+
+  /**
+   * Failover and failback: send `groupName`'s traffic to `toGroupName`'s
+   * targets (`toGroupName === groupName` is failback). One store of
+   * GROUP_ROUTE_TO, inside the seqlock so the generation moves; workers read
+   * the pointer on every pick. Returns the generation that carries the store:
+   * once every live worker's WORKER_OBSERVED_GENERATION has reached it, no
+   * pick can still be using the old route. The route survives `publish`
+   * while both groups stay in the plan. Precondition: both are in the plan.
+   */
+  routeTo(groupName: string, toGroupName: string): number {
+    const fromIndex = this.plan.targetGroups.findIndex((group) => group.name === groupName);
+    const toIndex = this.plan.targetGroups.findIndex((group) => group.name === toGroupName);
+    assert(fromIndex >= 0 && toIndex >= 0, `routeTo: ${groupName} -> ${toGroupName} is not in the plan`);
+    if (fromIndex === toIndex) this.routes.delete(groupName);
+    else this.routes.set(groupName, toGroupName);
+    this.beginWrite();
+    storeGroup(this.view, fromIndex, GROUP_ROUTE_TO, toIndex);
+    return this.endWrite();
   }
 
   /**
@@ -217,13 +245,16 @@ export class TableWriter {
       );
     }
 
+    // A failover whose group or standby the plan no longer has ends here (the group routes to itself).
+    const planNames = new Set(plan.targetGroups.map((group) => group.name));
+    for (const [from, to] of this.routes) if (!planNames.has(from) || !planNames.has(to)) this.routes.delete(from);
     this.beginWrite();
     for (const entry of leaving) {
       storeTarget(view, entry.slot, TARGET_STATE, TARGET_STATE_DRAINING);
       entry.isDraining = true;
     }
     plan.targetGroups.forEach((group, groupIndex) => {
-      storeGroup(view, groupIndex, GROUP_ROUTE_TO, groupIndex);
+      storeGroup(view, groupIndex, GROUP_ROUTE_TO, routeIndexIn(plan, this.routes, group.name, groupIndex));
       storeGroup(view, groupIndex, GROUP_FAIL_OPEN, group.failOpen ? 1 : 0);
       for (const target of group.targets) {
         const key = targetKey(group.name, target.address);
@@ -470,6 +501,19 @@ export class TableWriter {
       `no free target slot (limits.maxTargets ${view.targetCapacity})`,
     );
   }
+}
+
+/** GROUP_ROUTE_TO of a group in a plan: its failover target's index while one is set, else its own. */
+function routeIndexIn(
+  plan: TablePlan,
+  routes: ReadonlyMap<string, string>,
+  groupName: string,
+  groupIndex: number,
+): number {
+  const to = routes.get(groupName);
+  if (to === undefined) return groupIndex;
+  const toIndex = plan.targetGroups.findIndex((group) => group.name === to);
+  return toIndex >= 0 ? toIndex : groupIndex;
 }
 
 /** State of a newly registered target: `unused` without a listener, else `initial` with checks, `unavailable` without. */
