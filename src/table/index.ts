@@ -247,7 +247,8 @@ export class TableWriter {
 
     // A failover whose group or standby the plan no longer has ends here (the group routes to itself).
     const planNames = new Set(plan.targetGroups.map((group) => group.name));
-    for (const [from, to] of this.routes) if (!planNames.has(from) || !planNames.has(to)) this.routes.delete(from);
+    for (const [from, to] of this.routes)
+      if (!planNames.has(from) || !planNames.has(to)) this.routes.delete(from);
     this.beginWrite();
     for (const entry of leaving) {
       storeTarget(view, entry.slot, TARGET_STATE, TARGET_STATE_DRAINING);
