@@ -144,6 +144,8 @@ export interface FailoverArgs {
 
 export interface FailbackArgs {
   readonly targetGroup: string;
+  /** Switch back even when the group's own targets have no routable one. */
+  readonly force?: boolean;
 }
 
 /** What a failover or failback did. The reply is sent only once every live worker has observed it. */
