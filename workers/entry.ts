@@ -34,6 +34,8 @@ const servers: net.Server[] = [];
 
 async function start(): Promise<void> {
   try {
+    // Access log and tracing first (tracing loads its SDK here), so the first request is observed.
+    await runtime.observer.start(workerData);
     for (const listener of boot.topology.listeners) servers.push(await bindListener(runtime, listener));
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
@@ -55,7 +57,8 @@ function drain(): void {
     clearInterval(check);
     runtime.stop();
     send({ type: 'drained' });
-    port.close();
+    // The last access-log lines and spans leave before the thread does (bounded; see workers/record).
+    void runtime.observer.stop().finally(() => port.close());
   }, 50);
 }
 

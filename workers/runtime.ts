@@ -21,6 +21,7 @@ import {
 import type { Topology } from '../proto/thread-messages.ts';
 import { clockMs } from '../src/shared/clock.ts';
 import { TICK_MS } from '../src/shared/limits.ts';
+import { Observer } from './record/index.ts';
 import { TargetGroups } from './route/target-groups.ts';
 import { SocketPool } from './upstream/socket-pool.ts';
 
@@ -40,6 +41,8 @@ export class WorkerRuntime {
   readonly log: Logger;
   readonly clockOriginS: number;
   readonly connections: Set<LiveConnection>;
+  /** Record phase shared state: listener counters, access log, tracer (workers/record). */
+  readonly observer: Observer;
   /** Coarse table clock, advanced every tick. */
   nowMs: number;
   isDraining: boolean;
@@ -53,6 +56,7 @@ export class WorkerRuntime {
     this.groups = new TargetGroups(view, workerIndex, topology);
     this.pool = new SocketPool(view, workerIndex);
     this.connections = new Set();
+    this.observer = new Observer(view, workerIndex, topology.listeners, log);
     this.nowMs = clockMs(clockOriginS);
     this.isDraining = false;
     this.timer = null;

@@ -10,6 +10,9 @@
  * way HAProxy's leastconn does. A refused or failed connect closes the client
  * connection (there is no protocol to carry an error code) and counts a
  * gateway failure against the target.
+ *
+ * Record (workers/record/tcp-record.ts): listener and target connection
+ * counters, processed bytes and one access-log line per connection, at close.
  */
 import net from 'node:net';
 import {
@@ -24,7 +27,7 @@ import {
 import type { TopologyListener } from '../../proto/thread-messages.ts';
 import { monoUs } from '../../src/shared/clock.ts';
 import { hashString } from '../../src/shared/hash.ts';
-import { recordExchange } from '../record/index.ts';
+import { RECORD_STATUS_TCP_CONNECTED, recordExchange, TcpRecord } from '../record/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 
 class TcpConnection implements LiveConnection {
@@ -36,8 +39,15 @@ class TcpConnection implements LiveConnection {
   private isConnected: boolean;
   private readonly startUs: number;
   private deadlineMs: number;
+  private readonly record: TcpRecord;
 
-  constructor(runtime: WorkerRuntime, client: net.Socket, slot: number, connectTimeoutMs: number) {
+  constructor(
+    runtime: WorkerRuntime,
+    client: net.Socket,
+    slot: number,
+    connectTimeoutMs: number,
+    record: TcpRecord,
+  ) {
     this.runtime = runtime;
     this.client = client;
     this.slot = slot;
@@ -46,6 +56,7 @@ class TcpConnection implements LiveConnection {
     this.isConnected = false;
     this.startUs = monoUs();
     this.deadlineMs = runtime.nowMs + connectTimeoutMs;
+    this.record = record;
   }
 
   start(host: string, port: number): void {
@@ -61,14 +72,25 @@ class TcpConnection implements LiveConnection {
       this.isConnected = true;
       addTarget(runtime.view, slot, TARGET_ACTIVE_CONNECTIONS, 1);
       addLedger(runtime.view, runtime.workerIndex, slot, LEDGER_CONNECTIONS, 1);
-      recordExchange(runtime.view, slot, 200, monoUs() - this.startUs, runtime.readClock());
+      recordExchange(
+        runtime.view,
+        slot,
+        RECORD_STATUS_TCP_CONNECTED,
+        monoUs() - this.startUs,
+        runtime.readClock(),
+      );
+      this.record.connected();
       client.pipe(upstream);
       upstream.pipe(client);
       client.resume();
     });
-    upstream.on('error', () => {
-      if (!this.isConnected)
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (!this.isConnected) {
         recordExchange(runtime.view, slot, 0, monoUs() - this.startUs, runtime.readClock());
+        this.record.connectFailed(
+          error.code === 'ECONNREFUSED' ? 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' : 'FERRY_ERR_UPSTREAM_RESET',
+        );
+      }
     });
     upstream.on('close', () => {
       if (this.isConnected) {
@@ -90,12 +112,14 @@ class TcpConnection implements LiveConnection {
       this.runtime.remove(this);
     }
     this.client.destroy();
+    this.record.closed();
     this.upstream?.destroy();
   }
 
   tick(nowMs: number): void {
     if (!this.isConnected && this.upstream !== null && nowMs - this.deadlineMs >= 0) {
       recordExchange(this.runtime.view, this.slot, 0, monoUs() - this.startUs, nowMs);
+      this.record.connectFailed('FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT');
       this.close();
     }
   }
@@ -115,11 +139,21 @@ export function acceptTcp(runtime: WorkerRuntime, listener: TopologyListener, cl
   const slot = groups.pickTarget(listener.defaultGroupIndex, keyHash, runtime.nowMs);
   const target = slot === NO_SLOT ? undefined : groups.targetAt(slot);
   if (target === undefined) {
+    runtime.observer.connectionRejected(listener);
     client.destroy();
     return;
   }
   const serving = groups.group(groups.lastPickGroupIndex) ?? group;
-  new TcpConnection(runtime, client, slot, serving?.connectTimeoutMs ?? 5_000).start(
+  const record = new TcpRecord(
+    runtime.observer,
+    listener,
+    client,
+    serving,
+    target,
+    slot,
+    groups.lastPickKind,
+  );
+  new TcpConnection(runtime, client, slot, serving?.connectTimeoutMs ?? 5_000, record).start(
     target.host,
     target.port,
   );

@@ -29,6 +29,12 @@
  * and down exactly once in `endExchange`, whatever the path: success,
  * upstream error, client abort or timeout.
  *
+ * Record (workers/record): `this.rec` hears each phase boundary (accept,
+ * readHead, pick, connect, relay, finish, refuse, abort, close) and counts
+ * listener and target metrics on every path; the access-log line and the
+ * SERVER/CLIENT spans are built only while access logs or tracing are on.
+ * With tracing on, the caller's traceparent/tracestate are replaced by ours.
+ *
  * Deadlines (one per connection, checked by the worker tick): the head
  * (408), connect (504), then the response timeout, restarted by each piece
  * of request body and each response byte, so it counts from the end of the
@@ -58,7 +64,7 @@ import {
   HTTP_HEADER_TIMEOUT_MS,
   HTTP_KEEP_ALIVE_TIMEOUT_MS,
 } from '../../src/shared/limits.ts';
-import { recordExchange } from '../record/index.ts';
+import { RequestRecord, recordExchange } from '../record/index.ts';
 import { respondWithError } from '../respond/index.ts';
 import { requestKeyHash } from '../route/hash-key.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
@@ -219,6 +225,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private readonly listener: ListenerRuntime;
   private readonly socket: Socket;
   private readonly remoteAddress: string;
+  /** Record phase: counters, access-log line, spans (workers/record). */
+  private readonly rec: RequestRecord;
   private phase: number;
   /** Downstream bytes not yet consumed (a partial head, or pipelined requests). */
   private pending: Buffer | null;
@@ -260,6 +268,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.listener = listener;
     this.socket = socket;
     this.remoteAddress = clientAddress(socket);
+    this.rec = new RequestRecord(runtime.observer, listener.listener, socket, this.remoteAddress);
     this.phase = PHASE_HEAD;
     this.pending = null;
     this.req = createRequestHead();
@@ -300,6 +309,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     socket.on('end', () => this.onDownstreamEnd());
     socket.on('close', () => this.onDownstreamClose());
     this.runtime.add(this);
+    this.rec.accepted();
   }
 
   private onDownstreamData(chunk: Buffer): void {
@@ -349,6 +359,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     }
     this.pending = consumed === pending.length ? null : pending.subarray(consumed);
     addWorker(this.runtime.view, this.runtime.workerIndex, WORKER_REQUESTS_TOTAL, 1);
+    this.rec.requestStarted(this.req);
     if (this.req.method === 'CONNECT') {
       this.req.errorReason = 'CONNECT is not supported';
       this.refuse('FERRY_ERR_HTTP_BAD_REQUEST');
@@ -386,6 +397,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.responseTimeoutMs = serving?.responseTimeoutMs ?? 60_000;
     this.slot = slot;
     this.target = target;
+    this.rec.picked(serving, target, groups.lastPickKind);
     this.upstreamHead = this.buildUpstreamHead();
     this.connect();
   }
@@ -429,6 +441,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
    */
   private connectFresh(): void {
     const target = this.target!;
+    this.rec.retried();
+    if (this.rec.isTracing) this.upstreamHead = this.buildUpstreamHead(); // the new attempt's traceparent
     this.deadlineMs = this.runtime.readClock() + this.connectTimeoutMs;
     this.deadlineCode = 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
     this.up = this.runtime.pool.connect(this.slot, target.host, target.port, this);
@@ -441,6 +455,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     up.socket.cork();
     up.socket.write(this.upstreamHead, 'latin1');
     this.isUpstreamHeadSent = true;
+    this.rec.upstreamSent(this.slot, !up.isReused);
     if (this.isRequestDone) {
       // A retry (bodiless request): whatever is pending is the next pipelined request.
     } else if (this.pending !== null) {
@@ -577,6 +592,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       monoUs() - this.dispatchUs,
       this.runtime.nowMs,
     );
+    this.rec.responseStarted(res.statusCode);
     this.isCloseAfterResponse =
       !this.req.isKeepAlive ||
       res.bodyKind === BODY_UNTIL_CLOSE ||
@@ -632,6 +648,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       return;
     }
     recordExchange(this.runtime.view, this.slot, 101, monoUs() - this.dispatchUs, this.runtime.readClock());
+    this.rec.tunnelOpened();
     this.isResponseHeadSent = true;
     this.isUpstreamReusable = false;
     this.phase = PHASE_TUNNEL;
@@ -649,6 +666,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   /** The response is complete: release the exchange and go back to reading heads (or close). */
   private finish(): void {
     const up = this.up;
+    this.rec.finished();
     this.endExchange();
     if (up !== null) {
       if (this.isUpstreamReusable && this.isRequestDone) this.runtime.pool.release(up, this.runtime.nowMs);
@@ -719,6 +737,12 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
    */
   private failExchange(code: ErrorCode, isUpstreamFault: boolean): void {
     const up = this.up;
+    this.rec.upstreamFailed(
+      code,
+      this.slot,
+      isUpstreamFault && up !== null && !up.isConnected,
+      this.isResponseHeadSent,
+    );
     if (isUpstreamFault && !this.isResponseHeadSent && this.slot !== NO_SLOT) {
       recordExchange(this.runtime.view, this.slot, 0, monoUs() - this.dispatchUs, this.runtime.readClock());
     }
@@ -739,6 +763,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
 
   /** Answer with a synthetic error and close (workers/respond). */
   private refuse(code: ErrorCode): void {
+    this.rec.refused(code);
     this.pending = null;
     this.startLinger();
     respondWithError(this.socket, code, this.req.method === 'HEAD');
@@ -765,10 +790,12 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private onDownstreamClose(): void {
     if (this.phase !== PHASE_CLOSED) this.abort();
     this.runtime.remove(this);
+    this.rec.closed();
   }
 
   /** The client went away: drop the upstream socket (it may be mid-response) and the counters. */
   private abort(): void {
+    this.rec.aborted();
     const up = this.up;
     this.endExchange();
     if (up !== null) {
@@ -781,6 +808,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
 
   // === deadlines and drain ===
   tick(nowMs: number): void {
+    this.rec.tick();
     if (nowMs - this.deadlineMs < 0) return;
     if (this.phase === PHASE_CLOSED) {
       // The linger is over and the client still holds its side open.
@@ -811,6 +839,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     let head = `${req.method} ${req.target} ${version}\r\n`;
     let forwardedFor = '';
     let codings = '';
+    const isTracing = this.rec.isTracing;
     for (let i = 0; i < req.headerCount; i++) {
       const name = req.headerNames[i]!;
       if (name === 'x-forwarded-for') {
@@ -825,12 +854,15 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       // lists: `Connection: content-length` once stripped the length but not
       // the body, which the target then read as the next request (smuggling).
       if (name === 'content-length' || isDroppedRequestHeader(name)) continue;
+      // Our CLIENT span is the target's parent: the caller's context continues through the SERVER span.
+      if (isTracing && (name === 'traceparent' || name === 'tracestate')) continue;
       // Host is required in HTTP/1.1 and never hop-by-hop.
       if (name !== 'host' && isConnectionToken(req.connectionTokens, name)) continue;
       head += `${name}: ${req.headerValues[i]}\r\n`;
     }
     head += `x-forwarded-for: ${forwardedFor === '' ? this.remoteAddress : `${forwardedFor}, ${this.remoteAddress}`}\r\n`;
     head += this.listener.forwardedLines;
+    if (isTracing) head += this.rec.upstreamHeaderLines();
     if (req.bodyKind === BODY_LENGTH) head += `content-length: ${req.contentLength}\r\n`;
     else if (req.bodyKind === BODY_CHUNKED) head += `transfer-encoding: ${codings}\r\n`;
     if (isWebSocketUpgrade(req.upgrade)) head += `connection: upgrade\r\nupgrade: ${req.upgrade}\r\n`;

@@ -20,6 +20,7 @@ export function bindListener(runtime: WorkerRuntime, listener: TopologyListener)
   const listenerRuntime = new ListenerRuntime(listener);
   const server = net.createServer((socket) => {
     if (runtime.isDraining) {
+      runtime.observer.connectionRejected(listener);
       socket.destroy();
       return;
     }

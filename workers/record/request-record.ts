@@ -1,0 +1,455 @@
+/**
+ * @module workers/record/request-record
+ *
+ * The record phase of one downstream HTTP connection: listener counters,
+ * the access-log line and the spans of each request on it. Thread: worker.
+ * Place in the flow: workers/l7 calls it at phase boundaries; one instance per
+ * HttpConnection, reused by every request on that connection (H6: every
+ * field is set in the constructor and reset per request, none added later).
+ *
+ *   accept ──> accepted()                     LISTENER_CONNECTIONS_TOTAL, ACTIVE +1
+ *   readHead ─> requestStarted(req)           LISTENER_REQUESTS_TOTAL; SERVER span
+ *   pick ────> picked(group, target, kind)    CLIENT span (traceparent for the upstream head)
+ *   connect ─> upstreamSent(slot, isNew)      STATS_NEW_CONNECTIONS_TOTAL
+ *   relay ───> responseStarted(status)
+ *   finish ──> finished()                     line + spans end
+ *   failures: upstreamFailed(code, …)         STATS_CONNECT_ERRORS_TOTAL; CLIENT span error
+ *             refused(code)                   LISTENER_FERRY_*; line + spans end
+ *             aborted()                       client went away mid-request
+ *   close ───> closed()                       ACTIVE -1, processed bytes
+ *
+ * Target status classes and the response-time histogram are counted by
+ * recordExchange (index.ts), which l7 calls for every exchange with a target.
+ *
+ * H4: with access logs and tracing off (`observer.isDetailed` false) only the
+ * counters run: no clock reads, no strings, no objects.
+ *
+ * Times in the line (ALB's request/target/response processing times):
+ *
+ *   head parsed ──request──> head sent upstream ──target──> response head ──response──> last byte
+ *
+ * `durationMs` runs from head parsed to the end. Bytes are what the
+ * connection read and wrote since the previous request's line.
+ */
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Span } from '@opentelemetry/api';
+import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
+import {
+  addListener,
+  addStats,
+  LISTENER_ACTIVE_CONNECTIONS,
+  LISTENER_BYTES_IN_TOTAL,
+  LISTENER_BYTES_OUT_TOTAL,
+  LISTENER_CONNECTIONS_TOTAL,
+  LISTENER_FERRY_4XX_TOTAL,
+  LISTENER_FERRY_5XX_TOTAL,
+  LISTENER_FERRY_502_TOTAL,
+  LISTENER_FERRY_503_TOTAL,
+  LISTENER_FERRY_504_TOTAL,
+  LISTENER_REQUESTS_TOTAL,
+  STATS_CONNECT_ERRORS_TOTAL,
+  STATS_NEW_CONNECTIONS_TOTAL,
+} from '../../proto/table-layout.ts';
+import type { TopologyGroup, TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
+import { monoUs } from '../../src/shared/clock.ts';
+import type { RequestHead } from '../l7/http1-types.ts';
+import { PICK_BALANCED, PICK_FAIL_OPEN } from '../route/target-groups.ts';
+import type { Observer } from './observer.ts';
+
+/** The rule that matched; listener rules are not there yet, so every request takes the default action. */
+const RULE_DEFAULT = 'default';
+
+/** `ferry.pick_reason` / `pickReason`: why this target. */
+export function pickReasonOf(pickKind: number, algorithm: string): string | null {
+  if (pickKind === PICK_FAIL_OPEN) return 'fail_open';
+  if (pickKind === PICK_BALANCED) return algorithm === 'hash' ? 'hash' : 'balanced';
+  return null;
+}
+
+/** ms with µs precision from a µs difference (0 when either end is missing). */
+function spanMs(fromUs: number, toUs: number): number | null {
+  return fromUs > 0 && toUs > 0 ? Math.round(toUs - fromUs) / 1000 : null;
+}
+
+/** The 32-hex trace id of a `traceparent` value (version 00 layout), or null. */
+function traceIdOfTraceparent(value: string): string | null {
+  return value.length >= 55 && value.charCodeAt(2) === 45 /* - */ ? value.slice(3, 35) : null;
+}
+
+function headerValue(req: RequestHead, name: string): string | null {
+  for (let i = 0; i < req.headerCount; i++) if (req.headerNames[i] === name) return req.headerValues[i]!;
+  return null;
+}
+
+export class RequestRecord {
+  private readonly observer: Observer;
+  private readonly listener: TopologyListener;
+  /** LISTENER row, or -1 when the table has none (then nothing is counted per listener). */
+  private readonly listenerIndex: number;
+  private readonly socket: Socket;
+  private readonly client: string;
+  private readonly scheme: string;
+
+  // --- the current request ---
+  /** Between the start of a request (or a refusal before one) and its line. */
+  private isOpen: boolean;
+  private req: RequestHead | null;
+  private group: TopologyGroup | null;
+  private target: TopologyTarget | null;
+  private pickKind: number;
+  private attempt: number;
+  private targetStatus: number;
+  private startUs: number;
+  private sentUs: number;
+  private headUs: number;
+  private serverSpan: Span | null;
+  private clientSpan: Span | null;
+  private traceId: string | null;
+
+  // --- byte marks: the line's (per request) and the metric's (per tick) ---
+  private logBytesIn: number;
+  private logBytesOut: number;
+  private metricBytesIn: number;
+  private metricBytesOut: number;
+
+  constructor(observer: Observer, listener: TopologyListener, socket: Socket, clientAddress: string) {
+    this.observer = observer;
+    this.listener = listener;
+    this.listenerIndex = observer.listenerIndexOf(listener);
+    this.socket = socket;
+    this.client = `${clientAddress}:${socket.remotePort ?? 0}`;
+    // `as string`: HTTPS listeners arrive with TLS termination (workers/tls); the record only needs the scheme.
+    this.scheme = (listener.protocol as string) === 'HTTPS' ? 'https' : 'http';
+    this.isOpen = false;
+    this.req = null;
+    this.group = null;
+    this.target = null;
+    this.pickKind = 0;
+    this.attempt = 0;
+    this.targetStatus = 0;
+    this.startUs = 0;
+    this.sentUs = 0;
+    this.headUs = 0;
+    this.serverSpan = null;
+    this.clientSpan = null;
+    this.traceId = null;
+    this.logBytesIn = 0;
+    this.logBytesOut = 0;
+    this.metricBytesIn = 0;
+    this.metricBytesOut = 0;
+  }
+
+  /** True when tracing is on: l7 then replaces the caller's traceparent with upstreamHeaderLines(). */
+  get isTracing(): boolean {
+    return this.observer.tracing !== null;
+  }
+
+  // === accept / close ===
+  accepted(): void {
+    this.count(LISTENER_CONNECTIONS_TOTAL, 1);
+    this.count(LISTENER_ACTIVE_CONNECTIONS, 1);
+  }
+
+  closed(): void {
+    if (this.isOpen) this.finalize(499, 'FERRY_ERR_DOWNSTREAM_ABORTED');
+    this.count(LISTENER_ACTIVE_CONNECTIONS, -1);
+    this.flushBytes();
+  }
+
+  /** From the worker tick: move the bytes moved since the last tick into the listener's counters. */
+  tick(): void {
+    this.flushBytes();
+  }
+
+  // === readHead ===
+  requestStarted(req: RequestHead): void {
+    this.count(LISTENER_REQUESTS_TOTAL, 1);
+    this.isOpen = true;
+    this.req = req;
+    this.group = null;
+    this.target = null;
+    this.pickKind = 0;
+    this.attempt = 0;
+    this.targetStatus = 0;
+    this.sentUs = 0;
+    this.headUs = 0;
+    this.clientSpan = null;
+    this.serverSpan = null;
+    this.traceId = null;
+    if (!this.observer.isDetailed) return;
+    this.startUs = monoUs();
+    const tracing = this.observer.tracing;
+    if (tracing === null) {
+      const traceparent = headerValue(req, 'traceparent');
+      this.traceId = traceparent === null ? null : traceIdOfTraceparent(traceparent);
+      return;
+    }
+    const queryAt = req.target.indexOf('?');
+    const span = tracing.startServer(req.method, tracing.extract(req), {
+      'http.request.method': req.method,
+      'url.scheme': this.scheme,
+      'url.path': queryAt === -1 ? req.target : req.target.slice(0, queryAt),
+      'url.query': queryAt === -1 ? '' : req.target.slice(queryAt + 1),
+      'server.address': req.host,
+      'server.port': this.listener.port,
+      'client.address': this.socket.remoteAddress ?? '',
+      'client.port': this.socket.remotePort ?? 0,
+      'network.peer.address': this.socket.remoteAddress ?? '',
+      'network.peer.port': this.socket.remotePort ?? 0,
+      'network.protocol.version': req.versionMinor === 0 ? '1.0' : '1.1',
+      'user_agent.original': headerValue(req, 'user-agent') ?? '',
+      'ferry.listener': this.listener.name,
+      'ferry.rule': RULE_DEFAULT,
+      'ferry.worker': this.observer.workerIndex,
+    });
+    this.serverSpan = span;
+    this.traceId = tracing.traceId(span);
+  }
+
+  // === pick ===
+  /** A target was picked in `group` (the group that served: the standby after failover). */
+  picked(group: TopologyGroup | undefined, target: TopologyTarget, pickKind: number): void {
+    this.group = group ?? null;
+    this.target = target;
+    this.pickKind = pickKind;
+    const tracing = this.observer.tracing;
+    const server = this.serverSpan;
+    if (tracing === null || server === null) return;
+    const groupName = group?.name ?? '';
+    const algorithm = group?.algorithm ?? '';
+    const reason = pickReasonOf(pickKind, algorithm) ?? '';
+    tracing.setAttribute(server, 'ferry.target_group', groupName);
+    tracing.setAttribute(server, 'ferry.target', target.id);
+    this.startClientSpan(tracing, server, groupName, algorithm, reason);
+  }
+
+  /** `traceparent`/`tracestate` lines for the upstream head ('' without tracing). */
+  upstreamHeaderLines(): string {
+    const tracing = this.observer.tracing;
+    const span = this.clientSpan;
+    return tracing === null || span === null ? '' : tracing.headerLines(span);
+  }
+
+  /**
+   * A pooled socket turned out stale and the request goes again on a new
+   * connection: the first attempt's CLIENT span ends failed, a new one starts
+   * (l7 rebuilds the head, so the target sees the new span as its parent).
+   */
+  retried(): void {
+    this.attempt++;
+    const tracing = this.observer.tracing;
+    const server = this.serverSpan;
+    if (tracing === null || server === null || this.clientSpan === null) return;
+    tracing.end(this.clientSpan, 0, 'FERRY_ERR_UPSTREAM_RESET', true);
+    const group = this.group;
+    this.startClientSpan(
+      tracing,
+      server,
+      group?.name ?? '',
+      group?.algorithm ?? '',
+      pickReasonOf(this.pickKind, group?.algorithm ?? '') ?? '',
+    );
+  }
+
+  // === connect ===
+  /** The request head went to the target on `slot`; `isNewConnection` when that socket was just opened. */
+  upstreamSent(slot: number, isNewConnection: boolean): void {
+    if (isNewConnection) addStats(this.observer.view, slot, STATS_NEW_CONNECTIONS_TOTAL, 1);
+    if (this.observer.isDetailed && this.sentUs === 0) this.sentUs = monoUs();
+  }
+
+  // === relay ===
+  responseStarted(statusCode: number): void {
+    this.targetStatus = statusCode;
+    if (this.observer.isDetailed) this.headUs = monoUs();
+  }
+
+  // === finish ===
+  finished(): void {
+    this.finalize(this.targetStatus, null);
+  }
+
+  /** A WebSocket upgrade was accepted: the request is over (the tunnel is not a request). */
+  tunnelOpened(): void {
+    this.targetStatus = 101;
+    this.finalize(101, null);
+  }
+
+  // === failures ===
+  /**
+   * The exchange with the target failed. `isConnectError` when the
+   * connection was never established (ELB TargetConnectionErrorCount). When
+   * the response head had already gone downstream the connection is reset
+   * and this is the end of the request; otherwise refused() follows.
+   */
+  upstreamFailed(code: ErrorCode, slot: number, isConnectError: boolean, isResponseHeadSent: boolean): void {
+    if (isConnectError && slot >= 0) addStats(this.observer.view, slot, STATS_CONNECT_ERRORS_TOTAL, 1);
+    const tracing = this.observer.tracing;
+    if (tracing !== null && this.clientSpan !== null) {
+      tracing.end(this.clientSpan, this.targetStatus, code, true);
+      this.clientSpan = null;
+    }
+    if (isResponseHeadSent) this.finalize(this.targetStatus, code);
+  }
+
+  /** Ferry answers with a synthetic error (workers/respond): count it and end the request. */
+  refused(code: ErrorCode): void {
+    const status = ERROR_CODES[code].status;
+    if (status >= 400 && status < 500) this.count(LISTENER_FERRY_4XX_TOTAL, 1);
+    else if (status >= 500 && status < 600) {
+      this.count(LISTENER_FERRY_5XX_TOTAL, 1);
+      if (status === 502) this.count(LISTENER_FERRY_502_TOTAL, 1);
+      else if (status === 503) this.count(LISTENER_FERRY_503_TOTAL, 1);
+      else if (status === 504) this.count(LISTENER_FERRY_504_TOTAL, 1);
+    }
+    // A head that never parsed (400, 431, 505, 408) still gets its line.
+    if (!this.isOpen) {
+      this.isOpen = true;
+      this.req = null;
+      this.group = null;
+      this.target = null;
+      this.targetStatus = 0;
+      this.startUs = 0;
+      this.sentUs = 0;
+      this.headUs = 0;
+      this.traceId = null;
+    }
+    this.finalize(status, code);
+  }
+
+  /** The client went away mid-request. */
+  aborted(): void {
+    if (this.isOpen) this.finalize(499, 'FERRY_ERR_DOWNSTREAM_ABORTED');
+  }
+
+  // === the line and the spans ===
+  private finalize(status: number, code: ErrorCode | null): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    if (!this.observer.isDetailed) return;
+    const endUs = monoUs();
+    const isError = code !== null || status >= 500;
+    const tracing = this.observer.tracing;
+    if (tracing !== null) {
+      if (this.clientSpan !== null) {
+        tracing.end(this.clientSpan, this.targetStatus, code, code !== null || this.targetStatus >= 400);
+        this.clientSpan = null;
+      }
+      if (this.serverSpan !== null) {
+        tracing.end(this.serverSpan, status === 499 ? 0 : status, code, isError);
+        this.serverSpan = null;
+      }
+    }
+    const accessLog = this.observer.accessLog;
+    if (accessLog === null) return;
+    const bytesIn = this.socket.bytesRead;
+    const bytesOut = this.socket.bytesWritten ?? this.logBytesOut;
+    const receivedBytes = bytesIn - this.logBytesIn;
+    const sentBytes = bytesOut - this.logBytesOut;
+    this.logBytesIn = bytesIn;
+    this.logBytesOut = bytesOut;
+    if (!isError && !accessLog.isSampled()) return;
+    accessLog.logger.info(this.line(status, code, endUs, receivedBytes, sentBytes));
+  }
+
+  private line(
+    status: number,
+    code: ErrorCode | null,
+    endUs: number,
+    receivedBytes: number,
+    sentBytes: number,
+  ): Record<string, unknown> {
+    const req = this.req;
+    const target = this.target;
+    const group = this.group;
+    const isTls = this.scheme === 'https';
+    const tls = isTls ? (this.socket as TLSSocket) : null;
+    return {
+      type: isTls ? 'https' : 'http',
+      listener: this.listener.name,
+      worker: this.observer.workerIndex,
+      client: this.client,
+      upstream: target === null ? null : target.id,
+      targetGroup: group === null ? null : group.name,
+      pickReason: group === null ? null : pickReasonOf(this.pickKind, group.algorithm),
+      status,
+      targetStatus: this.targetStatus === 0 ? null : this.targetStatus,
+      requestProcessingMs: spanMs(this.startUs, this.sentUs),
+      targetProcessingMs: spanMs(this.sentUs, this.headUs),
+      responseProcessingMs: spanMs(this.headUs, endUs),
+      durationMs: spanMs(this.startUs, endUs),
+      receivedBytes,
+      sentBytes,
+      request: req === null ? '- - -' : this.requestLine(req),
+      userAgent: req === null ? null : headerValue(req, 'user-agent'),
+      tlsProtocol: tls === null ? null : tls.getProtocol(),
+      tlsCipher: tls === null ? null : (tls.getCipher()?.name ?? null),
+      traceId: this.traceId,
+      rule: req === null ? null : RULE_DEFAULT,
+      code,
+      phase: this.phase(code),
+    };
+  }
+
+  /** ALB's `request` field: method, absolute URL, protocol. */
+  private requestLine(req: RequestHead): string {
+    const version = req.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
+    const url = req.target.startsWith('/') ? `${this.scheme}://${req.host}${req.target}` : req.target;
+    return `${req.method} ${url} ${version}`;
+  }
+
+  /** The phase the request ended in (STYLE §4 names). */
+  private phase(code: ErrorCode | null): string {
+    if (code === null) return 'finish';
+    if (this.req === null) return 'readHead';
+    if (this.target === null) return code === 'FERRY_ERR_ROUTE_NO_MATCH' ? 'route' : 'pick';
+    if (this.sentUs === 0) return 'connect';
+    if (this.headUs === 0) return 'forward';
+    return 'relay';
+  }
+
+  private startClientSpan(
+    tracing: NonNullable<Observer['tracing']>,
+    server: Span,
+    groupName: string,
+    algorithm: string,
+    reason: string,
+  ): void {
+    const req = this.req!;
+    const target = this.target!;
+    const attributes: Record<string, string | number> = {
+      'http.request.method': req.method,
+      'server.address': target.host,
+      'server.port': target.port,
+      'url.full': `http://${target.id}${req.target}`,
+      'network.peer.address': target.host,
+      'network.peer.port': target.port,
+      'ferry.target_group': groupName,
+      'ferry.target': target.id,
+      'ferry.algorithm': algorithm,
+      'ferry.pick_reason': reason,
+    };
+    if (this.attempt > 0) attributes['http.request.resend_count'] = this.attempt;
+    this.clientSpan = tracing.startClient(req.method, server, attributes);
+  }
+
+  private count(field: number, delta: number): void {
+    if (this.listenerIndex >= 0)
+      addListener(this.observer.view, this.observer.workerIndex, this.listenerIndex, field, delta);
+  }
+
+  private flushBytes(): void {
+    const socket = this.socket;
+    const bytesIn = socket.bytesRead;
+    const bytesOut = socket.bytesWritten ?? this.metricBytesOut;
+    if (bytesIn !== this.metricBytesIn) {
+      this.count(LISTENER_BYTES_IN_TOTAL, (bytesIn - this.metricBytesIn) | 0);
+      this.metricBytesIn = bytesIn;
+    }
+    if (bytesOut !== this.metricBytesOut) {
+      this.count(LISTENER_BYTES_OUT_TOTAL, (bytesOut - this.metricBytesOut) | 0);
+      this.metricBytesOut = bytesOut;
+    }
+  }
+}

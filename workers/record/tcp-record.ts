@@ -1,0 +1,118 @@
+/**
+ * @module workers/record/tcp-record
+ *
+ * The record phase of one layer-4 (TCP listener) connection: listener
+ * counters, target connection counters and one access-log line when the
+ * connection ends (NLB style: a connection is the unit, not a request).
+ * Thread: worker. Place in the flow: workers/l4 accept -> pick -> connect ->
+ * relay -> **record**. No spans: a byte stream carries no trace context.
+ *
+ * Processed bytes are counted when the connection ends (a TCP stream has no
+ * request boundary to count at), so `/metrics` sees a long-lived
+ * connection's bytes when it closes.
+ */
+import type { Socket } from 'node:net';
+import type { ErrorCode } from '../../proto/error-codes.ts';
+import {
+  addListener,
+  addStats,
+  LISTENER_ACTIVE_CONNECTIONS,
+  LISTENER_BYTES_IN_TOTAL,
+  LISTENER_BYTES_OUT_TOTAL,
+  LISTENER_CONNECTIONS_TOTAL,
+  STATS_CONNECT_ERRORS_TOTAL,
+  STATS_NEW_CONNECTIONS_TOTAL,
+} from '../../proto/table-layout.ts';
+import type { TopologyGroup, TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
+import { monoUs } from '../../src/shared/clock.ts';
+import type { Observer } from './observer.ts';
+import { pickReasonOf } from './request-record.ts';
+
+export class TcpRecord {
+  private readonly observer: Observer;
+  private readonly listener: TopologyListener;
+  private readonly listenerIndex: number;
+  private readonly client: Socket;
+  private readonly group: TopologyGroup | null;
+  private readonly target: TopologyTarget;
+  private readonly slot: number;
+  private readonly pickKind: number;
+  private readonly startUs: number;
+  private connectedUs: number;
+  private failureCode: ErrorCode | null;
+  private isClosed: boolean;
+
+  constructor(
+    observer: Observer,
+    listener: TopologyListener,
+    client: Socket,
+    group: TopologyGroup | undefined,
+    target: TopologyTarget,
+    slot: number,
+    pickKind: number,
+  ) {
+    this.observer = observer;
+    this.listener = listener;
+    this.listenerIndex = observer.listenerIndexOf(listener);
+    this.client = client;
+    this.group = group ?? null;
+    this.target = target;
+    this.slot = slot;
+    this.pickKind = pickKind;
+    this.startUs = observer.isDetailed ? monoUs() : 0;
+    this.connectedUs = 0;
+    this.failureCode = null;
+    this.isClosed = false;
+    this.count(LISTENER_CONNECTIONS_TOTAL, 1);
+    this.count(LISTENER_ACTIVE_CONNECTIONS, 1);
+  }
+
+  /** The upstream connection is up. */
+  connected(): void {
+    addStats(this.observer.view, this.slot, STATS_NEW_CONNECTIONS_TOTAL, 1);
+    if (this.observer.isDetailed) this.connectedUs = monoUs();
+  }
+
+  /** The upstream connection failed or timed out before it was up. */
+  connectFailed(code: ErrorCode): void {
+    if (this.failureCode !== null) return;
+    this.failureCode = code;
+    addStats(this.observer.view, this.slot, STATS_CONNECT_ERRORS_TOTAL, 1);
+  }
+
+  /** Both sides are gone (called once per connection). */
+  closed(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const client = this.client;
+    const bytesIn = client.bytesRead;
+    const bytesOut = client.bytesWritten ?? 0;
+    this.count(LISTENER_ACTIVE_CONNECTIONS, -1);
+    this.count(LISTENER_BYTES_IN_TOTAL, bytesIn | 0);
+    this.count(LISTENER_BYTES_OUT_TOTAL, bytesOut | 0);
+    const accessLog = this.observer.accessLog;
+    if (accessLog === null) return;
+    if (this.failureCode === null && !accessLog.isSampled()) return;
+    const endUs = monoUs();
+    accessLog.logger.info({
+      type: 'tcp',
+      listener: this.listener.name,
+      worker: this.observer.workerIndex,
+      client: `${client.remoteAddress ?? ''}:${client.remotePort ?? 0}`,
+      upstream: this.target.id,
+      targetGroup: this.group === null ? null : this.group.name,
+      pickReason: this.group === null ? null : pickReasonOf(this.pickKind, this.group.algorithm),
+      connectMs: this.connectedUs > 0 ? Math.round(this.connectedUs - this.startUs) / 1000 : null,
+      durationMs: Math.round(endUs - this.startUs) / 1000,
+      receivedBytes: bytesIn,
+      sentBytes: bytesOut,
+      code: this.failureCode,
+      phase: this.failureCode === null ? 'finish' : 'connect',
+    });
+  }
+
+  private count(field: number, delta: number): void {
+    if (this.listenerIndex >= 0)
+      addListener(this.observer.view, this.observer.workerIndex, this.listenerIndex, field, delta);
+  }
+}
