@@ -4,6 +4,7 @@
  * The read-only admin HTTP endpoint: `/healthz` (the process is alive) and
  * `/readyz` (every worker listens and config is applied), for Kubernetes
  * probes, and `/targets` (every target's health as JSON, see targets.ts).
+ * `/metrics`, `/status.json` and the status page at `/` come from src/telemetry.
  * Thread: main. node:http is right here: a handful of requests per
  * second, off the data plane.
  */
@@ -19,6 +20,8 @@ export interface AdminSources {
   isReady(): boolean;
   /** Every target's health for `GET /targets`; without it the path is 404. */
   targets?(): TargetsReport;
+  /** `/metrics`, `/status.json` and `/` (src/telemetry); `serve` returns false for other paths. */
+  telemetry?: { serve(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean } | null;
 }
 
 export interface AdminServer {
@@ -42,7 +45,7 @@ export function startAdmin(host: string, port: number, sources: AdminSources): P
         .end(isReady ? 'ready\n' : 'not ready\n');
     } else if (path === '/targets' && sources.targets !== undefined) {
       serveTargets(req, res, sources.targets());
-    } else {
+    } else if (sources.telemetry?.serve(req, res, path ?? '/') !== true) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   });

@@ -15,6 +15,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { ObservabilityBootData, WorkerObservability } from '../../proto/observability.ts';
 import {
   addTarget,
   LEDGER_CONNECTIONS,
@@ -46,6 +47,8 @@ export interface SupervisorOptions {
   readonly log: Logger;
   /** The topology a (re)started worker boots with: always the current one. */
   readonly topology: () => Topology;
+  /** Access log and tracing for every worker (src/telemetry/settings.ts); absent = both off. */
+  readonly observability?: WorkerObservability;
 }
 
 interface WorkerSlot {
@@ -119,12 +122,13 @@ export class Supervisor {
 
   private spawn(index: number): Promise<void> {
     const { options } = this;
-    const boot: WorkerBootData = {
+    const boot: WorkerBootData & ObservabilityBootData = {
       tableBuffer: options.tableBuffer,
       workerIndex: index,
       topology: options.topology(),
       logLevel: options.logLevel,
       shutdownGraceMs: options.shutdownGraceMs,
+      ...(options.observability === undefined ? {} : { observability: options.observability }),
     };
     const worker = new Worker(ENTRY_URL, { workerData: boot });
     const slot = this.slots[index]!;

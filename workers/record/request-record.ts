@@ -303,8 +303,9 @@ export class RequestRecord {
       else if (status === 503) this.count(LISTENER_FERRY_503_TOTAL, 1);
       else if (status === 504) this.count(LISTENER_FERRY_504_TOTAL, 1);
     }
-    // A head that never parsed (400, 431, 505, 408) still gets its line.
+    // A head that never parsed (400, 431, 505, 408) is still a request (ELB counts those) and gets its line.
     if (!this.isOpen) {
+      this.count(LISTENER_REQUESTS_TOTAL, 1);
       this.isOpen = true;
       this.req = null;
       this.group = null;
