@@ -19,6 +19,7 @@
  */
 import net from 'node:net';
 import type { Logger } from 'pino';
+import type { WorkerObservability } from '../proto/observability.ts';
 import type { Topology } from '../proto/thread-messages.ts';
 import { type AdminServer, startAdmin } from './admin/index.ts';
 import type { ConfigSnapshot } from './config/index.ts';
@@ -27,6 +28,7 @@ import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from '.
 import { ProxyError } from './shared/errors.ts';
 import { Supervisor } from './supervisor/index.ts';
 import { HashTableBuilder, planFromConfig, TableWriter } from './table/index.ts';
+import { FERRY_VERSION, resolveObservability, Telemetry } from './telemetry/index.ts';
 
 export interface FerryOptions {
   readonly log: Logger;
@@ -47,6 +49,8 @@ export interface FerryHandle {
   /** Bound listener addresses by listener name (`host:port`, port 0 resolved). */
   readonly listenerPorts: ReadonlyMap<string, number>;
   readonly adminAddress: string;
+  /** Metrics, `/status.json` and the status page (src/telemetry). */
+  readonly telemetry: Telemetry;
   /**
    * Apply a new config's target groups: new targets are registered (and
    * checked), removed ones drain, changed attributes take effect. Throws
@@ -99,9 +103,11 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     groupCapacity: snapshot.limits.maxTargetGroups,
     targetCapacity: snapshot.limits.maxTargets,
     workerCapacity: snapshot.workerCount,
+    listenerCapacity: snapshot.listeners.length,
   });
   let supervisor: Supervisor | null = null;
   let admin: AdminServer | null = null;
+  let telemetry: Telemetry | null = null;
   const hashTables = new HashTableBuilder(table.view);
   // Topologies leave for the workers once their hash tables are built (src/table/hash-tables.ts);
   // builds finish in order of request, and an older one finishing late is never sent after a newer one.
@@ -131,6 +137,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     health.apply(planFromConfig(snapshot, listenerPorts), policiesFromConfig(snapshot));
     await firstRound(health, log);
     sentTopology = await hashTables.fill(table.current());
+    const observability = resolveObservability(snapshot, process.env);
     supervisor = new Supervisor({
       tableBuffer: table.buffer,
       view: table.view,
@@ -139,15 +146,19 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       shutdownGraceMs: snapshot.shutdownGracePeriodMs,
       log,
       topology: () => sentTopology ?? table.current(),
+      observability,
     });
     await supervisor.start();
     const running = supervisor;
+    telemetry = startTelemetry(snapshot, observability, listenerPorts, table, running, health);
     const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
     admin = await startAdmin(adminHost, adminPort, {
       isReady: () => running.readyCount === snapshot.workerCount,
       targets: () => health.report(),
+      telemetry,
     });
   } catch (error) {
+    telemetry?.stop();
     await health.stop();
     await supervisor?.terminate();
     await hashTables.close();
@@ -156,6 +167,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   }
   const running = supervisor;
   const adminServer = admin;
+  const runningTelemetry = telemetry!;
   let current = snapshot;
   for (const listener of snapshot.listeners) {
     log.info(
@@ -178,7 +190,17 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     topology: () => table.current(),
     listenerPorts,
     adminAddress: adminServer.address,
+    telemetry: runningTelemetry,
     reload(next: ConfigSnapshot): Topology {
+      if (
+        JSON.stringify([next.accessLog, next.tracing]) !==
+        JSON.stringify([current.accessLog, current.tracing])
+      ) {
+        throw new ProxyError(
+          'FERRY_ERR_CONFIG_INVALID',
+          'reload applies target groups only; accessLog and tracing changed: restart Ferry to apply them',
+        );
+      }
       if (restartKey(next) !== restartKey(current)) {
         throw new ProxyError(
           'FERRY_ERR_CONFIG_INVALID',
@@ -194,6 +216,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       log.info({ graceMs }, 'draining: no new connections; in-flight requests may finish');
       await health.stop();
       await running.drain(graceMs);
+      runningTelemetry.stop();
       await hashTables.close();
       await adminServer.close();
       await demo?.close();
@@ -205,6 +228,46 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
 /** The parts of a config a reload cannot change (they are bound or sized at start). */
 function restartKey(snapshot: ConfigSnapshot): string {
   return JSON.stringify([snapshot.listeners, snapshot.workerCount, snapshot.admin, snapshot.limits]);
+}
+
+/** Metrics, status page and the observability log lines (src/telemetry). */
+function startTelemetry(
+  snapshot: ConfigSnapshot,
+  observability: WorkerObservability,
+  listenerPorts: ReadonlyMap<string, number>,
+  table: TableWriter,
+  supervisor: Supervisor,
+  health: HealthManager,
+): Telemetry {
+  const topology = table.current();
+  const telemetry = new Telemetry({
+    view: table.view,
+    topology: () => table.current(),
+    workerCount: snapshot.workerCount,
+    isWorkerAlive: (workerIndex) => supervisor.workerAt(workerIndex) !== null,
+    readyWorkerCount: () => supervisor.readyCount,
+    restartCount: () => supervisor.restartCount,
+    isReady: () => supervisor.readyCount === snapshot.workerCount,
+    health,
+    listeners: topology.listeners.map((listener) => ({
+      name: listener.name,
+      protocol: listener.protocol,
+      address: `${listener.host}:${listenerPorts.get(listener.name) ?? listener.port}`,
+      targetGroup:
+        topology.groups.find((group) => group.groupIndex === listener.defaultGroupIndex)?.name ?? '',
+    })),
+    version: FERRY_VERSION,
+    tracing: {
+      enabled: observability.tracing !== null,
+      endpoint: observability.tracing?.tracesUrl ?? null,
+    },
+    accessLog: {
+      enabled: observability.accessLog !== null,
+      destination: observability.accessLog?.destination ?? null,
+    },
+  });
+  telemetry.start();
+  return telemetry;
 }
 
 /** Start health checking and wait for the first round, at most HEALTH_FIRST_ROUND_WAIT_MS. */
