@@ -63,12 +63,14 @@ export class AccessLog {
     });
     this.destination = destination as typeof this.destination;
     this.sampleRatio = settings.sampleRatio;
-    // No pid/hostname, no level: an access log is not a diagnostic log. ISO time like ALB's `time`.
+    // No pid/hostname and no level (an access log is not a diagnostic log): `"log":"access"` takes the
+    // level's place, so access lines are told apart from Ferry's own logs when both go to stdout.
+    // ISO time like ALB's `time`.
     this.logger = pino(
       {
         base: null,
         timestamp: pino.stdTimeFunctions.isoTime,
-        formatters: { level: () => ({}) },
+        formatters: { level: () => ({ log: 'access' }) },
       },
       destination,
     );
