@@ -41,6 +41,8 @@ export interface TopologyGroup {
   readonly hashTable: { readonly buffer: SharedArrayBuffer; readonly weights: readonly number[] } | null;
   /** TLS to the targets (`protocol: HTTPS`); null for plain HTTP (and TCP). */
   readonly upstreamTls: TopologyUpstreamTls | null;
+  /** Sticky sessions (target-group attribute); absent = off. */
+  readonly stickiness?: TopologyStickiness;
 }
 
 /** One certificate of an HTTPS listener: absolute PEM file paths (resolved by main against the config folder). */
@@ -89,6 +91,91 @@ export interface TopologyListener {
   readonly isTargetHeaderOn: boolean;
   /** TLS termination (protocol HTTPS); null for HTTP and TCP. */
   readonly tls: TopologyListenerTls | null;
+  /** Rules, default action and source checks (workers/route, workers/listen); absent = forward everything to defaultGroupIndex from any source. */
+  readonly routing?: TopologyRouting;
+}
+
+// === Routing and stickiness (issue 5) ===
+// As validated and normalised by src/config (routing.ts); each worker compiles
+// them into allocation-free matchers when a topology arrives (workers/route/compile.ts).
+
+/** Target-group stickiness (ELB's `stickiness.*` attributes). */
+export interface TopologyStickiness {
+  readonly enabled: boolean;
+  /** lb_cookie: Ferry's own cookie from the first response; app_cookie: once the application sets `cookieName`. */
+  readonly type: 'lb_cookie' | 'app_cookie';
+  /** How long a session stays on its target after its last request. */
+  readonly durationMs: number;
+  /** The application's cookie (app_cookie); '' for lb_cookie. */
+  readonly cookieName: string;
+}
+
+/** Forward to one group, or to several by weight (0..999) with optional group-level stickiness. */
+export interface TopologyForwardAction {
+  readonly type: 'forward';
+  readonly targetGroups: readonly { readonly name: string; readonly weight: number }[];
+  /** Keep a client on the group it got (a cookie of its own); only meaningful with several groups. */
+  readonly stickiness: { readonly enabled: boolean; readonly durationMs: number };
+}
+
+/** Answer with a redirect; each part may hold `#{protocol}` `#{host}` `#{port}` `#{path}` `#{query}`. */
+export interface TopologyRedirectAction {
+  readonly type: 'redirect';
+  /** `HTTP`, `HTTPS` or `#{protocol}`. */
+  readonly protocol: string;
+  readonly host: string;
+  /** A port number as text, or `#{port}`. */
+  readonly port: string;
+  /** Starts with `/`; `#{path}` is the request path without its leading `/` (as ALB). */
+  readonly path: string;
+  /** Without `?`; empty = none. */
+  readonly query: string;
+  readonly statusCode: 301 | 302;
+}
+
+/** Answer with a fixed response. */
+export interface TopologyFixedResponseAction {
+  readonly type: 'fixedResponse';
+  readonly statusCode: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+export type TopologyAction = TopologyForwardAction | TopologyRedirectAction | TopologyFixedResponseAction;
+
+/** One rule's conditions. An empty list is no condition; values in one list OR, lists AND. */
+export interface TopologyRuleConditions {
+  /** Wildcard patterns (`*`, `?`), case-insensitive, against the Host without its port. */
+  readonly hostHeader: readonly string[];
+  /** Wildcard patterns, case-sensitive, against the path (no query). */
+  readonly pathPattern: readonly string[];
+  /** Each entry must match (AND): a header `name` (lower-case) with a value matching any of `values` (case-insensitive wildcards). */
+  readonly httpHeader: readonly { readonly name: string; readonly values: readonly string[] }[];
+  /** Exact, case-sensitive method names. */
+  readonly httpRequestMethod: readonly string[];
+  /** Any pair matches: a parameter named `key` (any name when null), case-insensitive, whose raw value matches the wildcard `value`. */
+  readonly queryString: readonly { readonly key: string | null; readonly value: string }[];
+  /** Canonical CIDR blocks (IPv4 and IPv6) the client address must fall in. */
+  readonly sourceIp: readonly string[];
+}
+
+export interface TopologyRule {
+  /** 1..50000, unique per listener; lower is evaluated first. */
+  readonly priority: number;
+  readonly conditions: TopologyRuleConditions;
+  readonly action: TopologyAction;
+}
+
+/** A listener's routing and accept checks. */
+export interface TopologyRouting {
+  /** Sorted by priority. */
+  readonly rules: readonly TopologyRule[];
+  readonly defaultAction: TopologyAction;
+  readonly scheme: 'internet-facing' | 'internal';
+  /** CIDR blocks a client must come from (any listener); empty = any. */
+  readonly allowedSources: readonly string[];
+  /** Extra CIDR blocks an `internal` listener treats as private, besides loopback and RFC 1918 / fc00::/7. */
+  readonly internalSources: readonly string[];
 }
 
 export interface Topology {
@@ -96,6 +183,12 @@ export interface Topology {
   readonly generation: number;
   readonly groups: readonly TopologyGroup[];
   readonly listeners: readonly TopologyListener[];
+  /**
+   * Key that authenticates stickiness cookies (base64, 32 random bytes made by
+   * main at boot), so every worker, and a restarted one, accepts the cookies
+   * any other worker set. Absent: stickiness cookies are neither set nor honoured.
+   */
+  readonly stickinessKey?: string;
 }
 
 /** workerData handed to each worker at spawn. */

@@ -176,7 +176,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
         protocol: listener.protocol,
         address: `${listener.host}:${listenerPorts.get(listener.name)}`,
       },
-      `listening; forwarding to target group ${listener.defaultAction.forward.targetGroup}`,
+      `listening; forwarding to target groups: ${listener.forwardTargetGroups.join(', ') || 'none'}`,
     );
   }
   log.info(
@@ -227,7 +227,23 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
 
 /** The parts of a config a reload cannot change (they are bound or sized at start). */
 function restartKey(snapshot: ConfigSnapshot): string {
-  return JSON.stringify([snapshot.listeners, snapshot.workerCount, snapshot.admin, snapshot.limits]);
+  return JSON.stringify([
+    snapshot.listeners.map(listenerRestartKey),
+    snapshot.workerCount,
+    snapshot.admin,
+    snapshot.limits,
+  ]);
+}
+
+/**
+ * A listener's bound part. Rules, actions and source checks reach the workers
+ * in the topology (workers/route, workers/listen/source-filter.ts), so a
+ * reload applies them; a TCP listener's default forward is bound at accept.
+ */
+function listenerRestartKey(listener: ConfigSnapshot['listeners'][number]): unknown {
+  const { rules, defaultAction, allowedSources, internalSources, forwardTargetGroups, scheme, ...bound } =
+    listener;
+  return listener.protocol === 'TCP' ? { ...bound, defaultAction } : bound;
 }
 
 /** Metrics, status page and the observability log lines (src/telemetry). */

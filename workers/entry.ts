@@ -66,6 +66,8 @@ port.on('message', (message: MainToWorker) => {
   if (message.type === 'topology') {
     const before = new Set(runtime.groups.slots());
     runtime.groups.apply(message.topology);
+    runtime.router.apply(message.topology);
+    runtime.sourceFilters.apply(message.topology);
     for (const slot of runtime.groups.slots()) before.delete(slot);
     for (const slot of before) runtime.pool.closeSlot(slot);
   } else if (message.type === 'drain') {

@@ -21,7 +21,9 @@ import {
 import type { Topology } from '../proto/thread-messages.ts';
 import { clockMs } from '../src/shared/clock.ts';
 import { TICK_MS } from '../src/shared/limits.ts';
+import { SourceFilters } from './listen/source-filter.ts';
 import { Observer } from './record/index.ts';
+import { Router } from './route/router.ts';
 import { TargetGroups } from './route/target-groups.ts';
 import { SocketPool } from './upstream/socket-pool.ts';
 
@@ -37,6 +39,10 @@ export class WorkerRuntime {
   readonly view: TableView;
   readonly workerIndex: number;
   readonly groups: TargetGroups;
+  /** Compiled listener rules, weighted forwards and stickiness (workers/route/router.ts). */
+  readonly router: Router;
+  /** Accept checks per listener: scheme internal, allowedSources (workers/listen/source-filter.ts). */
+  readonly sourceFilters: SourceFilters;
   readonly pool: SocketPool;
   readonly log: Logger;
   readonly clockOriginS: number;
@@ -54,6 +60,8 @@ export class WorkerRuntime {
     this.clockOriginS = clockOriginS;
     this.log = log;
     this.groups = new TargetGroups(view, workerIndex, topology);
+    this.router = new Router(view, this.groups, topology);
+    this.sourceFilters = new SourceFilters(topology);
     this.pool = new SocketPool(view, workerIndex);
     this.connections = new Set();
     this.observer = new Observer(view, workerIndex, topology.listeners, log);

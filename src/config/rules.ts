@@ -19,6 +19,7 @@ import { DEFAULT_MAX_TARGET_GROUPS, DEFAULT_MAX_TARGETS } from '../shared/limits
 import { type HostPort, isWildcardHost, parseAddress } from './address.ts';
 import { type ConfigError, type ConfigPath, closestName, formatConfigPath } from './config-error.ts';
 import { parseHashKey } from './hash-key.ts';
+import { checkRoutingRules, routedTargetGroups } from './routing-rules.ts';
 import {
   ADMIN_ADDRESS_DEFAULT,
   LIMITS_MAX_TARGET_GROUPS_CAP,
@@ -86,6 +87,12 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
     if (protocol === 'TCP' && entry['addTargetHeader'] === true) {
       report(['listeners', index, 'addTargetHeader'], 'applies only to HTTP listeners; this listener is TCP');
     }
+    // Groups reached through rules and weighted forwards (their references are checked in routing-rules.ts).
+    for (const routed of routedTargetGroups(entry)) {
+      const users = listenersByGroup.get(routed) ?? [];
+      users.push({ name: stringAt(entry, 'name') ?? `#${index}`, protocol });
+      listenersByGroup.set(routed, users);
+    }
     const action = entry['defaultAction'];
     const forward = isObject(action) ? action['forward'] : undefined;
     const groupName = isObject(forward) ? stringAt(forward, 'targetGroup') : undefined;
@@ -113,6 +120,7 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
   }
 
   checkCapacity(raw, groups, errors);
+  errors.push(...checkRoutingRules(raw));
   return errors;
 }
 

@@ -40,6 +40,14 @@ import { HASH_KEY_SYNTAX, parseHashKey } from './hash-key.ts';
 import { parseMatcher } from './matcher.ts';
 import { accessLogField, tracingField } from './observability-schema.ts';
 import {
+  allowedSourcesField,
+  defaultActionField,
+  forwardTargetGroups,
+  internalSourcesField,
+  rulesField,
+  stickinessField,
+} from './routing-schema.ts';
+import {
   certificatesField,
   listenerTlsOutput,
   mutualAuthenticationField,
@@ -435,6 +443,7 @@ const targetGroupSchema = z
     timeouts: upstreamTimeoutsSchema.prefault({}).describe('Upstream timeouts for requests to this group.'),
     protocol: targetGroupProtocolField,
     tls: upstreamTlsField,
+    stickiness: stickinessField,
   })
   .transform((group) => ({
     name: group.name,
@@ -454,6 +463,8 @@ const targetGroupSchema = z
     protocol: group.protocol,
     /** TLS to the targets (protocol HTTPS), paths as written; null for HTTP. See tls-schema.ts. */
     tls: upstreamTlsOutput(group.protocol, group.tls),
+    /** Sticky sessions (routing-schema.ts). */
+    stickiness: group.stickiness,
   }));
 
 // === Listeners ===
@@ -473,15 +484,10 @@ const listenerSchema = z
       description: 'Add an `x-ferry-target: host:port` header naming the target that answered (HTTP only).',
       'x-default': 'the value of `demo`',
     }),
-    defaultAction: z
-      .strictObject({
-        forward: z
-          .strictObject({
-            targetGroup: nameField().describe('Name of the target group that receives the traffic.'),
-          })
-          .describe('Forward every request or connection to one target group.'),
-      })
-      .describe('What the listener does with traffic no rule matches (today: all of it).'),
+    rules: rulesField,
+    defaultAction: defaultActionField,
+    allowedSources: allowedSourcesField,
+    internalSources: internalSourcesField,
     certificates: certificatesField,
     sslPolicy: sslPolicyField,
     mutualAuthentication: mutualAuthenticationField,
@@ -493,7 +499,13 @@ const listenerSchema = z
     scheme: listener.scheme,
     /** null until the top level resolves it from `demo`. */
     addTargetHeader: listener.addTargetHeader ?? null,
+    /** Rules sorted by priority, actions normalised, CIDR blocks canonical (routing-schema.ts). */
+    rules: listener.rules,
     defaultAction: listener.defaultAction,
+    allowedSources: listener.allowedSources,
+    internalSources: listener.internalSources,
+    /** Every target group the listener's actions forward to (default action first). */
+    forwardTargetGroups: forwardTargetGroups(listener.rules, listener.defaultAction),
     /** certificates, sslPolicy, mutualAuthentication: filled for HTTPS, empty otherwise (tls-schema.ts). */
     ...listenerTlsOutput(listener),
   }));
@@ -568,10 +580,11 @@ export const configSchema = z
   .transform((config) => {
     const protocolsByGroup = new Map<string, Set<ListenerProtocol>>();
     for (const listener of config.listeners) {
-      const groupName = listener.defaultAction.forward.targetGroup;
-      const protocols = protocolsByGroup.get(groupName) ?? new Set<ListenerProtocol>();
-      protocols.add(listener.protocol);
-      protocolsByGroup.set(groupName, protocols);
+      for (const groupName of listener.forwardTargetGroups) {
+        const protocols = protocolsByGroup.get(groupName) ?? new Set<ListenerProtocol>();
+        protocols.add(listener.protocol);
+        protocolsByGroup.set(groupName, protocols);
+      }
     }
     return {
       workers: config.workers,

@@ -94,7 +94,7 @@ export interface GroupPolicy {
 
 /** Policies of every group of a snapshot. */
 export function policiesFromConfig(snapshot: ConfigSnapshot): GroupPolicy[] {
-  const inUse = new Set(snapshot.listeners.map((listener) => listener.defaultAction.forward.targetGroup));
+  const inUse = new Set(snapshot.listeners.flatMap((listener) => listener.forwardTargetGroups));
   return snapshot.targetGroups.map((group) => ({
     name: group.name,
     isInUse: inUse.has(group.name),

@@ -17,6 +17,11 @@ export function elapsedMs(nowMs: number, thenMs: number): number {
   return (nowMs - thenMs) | 0;
 }
 
+/** Whole seconds since the Unix epoch: wall time, for what clients compare with theirs (cookie expiry). */
+export function unixS(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
 /** High-resolution monotonic microseconds for measuring one exchange (not shared between threads). */
 export function monoUs(): number {
   return performance.now() * 1000;

@@ -39,3 +39,26 @@ export const SEQLOCK_RETRIES_MAX = 16;
 export const SHUTDOWN_GRACE_MS = 10_000;
 /** Coarse timer tick for per-request deadlines (one timer per worker, not per request). */
 export const TICK_MS = 250;
+
+/**
+ * Listener rules (issue 5). Config validation enforces these, so the worker's
+ * match loops are bounded by them: rules x values x (text length x pattern length).
+ */
+export const ROUTE_RULES_MAX = 100;
+/** Values in one condition list (hostHeader, pathPattern, one header's values, ...). */
+export const ROUTE_CONDITION_VALUES_MAX = 32;
+/** Header conditions in one rule. */
+export const ROUTE_HEADER_CONDITIONS_MAX = 8;
+/** Characters in one wildcard pattern (ALB's 128). */
+export const ROUTE_PATTERN_LENGTH_MAX = 128;
+/** Target groups one forward action may weigh (ALB's 5). */
+export const FORWARD_TARGET_GROUPS_MAX = 5;
+/** Largest weight of a target group in a forward action (ALB's 999). */
+export const FORWARD_WEIGHT_MAX = 999;
+/** Bytes of a fixedResponse body (ALB's 1 KiB). */
+export const FIXED_RESPONSE_BODY_BYTES_MAX = 1024;
+/** CIDR blocks in one `allowedSources`, `internalSources` or `sourceIp` list. */
+export const SOURCE_CIDRS_MAX = 256;
+/** Stickiness duration bounds (ELB's 1 s .. 7 days). */
+export const STICKINESS_DURATION_MS_MIN = 1_000;
+export const STICKINESS_DURATION_MS_MAX = 7 * 24 * 3_600_000;

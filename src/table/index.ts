@@ -23,6 +23,7 @@
  * new target can be given, and a worker's pooled sockets to it are closed
  * only when it leaves the topology.
  */
+import { randomBytes } from 'node:crypto';
 import {
   addHeader,
   GROUP_FAIL_OPEN,
@@ -79,6 +80,8 @@ export interface TableTargetGroup {
   readonly isInUse?: boolean;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /** Sticky sessions (target-group attribute); absent = off. */
+  readonly stickiness?: TopologyGroup['stickiness'];
   /** TLS to the targets (`protocol: HTTPS`), paths resolved; absent or null = plain HTTP. */
   readonly upstreamTls?: TopologyUpstreamTls | null;
   readonly targets: readonly {
@@ -97,6 +100,8 @@ export interface TableListener {
   /** Target group of the default forward action, or null for none. */
   readonly defaultTargetGroup: string | null;
   readonly addTargetHeader: boolean;
+  /** Rules, default action and source checks, passed through to the workers; absent = forward to defaultTargetGroup. */
+  readonly routing?: TopologyListener['routing'];
   /** TLS termination of an HTTPS listener, paths resolved; absent or null otherwise. */
   readonly tls?: TopologyListenerTls | null;
 }
@@ -156,6 +161,7 @@ export class TableWriter {
   private readonly entriesByGroup: Map<string, Set<SlotEntry>>;
   private plan: TablePlan;
   private topology: Topology;
+  private readonly stickinessKey: string;
   /** Failed-over groups: group name -> the group that takes its traffic (absent = itself). Kept across publish. */
   private readonly routes: Map<string, string>;
 
@@ -166,7 +172,9 @@ export class TableWriter {
     this.entryBySlot = new Map();
     this.entriesByGroup = new Map();
     this.plan = { targetGroups: [], listeners: [] };
-    this.topology = { generation: 0, groups: [], listeners: [] };
+    // Authenticates stickiness cookies; made once, so every worker (and a restarted one) agrees (workers/route/sticky.ts).
+    this.stickinessKey = randomBytes(32).toString('base64');
+    this.topology = { generation: 0, groups: [], listeners: [], stickinessKey: this.stickinessKey };
     this.routes = new Map();
   }
 
@@ -473,6 +481,7 @@ export class TableWriter {
         connectTimeoutMs: group.connectTimeoutMs,
         responseTimeoutMs: group.responseTimeoutMs,
         hashTable: null, // filled off-thread by src/table/hash-tables.ts before the workers see it
+        ...(group.stickiness === undefined ? {} : { stickiness: group.stickiness }),
         upstreamTls: group.upstreamTls ?? null,
       };
     });
@@ -485,9 +494,10 @@ export class TableWriter {
       defaultGroupIndex:
         listener.defaultTargetGroup === null ? -1 : (groupIndexByName.get(listener.defaultTargetGroup) ?? -1),
       isTargetHeaderOn: listener.addTargetHeader,
+      ...(listener.routing === undefined ? {} : { routing: listener.routing }),
       tls: listener.tls ?? null,
     }));
-    return { generation, groups, listeners };
+    return { generation, groups, listeners, stickinessKey: this.stickinessKey };
   }
 
   private allocateSlot(): number {

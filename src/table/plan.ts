@@ -13,9 +13,7 @@ import { listenerTlsPlan, upstreamTlsPlan } from './tls-plan.ts';
 export type ResolvedPorts = ReadonlyMap<string, number>;
 
 export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): TablePlan {
-  const groupsInUse = new Set(
-    snapshot.listeners.map((listener) => listener.defaultAction.forward.targetGroup),
-  );
+  const groupsInUse = new Set(snapshot.listeners.flatMap((listener) => listener.forwardTargetGroups));
   return {
     targetGroups: snapshot.targetGroups.map((group) => ({
       name: group.name,
@@ -36,6 +34,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       connectTimeoutMs: group.timeouts.connectMs,
       responseTimeoutMs: group.timeouts.responseMs,
       upstreamTls: upstreamTlsPlan(snapshot, group),
+      stickiness: group.stickiness,
       targets: group.targets.map((target) => ({
         address: target.address,
         host: target.host,
@@ -48,8 +47,19 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       protocol: listener.protocol,
       host: listener.host,
       port: ports.get(listener.name) ?? listener.port,
-      defaultTargetGroup: listener.defaultAction.forward.targetGroup,
+      // TCP listeners forward to exactly this group; HTTP(S) listeners route by `routing`.
+      defaultTargetGroup:
+        listener.defaultAction.type === 'forward'
+          ? (listener.defaultAction.targetGroups[0]?.name ?? null)
+          : null,
       addTargetHeader: listener.addTargetHeader,
+      routing: {
+        rules: listener.rules,
+        defaultAction: listener.defaultAction,
+        scheme: listener.scheme,
+        allowedSources: listener.allowedSources,
+        internalSources: listener.internalSources,
+      },
       tls: listenerTlsPlan(snapshot, listener),
     })),
   };

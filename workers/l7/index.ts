@@ -19,11 +19,13 @@
  *     │           │           │         │          │              UPSTREAM_TIMEOUT (504), DOWNSTREAM_ABORTED
  *     │           │           │         │          └─ UPSTREAM_CONNECT_REFUSED / _RESET (502),
  *     │           │           │         │             UPSTREAM_CONNECT_TIMEOUT (504)
- *     │           │           │         └─ PICK_NO_TARGET (503)
- *     │           │           └─ ROUTE_NO_MATCH (404)
+ *     │           │           │         └─ PICK_NO_TARGET (503); sticky target (cookie) first, else the balancer
+ *     │           │           └─ ROUTE_NO_MATCH (404); rules by priority, then the default action:
+ *     │           │              forward -> pick | redirect, fixedResponse -> answered here (keep-alive kept)
  *     │           └─ HTTP_BAD_REQUEST (400), HTTP_HEADERS_TOO_LARGE (431),
  *     │              HTTP_VERSION (505), HTTP_HEADER_TIMEOUT (408)
- *     └─ DRAINING: new connections are not accepted while draining
+ *     └─ DRAINING: new connections are not accepted while draining;
+ *        source not allowed (scheme internal, allowedSources): reset at accept (workers/listen)
  *
  * Counters: TARGET_IN_FLIGHT (and this worker's ledger) go up in `connect`
  * and down exactly once in `endExchange`, whatever the path: success,
@@ -66,7 +68,11 @@ import {
 } from '../../src/shared/limits.ts';
 import { RequestRecord, recordExchange } from '../record/index.ts';
 import { respondWithError } from '../respond/index.ts';
+import { type RedirectInputs, redirectInputs } from '../respond/local.ts';
+import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction } from '../route/compile.ts';
 import { requestKeyHash } from '../route/hash-key.ts';
+import { matchListener } from '../route/match.ts';
+import { ExchangeCookies } from '../route/router.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import type { UpstreamOwner, UpstreamSocket } from '../upstream/socket-pool.ts';
 import { ChunkedScanner } from './chunked-scanner.ts';
@@ -212,6 +218,15 @@ function clientAddress(socket: Socket): string {
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
+/** A redirect's request values (the Location's placeholders); null for other actions. */
+function redirectInputsOf(
+  action: CompiledAction,
+  req: RequestHead,
+  routes: { readonly protocol: string; readonly host: string; readonly port: number },
+): RedirectInputs | null {
+  return action.redirect === null ? null : redirectInputs(req, routes.protocol, routes.host, routes.port);
+}
+
 function upstreamErrorCode(errno: string): ErrorCode {
   return errno === 'ECONNREFUSED' ? 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' : 'FERRY_ERR_UPSTREAM_RESET';
 }
@@ -262,6 +277,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private deadlineMs: number;
   /** Error to answer with when the deadline passes; null = close quietly (idle keep-alive). */
   private deadlineCode: ErrorCode | null;
+  /** Stickiness cookies the current response must set (workers/route/sticky.ts). */
+  private readonly cookies: ExchangeCookies;
+  /** readHead on a later tick, after Ferry answered a request itself (no recursion through pipelined requests). */
+  private readonly readHeadNext: () => void;
 
   constructor(runtime: WorkerRuntime, listener: ListenerRuntime, socket: Socket) {
     this.runtime = runtime;
@@ -294,6 +313,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.isCloseAfterResponse = false;
     this.deadlineMs = runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
     this.deadlineCode = null;
+    this.cookies = new ExchangeCookies();
+    this.readHeadNext = () => {
+      if (this.phase === PHASE_HEAD) this.readHead();
+    };
   }
 
   // === accept ===
@@ -304,6 +327,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     socket.on('data', (chunk: Buffer) => this.onDownstreamData(chunk));
     socket.on('drain', () => {
       if (this.up !== null && this.phase !== PHASE_CLOSED) this.up.socket.resume();
+      else if (this.phase === PHASE_HEAD) this.socket.resume(); // paused by answerLocally
     });
     socket.on('error', () => {}); // 'close' follows; the cause changes nothing we do
     socket.on('end', () => this.onDownstreamEnd());
@@ -369,13 +393,68 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   }
 
   // === route ===
+  /**
+   * Listener rules (workers/route/match.ts): the first matching rule's
+   * action by priority, else the default action. Forward picks a target
+   * group (by weight, or the one a group-stickiness cookie names) and goes
+   * on to pick; redirect and fixedResponse are answered here.
+   */
   private route(): void {
-    const groupIndex = this.listener.listener.defaultGroupIndex;
+    const router = this.runtime.router;
+    const routes = router.listener(this.listener.listener.name);
+    this.cookies.reset();
+    if (routes === undefined) {
+      this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
+      return;
+    }
+    const action = routes.actions[matchListener(routes, this.req, this.remoteAddress)]!;
+    if (action.kind !== ACTION_FORWARD) {
+      this.answerLocally(action, redirectInputsOf(action, this.req, routes));
+      return;
+    }
+    const groupIndex = router.pickForwardGroup(action, this.req, this.cookies);
     if (groupIndex < 0) {
       this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
       return;
     }
     this.pick(groupIndex);
+  }
+
+  /**
+   * Answer a redirect or fixed response (workers/respond/local.ts). The
+   * connection stays open when the request allows: keep-alive and no body
+   * to skip (a request with a body closes it; reading and dropping the body
+   * is not worth its framing risk here).
+   */
+  private answerLocally(action: CompiledAction, inputs: RedirectInputs | null): void {
+    const req = this.req;
+    const hasBody = req.bodyKind === BODY_CHUNKED || (req.bodyKind === BODY_LENGTH && req.contentLength > 0);
+    const isClose = !req.isKeepAlive || hasBody || this.runtime.isDraining;
+    let status: number;
+    let response: Buffer | string;
+    if (action.kind === ACTION_FIXED_RESPONSE) {
+      status = action.fixed!.statusCode;
+      response = action.fixed!.bytes(req.method === 'HEAD', isClose, req.versionMinor);
+    } else {
+      status = action.redirect!.statusCode;
+      response = action.redirect!.response(inputs!, isClose, req.versionMinor);
+    }
+    this.rec.responseStarted(status);
+    this.rec.finished();
+    const socket = this.socket;
+    if (isClose) {
+      this.pending = null;
+      this.startLinger();
+      if (typeof response === 'string') socket.end(response, 'latin1');
+      else socket.end(response);
+      return;
+    }
+    const isFlushed =
+      typeof response === 'string' ? socket.write(response, 'latin1') : socket.write(response);
+    if (!isFlushed) socket.pause(); // the 'drain' handler resumes reading
+    this.deadlineMs = this.runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
+    this.deadlineCode = null;
+    if (this.pending !== null) process.nextTick(this.readHeadNext);
   }
 
   // === pick ===
@@ -386,7 +465,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       group !== undefined && group.algorithm === 'hash'
         ? requestKeyHash(group.hashKey, this.req, this.remoteAddress)
         : 0;
-    const slot = groups.pickTarget(groupIndex, keyHash, this.runtime.nowMs);
+    const router = this.runtime.router;
+    const slot = router.pickTarget(groupIndex, keyHash, this.runtime.nowMs, this.req, this.cookies);
     const target = slot === NO_SLOT ? undefined : groups.targetAt(slot);
     if (target === undefined) {
       this.refuse('FERRY_ERR_PICK_NO_TARGET');
@@ -889,6 +969,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (isInterimOrUpgrade) return `${head}\r\n`;
     if (res.bodyKind === BODY_LENGTH) head += `content-length: ${res.contentLength}\r\n`;
     else if (res.bodyKind === BODY_CHUNKED) head += `transfer-encoding: ${codings}\r\n`;
+    if (this.cookies.sticky !== null || this.cookies.groupLines !== '')
+      head += this.runtime.router.responseCookieLines(this.cookies, res);
     if (this.listener.listener.isTargetHeaderOn) head += `x-ferry-target: ${this.target!.id}\r\n`;
     if (this.isCloseAfterResponse) head += 'connection: close\r\n';
     else if (this.req.versionMinor === 0) head += 'connection: keep-alive\r\n';

@@ -11,6 +11,7 @@ import type { TopologyListener } from '../../proto/thread-messages.ts';
 import { acceptTcp } from '../l4/index.ts';
 import { HttpConnection, ListenerRuntime } from '../l7/index.ts';
 import type { WorkerRuntime } from '../runtime.ts';
+import { isSourceAllowed, refuseSource } from './source-filter.ts';
 
 /**
  * Bind one listener. Resolves with the server once it listens; rejects with
@@ -22,6 +23,10 @@ export function bindListener(runtime: WorkerRuntime, listener: TopologyListener)
     if (runtime.isDraining) {
       runtime.observer.connectionRejected(listener);
       socket.destroy();
+      return;
+    }
+    if (!isSourceAllowed(runtime.sourceFilters.filter(listener.name), socket.remoteAddress)) {
+      refuseSource(runtime.view, runtime.workerIndex, runtime.observer.listenerIndexOf(listener), socket);
       return;
     }
     if (listener.protocol === 'TCP') acceptTcp(runtime, listener, socket);

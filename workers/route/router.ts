@@ -1,0 +1,239 @@
+/**
+ * @module workers/route/router
+ *
+ * A worker's routing state and the decisions that use it: each listener's
+ * compiled rules (compile.ts, matched by match.ts), which target group a
+ * weighted forward sends a request to (with group-level stickiness), and
+ * sticky target picks around the group's balancer (sticky.ts). Thread:
+ * worker. Place in the flow: readHead -> **route** -> **pick** -> connect.
+ *
+ * Rebuilt from each topology main sends (config applied or reloaded), so
+ * rules, actions and stickiness attributes change at run time; group indices
+ * are resolved from names here, so a reload that reorders groups is safe.
+ *
+ * Sticky pick (target-group stickiness of the group that serves the request,
+ * i.e. after following a failover pointer):
+ *
+ *   cookie valid? ──no──> MISS: balance; lb_cookie: set cookie; app_cookie: set it once the app does
+ *        │yes
+ *   its slot still this target, in this group, routable? ──no──> RE-PICK: balance, rewrite cookie
+ *        │yes
+ *   HIT: that slot (no balancer call), refresh cookie
+ *
+ * Every outcome is counted in the serving group's row (GROUP_STICKY_*).
+ */
+import {
+  addGroup,
+  GROUP_FORWARD_STICKY_HITS_TOTAL,
+  GROUP_FORWARD_STICKY_MISSES_TOTAL,
+  GROUP_FORWARD_STICKY_REPICKS_TOTAL,
+  GROUP_ROUTE_TO,
+  GROUP_STICKY_HITS_TOTAL,
+  GROUP_STICKY_MISSES_TOTAL,
+  GROUP_STICKY_REPICKS_TOTAL,
+  isTargetRoutable,
+  loadGroup,
+  loadTarget,
+  NO_SLOT,
+  TARGET_GENERATION,
+  TARGET_GROUP_INDEX,
+  type TableView,
+} from '../../proto/table-layout.ts';
+import type { Topology } from '../../proto/thread-messages.ts';
+import { unixS } from '../../src/shared/clock.ts';
+import type { RequestHead, ResponseHead } from '../l7/http1-types.ts';
+import { type CompiledAction, CompiledListener } from './compile.ts';
+import {
+  type ExchangeCookies,
+  requestCookie,
+  STICKY_KIND_APP,
+  STICKY_KIND_GROUP,
+  StickyCodec,
+  StickyGroup,
+  setCookieLines,
+  stickyResponseLines,
+} from './sticky.ts';
+import { PICK_BALANCED, type TargetGroups } from './target-groups.ts';
+
+export { ExchangeCookies } from './sticky.ts';
+
+export class Router {
+  private readonly view: TableView;
+  private readonly groups: TargetGroups;
+  private codec: StickyCodec | null;
+  /** The key `codec` was made with. */
+  private codecKey: string;
+  private listeners: Map<string, CompiledListener>;
+  /** Stickiness by group index; null where off. */
+  private stickyGroups: (StickyGroup | null)[];
+
+  constructor(view: TableView, groups: TargetGroups, topology: Topology) {
+    this.view = view;
+    this.groups = groups;
+    this.codec = null;
+    this.codecKey = '';
+    this.listeners = new Map();
+    this.stickyGroups = [];
+    this.apply(topology);
+  }
+
+  /** Compile a new topology's routing and stickiness. Allocates; message time only. */
+  apply(topology: Topology): void {
+    const groupIndexByName = new Map<string, number>();
+    const stickyGroups: (StickyGroup | null)[] = [];
+    for (const group of topology.groups) {
+      groupIndexByName.set(group.name, group.groupIndex);
+      const stickiness = group.stickiness;
+      stickyGroups[group.groupIndex] =
+        stickiness?.enabled === true
+          ? new StickyGroup(
+              group.groupIndex,
+              group.name,
+              stickiness.type,
+              stickiness.durationMs,
+              stickiness.cookieName,
+            )
+          : null;
+    }
+    const listeners = new Map<string, CompiledListener>();
+    for (const listener of topology.listeners) {
+      listeners.set(listener.name, new CompiledListener(listener, groupIndexByName));
+    }
+    // Keep the codec (and its cache) while the key stays; it does for the life of main.
+    if (topology.stickinessKey === undefined) this.codec = null;
+    else if (this.codec === null || this.codecKey !== topology.stickinessKey) {
+      this.codec = new StickyCodec(topology.stickinessKey);
+      this.codecKey = topology.stickinessKey;
+    }
+    this.listeners = listeners;
+    this.stickyGroups = stickyGroups;
+  }
+
+  /** The compiled routing of a listener, by name. */
+  listener(name: string): CompiledListener | undefined {
+    return this.listeners.get(name);
+  }
+
+  /**
+   * The target group a forward action sends this request to: its only
+   * group, or by weight (this worker's smooth rotation), honouring a valid
+   * group-stickiness cookie. Sets `cookies.groupLines` when the action is
+   * sticky. Returns -1 when the action names no group of this topology.
+   * Synchronous; allocates only to read and (re)write the cookie.
+   */
+  pickForwardGroup(action: CompiledAction, req: RequestHead, cookies: ExchangeCookies): number {
+    const indices = action.groupIndices;
+    if (indices.length <= 1) return indices.length === 0 ? -1 : indices[0]!;
+    const codec = this.codec;
+    const isSticky = action.isSticky && codec !== null;
+    let counter = GROUP_FORWARD_STICKY_MISSES_TOTAL;
+    let nowS = 0;
+    if (isSticky) {
+      nowS = unixS();
+      const value = requestCookie(req, action.cookieName) || requestCookie(req, action.corsCookieName);
+      if (value !== '' && codec.verify(STICKY_KIND_GROUP, action.cookieName, value, '', nowS)) {
+        const named = codec.id;
+        const hashes = action.groupNameHashes;
+        for (let i = 0; i < hashes.length; i++) {
+          if (hashes[i] === named && action.weights[i]! > 0) {
+            addGroup(this.view, indices[i]!, GROUP_FORWARD_STICKY_HITS_TOTAL, 1);
+            cookies.groupLines = this.groupCookieLines(action, codec, i, nowS);
+            return indices[i]!;
+          }
+        }
+        counter = GROUP_FORWARD_STICKY_REPICKS_TOTAL;
+      }
+    }
+    const sequence = action.sequence;
+    const position = sequence[action.cursor]!;
+    action.cursor = action.cursor + 1 === sequence.length ? 0 : action.cursor + 1;
+    if (isSticky) {
+      addGroup(this.view, indices[position]!, counter, 1);
+      cookies.groupLines = this.groupCookieLines(action, codec, position, nowS);
+    }
+    return indices[position]!;
+  }
+
+  private groupCookieLines(
+    action: CompiledAction,
+    codec: StickyCodec,
+    position: number,
+    nowS: number,
+  ): string {
+    const expiryS = nowS + action.stickyDurationS;
+    const value = codec.encode(
+      STICKY_KIND_GROUP,
+      action.cookieName,
+      action.groupNameHashes[position]!,
+      0,
+      expiryS,
+      '',
+    );
+    return setCookieLines(action.cookieName, action.corsCookieName, value, expiryS);
+  }
+
+  /**
+   * The pick phase with target stickiness: the slot a valid cookie names if
+   * it may still take traffic, else the balancer's (groups.pickTarget). Sets
+   * what the response must write in `cookies`, and groups.lastPickGroupIndex
+   * as pickTarget does. Returns a slot or NO_SLOT. Synchronous; allocates
+   * only to read the cookie and, on a cache miss, to verify it.
+   */
+  pickTarget(
+    groupIndex: number,
+    keyHash: number,
+    nowMs: number,
+    req: RequestHead,
+    cookies: ExchangeCookies,
+  ): number {
+    const groups = this.groups;
+    const view = this.view;
+    const codec = this.codec;
+    const routeTo = loadGroup(view, groupIndex, GROUP_ROUTE_TO);
+    const sticky = this.stickyGroups[routeTo] ?? null;
+    if (sticky === null || codec === null) return groups.pickTarget(groupIndex, keyHash, nowMs);
+
+    const nowS = unixS();
+    const isApp = sticky.kind === STICKY_KIND_APP;
+    const session = isApp ? requestCookie(req, sticky.appCookieName) : '';
+    let counter = GROUP_STICKY_MISSES_TOTAL;
+    const value = requestCookie(req, sticky.cookieName) || requestCookie(req, sticky.corsCookieName);
+    if (
+      value !== '' &&
+      (!isApp || session !== '') &&
+      codec.verify(sticky.kind, sticky.cookieName, value, session, nowS)
+    ) {
+      const slot = codec.id;
+      const generation = codec.generation;
+      if (
+        slot >= 0 &&
+        slot < view.targetCapacity &&
+        loadTarget(view, slot, TARGET_GENERATION) === generation &&
+        loadTarget(view, slot, TARGET_GROUP_INDEX) === routeTo &&
+        isTargetRoutable(view, slot) &&
+        groups.targetAt(slot) !== undefined
+      ) {
+        addGroup(view, routeTo, GROUP_STICKY_HITS_TOTAL, 1);
+        groups.lastPickGroupIndex = routeTo;
+        groups.lastPickKind = PICK_BALANCED;
+        cookies.bindTarget(sticky, slot, generation, session);
+        return slot;
+      }
+      counter = GROUP_STICKY_REPICKS_TOTAL;
+    }
+    const slot = groups.pickTarget(groupIndex, keyHash, nowMs);
+    addGroup(view, routeTo, counter, 1);
+    if (slot === NO_SLOT) return NO_SLOT;
+    const generation = loadTarget(view, slot, TARGET_GENERATION);
+    if (!isApp || counter === GROUP_STICKY_REPICKS_TOTAL)
+      cookies.bindTarget(sticky, slot, generation, session);
+    else cookies.awaitAppCookie(sticky, slot, generation);
+    return slot;
+  }
+
+  /** Set-Cookie lines for a proxied response ('' when the exchange is not sticky). */
+  responseCookieLines(cookies: ExchangeCookies, res: ResponseHead): string {
+    if (cookies.sticky === null) return cookies.groupLines;
+    return stickyResponseLines(this.codec, cookies, res, unixS());
+  }
+}
