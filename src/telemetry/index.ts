@@ -8,20 +8,14 @@
  *
  *   config ──> settings.ts ──> supervisor ──> workers/record (log lines, spans: in the workers)
  *   workers ──Atomics──> table ──poll──> metrics.ts ──> admin: /metrics, /status.json, /
- *   health events (checks, transitions, ejections) ──> metrics.ts
+ *   health events (checks, ejections) ──> metrics.ts; health report (states, transitions) ──> status.ts
  *
  * Nothing outside src/telemetry/ imports its other files.
  */
 import type http from 'node:http';
 import type { TableView } from '../../proto/table-layout.ts';
 import type { Topology } from '../../proto/thread-messages.ts';
-import type {
-  CheckResult,
-  EjectionEvent,
-  HealthManager,
-  TargetRef,
-  TransitionEvent,
-} from '../health/index.ts';
+import type { CheckResult, EjectionEvent, HealthManager, TargetRef } from '../health/index.ts';
 import { MetricsCollector } from './metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 import { type StatusListener, statusDocument } from './status.ts';
@@ -79,22 +73,11 @@ export class Telemetry {
       collector.onCheck(ref.targetGroup, ref.address, result.outcome);
     const ejection = (event: EjectionEvent) =>
       collector.onEjection(event.targetGroup, event.address, event.isEjected);
-    const transition = (event: TransitionEvent) =>
-      collector.onTransition({
-        atMs: event.atMs,
-        targetGroup: event.targetGroup,
-        target: event.address,
-        from: event.from,
-        to: event.to,
-        reason: event.reason?.code ?? null,
-      });
     health.on('check', check);
     health.on('ejection', ejection);
-    health.on('transition', transition);
     this.unsubscribe = () => {
       health.off('check', check);
       health.off('ejection', ejection);
-      health.off('transition', transition);
     };
   }
 
@@ -115,6 +98,7 @@ export class Telemetry {
   /** The `/status.json` document. */
   statusDocument(): Record<string, unknown> {
     const { sources } = this;
+    this.collector.poll(false);
     const topology = sources.topology();
     return statusDocument({
       collector: this.collector,

@@ -205,15 +205,6 @@ export interface GroupSeries {
   isSeen: boolean;
 }
 
-export interface TransitionNote {
-  readonly atMs: number;
-  readonly targetGroup: string;
-  readonly target: string;
-  readonly from: string | null;
-  readonly to: string;
-  readonly reason: string | null;
-}
-
 /** Where the collector reads from; main supplies the live objects, tests may fake them. */
 export interface CollectorSources {
   readonly view: TableView;
@@ -248,7 +239,6 @@ export class MetricsCollector {
   readonly targets: Map<string, TargetSeries>;
   readonly groups: Map<string, GroupSeries>;
   readonly listeners: ListenerSeries[];
-  readonly transitions: TransitionNote[];
   private lastPollMs: number;
   private timer: NodeJS.Timeout | null;
 
@@ -275,7 +265,6 @@ export class MetricsCollector {
         lastRate: 0,
         tickRequests: 0,
       }));
-    this.transitions = [];
     this.lastPollMs = this.now();
     this.timer = null;
   }
@@ -300,11 +289,6 @@ export class MetricsCollector {
   onEjection(targetGroup: string, address: string, isEjected: boolean): void {
     const series = this.targets.get(seriesKey(targetGroup, address));
     if (series !== undefined && isEjected) series.ejections++;
-  }
-
-  onTransition(note: TransitionNote): void {
-    this.transitions.unshift(note);
-    if (this.transitions.length > TRANSITIONS_KEPT) this.transitions.length = TRANSITIONS_KEPT;
   }
 
   // === Poll ===

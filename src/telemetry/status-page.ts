@@ -13,6 +13,7 @@
  * `data-target` / `data-state` attributes for tests and scripts.
  */
 import { createHash } from 'node:crypto';
+import { HISTORY_POINTS } from './metrics.ts';
 
 /** How often the page fetches /status.json. */
 export const STATUS_PAGE_POLL_MS = 1_000;
@@ -52,6 +53,8 @@ ul.events { margin:0; padding-left:18px; }
 const SCRIPT = `
 'use strict';
 const POLL_MS = ${STATUS_PAGE_POLL_MS};
+const HISTORY_POINTS = ${HISTORY_POINTS};
+const CHART_POINTS_MIN = 12;
 const $ = (id) => document.getElementById(id);
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -69,13 +72,16 @@ function chart(values, width, height) {
   svg.setAttribute('width', width);
   svg.setAttribute('height', height);
   svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
+  // Right-aligned; the time axis spans the history kept so far (at least CHART_POINTS_MIN seconds, at
+  // most HISTORY_POINTS), so a young history is not squeezed into the last pixels.
   const points = values.length > 1 ? values : [0, 0];
   const max = Math.max(1e-9, ...points);
-  const step = width / (points.length - 1);
-  const coords = points.map((v, i) => (i * step).toFixed(1) + ',' + (height - 1 - (v / max) * (height - 3)).toFixed(1));
+  const step = width / (Math.min(HISTORY_POINTS, Math.max(CHART_POINTS_MIN, points.length)) - 1);
+  const left = width - (points.length - 1) * step;
+  const coords = points.map((v, i) => (left + i * step).toFixed(1) + ',' + (height - 1 - (v / max) * (height - 3)).toFixed(1));
   const area = document.createElementNS(SVG, 'polygon');
   area.setAttribute('class', 'area');
-  area.setAttribute('points', '0,' + height + ' ' + coords.join(' ') + ' ' + width + ',' + height);
+  area.setAttribute('points', left.toFixed(1) + ',' + height + ' ' + coords.join(' ') + ' ' + width + ',' + height);
   const line = document.createElementNS(SVG, 'polyline');
   line.setAttribute('points', coords.join(' '));
   svg.append(area, line);

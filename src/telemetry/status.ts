@@ -12,7 +12,7 @@
  * when a field changes meaning or goes away (new fields may appear any time).
  */
 import type { TargetStatus, TargetsReport } from '../health/index.ts';
-import { HISTORY_POINTS, METRICS_POLL_MS, MetricsCollector } from './metrics.ts';
+import { HISTORY_POINTS, METRICS_POLL_MS, MetricsCollector, TRANSITIONS_KEPT } from './metrics.ts';
 
 /** Bumped when a field of the document changes meaning or is removed. */
 export const STATUS_SCHEMA_VERSION = 1;
@@ -51,6 +51,26 @@ function healthOf(report: TargetsReport | null, group: string, address: string):
   return report?.targetGroups
     .find((candidate) => candidate.name === group)
     ?.targets.find((t) => t.address === address);
+}
+
+/** Every target's recorded health transitions, newest first, at most TRANSITIONS_KEPT. */
+function recentTransitions(report: TargetsReport | null) {
+  const all = (report?.targetGroups ?? []).flatMap((group) =>
+    group.targets.flatMap((target) =>
+      target.transitions.map((transition) => ({
+        atMs: transition.atMs,
+        targetGroup: group.name,
+        target: target.address,
+        from: transition.from,
+        to: transition.to,
+        reason: transition.reason,
+      })),
+    ),
+  );
+  all.sort((a, b) => b.atMs - a.atMs);
+  return all
+    .slice(0, TRANSITIONS_KEPT)
+    .map(({ atMs, ...rest }) => ({ at: new Date(atMs).toISOString(), ...rest }));
 }
 
 /** The `/status.json` document (plain JSON-ready data). Allocates; called per request. */
@@ -139,13 +159,6 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
     historyPoints: HISTORY_POINTS,
     listeners,
     targetGroups,
-    transitions: collector.transitions.map((note) => ({
-      at: new Date(note.atMs).toISOString(),
-      targetGroup: note.targetGroup,
-      target: note.target,
-      from: note.from,
-      to: note.to,
-      reason: note.reason,
-    })),
+    transitions: recentTransitions(report),
   };
 }
