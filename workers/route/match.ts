@@ -39,6 +39,8 @@ let pathEnd = 0;
 /** Query range in the target (after `?`); queryStart === queryEnd when none. */
 let queryStart = 0;
 let queryEnd = 0;
+/** Length of the Host value without its `:port`. */
+let hostEnd = 0;
 /** Client address: IP_* family and words, parsed at most once per request. */
 let sourceFamily = IP_NONE;
 const sourceWords = new Int32Array(4);
@@ -67,6 +69,7 @@ export function matchListener(listener: CompiledListener, req: RequestHead, remo
   }
   queryStart = end < target.length ? end + 1 : end;
   queryEnd = target.length;
+  hostEnd = hostLengthOf(req.host);
   sourceFamily = listener.hasSourceConditions ? parseIp(remoteAddress, sourceWords) : IP_NONE;
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
@@ -79,10 +82,7 @@ function matchRule(rule: CompiledRule, req: RequestHead): boolean {
   // Cheapest conditions first.
   if (rule.methods.length > 0 && !matchMethod(rule.methods, req.method)) return false;
   if (rule.sources !== null && !matchCidr(rule.sources, sourceFamily, sourceWords)) return false;
-  if (rule.hosts.length > 0) {
-    const host = req.host;
-    if (!matchAny(rule.hosts, host, 0, hostLengthOf(host))) return false;
-  }
+  if (rule.hosts.length > 0 && !matchAny(rule.hosts, req.host, 0, hostEnd)) return false;
   if (rule.paths.length > 0 && !matchAny(rule.paths, pathText, pathStart, pathEnd)) return false;
   const headers = rule.headers;
   for (let i = 0; i < headers.length; i++) if (!matchHeader(headers[i]!, req)) return false;
