@@ -213,6 +213,12 @@ export const ERROR_CODES = {
     source: 'internal',
     retryable: true,
   },
+  FERRY_ERR_UPSTREAM_TLS: {
+    doc: "TLS to the target failed: its certificate did not verify against the group's CA or name, or the handshake was refused (protocol, cipher, or a client certificate it required).",
+    status: 502,
+    source: 'upstream',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

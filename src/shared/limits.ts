@@ -62,3 +62,19 @@ export const SOURCE_CIDRS_MAX = 256;
 /** Stickiness duration bounds (ELB's 1 s .. 7 days). */
 export const STICKINESS_DURATION_MS_MIN = 1_000;
 export const STICKINESS_DURATION_MS_MAX = 7 * 24 * 3_600_000;
+
+/** HTTPS listeners: time a client has to finish its TLS handshake before the connection is closed. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * How often each worker stats the PEM files it uses, to pick up replaced
+ * certificates. Polling (not inotify) because certificates are usually
+ * replaced by rename or by a Kubernetes secret's symlink swap, which a watch
+ * on the old file never sees; a stat per file per second costs nothing.
+ */
+export const TLS_FILE_POLL_INTERVAL_MS = 1_000;
+/** Quiet time after a PEM file changes before the set is re-read (a cert and its key are rarely written at the same instant). */
+export const TLS_RELOAD_SETTLE_MS = 200;
+/** HTTP/2 downstream: streams one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+export const H2_CONCURRENT_STREAMS_MAX = 128;
+/** HTTP/2 downstream: upstream connections per target per worker for proxied streams (more requests queue). */
+export const H2_UPSTREAM_CONNECTIONS_MAX = 128;

@@ -46,6 +46,7 @@ const SHIPPED_CODES: readonly string[] = [
   'FERRY_ERR_CONTROL_NOT_OBSERVED',
   'FERRY_ERR_CONTROL_TOKEN_REQUIRED',
   'FERRY_ERR_CONTROL_UNREACHABLE',
+  'FERRY_ERR_UPSTREAM_TLS',
 ];
 
 /** `FERRY_ERR_<AREA>_<CONDITION>`: at least an area and a condition after the prefix. */
