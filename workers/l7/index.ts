@@ -407,7 +407,9 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
       return;
     }
-    const action = routes.actions[matchListener(routes, this.req, this.remoteAddress)]!;
+    const actionIndex = matchListener(routes, this.req, this.remoteAddress);
+    const action = routes.actions[actionIndex]!;
+    this.rec.routed(routes.actionLabels[actionIndex]!);
     if (action.kind !== ACTION_FORWARD) {
       this.answerLocally(action, redirectInputsOf(action, this.req, routes));
       return;

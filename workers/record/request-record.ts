@@ -54,15 +54,16 @@ import {
 import type { TopologyGroup, TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
 import { monoUs } from '../../src/shared/clock.ts';
 import type { RequestHead } from '../l7/http1-types.ts';
-import { PICK_BALANCED, PICK_FAIL_OPEN } from '../route/target-groups.ts';
+import { PICK_BALANCED, PICK_FAIL_OPEN, PICK_STICKY } from '../route/target-groups.ts';
 import type { Observer } from './observer.ts';
 
-/** The rule that matched; listener rules are not there yet, so every request takes the default action. */
+/** The rule name of a request that matched no listener rule (it took the default action); l7 reports the rule via routed(). */
 const RULE_DEFAULT = 'default';
 
 /** `ferry.pick_reason` / `pickReason`: why this target. */
 export function pickReasonOf(pickKind: number, algorithm: string): string | null {
   if (pickKind === PICK_FAIL_OPEN) return 'fail_open';
+  if (pickKind === PICK_STICKY) return 'sticky';
   if (pickKind === PICK_BALANCED) return algorithm === 'hash' ? 'hash' : 'balanced';
   return null;
 }
@@ -98,6 +99,8 @@ export class RequestRecord {
   private group: TopologyGroup | null;
   private target: TopologyTarget | null;
   private pickKind: number;
+  /** The listener rule that matched (its priority as text), or RULE_DEFAULT. */
+  private rule: string;
   private attempt: number;
   private targetStatus: number;
   private startUs: number;
@@ -126,6 +129,7 @@ export class RequestRecord {
     this.group = null;
     this.target = null;
     this.pickKind = 0;
+    this.rule = RULE_DEFAULT;
     this.attempt = 0;
     this.targetStatus = 0;
     this.startUs = 0;
@@ -170,6 +174,7 @@ export class RequestRecord {
     this.group = null;
     this.target = null;
     this.pickKind = 0;
+    this.rule = RULE_DEFAULT;
     this.attempt = 0;
     this.targetStatus = 0;
     this.sentUs = 0;
@@ -205,6 +210,15 @@ export class RequestRecord {
     });
     this.serverSpan = span;
     this.traceId = tracing.traceId(span);
+  }
+
+  // === route ===
+  /** The listener rule that decided the request (its priority as text, precomputed), or 'default'. */
+  routed(rule: string): void {
+    this.rule = rule;
+    const tracing = this.observer.tracing;
+    if (tracing !== null && this.serverSpan !== null)
+      tracing.setAttribute(this.serverSpan, 'ferry.rule', rule);
   }
 
   // === pick ===
@@ -387,7 +401,7 @@ export class RequestRecord {
       tlsProtocol: tls === null ? null : tls.getProtocol(),
       tlsCipher: tls === null ? null : (tls.getCipher()?.name ?? null),
       traceId: this.traceId,
-      rule: req === null ? null : RULE_DEFAULT,
+      rule: req === null ? null : this.rule,
       code,
       phase: this.phase(code),
     };

@@ -231,6 +231,8 @@ export class CompiledListener {
   readonly rules: readonly CompiledRule[];
   /** Every action: one per rule (same order), the default action last. */
   readonly actions: readonly CompiledAction[];
+  /** Per action: the rule's priority as text, or `default` (access log `rule`, span `ferry.rule`; built once, H2). */
+  readonly actionLabels: readonly string[];
   readonly defaultActionIndex: number;
   /** Some rule has a sourceIp condition: parse the client address once per request. */
   readonly hasSourceConditions: boolean;
@@ -253,6 +255,7 @@ export class CompiledListener {
     actions.push(new CompiledAction(routing.defaultAction, `${listener.name}-default`, groupIndexByName));
     this.rules = rules;
     this.actions = actions;
+    this.actionLabels = [...rules.map((rule) => String(rule.priority)), 'default'];
     this.hasSourceConditions = rules.some((rule) => rule.sources !== null);
     this.protocol = listener.protocol === 'HTTPS' ? 'https' : 'http';
     this.host = listener.host;

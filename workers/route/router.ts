@@ -53,7 +53,7 @@ import {
   setCookieLines,
   stickyResponseLines,
 } from './sticky.ts';
-import { PICK_BALANCED, type TargetGroups } from './target-groups.ts';
+import { PICK_STICKY, type TargetGroups } from './target-groups.ts';
 
 export { ExchangeCookies } from './sticky.ts';
 
@@ -215,7 +215,7 @@ export class Router {
       ) {
         addGroup(view, routeTo, GROUP_STICKY_HITS_TOTAL, 1);
         groups.lastPickGroupIndex = routeTo;
-        groups.lastPickKind = PICK_BALANCED;
+        groups.lastPickKind = PICK_STICKY;
         cookies.bindTarget(sticky, slot, generation, session);
         return slot;
       }

@@ -36,6 +36,8 @@ import { type Balancer, ELIGIBLE_ANY, ELIGIBLE_ROUTABLE, type PrebuiltLookup } f
 export const PICK_NONE = 0;
 export const PICK_BALANCED = 1;
 export const PICK_FAIL_OPEN = 2;
+/** The target a valid stickiness cookie named (workers/route/router.ts). */
+export const PICK_STICKY = 3;
 
 interface GroupRuntime {
   readonly group: TopologyGroup;

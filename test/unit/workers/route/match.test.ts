@@ -274,6 +274,7 @@ describe('matchListener', () => {
       expect(matchedPriority(listener, request({ target: '/api/x' }))).toBe(10);
       expect(matchedPriority(listener, request({ target: '/web' }))).toBe(20);
       expect(matchedPriority(listener, request({ target: '/web', host: 'example.org' }))).toBe(30);
+      expect(listener.actionLabels).toEqual(['10', '20', '30', 'default']);
     });
   });
 
