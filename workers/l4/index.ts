@@ -132,11 +132,15 @@ class TcpConnection implements LiveConnection {
 /** Accept one TCP connection on a TCP listener. */
 export function acceptTcp(runtime: WorkerRuntime, listener: TopologyListener, client: net.Socket): void {
   const groups = runtime.groups;
-  const group = groups.group(listener.defaultGroupIndex);
+  // The group index comes from the current topology (a reload may reorder groups), not the one bound at boot.
+  const routes = runtime.router.listener(listener.name);
+  const groupIndex =
+    routes === undefined ? -1 : (routes.actions[routes.defaultActionIndex]?.groupIndices[0] ?? -1);
+  const group = groups.group(groupIndex);
   const address = client.remoteAddress ?? '';
   // Only source_ip makes sense for a byte stream; any other hash key falls back to it.
   const keyHash = group !== undefined && group.algorithm === 'hash' ? hashString(address) : 0;
-  const slot = groups.pickTarget(listener.defaultGroupIndex, keyHash, runtime.nowMs);
+  const slot = groupIndex < 0 ? NO_SLOT : groups.pickTarget(groupIndex, keyHash, runtime.nowMs);
   const target = slot === NO_SLOT ? undefined : groups.targetAt(slot);
   if (target === undefined) {
     runtime.observer.connectionRejected(listener);
