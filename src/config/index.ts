@@ -14,6 +14,12 @@ export {
   formatConfigErrors,
   formatConfigPath,
 } from './config-error.ts';
+export {
+  type ControlAddress,
+  type ControlAddressParse,
+  isLoopbackControlAddress,
+  parseControlAddress,
+} from './control-address.ts';
 export { DEFAULT_CONFIG_SOURCE_NAME, DEFAULT_CONFIG_YAML, defaultConfig } from './default-config.ts';
 export { DURATION_MS_MAX, formatDurationMs, parseDuration } from './duration.ts';
 export { type HashKey, type HashKeyKind, parseHashKey } from './hash-key.ts';
@@ -23,6 +29,7 @@ export {
   CONFIG_BYTES_MAX,
   type ConfigResult,
   type ConfigSnapshot,
+  configDocument,
   type HealthCheckConfig,
   type LimitsConfig,
   type ListenerConfig,

@@ -29,9 +29,10 @@ import {
   describeValue,
   formatConfigPath,
 } from './config-error.ts';
+import { checkControlRules } from './control-rules.ts';
 import { checkConfigRules } from './rules.ts';
-import { checkTlsRules } from './tls-rules.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
+import { checkTlsRules } from './tls-rules.ts';
 
 /** Largest config file accepted: far above any real config, small enough that a wrong file fails fast. */
 export const CONFIG_BYTES_MAX = 1024 * 1024;
@@ -119,6 +120,7 @@ export function parseConfig(text: string, sourceName: string, options: ParseOpti
   const errors = parsed.success ? [] : parsed.error.issues.flatMap(toConfigErrors);
   errors.push(...checkConfigRules(raw));
   errors.push(...checkTlsRules(raw, options.configDir ?? dirname(resolve(sourceName))));
+  errors.push(...checkControlRules(raw));
   if (!parsed.success || errors.length > 0)
     return fail(locateAndSort(dedupe(errors), doc.contents, lineCounter));
 
@@ -132,7 +134,21 @@ export function parseConfig(text: string, sourceName: string, options: ParseOpti
     workerCount,
     ...parsed.data,
   });
+  documents.set(snapshot, deepFreeze(raw));
   return { ok: true, snapshot };
+}
+
+/**
+ * The YAML document (as plain JS, deep-frozen) each snapshot was parsed
+ * from. The control port edits a copy of it (register, set-weight,
+ * set-attributes) and parses the copy again, so a change made at run time is
+ * validated exactly like the same change written in the file.
+ */
+const documents = new WeakMap<ConfigSnapshot, unknown>();
+
+/** The document a snapshot was parsed from; undefined for a snapshot not made by parseConfig. Thread: main. */
+export function configDocument(snapshot: ConfigSnapshot): unknown {
+  return documents.get(snapshot);
 }
 
 /** Read and parse a config file; an unreadable file is a ConfigError, not a throw. Thread: main. */

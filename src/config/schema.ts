@@ -35,6 +35,7 @@ import {
 } from '../shared/limits.ts';
 import { parseAddress } from './address.ts';
 import { describeValue } from './config-error.ts';
+import { controlField, failoverField } from './control-schema.ts';
 import { DURATION_SYNTAX_HINT, formatDurationMs, parseDuration } from './duration.ts';
 import { HASH_KEY_SYNTAX, parseHashKey } from './hash-key.ts';
 import { parseMatcher } from './matcher.ts';
@@ -441,6 +442,7 @@ const targetGroupSchema = z
       .default(true)
       .describe('When no target is healthy, route to all of them (true, like ALB) or answer 503 (false).'),
     timeouts: upstreamTimeoutsSchema.prefault({}).describe('Upstream timeouts for requests to this group.'),
+    failover: failoverField,
     protocol: targetGroupProtocolField,
     tls: upstreamTlsField,
     stickiness: stickinessField,
@@ -460,6 +462,8 @@ const targetGroupSchema = z
     slowStartMs: group.slowStart,
     failOpen: group.failOpen,
     timeouts: group.timeouts,
+    /** Hot failover to a standby group (control-schema.ts); null when none is named. */
+    failover: group.failover ?? null,
     protocol: group.protocol,
     /** TLS to the targets (protocol HTTPS), paths as written; null for HTTP. See tls-schema.ts. */
     tls: upstreamTlsOutput(group.protocol, group.tls),
@@ -539,6 +543,7 @@ export const configSchema = z
       .transform((admin) => admin.address)
       .prefault({})
       .describe('Admin endpoint.'),
+    control: controlField,
     limits: z
       .strictObject({
         maxTargets: integerIn(1, LIMITS_MAX_TARGETS_CAP)
@@ -586,9 +591,19 @@ export const configSchema = z
         protocolsByGroup.set(groupName, protocols);
       }
     }
+    // A standby serves its primary's listeners after a failover, so its health check follows theirs.
+    for (const group of config.targetGroups) {
+      const primaryProtocols = protocolsByGroup.get(group.name);
+      if (group.failover === null || primaryProtocols === undefined) continue;
+      const standbyProtocols = protocolsByGroup.get(group.failover.standby) ?? new Set<ListenerProtocol>();
+      for (const protocol of primaryProtocols) standbyProtocols.add(protocol);
+      protocolsByGroup.set(group.failover.standby, standbyProtocols);
+    }
     return {
       workers: config.workers,
       admin: config.admin,
+      /** The control port (control-schema.ts); null when the key is absent: no control port. */
+      control: config.control ?? null,
       limits: config.limits,
       demo: config.demo,
       listeners: config.listeners.map((listener) => ({

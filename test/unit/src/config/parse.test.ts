@@ -158,6 +158,7 @@ describe('parseConfig', () => {
             slowStartMs: 45_000,
             failOpen: false,
             timeouts: { connectMs: 750, responseMs: 120_000 },
+            failover: null,
             protocol: 'HTTP',
             tls: null,
           },
@@ -190,11 +191,13 @@ describe('parseConfig', () => {
             slowStartMs: 0,
             failOpen: true,
             timeouts: { connectMs: 5_000, responseMs: 60_000 },
+            failover: null,
             protocol: 'HTTP',
             tls: null,
           },
         ],
         shutdownGracePeriodMs: 0,
+        control: null,
         accessLog: { enabled: false, destination: 'stdout', sampleRatio: 1 },
         tracing: { enabled: false, serviceName: 'ferry', sampleRatio: 1, endpoint: 'http://127.0.0.1:4318' },
       });
@@ -210,6 +213,7 @@ describe('parseConfig', () => {
       expect(snapshot.admin).toEqual({ address: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 });
       expect(snapshot.limits).toEqual({ maxTargets: 1024, maxTargetGroups: 64 });
       expect(snapshot.demo).toBe(false);
+      expect(snapshot.control).toBeNull();
       expect(snapshot.shutdownGracePeriodMs).toBe(10_000);
       expect(snapshot.listeners[0]).toMatchObject({
         protocol: 'HTTP',
@@ -245,6 +249,7 @@ describe('parseConfig', () => {
         slowStartMs: 0,
         failOpen: true,
         timeouts: { connectMs: 5_000, responseMs: 60_000 },
+        failover: null,
         protocol: 'HTTP',
         tls: null,
       });
