@@ -350,6 +350,24 @@ export function storeHeader(view: TableView, field: number, value: number): void
 export function addHeader(view: TableView, field: number, delta: number): number {
   return Atomics.add(view.i32, field, delta);
 }
+/** Wake every thread waiting on a header field (main, after a write moves HEADER_GENERATION). Returns how many woke. */
+export function notifyHeader(view: TableView, field: number): number {
+  return Atomics.notify(view.i32, field);
+}
+/**
+ * Wait, without blocking the event loop, until a header field is no longer
+ * `value`, it is notified, or `timeoutMs` passes (Atomics.waitAsync). A
+ * pending wait does not keep a thread alive. Workers wait on
+ * HEADER_GENERATION so an idle worker acknowledges a change at once.
+ */
+export function waitHeaderAsync(
+  view: TableView,
+  field: number,
+  value: number,
+  timeoutMs: number,
+): ReturnType<typeof Atomics.waitAsync> {
+  return Atomics.waitAsync(view.i32, field, value, timeoutMs);
+}
 
 export function loadGroup(view: TableView, groupIndex: number, field: number): number {
   return Atomics.load(view.i32, view.groupBase + groupIndex * ROW_INT32 + field);
@@ -407,6 +425,20 @@ export function storeWorker(view: TableView, workerIndex: number, field: number,
 }
 export function addWorker(view: TableView, workerIndex: number, field: number, delta: number): number {
   return Atomics.add(view.i32, view.workerBase + workerIndex * ROW_INT32 + field, delta);
+}
+/** Wake threads waiting on a worker field (a worker, after storing WORKER_OBSERVED_GENERATION). */
+export function notifyWorker(view: TableView, workerIndex: number, field: number): number {
+  return Atomics.notify(view.i32, view.workerBase + workerIndex * ROW_INT32 + field);
+}
+/** waitHeaderAsync for a worker field: main waits on WORKER_OBSERVED_GENERATION instead of polling. */
+export function waitWorkerAsync(
+  view: TableView,
+  workerIndex: number,
+  field: number,
+  value: number,
+  timeoutMs: number,
+): ReturnType<typeof Atomics.waitAsync> {
+  return Atomics.waitAsync(view.i32, view.workerBase + workerIndex * ROW_INT32 + field, value, timeoutMs);
 }
 
 /** Returns the value before the add, like Atomics.add. */

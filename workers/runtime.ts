@@ -73,11 +73,13 @@ export class WorkerRuntime {
   start(): void {
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
+    this.groups.watchGeneration();
   }
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.groups.unwatchGeneration();
   }
 
   /** Fresh table-clock reading (for deadlines set mid-tick). */

@@ -95,6 +95,8 @@ export interface GroupPolicy {
 /** Policies of every group of a snapshot. */
 export function policiesFromConfig(snapshot: ConfigSnapshot): GroupPolicy[] {
   const inUse = new Set(snapshot.listeners.flatMap((listener) => listener.forwardTargetGroups));
+  // A standby takes its primary's traffic after a failover, so its targets are checked like a group in use.
+  for (const group of snapshot.targetGroups) if (group.failover !== null) inUse.add(group.failover.standby);
   return snapshot.targetGroups.map((group) => ({
     name: group.name,
     isInUse: inUse.has(group.name),

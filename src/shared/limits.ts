@@ -39,6 +39,8 @@ export const SEQLOCK_RETRIES_MAX = 16;
 export const SHUTDOWN_GRACE_MS = 10_000;
 /** Coarse timer tick for per-request deadlines (one timer per worker, not per request). */
 export const TICK_MS = 250;
+/** Longest single wait of a worker on HEADER_GENERATION (it re-arms); a stopped watch ends within it. */
+export const GENERATION_WAIT_MS = 1_000;
 
 /**
  * Listener rules (issue 5). Config validation enforces these, so the worker's

@@ -32,6 +32,7 @@ import {
   initTable,
   loadHeader,
   loadTarget,
+  notifyHeader,
   storeGroup,
   storeTarget,
   TARGET_CONSECUTIVE_5XX,
@@ -407,7 +408,11 @@ export class TableWriter {
   }
 
   private endWrite(): number {
-    return (addHeader(this.view, HEADER_GENERATION, 1) + 1) | 0;
+    const generation = (addHeader(this.view, HEADER_GENERATION, 1) + 1) | 0;
+    // Workers wait on the generation (workers/route/target-groups.ts watchGeneration): an idle one
+    // acknowledges now instead of at its next tick, so a failover's wait for every worker is short.
+    notifyHeader(this.view, HEADER_GENERATION);
+    return generation;
   }
 
   private entryAt(slot: number): SlotEntry | undefined {

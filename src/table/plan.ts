@@ -14,6 +14,9 @@ export type ResolvedPorts = ReadonlyMap<string, number>;
 
 export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): TablePlan {
   const groupsInUse = new Set(snapshot.listeners.flatMap((listener) => listener.forwardTargetGroups));
+  // A standby takes its primary's traffic after a failover, so its targets are checked like a group in use.
+  for (const group of snapshot.targetGroups)
+    if (group.failover !== null) groupsInUse.add(group.failover.standby);
   return {
     targetGroups: snapshot.targetGroups.map((group) => ({
       name: group.name,

@@ -23,11 +23,14 @@ import {
   loadGroup,
   loadHeader,
   NO_SLOT,
+  notifyWorker,
   storeWorker,
   type TableView,
   WORKER_OBSERVED_GENERATION,
+  waitHeaderAsync,
 } from '../../proto/table-layout.ts';
 import type { Topology, TopologyGroup, TopologyTarget } from '../../proto/thread-messages.ts';
+import { GENERATION_WAIT_MS } from '../../src/shared/limits.ts';
 import { createRandom } from '../../src/shared/random.ts';
 import { createBalancer } from '../balance/index.ts';
 import { type Balancer, ELIGIBLE_ANY, ELIGIBLE_ROUTABLE, type PrebuiltLookup } from '../balance/types.ts';
@@ -55,6 +58,8 @@ export class TargetGroups {
   private groups: GroupRuntime[];
   private targetsBySlot: Map<number, TopologyTarget>;
   private observedGeneration: number;
+  /** True between watchGeneration and unwatchGeneration. */
+  private isWatching: boolean;
   /** PICK_* outcome of the last pickTarget call (read right after it; avoids a result object). */
   lastPickKind: number;
   /** Group that actually served the last pick (differs from the asked one after failover). */
@@ -67,6 +72,7 @@ export class TargetGroups {
     this.groups = [];
     this.targetsBySlot = new Map();
     this.observedGeneration = -1;
+    this.isWatching = false;
     this.lastPickKind = PICK_NONE;
     this.lastPickGroupIndex = -1;
     this.apply(topology);
@@ -152,6 +158,39 @@ export class TargetGroups {
     if (generation !== this.observedGeneration && (generation & 1) === 0) this.refresh();
   }
 
+  /**
+   * Acknowledge each generation as soon as main publishes it, even with no
+   * traffic: wait on HEADER_GENERATION with Atomics.waitAsync (main notifies
+   * after every table write), observe, wait again. Without it an idle worker
+   * acknowledges at its next tick, and a failover's wait for every worker
+   * (src/failover) takes up to TICK_MS instead of well under a millisecond.
+   * The wait never blocks the event loop and does not keep the thread alive.
+   */
+  watchGeneration(): void {
+    if (this.isWatching) return;
+    this.isWatching = true;
+    this.armGenerationWait();
+  }
+
+  /** Stop watching; a pending wait ends within GENERATION_WAIT_MS and does not re-arm. */
+  unwatchGeneration(): void {
+    this.isWatching = false;
+  }
+
+  private armGenerationWait(): void {
+    if (!this.isWatching) return;
+    const generation = loadHeader(this.view, HEADER_GENERATION);
+    const wait = waitHeaderAsync(this.view, HEADER_GENERATION, generation, GENERATION_WAIT_MS);
+    if (wait.async) void wait.value.then(this.onGenerationWake);
+    else setImmediate(this.onGenerationWake);
+  }
+
+  private readonly onGenerationWake = (): void => {
+    if (!this.isWatching) return;
+    this.observe();
+    this.armGenerationWait();
+  };
+
   /** Rebuild balancers from the table (weights changed or topology applied) and report the generation seen. */
   refresh(): void {
     const generation = loadHeader(this.view, HEADER_GENERATION);
@@ -162,5 +201,7 @@ export class TargetGroups {
     }
     this.observedGeneration = generation;
     storeWorker(this.view, this.workerIndex, WORKER_OBSERVED_GENERATION, generation);
+    // Main may be waiting for this acknowledgement (a failover): wake it rather than make it poll.
+    notifyWorker(this.view, this.workerIndex, WORKER_OBSERVED_GENERATION);
   }
 }
