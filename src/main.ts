@@ -23,7 +23,15 @@ import type { WorkerObservability } from '../proto/observability.ts';
 import type { Topology } from '../proto/thread-messages.ts';
 import { type AdminServer, startAdmin } from './admin/index.ts';
 import type { ConfigSnapshot } from './config/index.ts';
+import {
+  type ControlContext,
+  type ControlServer,
+  loadControlToken,
+  packageVersion,
+  startControlServer,
+} from './control/index.ts';
 import { type DemoTargets, startDemoTargets } from './demo/targets.ts';
+import { FailoverManager, failoverPoliciesFromConfig } from './failover/index.ts';
 import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from './health/index.ts';
 import { ProxyError } from './shared/errors.ts';
 import { Supervisor } from './supervisor/index.ts';
@@ -49,6 +57,12 @@ export interface FerryHandle {
   /** Bound listener addresses by listener name (`host:port`, port 0 resolved). */
   readonly listenerPorts: ReadonlyMap<string, number>;
   readonly adminAddress: string;
+  /** Hot failover between target groups: commands (the control port) and automatic switches. */
+  readonly failover: FailoverManager;
+  /** Where the control port listens (`127.0.0.1:9900`, `unix:/path`), or null without a `control` block. */
+  readonly controlAddress: string | null;
+  /** The config in effect: the last one started or reloaded (including control-port changes). */
+  config(): ConfigSnapshot;
   /** Metrics, `/status.json` and the status page (src/telemetry). */
   readonly telemetry: Telemetry;
   /**
@@ -89,6 +103,9 @@ async function preflightListeners(snapshot: ConfigSnapshot): Promise<Map<string,
 
 export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions): Promise<FerryHandle> {
   const { log } = options;
+  const startedAtMs = Date.now();
+  // Before anything binds: a control port reachable from other hosts without a token refuses to start.
+  const controlToken = await loadControlToken(snapshot);
   const listenerPorts = await preflightListeners(snapshot);
   let demo: DemoTargets | null = null;
   if (snapshot.demo) {
@@ -133,8 +150,19 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     publishTopology: sendTopology,
     ...(options.healthTimeScale === undefined ? {} : { timeScale: options.healthTimeScale }),
   });
+  const failover = new FailoverManager({
+    table,
+    log,
+    isWorkerLive: (workerIndex) => (supervisor?.workerAt(workerIndex) ?? null) !== null,
+    ...(options.healthTimeScale === undefined ? {} : { timeScale: options.healthTimeScale }),
+  });
+  let control: ControlServer | null = null;
   try {
     health.apply(planFromConfig(snapshot, listenerPorts), policiesFromConfig(snapshot));
+    failover.apply(
+      snapshot.targetGroups.map((group) => group.name),
+      failoverPoliciesFromConfig(snapshot),
+    );
     await firstRound(health, log);
     sentTopology = await hashTables.fill(table.current());
     const observability = resolveObservability(snapshot, process.env);
@@ -167,6 +195,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   }
   const running = supervisor;
   const adminServer = admin;
+  failover.start();
   const runningTelemetry = telemetry!;
   let current = snapshot;
   for (const listener of snapshot.listeners) {
@@ -183,9 +212,14 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     { workers: snapshot.workerCount, admin: adminServer.address, config: snapshot.sourceName },
     'ferry is ready',
   );
-  return {
+  const handle: FerryHandle = {
     table,
     supervisor: running,
+    failover,
+    get controlAddress() {
+      return control?.address ?? null;
+    },
+    config: () => current,
     health,
     topology: () => table.current(),
     listenerPorts,
@@ -207,13 +241,25 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
           'reload applies target groups only; listeners, workers, admin and limits changed: restart Ferry to apply them',
         );
       }
+      if (JSON.stringify(next.control) !== JSON.stringify(current.control)) {
+        throw new ProxyError(
+          'FERRY_ERR_CONFIG_INVALID',
+          'reload applies target groups only; control changed: restart Ferry to apply it',
+        );
+      }
       const topology = health.apply(planFromConfig(next, listenerPorts), policiesFromConfig(next));
+      failover.apply(
+        next.targetGroups.map((group) => group.name),
+        failoverPoliciesFromConfig(next),
+      );
       current = next;
       log.info({ config: next.sourceName, targetGroups: next.targetGroups.length }, 'config reloaded');
       return topology;
     },
     async stop(graceMs = snapshot.shutdownGracePeriodMs) {
       log.info({ graceMs }, 'draining: no new connections; in-flight requests may finish');
+      failover.stop();
+      await control?.close();
       await health.stop();
       await running.drain(graceMs);
       runningTelemetry.stop();
@@ -223,6 +269,34 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       log.info('stopped');
     },
   };
+  if (snapshot.control !== null) {
+    const context: ControlContext = {
+      config: () => current,
+      reload: (next) => {
+        handle.reload(next);
+      },
+      table,
+      health,
+      failover,
+      supervisor: running,
+      log,
+      startedAtMs,
+      isDrained: false,
+    };
+    try {
+      control = await startControlServer({
+        address: snapshot.control.address,
+        token: controlToken,
+        context,
+        log,
+        serverName: `ferry/${packageVersion()}`,
+      });
+    } catch (error) {
+      await handle.stop(0);
+      throw error;
+    }
+  }
+  return handle;
 }
 
 /** The parts of a config a reload cannot change (they are bound or sized at start). */

@@ -14,7 +14,7 @@ export const FAILOVER_TICK_MS = 100;
  * worker is stuck, and it will still read the new pointer on its next pick.
  */
 export const FAILOVER_OBSERVE_WAIT_MS = 3_000;
-/** While waiting for workers: poll on every turn of the event loop for this long, then once per millisecond. */
-export const FAILOVER_OBSERVE_SPIN_MS = 2;
+/** While waiting for a worker's acknowledgement: longest single sleep before liveness is checked again. */
+export const FAILOVER_OBSERVE_RECHECK_MS = 250;
 /** A worker whose heartbeat is older than this is stuck or gone, and not waited for (as src/health/drain.ts). */
 export const FAILOVER_HEARTBEAT_STALE_MS = 2_000;

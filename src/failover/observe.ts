@@ -12,7 +12,6 @@
  * requests can go to the old route. Requests already picked finish where
  * they were sent.
  */
-import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import {
   HEADER_CLOCK_ORIGIN_S,
   loadHeader,
@@ -20,9 +19,10 @@ import {
   type TableView,
   WORKER_HEARTBEAT_MS,
   WORKER_OBSERVED_GENERATION,
+  waitWorkerAsync,
 } from '../../proto/table-layout.ts';
 import { clockMs, elapsedMs, monoUs } from '../shared/clock.ts';
-import { FAILOVER_HEARTBEAT_STALE_MS, FAILOVER_OBSERVE_SPIN_MS } from './limits.ts';
+import { FAILOVER_HEARTBEAT_STALE_MS, FAILOVER_OBSERVE_RECHECK_MS } from './limits.ts';
 
 export interface ObservedOutcome {
   /** True when every live worker observed the generation within the wait. */
@@ -61,9 +61,12 @@ export function workersBehind(
 
 /**
  * Resolve once every live worker has observed `generation` (wrap-safe), or
- * after `waitMsMax` with `isObserved: false`. Polls on each event-loop turn
- * for the first FAILOVER_OBSERVE_SPIN_MS (a loaded worker acknowledges in
- * microseconds), then every millisecond. Never rejects.
+ * after `waitMsMax` with `isObserved: false`. Sleeps on the first lagging
+ * worker's WORKER_OBSERVED_GENERATION with Atomics.waitAsync (workers notify
+ * it when they store a new value), so the main thread neither polls nor
+ * takes CPU from the workers it waits for; each sleep is at most
+ * FAILOVER_OBSERVE_RECHECK_MS so a worker that stops beating is dropped.
+ * Never rejects.
  */
 export async function waitForWorkers(
   view: TableView,
@@ -76,8 +79,18 @@ export async function waitForWorkers(
     const { workerCount, behind } = workersBehind(view, generation, isWorkerLive);
     const waitedUs = monoUs() - startedUs;
     if (behind.length === 0) return { isObserved: true, waitedUs, workerCount, behind };
-    if (waitedUs >= waitMsMax * 1000) return { isObserved: false, waitedUs, workerCount, behind };
-    if (waitedUs < FAILOVER_OBSERVE_SPIN_MS * 1000) await nextTurn();
-    else await sleep(1);
+    const leftMs = waitMsMax - waitedUs / 1000;
+    if (leftMs <= 0) return { isObserved: false, waitedUs, workerCount, behind };
+    const worker = behind[0]!;
+    const observed = loadWorker(view, worker, WORKER_OBSERVED_GENERATION);
+    if (((observed - generation) | 0) >= 0) continue;
+    const wait = waitWorkerAsync(
+      view,
+      worker,
+      WORKER_OBSERVED_GENERATION,
+      observed,
+      Math.min(leftMs, FAILOVER_OBSERVE_RECHECK_MS),
+    );
+    if (wait.async) await wait.value;
   }
 }

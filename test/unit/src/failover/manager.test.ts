@@ -11,6 +11,7 @@ import {
   HEADER_GENERATION,
   loadGroup,
   loadHeader,
+  notifyWorker,
   storeWorker,
   TARGET_STATE_HEALTHY,
   TARGET_STATE_UNHEALTHY,
@@ -87,8 +88,11 @@ function rig(
   setHealthy('other', true);
   const observe = () => {
     const generation = loadHeader(table.view, HEADER_GENERATION);
-    for (let i = 0; i < WORKER_COUNT; i++)
-      if (live[i]) storeWorker(table.view, i, WORKER_OBSERVED_GENERATION, generation);
+    for (let i = 0; i < WORKER_COUNT; i++) {
+      if (!live[i]) continue;
+      storeWorker(table.view, i, WORKER_OBSERVED_GENERATION, generation);
+      notifyWorker(table.view, i, WORKER_OBSERVED_GENERATION);
+    }
   };
   observe();
   return { table, failover, live, observe, setHealthy };
@@ -124,6 +128,7 @@ describe('FailoverManager.failover', () => {
     expect(loadGroup(r.table.view, 0, GROUP_ROUTE_TO)).toBe(1);
     expect(isDone).toBe(false);
     storeWorker(r.table.view, 0, WORKER_OBSERVED_GENERATION, loadHeader(r.table.view, HEADER_GENERATION));
+    notifyWorker(r.table.view, 0, WORKER_OBSERVED_GENERATION);
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(isDone).toBe(false);
     r.observe();
