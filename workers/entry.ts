@@ -69,7 +69,10 @@ port.on('message', (message: MainToWorker) => {
     runtime.router.apply(message.topology);
     runtime.sourceFilters.apply(message.topology);
     for (const slot of runtime.groups.slots()) before.delete(slot);
-    for (const slot of before) runtime.pool.closeSlot(slot);
+    for (const slot of before) {
+      runtime.pool.closeSlot(slot);
+      runtime.httpPools.closeSlot(slot);
+    }
   } else if (message.type === 'drain') {
     drain();
   }

@@ -25,6 +25,8 @@ import { SourceFilters } from './listen/source-filter.ts';
 import { Observer } from './record/index.ts';
 import { Router } from './route/router.ts';
 import { TargetGroups } from './route/target-groups.ts';
+import { UpstreamTlsContexts } from './tls/index.ts';
+import { HttpPools } from './upstream/http-pool.ts';
 import { SocketPool } from './upstream/socket-pool.ts';
 
 /** A downstream connection as the runtime sees it. */
@@ -44,6 +46,10 @@ export class WorkerRuntime {
   /** Accept checks per listener: scheme internal, allowedSources (workers/listen/source-filter.ts). */
   readonly sourceFilters: SourceFilters;
   readonly pool: SocketPool;
+  /** TLS options per HTTPS target group (workers/tls), for the pool's connects. */
+  readonly upstreamTls: UpstreamTlsContexts;
+  /** undici Pools per slot for HTTP/2 downstream streams (workers/upstream/http-pool.ts). */
+  readonly httpPools: HttpPools;
   readonly log: Logger;
   readonly clockOriginS: number;
   readonly connections: Set<LiveConnection>;
@@ -63,6 +69,8 @@ export class WorkerRuntime {
     this.router = new Router(view, this.groups, topology);
     this.sourceFilters = new SourceFilters(topology);
     this.pool = new SocketPool(view, workerIndex);
+    this.upstreamTls = new UpstreamTlsContexts(log);
+    this.httpPools = new HttpPools(view, workerIndex);
     this.connections = new Set();
     this.observer = new Observer(view, workerIndex, topology.listeners, log);
     this.nowMs = clockMs(clockOriginS);

@@ -9,6 +9,10 @@
  * Life of a request (each phase is a method of the same name; `record` lives
  * in workers/record, error responses in workers/respond):
  *
+ *   accept ──> tls ──> readHead ... (HTTP/1.1 over TLS, the chart below); ALPN h2: workers/l7/h2.ts
+ *               └─ HTTPS listeners only (workers/tls): a failed or timed-out handshake closes the
+ *                  connection, no HTTP answer being possible (no certificate on an mTLS listener, TLS 1.1)
+ *
  *   accept ──> readHead ──> route ──> pick ──> connect ──> forward ──> relay ──> finish ──> record
  *     │           │           │         │          │           │          │          │
  *     │           │           │         │          │           │          │          └─ keep-alive: back to readHead
@@ -18,7 +22,8 @@
  *     │           │           │         │          │           └─ HTTP_BAD_REQUEST (bad chunked body, 400),
  *     │           │           │         │          │              UPSTREAM_TIMEOUT (504), DOWNSTREAM_ABORTED
  *     │           │           │         │          └─ UPSTREAM_CONNECT_REFUSED / _RESET (502),
- *     │           │           │         │             UPSTREAM_CONNECT_TIMEOUT (504)
+ *     │           │           │         │             UPSTREAM_CONNECT_TIMEOUT (504; includes the TLS handshake),
+ *     │           │           │         │             UPSTREAM_TLS (502; HTTPS groups: verification or handshake failed)
  *     │           │           │         └─ PICK_NO_TARGET (503); sticky target (cookie) first, else the balancer
  *     │           │           └─ ROUTE_NO_MATCH (404); rules by priority, then the default action:
  *     │           │              forward -> pick | redirect, fixedResponse -> answered here (keep-alive kept)
@@ -74,6 +79,7 @@ import { requestKeyHash } from '../route/hash-key.ts';
 import { matchListener } from '../route/match.ts';
 import { ExchangeCookies } from '../route/router.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
+import { isTlsErrorCode, rawSocketOf, type UpstreamTlsOptions } from '../tls/index.ts';
 import type { UpstreamOwner, UpstreamSocket } from '../upstream/socket-pool.ts';
 import { ChunkedScanner } from './chunked-scanner.ts';
 import {
@@ -117,7 +123,8 @@ export class ListenerRuntime {
 
   constructor(listener: TopologyListener) {
     this.listener = listener;
-    this.forwardedLines = `x-forwarded-proto: http\r\nx-forwarded-port: ${listener.port}\r\n`;
+    const proto = listener.protocol === 'HTTPS' ? 'https' : 'http';
+    this.forwardedLines = `x-forwarded-proto: ${proto}\r\nx-forwarded-port: ${listener.port}\r\n`;
   }
 }
 
@@ -228,7 +235,8 @@ function redirectInputsOf(
 }
 
 function upstreamErrorCode(errno: string): ErrorCode {
-  return errno === 'ECONNREFUSED' ? 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' : 'FERRY_ERR_UPSTREAM_RESET';
+  if (errno === 'ECONNREFUSED') return 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED';
+  return isTlsErrorCode(errno) ? 'FERRY_ERR_UPSTREAM_TLS' : 'FERRY_ERR_UPSTREAM_RESET';
 }
 
 function concat(head: Buffer | null, tail: Buffer): Buffer {
@@ -263,6 +271,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private dispatchUs: number;
   private responseTimeoutMs: number;
   private connectTimeoutMs: number;
+  /** TLS to the picked target's group (HTTPS groups), null for plain HTTP. */
+  private upstreamTls: UpstreamTlsOptions | null;
 
   // --- the response ---
   private upPending: Buffer | null;
@@ -304,6 +314,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.dispatchUs = 0;
     this.responseTimeoutMs = 0;
     this.connectTimeoutMs = 0;
+    this.upstreamTls = null;
     this.upPending = null;
     this.res = createResponseHead();
     this.resChunks = new ChunkedScanner();
@@ -479,6 +490,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.responseTimeoutMs = serving?.responseTimeoutMs ?? 60_000;
     this.slot = slot;
     this.target = target;
+    this.upstreamTls = this.runtime.upstreamTls.forGroup(serving);
     this.rec.picked(serving, target, groups.lastPickKind);
     this.upstreamHead = this.buildUpstreamHead();
     this.connect();
@@ -511,7 +523,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
 
   private acquireUpstream(): void {
     const target = this.target!;
-    const up = this.runtime.pool.acquire(this.slot, target.host, target.port, this);
+    const up = this.runtime.pool.acquire(this.slot, target.host, target.port, this, this.upstreamTls);
     this.up = up;
     if (up.isConnected) this.onUpstreamConnect(up);
   }
@@ -527,7 +539,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (this.rec.isTracing) this.upstreamHead = this.buildUpstreamHead(); // the new attempt's traceparent
     this.deadlineMs = this.runtime.readClock() + this.connectTimeoutMs;
     this.deadlineCode = 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
-    this.up = this.runtime.pool.connect(this.slot, target.host, target.port, this);
+    this.up = this.runtime.pool.connect(this.slot, target.host, target.port, this, this.upstreamTls);
   }
 
   onUpstreamConnect(up: UpstreamSocket): void {
@@ -837,7 +849,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       // Reset rather than close: after a close-delimited head a FIN would tell
       // the client the (truncated) body was complete.
       this.phase = PHASE_CLOSED;
-      this.socket.resetAndDestroy();
+      rawSocketOf(this.socket).resetAndDestroy(); // under TLS, the TCP socket below it
       return;
     }
     this.refuse(code);

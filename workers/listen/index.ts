@@ -7,10 +7,13 @@
  * accepting on the same address. Thread: worker.
  */
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
 import { acceptTcp } from '../l4/index.ts';
+import { H2Listener } from '../l7/h2.ts';
 import { HttpConnection, ListenerRuntime } from '../l7/index.ts';
 import type { WorkerRuntime } from '../runtime.ts';
+import { TlsTerminator } from '../tls/index.ts';
 import { isSourceAllowed, refuseSource } from './source-filter.ts';
 
 /**
@@ -19,6 +22,7 @@ import { isSourceAllowed, refuseSource } from './source-filter.ts';
  */
 export function bindListener(runtime: WorkerRuntime, listener: TopologyListener): Promise<net.Server> {
   const listenerRuntime = new ListenerRuntime(listener);
+  const terminator = listener.tls === null ? null : terminateTls(runtime, listener, listenerRuntime);
   const server = net.createServer((socket) => {
     if (runtime.isDraining) {
       runtime.observer.connectionRejected(listener);
@@ -30,13 +34,35 @@ export function bindListener(runtime: WorkerRuntime, listener: TopologyListener)
       return;
     }
     if (listener.protocol === 'TCP') acceptTcp(runtime, listener, socket);
+    else if (terminator !== null)
+      terminator.accept(socket); // HTTPS: tls, then l7 or h2
     else new HttpConnection(runtime, listenerRuntime, socket).accept();
   });
+  if (terminator !== null) server.on('close', () => terminator.close());
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: listener.host, port: listener.port, reusePort: true, backlog: 1024 }, () => {
       server.off('error', reject);
       resolve(server);
     });
+  });
+}
+
+/**
+ * TLS termination for an HTTPS listener (workers/tls): after the handshake,
+ * ALPN `h2` goes to HTTP/2 (workers/l7/h2.ts), anything else (http/1.1, or
+ * no ALPN) to the HTTP/1.1 proxy over the TLS socket. Throws when the
+ * certificates do not load (the bind then fails with that error).
+ */
+function terminateTls(
+  runtime: WorkerRuntime,
+  listener: TopologyListener,
+  listenerRuntime: ListenerRuntime,
+): TlsTerminator {
+  const h2 = new H2Listener(runtime, listenerRuntime);
+  return new TlsTerminator(listener, listener.tls!, runtime.log, (socket: TLSSocket) => {
+    if (runtime.isDraining) socket.destroy();
+    else if (socket.alpnProtocol === 'h2') h2.accept(socket);
+    else new HttpConnection(runtime, listenerRuntime, socket).accept();
   });
 }

@@ -8,10 +8,12 @@
  *
  * Every synthetic response carries `x-ferry-error: <code>` and a one-line
  * body naming the code, and closes the connection: after an error the
- * framing of whatever follows on it cannot be trusted.
+ * framing of whatever follows on it cannot be trusted. On HTTP/2 only the
+ * stream ends (framing is per stream there; the session carries on).
  */
 
 import { STATUS_CODES } from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
 
@@ -39,4 +41,25 @@ export function respondWithError(socket: Socket, code: ErrorCode, isHeadRequest:
     `${STATUS_LINES[code]}content-type: text/plain; charset=utf-8\r\n` +
     `content-length: ${Buffer.byteLength(body)}\r\nx-ferry-error: ${code}\r\nconnection: close\r\n\r\n`;
   socket.end(isHeadRequest ? head : head + body, 'latin1');
+}
+
+/**
+ * The same synthetic error on an HTTP/2 stream (workers/l7/h2.ts): status,
+ * `x-ferry-error`, the one-line body; the stream ends, the session stays.
+ * Never throws; a closed stream is left alone.
+ */
+export function respondH2WithError(stream: ServerHttp2Stream, code: ErrorCode, isHeadRequest: boolean): void {
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
+  const info = ERROR_CODES[code];
+  const body = `${info.status} ${code}\n`;
+  stream.respond(
+    {
+      ':status': info.status,
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-ferry-error': code,
+    },
+    { endStream: isHeadRequest },
+  );
+  if (!isHeadRequest) stream.end(body, 'latin1');
 }

@@ -8,7 +8,9 @@
  * Why raw sockets and not undici: the proxy writes and reads HTTP/1.1 bytes
  * itself (see workers/l7/index.ts); measured here, node:http + undici Pool
  * proxied 13k req/s where a raw-`net` loop did 40k on the same core. undici
- * keeps health checks, TLS/HTTP/2 upstreams and slow paths.
+ * keeps health checks and the HTTP/2 downstream path (workers/upstream/http-pool.ts).
+ * HTTPS target groups use the same pool over TLS sockets (workers/tls
+ * connectTls): re-encryption keeps the raw-socket speed for HTTP/1.1 clients.
  *
  * Each pooled socket gets its listeners once, at connect, and forwards events
  * to whichever exchange owns it now (H1: no per-request closures). The table's
@@ -26,6 +28,7 @@ import {
   type TableView,
 } from '../../proto/table-layout.ts';
 import { UPSTREAM_IDLE_SOCKETS_MAX, UPSTREAM_IDLE_TIMEOUT_MS } from '../../src/shared/limits.ts';
+import { connectTls, type UpstreamTlsOptions } from '../tls/index.ts';
 
 /** What an exchange must handle while it owns an upstream socket. */
 export interface UpstreamOwner {
@@ -50,6 +53,8 @@ export class UpstreamSocket {
   errorCode: string;
   /** TARGET_GENERATION of the slot when connected: a slot reassigned to another target never gets this socket back. */
   readonly targetGeneration: number;
+  /** TLS options it was made with (HTTPS groups), null for plain TCP: reused only for the same options. */
+  readonly tls: UpstreamTlsOptions | null;
 
   constructor(
     socket: net.Socket,
@@ -57,10 +62,12 @@ export class UpstreamSocket {
     pool: SocketPool,
     owner: UpstreamOwner,
     targetGeneration: number,
+    tls: UpstreamTlsOptions | null,
   ) {
     this.socket = socket;
     this.slot = slot;
     this.targetGeneration = targetGeneration;
+    this.tls = tls;
     this.pool = pool;
     this.owner = owner;
     this.isConnected = false;
@@ -91,12 +98,18 @@ export class SocketPool {
    * `isConnected` is ready now (an idle one reused); otherwise the owner hears
    * onUpstreamConnect when the connection is up.
    */
-  acquire(slot: number, host: string, port: number, owner: UpstreamOwner): UpstreamSocket {
+  acquire(
+    slot: number,
+    host: string,
+    port: number,
+    owner: UpstreamOwner,
+    tls: UpstreamTlsOptions | null = null,
+  ): UpstreamSocket {
     const idle = this.idleBySlot.get(slot);
     while (idle !== undefined && idle.length > 0) {
       const up = idle.pop()!;
       if (up.isClosed || up.socket.destroyed) continue;
-      if (up.targetGeneration !== loadTarget(this.view, slot, TARGET_GENERATION)) {
+      if (up.targetGeneration !== loadTarget(this.view, slot, TARGET_GENERATION) || up.tls !== tls) {
         up.socket.destroy();
         continue;
       }
@@ -105,20 +118,32 @@ export class SocketPool {
       up.socket.resume();
       return up;
     }
-    return this.connect(slot, host, port, owner);
+    return this.connect(slot, host, port, owner, tls);
   }
 
-  /** A new connection to `slot`, never a pooled one; the owner hears onUpstreamConnect when it is up. */
-  connect(slot: number, host: string, port: number, owner: UpstreamOwner): UpstreamSocket {
-    const socket = net.connect({ host, port, noDelay: true });
-    const up = new UpstreamSocket(socket, slot, this, owner, loadTarget(this.view, slot, TARGET_GENERATION));
+  /**
+   * A new connection to `slot`, never a pooled one; the owner hears
+   * onUpstreamConnect when it is up: for `tls`, after the handshake and the
+   * target's certificate verified (a TLS failure closes with a code
+   * workers/tls isTlsErrorCode recognises).
+   */
+  connect(
+    slot: number,
+    host: string,
+    port: number,
+    owner: UpstreamOwner,
+    tls: UpstreamTlsOptions | null = null,
+  ): UpstreamSocket {
+    const socket = tls === null ? net.connect({ host, port, noDelay: true }) : connectTls(host, port, tls);
+    const targetGeneration = loadTarget(this.view, slot, TARGET_GENERATION);
+    const up = new UpstreamSocket(socket, slot, this, owner, targetGeneration, tls);
     let open = this.openBySlot.get(slot);
     if (open === undefined) {
       open = new Set();
       this.openBySlot.set(slot, open);
     }
     open.add(up);
-    socket.on('connect', () => {
+    socket.on(tls === null ? 'connect' : 'secureConnect', () => {
       up.isConnected = true;
       addTarget(this.view, slot, TARGET_ACTIVE_CONNECTIONS, 1);
       addLedger(this.view, this.workerIndex, slot, LEDGER_CONNECTIONS, 1);

@@ -1,0 +1,662 @@
+/**
+ * @module workers/l7/h2
+ *
+ * HTTP/2 on HTTPS listeners: a client that picks `h2` by ALPN gets an HTTP/2
+ * session (node:http2, server side, over the already-terminated TLS socket),
+ * and each stream is proxied to an HTTP/1.1 target through the same route,
+ * pick, counters and record as HttpConnection. Thread: worker. Place in the flow:
+ *
+ *   accept ──> tls (ALPN h2) ──> H2Listener.accept ──> H2Session (one per connection)
+ *     stream ──> readHead (h2 headers -> RequestHead) ──> route ──> pick ──> connect+forward
+ *       (undici Pool per target: workers/upstream/http-pool.ts) ──> relay (undici handler) ──> finish
+ *     │             │              │        │            │                       │
+ *     │             │              │        │            │                       └─ reset mid-body:
+ *     │             │              │        │            │                          RST_STREAM INTERNAL_ERROR
+ *     │             │              │        │            └─ UPSTREAM_CONNECT_REFUSED/_RESET/_TLS (502),
+ *     │             │              │        │               UPSTREAM_CONNECT_TIMEOUT/_TIMEOUT (504),
+ *     │             │              │        │               UPSTREAM_BAD_RESPONSE (502)
+ *     │             │              │        └─ PICK_NO_TARGET (503)
+ *     │             │              └─ ROUTE_NO_MATCH (404); redirect and fixedResponse answered here
+ *     │             └─ HTTP_BAD_REQUEST (400: CONNECT); header limits are nghttp2's (stream refused)
+ *     └─ DRAINING: GOAWAY, open streams finish
+ *
+ * Why streams go to HTTP/1.1 targets through undici and not the raw pool:
+ * see workers/upstream/http-pool.ts (translation is needed anyway; undici
+ * does it with keep-alive and strict parsing). The h2 side is node:http2's
+ * core API (no compat layer), and each stream is one H2Exchange object that
+ * is its own undici dispatch handler (no closures per chunk).
+ *
+ * Limits: SETTINGS_MAX_CONCURRENT_STREAMS = H2_CONCURRENT_STREAMS_MAX, the
+ * header list at most HTTP_HEAD_BYTES_MAX bytes and HTTP_HEADER_COUNT_MAX
+ * fields (as HTTP/1.1), server push off; nghttp2 enforces these and its
+ * own flood and rapid-reset protections. An idle session (no open stream)
+ * is closed with GOAWAY after HTTP_KEEP_ALIVE_TIMEOUT_MS, from the worker tick.
+ *
+ * Headers to the target: `:authority` becomes Host; several `cookie` fields
+ * are joined with "; " (RFC 9113 §8.2.3); connection-specific fields and
+ * `expect` are dropped (the body is streamed as it comes, and a 100 is sent
+ * to the client at once); X-Forwarded-For/-Proto (https)/-Port are set as on
+ * HTTP/1.1. A request body without content-length goes chunked.
+ */
+import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { PassThrough } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { Dispatcher } from 'undici';
+import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
+import {
+  addLedger,
+  addTarget,
+  addWorker,
+  LEDGER_IN_FLIGHT,
+  NO_SLOT,
+  TARGET_IN_FLIGHT,
+  WORKER_REQUESTS_TOTAL,
+} from '../../proto/table-layout.ts';
+import type { TopologyTarget } from '../../proto/thread-messages.ts';
+import { monoUs } from '../../src/shared/clock.ts';
+import {
+  H2_CONCURRENT_STREAMS_MAX,
+  HTTP_HEAD_BYTES_MAX,
+  HTTP_HEADER_COUNT_MAX,
+  HTTP_KEEP_ALIVE_TIMEOUT_MS,
+} from '../../src/shared/limits.ts';
+import { RequestRecord, recordExchange } from '../record/index.ts';
+import { respondH2WithError } from '../respond/index.ts';
+import { redirectInputs } from '../respond/local.ts';
+import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction } from '../route/compile.ts';
+import { requestKeyHash } from '../route/hash-key.ts';
+import { matchListener } from '../route/match.ts';
+import { ExchangeCookies } from '../route/router.ts';
+import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
+import { isTlsErrorCode } from '../tls/index.ts';
+import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, type RequestHead } from './http1-types.ts';
+import type { ListenerRuntime } from './index.ts';
+import { createRequestHead } from './parse-request-head.ts';
+import { createResponseHead, parseResponseHead } from './parse-response-head.ts';
+
+/** Pseudo-headers a request carries besides its fields (:method, :scheme, :authority, :path). */
+const PSEUDO_HEADER_COUNT_MAX = 4;
+/** RST_STREAM INTERNAL_ERROR: the response cannot be completed (RFC 9113 §7). */
+const NGHTTP2_INTERNAL_ERROR = http2.constants.NGHTTP2_INTERNAL_ERROR;
+
+/** Request fields not forwarded: connection-specific (RFC 9113 §8.2.2), rewritten by Ferry, or refused by undici. */
+function isDroppedH2RequestHeader(name: string): boolean {
+  switch (name) {
+    case 'connection':
+    case 'keep-alive':
+    case 'proxy-connection':
+    case 'te':
+    case 'trailer':
+    case 'transfer-encoding':
+    case 'upgrade':
+    case 'expect':
+    case 'host':
+    case 'content-length':
+    case 'cookie':
+    case 'x-forwarded-for':
+    case 'x-forwarded-proto':
+    case 'x-forwarded-port':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Response fields HTTP/2 forbids (connection-specific); node:http2 throws on them. */
+function isDroppedH2ResponseHeader(name: string): boolean {
+  switch (name) {
+    case 'connection':
+    case 'keep-alive':
+    case 'proxy-connection':
+    case 'transfer-encoding':
+    case 'upgrade':
+    case 'te':
+    case 'trailer':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Sort an undici or socket error into a Ferry code (the failure path only). */
+function h2UpstreamErrorCode(error: Error): ErrorCode {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  const causeCode = ((error as { cause?: NodeJS.ErrnoException }).cause?.code as string | undefined) ?? '';
+  if (code === 'ECONNREFUSED' || causeCode === 'ECONNREFUSED') return 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED';
+  if (isTlsErrorCode(code) || isTlsErrorCode(causeCode)) return 'FERRY_ERR_UPSTREAM_TLS';
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'FERRY_ERR_UPSTREAM_TIMEOUT';
+    case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
+      return 'FERRY_ERR_HTTP_BAD_REQUEST';
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    case 'UND_ERR_HEADERS_OVERFLOW':
+    case 'UND_ERR_INFO':
+      return 'FERRY_ERR_UPSTREAM_BAD_RESPONSE';
+    default:
+      return code.startsWith('HPE_') ? 'FERRY_ERR_UPSTREAM_BAD_RESPONSE' : 'FERRY_ERR_UPSTREAM_RESET';
+  }
+}
+
+function isConnectErrorCode(code: ErrorCode): boolean {
+  return (
+    code === 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' ||
+    code === 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT' ||
+    code === 'FERRY_ERR_UPSTREAM_TLS'
+  );
+}
+
+function clientAddress(socket: TLSSocket): string {
+  const address = socket.remoteAddress ?? '';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}
+
+/** `name: value\r\n` lines (Set-Cookie from the router) into an h2 header object. */
+function addHeaderLines(headers: Record<string, string | string[]>, lines: string): void {
+  let start = 0;
+  while (start < lines.length) {
+    let end = lines.indexOf('\r\n', start);
+    if (end === -1) end = lines.length;
+    const colon = lines.indexOf(':', start);
+    if (colon !== -1 && colon < end) {
+      const name = lines.slice(start, colon).trim().toLowerCase();
+      const value = lines.slice(colon + 1, end).trim();
+      const existing = headers[name];
+      if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
+      else if (Array.isArray(existing)) existing.push(value);
+      else headers[name] = [existing, value];
+    }
+    start = end + 2;
+  }
+}
+
+// === Listener ===
+/** The HTTP/2 side of one HTTPS listener in one worker: a node:http2 server that never listens. */
+export class H2Listener {
+  private readonly server: http2.Http2Server;
+  /**
+   * The TLS socket being handed over: node:http2 emits 'session' synchronously
+   * inside emit('connection'), and the session's own `socket` is a proxy that
+   * throws once the session ends, so the record keeps the real one.
+   */
+  private acceptingSocket: TLSSocket | null;
+
+  constructor(runtime: WorkerRuntime, listener: ListenerRuntime) {
+    this.server = http2.createServer({
+      settings: {
+        maxConcurrentStreams: H2_CONCURRENT_STREAMS_MAX,
+        maxHeaderListSize: HTTP_HEAD_BYTES_MAX,
+        enablePush: false,
+      },
+      maxHeaderListPairs: HTTP_HEADER_COUNT_MAX + PSEUDO_HEADER_COUNT_MAX,
+    });
+    this.acceptingSocket = null;
+    this.server.on('session', (session: ServerHttp2Session) => {
+      const socket = this.acceptingSocket;
+      if (socket === null) {
+        session.destroy();
+        return;
+      }
+      new H2Session(runtime, listener, session, socket).start();
+    });
+  }
+
+  /** Run HTTP/2 on a TLS socket whose ALPN chose `h2`. */
+  accept(socket: TLSSocket): void {
+    this.acceptingSocket = socket;
+    try {
+      this.server.emit('connection', socket);
+    } finally {
+      this.acceptingSocket = null;
+    }
+  }
+}
+
+// === Session ===
+/** One downstream HTTP/2 connection: its streams, idle deadline and drain. */
+export class H2Session implements LiveConnection {
+  readonly runtime: WorkerRuntime;
+  readonly listener: ListenerRuntime;
+  readonly session: ServerHttp2Session;
+  readonly socket: TLSSocket;
+  readonly remoteAddress: string;
+  /** Connection-level record (accepted, bytes, closed); each stream has its own for its request. */
+  private readonly rec: RequestRecord;
+  private openStreamCount: number;
+  private idleSinceMs: number;
+  private isClosed: boolean;
+
+  constructor(
+    runtime: WorkerRuntime,
+    listener: ListenerRuntime,
+    session: ServerHttp2Session,
+    socket: TLSSocket,
+  ) {
+    this.runtime = runtime;
+    this.listener = listener;
+    this.session = session;
+    this.socket = socket;
+    this.remoteAddress = clientAddress(this.socket);
+    this.rec = new RequestRecord(runtime.observer, listener.listener, this.socket, this.remoteAddress);
+    this.openStreamCount = 0;
+    this.idleSinceMs = runtime.nowMs;
+    this.isClosed = false;
+  }
+
+  start(): void {
+    const session = this.session;
+    this.runtime.add(this);
+    this.rec.accepted();
+    session.on(
+      'stream',
+      (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
+        this.openStreamCount++;
+        new H2Exchange(this, stream, headers, raw).start();
+      },
+    );
+    session.on('error', () => {}); // 'close' follows
+    session.on('close', () => {
+      this.isClosed = true;
+      this.rec.closed();
+      this.runtime.remove(this);
+    });
+    if (this.runtime.isDraining) session.close();
+  }
+
+  /** A stream of this session ended, however it ended. */
+  streamEnded(): void {
+    this.openStreamCount--;
+    if (this.openStreamCount === 0) this.idleSinceMs = this.runtime.nowMs;
+  }
+
+  newRecord(): RequestRecord {
+    return new RequestRecord(this.runtime.observer, this.listener.listener, this.socket, this.remoteAddress);
+  }
+
+  tick(nowMs: number): void {
+    this.rec.tick();
+    if (
+      !this.isClosed &&
+      this.openStreamCount === 0 &&
+      nowMs - this.idleSinceMs > HTTP_KEEP_ALIVE_TIMEOUT_MS
+    ) {
+      this.session.close();
+    }
+  }
+
+  /** GOAWAY: no new streams; the open ones finish, then the session closes. */
+  drain(): void {
+    if (!this.isClosed) this.session.close();
+  }
+}
+
+// === Exchange (one stream) ===
+class H2Exchange implements Dispatcher.DispatchHandler {
+  private readonly owner: H2Session;
+  private readonly runtime: WorkerRuntime;
+  private readonly stream: ServerHttp2Stream;
+  private readonly req: RequestHead;
+  private readonly rec: RequestRecord;
+  private readonly cookies: ExchangeCookies;
+  /** Request fields for the target, as a flat [name, value, …] list. */
+  private readonly upstreamHeaders: string[];
+  private slot: number;
+  private target: TopologyTarget | null;
+  private isInFlight: boolean;
+  private isResponseStarted: boolean;
+  private isDone: boolean;
+  private dispatchUs: number;
+  private controller: Dispatcher.DispatchController | null;
+  private readonly resumeUpstream: () => void;
+
+  constructor(owner: H2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, raw: string[]) {
+    this.owner = owner;
+    this.runtime = owner.runtime;
+    this.stream = stream;
+    this.req = createRequestHead();
+    this.rec = owner.newRecord();
+    this.cookies = new ExchangeCookies();
+    this.upstreamHeaders = [];
+    this.slot = NO_SLOT;
+    this.target = null;
+    this.isInFlight = false;
+    this.isResponseStarted = false;
+    this.isDone = false;
+    this.dispatchUs = 0;
+    this.controller = null;
+    this.resumeUpstream = () => this.controller?.resume();
+    this.readHead(headers, raw);
+  }
+
+  start(): void {
+    const stream = this.stream;
+    stream.on('error', () => {}); // 'close' follows
+    stream.on('close', () => this.onStreamClose());
+    addWorker(this.runtime.view, this.runtime.workerIndex, WORKER_REQUESTS_TOTAL, 1);
+    this.rec.requestStarted(this.req);
+    if (this.req.method === 'CONNECT') {
+      this.req.errorReason = 'CONNECT is not supported';
+      this.refuse('FERRY_ERR_HTTP_BAD_REQUEST');
+      return;
+    }
+    if (this.req.isExpectContinue) stream.additionalHeaders({ ':status': 100 });
+    this.route();
+  }
+
+  // === readHead ===
+  /** Fill the RequestHead the router, hash keys and record read, and the target's header list. */
+  private readHead(headers: IncomingHttpHeaders, raw: string[]): void {
+    const req = this.req;
+    req.method = String(headers[':method'] ?? 'GET');
+    req.target = String(headers[':path'] ?? '/');
+    req.host = String(headers[':authority'] ?? headers.host ?? '');
+    req.versionMinor = 1;
+    req.isKeepAlive = true;
+    req.connectionTokens = '';
+    req.upgrade = '';
+    req.errorReason = '';
+    req.isExpectContinue = false;
+    const names = req.headerNames;
+    const values = req.headerValues;
+    let count = 0;
+    names[count] = 'host';
+    values[count++] = req.host;
+    let cookie = '';
+    let forwardedFor = '';
+    const isTracing = this.rec.isTracing;
+    const out = this.upstreamHeaders;
+    out.push('host', req.host);
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      if (name.charCodeAt(0) === 0x3a) continue; // pseudo-header
+      if (name === 'cookie') {
+        cookie = cookie === '' ? value : `${cookie}; ${value}`;
+        continue;
+      }
+      if (name === 'host') continue;
+      names[count] = name;
+      values[count++] = value;
+      if (name === 'expect') req.isExpectContinue = value.toLowerCase() === '100-continue';
+      if (name === 'x-forwarded-for')
+        forwardedFor = forwardedFor === '' ? value : `${forwardedFor}, ${value}`;
+      if (isDroppedH2RequestHeader(name)) continue;
+      if (isTracing && (name === 'traceparent' || name === 'tracestate')) continue;
+      out.push(name, value);
+    }
+    if (cookie !== '') {
+      names[count] = 'cookie';
+      values[count++] = cookie;
+      out.push('cookie', cookie);
+    }
+    req.headerCount = count;
+    const remote = this.owner.remoteAddress;
+    out.push('x-forwarded-for', forwardedFor === '' ? remote : `${forwardedFor}, ${remote}`);
+    out.push('x-forwarded-proto', 'https', 'x-forwarded-port', String(this.owner.listener.listener.port));
+    const lengthText = headers['content-length'];
+    if (this.stream.endAfterHeaders) {
+      req.bodyKind = BODY_NONE;
+      req.contentLength = -1;
+    } else if (typeof lengthText === 'string' && /^\d{1,15}$/.test(lengthText)) {
+      req.bodyKind = BODY_LENGTH;
+      req.contentLength = Number(lengthText);
+    } else {
+      req.bodyKind = BODY_CHUNKED;
+      req.contentLength = -1;
+    }
+  }
+
+  // === route ===
+  private route(): void {
+    const router = this.runtime.router;
+    const routes = router.listener(this.owner.listener.listener.name);
+    if (routes === undefined) {
+      this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
+      return;
+    }
+    const actionIndex = matchListener(routes, this.req, this.owner.remoteAddress);
+    const action = routes.actions[actionIndex]!;
+    this.rec.routed(routes.actionLabels[actionIndex]!);
+    if (action.kind !== ACTION_FORWARD) {
+      this.answerLocally(action, routes);
+      return;
+    }
+    const groupIndex = router.pickForwardGroup(action, this.req, this.cookies);
+    if (groupIndex < 0) {
+      this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
+      return;
+    }
+    this.pick(groupIndex);
+  }
+
+  /**
+   * A redirect or fixed response: the same bytes HTTP/1.1 clients get
+   * (workers/respond/local.ts), parsed back into status, fields and body.
+   */
+  private answerLocally(
+    action: CompiledAction,
+    routes: { readonly protocol: string; readonly host: string; readonly port: number },
+  ): void {
+    const isHead = this.req.method === 'HEAD';
+    const bytes =
+      action.kind === ACTION_FIXED_RESPONSE
+        ? action.fixed!.bytes(isHead, false, 1)
+        : Buffer.from(
+            action.redirect!.response(
+              redirectInputs(this.req, routes.protocol, routes.host, routes.port),
+              false,
+              1,
+            ),
+            'latin1',
+          );
+    const res = createResponseHead();
+    const consumed = parseResponseHead(bytes, 0, bytes.length, res, this.req.method);
+    if (consumed <= 0) {
+      this.refuse('FERRY_ERR_INTERNAL_BUG');
+      return;
+    }
+    const headers: Record<string, string | string[]> = { ':status': String(res.statusCode) };
+    for (let i = 0; i < res.headerCount; i++) {
+      const name = res.headerNames[i]!;
+      if (!isDroppedH2ResponseHeader(name)) headers[name] = res.headerValues[i]!;
+    }
+    this.rec.responseStarted(res.statusCode);
+    this.isDone = true;
+    if (this.stream.destroyed) return;
+    this.stream.respond(headers, { endStream: isHead || consumed === bytes.length });
+    if (!isHead && consumed < bytes.length) this.stream.end(bytes.subarray(consumed));
+    this.rec.finished();
+  }
+
+  // === pick ===
+  private pick(groupIndex: number): void {
+    const runtime = this.runtime;
+    const groups = runtime.groups;
+    const group = groups.group(groupIndex);
+    const keyHash =
+      group !== undefined && group.algorithm === 'hash'
+        ? requestKeyHash(group.hashKey, this.req, this.owner.remoteAddress)
+        : 0;
+    const slot = runtime.router.pickTarget(groupIndex, keyHash, runtime.nowMs, this.req, this.cookies);
+    const target = slot === NO_SLOT ? undefined : groups.targetAt(slot);
+    const serving = groups.group(groups.lastPickGroupIndex) ?? group;
+    if (target === undefined || serving === undefined) {
+      this.refuse('FERRY_ERR_PICK_NO_TARGET');
+      return;
+    }
+    this.slot = slot;
+    this.target = target;
+    this.rec.picked(serving, target, groups.lastPickKind);
+    const tls = runtime.upstreamTls.forGroup(serving);
+    const pool = runtime.httpPools.poolFor(slot, target, serving, tls);
+    this.connect(pool);
+  }
+
+  // === connect + forward ===
+  private connect(pool: Dispatcher): void {
+    const runtime = this.runtime;
+    this.isInFlight = true;
+    addTarget(runtime.view, this.slot, TARGET_IN_FLIGHT, 1);
+    addLedger(runtime.view, runtime.workerIndex, this.slot, LEDGER_IN_FLIGHT, 1);
+    this.dispatchUs = monoUs();
+    const headers = this.upstreamHeaders;
+    if (this.rec.isTracing) addTraceLines(headers, this.rec.upstreamHeaderLines());
+    const req = this.req;
+    if (req.bodyKind === BODY_LENGTH) headers.push('content-length', String(req.contentLength));
+    this.rec.upstreamSent(this.slot, false);
+    pool.dispatch(
+      {
+        path: req.target,
+        method: req.method as Dispatcher.HttpMethod,
+        headers,
+        body: req.bodyKind === BODY_NONE ? null : this.requestBody(),
+      },
+      this,
+    );
+  }
+
+  /**
+   * The request body as undici reads it: a PassThrough the stream pipes into
+   * (with backpressure), because undici destroys the body stream when it is
+   * done, and destroying the Http2Stream itself would end the response too.
+   */
+  private requestBody(): PassThrough {
+    const body = new PassThrough();
+    this.stream.pipe(body);
+    return body;
+  }
+
+  // === relay (undici DispatchHandler) ===
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.isDone) controller.abort(new Error('downstream stream closed'));
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    const runtime = this.runtime;
+    recordExchange(runtime.view, this.slot, statusCode, monoUs() - this.dispatchUs, runtime.nowMs);
+    this.rec.responseStarted(statusCode);
+    this.isResponseStarted = true;
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) {
+      controller.abort(new Error('downstream stream closed'));
+      return;
+    }
+    const res = createResponseHead();
+    res.statusCode = statusCode;
+    const out: Record<string, string | string[]> = { ':status': String(statusCode) };
+    let count = 0;
+    for (const name of Object.keys(headers)) {
+      const value = headers[name];
+      if (value === undefined || isDroppedH2ResponseHeader(name)) continue;
+      out[name] = value;
+      for (const one of Array.isArray(value) ? value : [value]) {
+        res.headerNames[count] = name;
+        res.headerValues[count++] = one;
+      }
+    }
+    res.headerCount = count;
+    addHeaderLines(out, this.runtime.router.responseCookieLines(this.cookies, res));
+    if (this.owner.listener.listener.isTargetHeaderOn) out['x-ferry-target'] = this.target!.id;
+    try {
+      stream.respond(out);
+    } catch (error) {
+      // A field node:http2 refuses (an invalid value the target sent), or the stream closed meanwhile.
+      this.runtime.log.warn(
+        { err: (error as Error).message, phase: 'relay' },
+        'h2 stream: response head not sent',
+      );
+      controller.abort(error as Error);
+      if (!stream.destroyed) stream.close(NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.stream.destroyed) return;
+    if (!this.stream.write(chunk)) {
+      controller.pause();
+      this.stream.once('drain', this.resumeUpstream);
+    }
+  }
+
+  onResponseEnd(): void {
+    this.endExchange();
+    this.isDone = true;
+    if (!this.stream.destroyed) this.stream.end();
+    this.rec.finished();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const wasDownstreamGone = this.isDone;
+    this.endExchange();
+    if (wasDownstreamGone) return; // the client went away first: recorded in onStreamClose
+    const code = h2UpstreamErrorCode(error);
+    const log = this.runtime.log;
+    if (log.isLevelEnabled('debug')) {
+      log.debug(
+        { code, err: error.message, cause: (error as { code?: string }).code, phase: 'relay' },
+        'h2 stream: upstream failed',
+      );
+    }
+    const isUpstreamFault = code !== 'FERRY_ERR_HTTP_BAD_REQUEST';
+    this.rec.upstreamFailed(code, this.slot, isConnectErrorCode(code), this.isResponseStarted);
+    if (isUpstreamFault && !this.isResponseStarted) {
+      recordExchange(this.runtime.view, this.slot, 0, monoUs() - this.dispatchUs, this.runtime.readClock());
+    }
+    if (this.isResponseStarted) {
+      this.isDone = true;
+      if (!this.stream.destroyed) this.stream.close(NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    this.refuse(code);
+  }
+
+  // === finish ===
+  /** Drop the in-flight count exactly once. */
+  private endExchange(): void {
+    if (!this.isInFlight) return;
+    this.isInFlight = false;
+    const runtime = this.runtime;
+    addTarget(runtime.view, this.slot, TARGET_IN_FLIGHT, -1);
+    addLedger(runtime.view, runtime.workerIndex, this.slot, LEDGER_IN_FLIGHT, -1);
+  }
+
+  /** Answer with a synthetic error (workers/respond). */
+  private refuse(code: ErrorCode): void {
+    this.isDone = true;
+    this.rec.refused(code);
+    respondH2WithError(this.stream, code, this.req.method === 'HEAD');
+  }
+
+  private onStreamClose(): void {
+    this.owner.streamEnded();
+    if (this.isDone) return;
+    // The client reset the stream (or the session went) before the response was complete.
+    this.isDone = true;
+    this.rec.aborted();
+    const controller = this.controller;
+    if (controller !== null && !controller.aborted)
+      controller.abort(new Error(ERROR_CODES.FERRY_ERR_DOWNSTREAM_ABORTED.doc));
+    this.endExchange();
+  }
+}
+
+/** `traceparent: …\r\ntracestate: …\r\n` lines into the flat header list. */
+function addTraceLines(out: string[], lines: string): void {
+  let start = 0;
+  while (start < lines.length) {
+    let end = lines.indexOf('\r\n', start);
+    if (end === -1) end = lines.length;
+    const colon = lines.indexOf(':', start);
+    if (colon !== -1 && colon < end)
+      out.push(lines.slice(start, colon).trim(), lines.slice(colon + 1, end).trim());
+    start = end + 2;
+  }
+}
