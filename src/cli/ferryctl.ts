@@ -5,7 +5,7 @@
  * The `ferryctl` command: talks to a running Ferry's control port (targets,
  * register, deregister, weights, attributes, failover, drain, reload, stats).
  * Runs in its own process, never in Ferry's; it imports the config module
- * (for `--config`) and the control client only.
+ * (addresses, durations) and the control client only.
  *
  * Where the port and token come from, first match wins:
  *   address: --control, the control block of --config, FERRY_CONTROL, 127.0.0.1:9900
@@ -15,7 +15,10 @@
  * --json. Exit codes: 0 done; 1 Ferry refused or failed the operation; 2 the
  * command line or config is wrong; 3 Ferry cannot be reached.
  */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import type {
   DeregisterResult,
   DrainResult,
@@ -35,12 +38,9 @@ import {
 } from '../../proto/control/protocol.ts';
 import {
   type ControlAddress,
-  formatConfigErrors,
   formatDurationMs,
-  parseConfigFile,
   parseControlAddress,
   parseDuration,
-  resolveConfigPath,
 } from '../config/index.ts';
 import { ControlClient, ControlClientError, packageVersion, readTokenFile } from '../control/index.ts';
 import { isProxyError } from '../shared/errors.ts';
@@ -261,18 +261,9 @@ async function resolveTarget(values: Options): Promise<{ address: ControlAddress
   let addressText = values.control;
   let tokenFile = values['token-file'] ?? null;
   if (values.config !== undefined) {
-    const parsed = await parseConfigFile(values.config);
-    if (!parsed.ok) {
-      throw new UsageError(
-        `--config ${values.config} is not a valid config:\n${formatConfigErrors(parsed.errors)}`,
-      );
-    }
-    const control = parsed.snapshot.control;
-    if (control === null)
-      throw new UsageError(`--config ${values.config} has no control block: its Ferry has no control port`);
-    addressText ??= control.address.address;
-    if (tokenFile === null && control.tokenFile !== null)
-      tokenFile = resolveConfigPath(parsed.snapshot, control.tokenFile);
+    const control = await controlBlockOf(values.config);
+    addressText ??= control.address;
+    if (tokenFile === null && control.tokenFile !== null) tokenFile = control.tokenFile;
   }
   addressText ??= process.env[CONTROL_ADDRESS_ENV] || CONTROL_ADDRESS_DEFAULT;
   const parsedAddress = parseControlAddress(addressText);
@@ -283,6 +274,35 @@ async function resolveTarget(values: Options): Promise<{ address: ControlAddress
   else if ((process.env[CONTROL_TOKEN_ENV]?.trim() ?? '') !== '')
     token = process.env[CONTROL_TOKEN_ENV]!.trim();
   return { address: parsedAddress.value, token };
+}
+
+/**
+ * The `control` block of a config file, read on its own: the rest of the
+ * file may be broken (that is what `reload` is for, and Ferry will list
+ * every error), but ferryctl must still find the port. The token file is
+ * resolved against the config file's folder, as Ferry does.
+ */
+async function controlBlockOf(path: string): Promise<{ address: string; tokenFile: string | null }> {
+  let document: unknown;
+  try {
+    document = parseYaml(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--config ${path}: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const control = isRecord(document) ? document['control'] : undefined;
+  if (!isRecord(control)) {
+    throw new UsageError(`--config ${path} has no control block: its Ferry has no control port`);
+  }
+  const address = control['address'] ?? CONTROL_ADDRESS_DEFAULT;
+  const tokenFile = control['tokenFile'] ?? null;
+  if (typeof address !== 'string' || (tokenFile !== null && typeof tokenFile !== 'string')) {
+    throw new UsageError(`--config ${path}: control.address and control.tokenFile must be strings`);
+  }
+  return { address, tokenFile: tokenFile === null ? null : resolve(dirname(resolve(path)), tokenFile) };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 // === Errors ===

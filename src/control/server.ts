@@ -26,7 +26,7 @@
  * bounded by the frame limit, the in-flight limit and the write-queue limit.
  * The data plane never waits on any of this (it reads the shared table).
  */
-import { lstat, unlink } from 'node:fs/promises';
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { CONTROL_OPS, type ControlOp } from '../../proto/control/messages.ts';
@@ -151,6 +151,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
       server.listen({ path: address.path, readableAll: false, writableAll: false }, resolve);
     else server.listen({ host: address.host, port: address.port, exclusive: true }, resolve);
   });
+  // Only Ferry's user may connect (a socket's mode comes from the umask, usually 0755: others cannot write).
+  if (address.kind === 'unix') await chmod(address.path, 0o600);
   server.on('error', (error) => options.log.error({ err: error }, 'control port error'));
   const bound = server.address();
   const boundAddress =
@@ -190,6 +192,7 @@ interface Shared {
 /** Send one connection-level error and close (used before a connection object exists). */
 function refuse(socket: net.Socket, error: ControlErrorBody): void {
   socket.on('error', () => socket.destroy());
+  socket.resume(); // discard what the client sends meanwhile (unread data would turn the close into a reset)
   socket.end(encodeFrame({ id: null, error } satisfies ControlReply));
   setTimeout(() => socket.destroy(), CLOSE_LINGER_MS).unref();
 }
