@@ -141,6 +141,15 @@ describe('ferryctl', () => {
     expect(bad.stderr).toContain('  targetGroups[0].slowStart: expected a duration 0 or 30s..15m, got "5s"');
     expect(ferry.config().targetGroups[0]?.algorithm).toBe('least_connections');
 
+    const sticky = await run('set-attributes', 'api', 'stickiness=on', 'stickiness.duration=1h');
+    expect(sticky.stdout).toBe(
+      'api: stickiness.enabled (default) -> true\napi: stickiness.duration (default) -> "1h"\n',
+    );
+    expect(ferry.config().targetGroups[0]?.stickiness).toMatchObject({
+      enabled: true,
+      durationMs: 3_600_000,
+    });
+
     const unknown = await run('set-attributes', 'api', 'colour=blue');
     expect(unknown.stderr).toContain('targetGroups[0].colour: unknown key');
     const reserved = await run('set-attributes', 'api', 'targets=[]');
