@@ -24,7 +24,8 @@
  * topology (deregistrationDelay over), cutting streams still open, as
  * SocketPool.closeSlot does.
  */
-import { Pool } from 'undici';
+import net from 'node:net';
+import { type buildConnector, errors, Pool } from 'undici';
 import {
   addLedger,
   addTarget,
@@ -40,7 +41,7 @@ import {
   HTTP_HEAD_BYTES_MAX,
   UPSTREAM_IDLE_TIMEOUT_MS,
 } from '../../src/shared/limits.ts';
-import type { UpstreamTlsOptions } from '../tls/index.ts';
+import { connectTls, type UpstreamTlsOptions } from '../tls/index.ts';
 
 interface SlotPool {
   readonly pool: Pool;
@@ -48,6 +49,39 @@ interface SlotPool {
   readonly tls: UpstreamTlsOptions | null;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+}
+
+/**
+ * undici's connector for one target: the same connection the raw pool makes
+ * (net.connect, or workers/tls connectTls with the group's CA, SNI and client
+ * certificate). Why not undici's own TLS connector: it takes SNI from each
+ * request's Host header, so the group's `serverName` (and the name verified)
+ * would follow whatever the client sent. One timer per connection attempt.
+ */
+function targetConnector(
+  host: string,
+  port: number,
+  tls: UpstreamTlsOptions | null,
+  connectTimeoutMs: number,
+): buildConnector.connector {
+  return (_options, callback) => {
+    const socket = tls === null ? net.connect({ host, port, noDelay: true }) : connectTls(host, port, tls);
+    let isSettled = false;
+    const settle = (error: Error | null): void => {
+      if (isSettled) return;
+      isSettled = true;
+      clearTimeout(timer);
+      socket.off('error', settle);
+      if (error === null) callback(null, socket);
+      else {
+        socket.destroy();
+        callback(error, null);
+      }
+    };
+    const timer = setTimeout(() => settle(new errors.ConnectTimeoutError()), connectTimeoutMs);
+    socket.once(tls === null ? 'connect' : 'secureConnect', () => settle(null));
+    socket.once('error', settle);
+  };
 }
 
 /** `host` as it goes in a URL: IPv6 literals in brackets. */
@@ -116,17 +150,7 @@ export class HttpPools {
     tls: UpstreamTlsOptions | null,
   ): Pool {
     const origin = `${tls === null ? 'http' : 'https'}://${urlHost(target.host)}:${target.port}`;
-    const connect =
-      tls === null
-        ? { timeout: group.connectTimeoutMs, noDelay: true }
-        : {
-            timeout: group.connectTimeoutMs,
-            noDelay: true,
-            secureContext: tls.secureContext,
-            rejectUnauthorized: tls.rejectUnauthorized,
-            ALPNProtocols: ['http/1.1'],
-            ...(tls.servername === undefined ? {} : { servername: tls.servername }),
-          };
+    const connect = targetConnector(target.host, target.port, tls, group.connectTimeoutMs);
     const pool = new Pool(origin, {
       connections: H2_UPSTREAM_CONNECTIONS_MAX,
       pipelining: 1,
