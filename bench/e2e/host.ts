@@ -12,6 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createConnection, createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 
@@ -159,14 +160,19 @@ export async function waitForPort(
 /** Time one probe request may take before the system counts as not serving. */
 const PROBE_TIMEOUT_MS = 3_000;
 
+/** How the probe reaches an HTTPS system (bench:https): the CA its certificate chains to and the name it carries. */
+export type ProbeTls = { readonly ca: string; readonly servername: string };
+
 function getOnce(
   agent: Agent,
   port: number,
   path: string,
   expectedBodyBytes: number,
+  tls: ProbeTls | null,
 ): Promise<string | null> {
   return new Promise((resolve) => {
-    const req = request(
+    const send = tls === null ? request : httpsRequest;
+    const req = send(
       { host: '127.0.0.1', port, path, method: 'GET', agent, timeout: PROBE_TIMEOUT_MS },
       (res) => {
         let bodyBytes = 0;
@@ -199,17 +205,22 @@ function getOnce(
  * listens but cannot forward (or stalls when it reuses a connection) is
  * reported instead of measured. Two requests per target (6 for 3 targets)
  * make a proxy reuse each of its upstream connections at least once.
+ * With `tls`, the same over HTTPS (the certificate verified against `tls.ca`).
  */
 export async function probeHttp(
   port: number,
   path: string,
   expectedBodyBytes: number,
   requestCount: number,
+  tls: ProbeTls | null = null,
 ): Promise<string | null> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const agent =
+    tls === null
+      ? new Agent({ keepAlive: true, maxSockets: 1 })
+      : new HttpsAgent({ keepAlive: true, maxSockets: 1, ca: tls.ca, servername: tls.servername });
   try {
     for (let requestIndex = 0; requestIndex < requestCount; requestIndex++) {
-      const failure = await getOnce(agent, port, path, expectedBodyBytes);
+      const failure = await getOnce(agent, port, path, expectedBodyBytes, tls);
       if (failure !== null) {
         return `GET ${path} (request ${requestIndex + 1} of ${requestCount} on one keep-alive connection) ${failure}`;
       }

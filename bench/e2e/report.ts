@@ -89,7 +89,7 @@ function errorCount(result: SystemResult): string {
  * aligned and the rest right aligned, laid out exactly as `biome format`
  * lays out markdown, so RESULTS.md passes `biome check` as written.
  */
-function formatTable(
+export function formatTable(
   headers: readonly string[],
   rows: readonly (readonly string[])[],
   leftColumnCount: number,
@@ -270,17 +270,22 @@ export function formatHeader(facts: RunFacts): string {
 export const RESULTS_SECTION_HEADING = '## bench:http';
 
 /**
- * Inserts `block` at the end of the `## bench:http` section of the results
- * file (before the next `## ` heading), creating the section or the file if
- * needed. Other benches keep their own sections untouched.
+ * Inserts `block` at the end of the `## bench:http` section (or `heading`'s,
+ * e.g. `## bench:https`) of the results file (before the next `## `
+ * heading), creating the section or the file if needed. Other benches keep
+ * their own sections untouched.
  */
-export function appendToResultsFile(filePath: string, block: string): void {
+export function appendToResultsFile(
+  filePath: string,
+  block: string,
+  heading: string = RESULTS_SECTION_HEADING,
+): void {
   const text = existsSync(filePath) ? readFileSync(filePath, 'utf8') : '# Benchmark results\n';
   const lines = text.split('\n');
-  const sectionIndex = lines.findIndex((line) => line.trim() === RESULTS_SECTION_HEADING);
+  const sectionIndex = lines.findIndex((line) => line.trim() === heading);
   if (sectionIndex === -1) {
     const separator = text.endsWith('\n') ? '\n' : '\n\n';
-    writeFileSync(filePath, `${text}${separator}${RESULTS_SECTION_HEADING}\n\n${block.trimEnd()}\n`);
+    writeFileSync(filePath, `${text}${separator}${heading}\n\n${block.trimEnd()}\n`);
     return;
   }
   let endIndex = lines.length;
