@@ -4,7 +4,7 @@
  * errors count as TLS failures, and a reload that does not load keeping the
  * certificates in service.
  */
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import pino from 'pino';
@@ -98,6 +98,18 @@ describe('policyContextOptions', () => {
     const options = policyContextOptions(TLS_POLICIES.tls13);
     expect(options).toMatchObject({ minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' });
     expect(() => tls.createSecureContext(options)).not.toThrow();
+  });
+});
+
+describe('TLS_POLICIES', () => {
+  it('are documented in docs/tls.md, every suite of every policy in its row', () => {
+    const docs = readFileSync(new URL('../../../../docs/tls.md', import.meta.url), 'utf8');
+    for (const [name, policy] of Object.entries(TLS_POLICIES)) {
+      const row = docs.split('\n').find((line) => line.startsWith(`| \`${name}\``));
+      expect(row, `a table row for ${name}`).toBeDefined();
+      for (const suite of [...policy.tls13Suites, ...policy.tls12Suites])
+        expect(row).toContain(`\`${suite}\``);
+    }
   });
 });
 
