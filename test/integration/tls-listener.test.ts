@@ -14,6 +14,7 @@ import { X509Certificate } from 'node:crypto';
 import { cpSync, renameSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
+import net from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
@@ -86,6 +87,11 @@ listeners:
     certificates: ${certificatesYaml([site])}
     mutualAuthentication: { mode: verify, trustStore: "${pki.ca.certPath}" }
     defaultAction: { forward: { targetGroup: app } }
+  - name: dead
+    protocol: HTTPS
+    address: "127.0.0.1:0"
+    certificates: ${certificatesYaml([site])}
+    defaultAction: { forward: { targetGroup: gone } }
   - name: rotating
     protocol: HTTPS
     address: "127.0.0.1:0"
@@ -95,6 +101,9 @@ targetGroups:
   - name: app
     healthCheck: { enabled: false }
     targets: [ ${targetList} ]
+  - name: gone
+    healthCheck: { enabled: false }
+    targets: [ { address: "127.0.0.1:${await closedPort()}" } ]
 `);
 });
 
@@ -165,35 +174,39 @@ describe('HTTPS listener', () => {
         servername: 'site.test',
       });
       try {
-        const exchange = (headers: http2.OutgoingHttpHeaders, body?: string) =>
-          new Promise<{ headers: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-            const stream = session.request(headers, { endStream: body === undefined });
-            let received = '';
-            let responseHeaders: http2.IncomingHttpHeaders = {};
-            stream.setEncoding('utf8');
-            stream.on('response', (h) => {
-              responseHeaders = h;
-            });
-            stream.on('data', (chunk: string) => {
-              received += chunk;
-            });
-            stream.on('end', () => resolve({ headers: responseHeaders, body: received }));
-            stream.on('error', reject);
-            if (body !== undefined) stream.end(body);
-          });
-        const get = await exchange({ ':path': '/', 'x-forwarded-proto': 'gopher' });
+        const get = await h2Exchange(session, { ':path': '/', 'x-forwarded-proto': 'gopher' });
         expect(get.headers[':status']).toBe(200);
         expect(get.body).toMatch(/^t[12]\n$/);
         expect(get.headers['x-ferry-target']).toMatch(/^127\.0\.0\.1:\d+$/);
         const seen = targets.find((target) => target.name === get.headers['x-target'])!;
         expect(seen.lastHeaders['x-forwarded-proto']).toBe('https');
-        const post = await exchange(
+        const post = await h2Exchange(
+          session,
           { ':path': '/echo', ':method': 'POST', 'content-type': 'text/plain', cookie: 'a=1' },
           'hello over h2',
         );
         expect(post.headers[':status']).toBe(200);
         expect(post.body).toBe('hello over h2');
         expect((session.socket as TLSSocket).alpnProtocol).toBe('h2');
+      } finally {
+        session.close();
+      }
+    });
+
+    it('answers a failed stream with its own error, HEAD without a body, and keeps the session', async () => {
+      const session = http2.connect(`https://127.0.0.1:${portOf('dead')}`, {
+        ca: pki.ca.cert,
+        servername: 'site.test',
+      });
+      try {
+        const failed = await h2Exchange(session, { ':path': '/' });
+        expect(failed.headers[':status']).toBe(502);
+        expect(failed.headers['x-ferry-error']).toBe('FERRY_ERR_UPSTREAM_CONNECT_REFUSED');
+        expect(failed.body).toBe('502 FERRY_ERR_UPSTREAM_CONNECT_REFUSED\n');
+        const head = await h2Exchange(session, { ':path': '/', ':method': 'HEAD' });
+        expect(head.headers[':status']).toBe(502);
+        expect(head.body).toBe('');
+        expect(session.closed).toBe(false);
       } finally {
         session.close();
       }
@@ -328,6 +341,40 @@ describe('HTTPS listener', () => {
     });
   });
 });
+
+/** One HTTP/2 request on `session` (with a body when given): the response headers and the body as text. */
+function h2Exchange(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  requestBody?: string,
+): Promise<{ headers: http2.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: requestBody === undefined });
+    if (requestBody !== undefined) stream.end(requestBody);
+    let body = '';
+    let responseHeaders: http2.IncomingHttpHeaders = {};
+    stream.setEncoding('utf8');
+    stream.on('response', (received) => {
+      responseHeaders = received;
+    });
+    stream.on('data', (chunk: string) => {
+      body += chunk;
+    });
+    stream.on('end', () => resolve({ headers: responseHeaders, body }));
+    stream.on('error', reject);
+  });
+}
+
+/** A loopback port nothing listens on (bound, read, closed). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 /** Poll `condition` every 100 ms until it holds (at most 10 s). */
 async function waitFor(condition: () => boolean | Promise<boolean>): Promise<void> {
