@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPki, type TestCert, type TestPki } from '../helpers/certs.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
+import { targetCounters, waitForSettled } from '../helpers/table-counters.ts';
 import { startTargets, type TestTarget } from '../helpers/targets.ts';
 import { handshake, httpsGet } from '../helpers/tls-client.ts';
 
@@ -209,6 +210,25 @@ describe('HTTPS listener', () => {
         expect(session.closed).toBe(false);
       } finally {
         session.close();
+      }
+    });
+
+    it('leaves no request in flight when the client resets a stream mid-response', async () => {
+      const session = http2.connect(`https://127.0.0.1:${portOf('web')}`, {
+        ca: pki.ca.cert,
+        servername: 'site.test',
+      });
+      try {
+        const stream = session.request({ ':path': '/hold' }, { endStream: true });
+        stream.on('error', () => {});
+        await new Promise((resolve) => stream.once('response', resolve));
+        const inFlight = () => targetCounters(ferry).reduce((sum, target) => sum + target.inFlight, 0);
+        expect(inFlight()).toBe(1);
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        expect(await waitForSettled(inFlight, (count) => count === 0)).toBe(0);
+      } finally {
+        session.close();
+        for (const target of targets) target.release();
       }
     });
 
