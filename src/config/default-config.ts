@@ -22,10 +22,13 @@ export const DEFAULT_CONFIG_YAML = `# Ferry's embedded default: a demo. One HTTP
 # round robin over three demo targets that run inside Ferry itself and answer
 # with different delays. Every response says which target answered, in the
 # x-ferry-target header:   curl -i http://127.0.0.1:8080/
+# Live status page: http://127.0.0.1:9901/   Control port (loopback, no token):
+#   npm run ferryctl -- targets      (from a checkout; installed: ferryctl targets)
 # Run your own config with: ferry --config ferry.yaml
 demo: true
 workers: 2
 admin: { address: 127.0.0.1:9901 }
+control: { address: 127.0.0.1:9900 }
 listeners:
   - name: web
     protocol: HTTP
