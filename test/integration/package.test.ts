@@ -1,7 +1,7 @@
 /**
  * The package installs and runs like a real one: `npm pack` builds dist/,
- * and in an empty folder `npm install ./ferry-*.tgz` then `npx ferry --help`
- * and `ferry validate` work on this Node (24), from compiled JavaScript.
+ * and in an empty folder `npm install ./ferry-*.tgz` then `npx ferry --help`,
+ * `ferry validate` and `ferryctl --help` work on this Node (24), from compiled JavaScript.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
@@ -34,5 +34,7 @@ describe('npm pack', () => {
       env,
     });
     expect(validate.stdout).toContain('config OK');
+    const ctl = await run('npx', ['ferryctl', '--help'], { cwd: installDir, env });
+    expect(ctl.stdout).toContain('failover');
   }, 180_000);
 });
