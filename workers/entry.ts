@@ -51,6 +51,7 @@ function drain(): void {
   runtime.isDraining = true;
   for (const server of servers) server.close();
   runtime.pool.closeIdle();
+  void runtime.httpPools.closeAll(); // HTTP/2 streams already sent finish; idle connections close
   for (const connection of runtime.connections) connection.drain();
   const check = setInterval(() => {
     if (runtime.connections.size > 0) return;
