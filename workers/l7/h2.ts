@@ -69,6 +69,7 @@ import { matchListener } from '../route/match.ts';
 import { ExchangeCookies } from '../route/router.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import { isTlsErrorCode } from '../tls/index.ts';
+import { isDroppedRequestHeader, isHopByHop } from './hop-by-hop.ts';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, type RequestHead } from './http1-types.ts';
 import type { ListenerRuntime } from './index.ts';
 import { createRequestHead } from './parse-request-head.ts';
@@ -79,42 +80,16 @@ const PSEUDO_HEADER_COUNT_MAX = 4;
 /** RST_STREAM INTERNAL_ERROR: the response cannot be completed (RFC 9113 §7). */
 const NGHTTP2_INTERNAL_ERROR = http2.constants.NGHTTP2_INTERNAL_ERROR;
 
-/** Request fields not forwarded: connection-specific (RFC 9113 §8.2.2), rewritten by Ferry, or refused by undici. */
+/** Request fields not forwarded: hop-by-hop and X-Forwarded-* (hop-by-hop.ts), or set by undici from the request itself. */
 function isDroppedH2RequestHeader(name: string): boolean {
   switch (name) {
-    case 'connection':
-    case 'keep-alive':
-    case 'proxy-connection':
-    case 'te':
-    case 'trailer':
-    case 'transfer-encoding':
-    case 'upgrade':
     case 'expect':
     case 'host':
     case 'content-length':
     case 'cookie':
-    case 'x-forwarded-for':
-    case 'x-forwarded-proto':
-    case 'x-forwarded-port':
       return true;
     default:
-      return false;
-  }
-}
-
-/** Response fields HTTP/2 forbids (connection-specific); node:http2 throws on them. */
-function isDroppedH2ResponseHeader(name: string): boolean {
-  switch (name) {
-    case 'connection':
-    case 'keep-alive':
-    case 'proxy-connection':
-    case 'transfer-encoding':
-    case 'upgrade':
-    case 'te':
-    case 'trailer':
-      return true;
-    default:
-      return false;
+      return isDroppedRequestHeader(name);
   }
 }
 
@@ -461,7 +436,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     const headers: Record<string, string | string[]> = { ':status': String(res.statusCode) };
     for (let i = 0; i < res.headerCount; i++) {
       const name = res.headerNames[i]!;
-      if (!isDroppedH2ResponseHeader(name)) headers[name] = res.headerValues[i]!;
+      if (!isHopByHop(name)) headers[name] = res.headerValues[i]!;
     }
     this.rec.responseStarted(res.statusCode);
     this.isDone = true;
@@ -555,7 +530,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     let count = 0;
     for (const name of Object.keys(headers)) {
       const value = headers[name];
-      if (value === undefined || isDroppedH2ResponseHeader(name)) continue;
+      if (value === undefined || isHopByHop(name)) continue;
       out[name] = value;
       for (const one of Array.isArray(value) ? value : [value]) {
         res.headerNames[count] = name;

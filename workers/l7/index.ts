@@ -82,6 +82,7 @@ import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import { isTlsErrorCode, rawSocketOf, type UpstreamTlsOptions } from '../tls/index.ts';
 import type { UpstreamOwner, UpstreamSocket } from '../upstream/socket-pool.ts';
 import { ChunkedScanner } from './chunked-scanner.ts';
+import { isDroppedRequestHeader, isHopByHop } from './hop-by-hop.ts';
 import {
   BODY_CHUNKED,
   BODY_LENGTH,
@@ -125,40 +126,6 @@ export class ListenerRuntime {
     this.listener = listener;
     const proto = listener.protocol === 'HTTPS' ? 'https' : 'http';
     this.forwardedLines = `x-forwarded-proto: ${proto}\r\nx-forwarded-port: ${listener.port}\r\n`;
-  }
-}
-
-/** Hop-by-hop fields (RFC 9110 §7.6.1) and the ones Ferry rewrites itself. */
-function isDroppedRequestHeader(name: string): boolean {
-  switch (name) {
-    case 'connection':
-    case 'keep-alive':
-    case 'proxy-connection':
-    case 'te':
-    case 'trailer':
-    case 'transfer-encoding':
-    case 'upgrade':
-    case 'x-forwarded-for':
-    case 'x-forwarded-proto':
-    case 'x-forwarded-port':
-      return true;
-    default:
-      return false;
-  }
-}
-
-function isDroppedResponseHeader(name: string): boolean {
-  switch (name) {
-    case 'connection':
-    case 'keep-alive':
-    case 'proxy-connection':
-    case 'te':
-    case 'trailer':
-    case 'transfer-encoding':
-    case 'upgrade':
-      return true;
-    default:
-      return false;
   }
 }
 
@@ -976,7 +943,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       }
       // A length that frames the body is written below, from what Ferry parsed (as for requests).
       if (name === 'content-length' && res.bodyKind === BODY_LENGTH) continue;
-      if (isDroppedResponseHeader(name) || isConnectionToken(res.connectionTokens, name)) continue;
+      if (isHopByHop(name) || isConnectionToken(res.connectionTokens, name)) continue;
       head += `${name}: ${res.headerValues[i]}\r\n`;
     }
     if (res.statusCode === 101) return `${head}connection: upgrade\r\nupgrade: ${res.upgrade}\r\n\r\n`;
