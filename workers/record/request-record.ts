@@ -34,6 +34,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Span } from '@opentelemetry/api';
+import type { Logger } from 'pino';
 import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
 import {
   addListener,
@@ -91,6 +92,8 @@ export class RequestRecord {
   private readonly socket: Socket;
   private readonly client: string;
   private readonly scheme: string;
+  /** This listener's access-log child logger (type, listener, worker bound); null while access logs are off. */
+  private readonly logger: Logger | null;
 
   // --- the current request ---
   /** Between the start of a request (or a refusal before one) and its line. */
@@ -124,6 +127,8 @@ export class RequestRecord {
     this.client = `${clientAddress}:${socket.remotePort ?? 0}`;
     // `as string`: HTTPS listeners arrive with TLS termination (workers/tls); the record only needs the scheme.
     this.scheme = (listener.protocol as string) === 'HTTPS' ? 'https' : 'http';
+    this.logger =
+      observer.accessLog?.listenerLogger(this.scheme, listener.name, observer.workerIndex) ?? null;
     this.isOpen = false;
     this.req = null;
     this.group = null;
@@ -190,26 +195,29 @@ export class RequestRecord {
       this.traceId = traceparent === null ? null : traceIdOfTraceparent(traceparent);
       return;
     }
+    // Each attribute costs serialisation in every export (OTLP protobuf): only what the conventions
+    // require or recommend and what is not already said elsewhere (network.peer.* equals client.*
+    // here; the worker index is a resource attribute).
+    const span = tracing.startServer(req.method, tracing.extract(req));
+    this.serverSpan = span;
+    this.traceId = tracing.traceId(span);
+    if (!tracing.isRecording(span)) return;
     const queryAt = req.target.indexOf('?');
-    const span = tracing.startServer(req.method, tracing.extract(req), {
+    const attributes: Record<string, string | number> = {
       'http.request.method': req.method,
       'url.scheme': this.scheme,
       'url.path': queryAt === -1 ? req.target : req.target.slice(0, queryAt),
-      'url.query': queryAt === -1 ? '' : req.target.slice(queryAt + 1),
       'server.address': req.host,
       'server.port': this.listener.port,
       'client.address': this.socket.remoteAddress ?? '',
       'client.port': this.socket.remotePort ?? 0,
-      'network.peer.address': this.socket.remoteAddress ?? '',
-      'network.peer.port': this.socket.remotePort ?? 0,
       'network.protocol.version': req.versionMinor === 0 ? '1.0' : '1.1',
       'user_agent.original': headerValue(req, 'user-agent') ?? '',
       'ferry.listener': this.listener.name,
       'ferry.rule': RULE_DEFAULT,
-      'ferry.worker': this.observer.workerIndex,
-    });
-    this.serverSpan = span;
-    this.traceId = tracing.traceId(span);
+    };
+    if (queryAt !== -1) attributes['url.query'] = req.target.slice(queryAt + 1);
+    tracing.setAttributes(span, attributes);
   }
 
   // === route ===
@@ -357,7 +365,8 @@ export class RequestRecord {
       }
     }
     const accessLog = this.observer.accessLog;
-    if (accessLog === null) return;
+    const logger = this.logger;
+    if (accessLog === null || logger === null) return;
     const bytesIn = this.socket.bytesRead;
     const bytesOut = this.socket.bytesWritten ?? this.logBytesOut;
     const receivedBytes = bytesIn - this.logBytesIn;
@@ -365,7 +374,7 @@ export class RequestRecord {
     this.logBytesIn = bytesIn;
     this.logBytesOut = bytesOut;
     if (!isError && !accessLog.isSampled()) return;
-    accessLog.logger.info(this.line(status, code, endUs, receivedBytes, sentBytes));
+    logger.info(this.line(status, code, endUs, receivedBytes, sentBytes));
   }
 
   private line(
@@ -381,9 +390,6 @@ export class RequestRecord {
     const isTls = this.scheme === 'https';
     const tls = isTls ? (this.socket as TLSSocket) : null;
     return {
-      type: isTls ? 'https' : 'http',
-      listener: this.listener.name,
-      worker: this.observer.workerIndex,
       client: this.client,
       upstream: target === null ? null : target.id,
       targetGroup: group === null ? null : group.name,
@@ -431,6 +437,9 @@ export class RequestRecord {
     algorithm: string,
     reason: string,
   ): void {
+    const span = tracing.startClient(this.req!.method, server);
+    this.clientSpan = span;
+    if (!tracing.isRecording(span)) return;
     const req = this.req!;
     const target = this.target!;
     const attributes: Record<string, string | number> = {
@@ -438,15 +447,13 @@ export class RequestRecord {
       'server.address': target.host,
       'server.port': target.port,
       'url.full': `http://${target.id}${req.target}`,
-      'network.peer.address': target.host,
-      'network.peer.port': target.port,
       'ferry.target_group': groupName,
       'ferry.target': target.id,
       'ferry.algorithm': algorithm,
       'ferry.pick_reason': reason,
     };
     if (this.attempt > 0) attributes['http.request.resend_count'] = this.attempt;
-    this.clientSpan = tracing.startClient(req.method, server, attributes);
+    tracing.setAttributes(span, attributes);
   }
 
   private count(field: number, delta: number): void {

@@ -94,10 +94,7 @@ export class TcpRecord {
     if (accessLog === null) return;
     if (this.failureCode === null && !accessLog.isSampled()) return;
     const endUs = monoUs();
-    accessLog.logger.info({
-      type: 'tcp',
-      listener: this.listener.name,
-      worker: this.observer.workerIndex,
+    accessLog.listenerLogger('tcp', this.listener.name, this.observer.workerIndex).info({
       client: `${client.remoteAddress ?? ''}:${client.remotePort ?? 0}`,
       upstream: this.target.id,
       targetGroup: this.group === null ? null : this.group.name,

@@ -128,16 +128,24 @@ export class Tracing {
     return this.propagator.extract(ROOT_CONTEXT, carrier, headerGetter);
   }
 
-  startServer(name: string, parent: Context, attributes: Attributes): Span {
-    const span = this.tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
-    if (span.isRecording()) span.setAttributes(attributes);
-    return span;
+  /**
+   * Spans start bare; the caller builds attributes only if `isRecording` (H4:
+   * a span the sampler dropped costs no attribute object).
+   */
+  startServer(name: string, parent: Context): Span {
+    return this.tracer.startSpan(name, { kind: SpanKind.SERVER }, parent);
   }
 
-  startClient(name: string, server: Span, attributes: Attributes): Span {
-    const span = this.tracer.startSpan(name, { kind: SpanKind.CLIENT }, trace.setSpan(ROOT_CONTEXT, server));
-    if (span.isRecording()) span.setAttributes(attributes);
-    return span;
+  startClient(name: string, server: Span): Span {
+    return this.tracer.startSpan(name, { kind: SpanKind.CLIENT }, trace.setSpan(ROOT_CONTEXT, server));
+  }
+
+  isRecording(span: Span): boolean {
+    return span.isRecording();
+  }
+
+  setAttributes(span: Span, attributes: Attributes): void {
+    span.setAttributes(attributes);
   }
 
   /** `traceparent` (and `tracestate`) header lines naming `span` as the parent, for the upstream head. */
