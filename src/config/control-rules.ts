@@ -11,44 +11,34 @@
  * Like rules.ts, it runs on the raw YAML data so its errors come together
  * with field errors, and it skips values the schema already rejects.
  */
-import { type HostPort, isWildcardHost, parseAddress } from './address.ts';
-import { type ConfigError, type ConfigPath, closestName, formatConfigPath } from './config-error.ts';
+import { type HostPort, parseAddress } from './address.ts';
+import { type ConfigError, type ConfigPath, closestName } from './config-error.ts';
 import { parseControlAddress } from './control-address.ts';
-
-type RawObject = Readonly<Record<string, unknown>>;
-
-function isObject(value: unknown): value is RawObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function entries(value: unknown): { index: number; entry: RawObject }[] {
-  if (!Array.isArray(value)) return [];
-  const found: { index: number; entry: RawObject }[] = [];
-  value.forEach((entry: unknown, index) => {
-    if (isObject(entry)) found.push({ index, entry });
-  });
-  return found;
-}
+import {
+  invalidReporter,
+  isObject,
+  isOverlapping,
+  objectsIn,
+  type RawObject,
+  type Report,
+  stringAt,
+} from './rule-helpers.ts';
 
 /** Check the control and failover rules. Thread: main. Never throws; `raw` is the YAML document as plain JS. */
 export function checkControlRules(raw: unknown): ConfigError[] {
   const errors: ConfigError[] = [];
   if (!isObject(raw)) return errors;
-  const report = (path: ConfigPath, message: string): void => {
-    errors.push({ code: 'FERRY_ERR_CONFIG_INVALID', path: formatConfigPath(path), message });
-  };
+  const report = invalidReporter(errors);
   checkStandbys(raw, report);
   checkControlAddress(raw, report);
   return errors;
 }
 
-function checkStandbys(raw: RawObject, report: (path: ConfigPath, message: string) => void): void {
-  const groups = entries(raw['targetGroups']);
-  const names = groups.flatMap(({ entry }) => (typeof entry['name'] === 'string' ? [entry['name']] : []));
+function checkStandbys(raw: RawObject, report: Report): void {
+  const groups = objectsIn(raw['targetGroups']);
+  const names = groups.flatMap(({ entry }) => stringAt(entry, 'name') ?? []);
   const hasStandby = new Set(
-    groups.flatMap(({ entry }) =>
-      isObject(entry['failover']) && typeof entry['name'] === 'string' ? [entry['name']] : [],
-    ),
+    groups.flatMap(({ entry }) => (isObject(entry['failover']) ? (stringAt(entry, 'name') ?? []) : [])),
   );
   for (const { index, entry } of groups) {
     const failover = entry['failover'];
@@ -76,7 +66,7 @@ function checkStandbys(raw: RawObject, report: (path: ConfigPath, message: strin
 }
 
 /** The control port may not bind a port the admin endpoint or a listener binds on an overlapping host. */
-function checkControlAddress(raw: RawObject, report: (path: ConfigPath, message: string) => void): void {
+function checkControlAddress(raw: RawObject, report: Report): void {
   const control = raw['control'];
   if (!isObject(control) || typeof control['address'] !== 'string') return;
   const parsed = parseControlAddress(control['address']);
@@ -85,23 +75,17 @@ function checkControlAddress(raw: RawObject, report: (path: ConfigPath, message:
   const others: { path: string; text: unknown }[] = [];
   const admin = raw['admin'];
   if (isObject(admin)) others.push({ path: 'admin.address', text: admin['address'] });
-  for (const { index, entry } of entries(raw['listeners'])) {
+  for (const { index, entry } of objectsIn(raw['listeners'])) {
     others.push({ path: `listeners[${index}].address`, text: entry['address'] });
   }
   for (const other of others) {
     if (typeof other.text !== 'string') continue;
     const theirs = parseAddress(other.text, 0);
-    if (!theirs.ok || theirs.value.port !== mine.port) continue;
-    const isOverlap =
-      theirs.value.host.toLowerCase() === mine.host.toLowerCase() ||
-      isWildcardHost(theirs.value.host) ||
-      isWildcardHost(mine.host);
-    if (isOverlap) {
-      report(
-        ['control', 'address'],
-        `${mine.address} overlaps ${other.path} (${other.text}): both bind port ${mine.port}`,
-      );
-      return;
-    }
+    if (!theirs.ok || !isOverlapping(mine, theirs.value)) continue;
+    report(
+      ['control', 'address'],
+      `${mine.address} overlaps ${other.path} (${other.text}): both bind port ${mine.port}`,
+    );
+    return;
   }
 }

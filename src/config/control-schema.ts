@@ -18,7 +18,8 @@ import { z } from 'zod';
 import { CONTROL_ADDRESS_DEFAULT, CONTROL_TOKEN_ENV } from '../../proto/control/protocol.ts';
 import { describeValue } from './config-error.ts';
 import { type ControlAddress, parseControlAddress } from './control-address.ts';
-import { DURATION_SYNTAX_HINT, formatDurationMs, parseDuration } from './duration.ts';
+import { formatDurationMs } from './duration.ts';
+import { booleanField, durationField, nameField, unlessMissing } from './fields.ts';
 
 /** Longest `control.tokenFile` path, in characters. */
 export const TOKEN_FILE_PATH_LENGTH_MAX = 4_096;
@@ -26,22 +27,6 @@ export const TOKEN_FILE_PATH_LENGTH_MAX = 4_096;
 export const FAILOVER_AFTER_DEFAULT_MS = 10_000;
 /** Longest `failover.after`. */
 export const FAILOVER_AFTER_MAX_MS = 3_600_000;
-
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const NAME_RULE = "1..63 letters, digits, '.', '_' or '-', starting with a letter or digit";
-
-/** Error text for a value that is present but wrong; `undefined` lets "is required" through. */
-function unlessMissing(
-  message: (input: unknown) => string,
-): (issue: { input?: unknown }) => string | undefined {
-  return (issue) => (issue.input === undefined ? undefined : message(issue.input));
-}
-
-function booleanField() {
-  return z.boolean({
-    error: unlessMissing((input) => `expected true or false, got ${describeValue(input)}`),
-  });
-}
 
 // === control ===
 function controlAddressField() {
@@ -90,50 +75,11 @@ export const controlField = z
   });
 
 // === targetGroups[].failover ===
-function durationField(minMs: number, maxMs: number) {
-  const rangeText = `${formatDurationMs(minMs)}..${formatDurationMs(maxMs)}`;
-  return z
-    .string({
-      error: unlessMissing((input) => `expected ${DURATION_SYNTAX_HINT}, got ${describeValue(input)}`),
-    })
-    .transform((text, ctx) => {
-      const parsed = parseDuration(text);
-      if (!parsed.ok) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${parsed.message}, got ${describeValue(text)}`,
-          input: text,
-        });
-        return z.NEVER;
-      }
-      if (parsed.ms < minMs || parsed.ms > maxMs) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a duration ${rangeText}, got ${describeValue(text)}`,
-          input: text,
-        });
-        return z.NEVER;
-      }
-      return parsed.ms;
-    })
-    .meta({ 'x-type': 'duration', 'x-allowed': rangeText });
-}
-
 export const failoverField = z
   .strictObject({
-    standby: z
-      .string({
-        error: unlessMissing(
-          (input) => `expected a target group name (${NAME_RULE}), got ${describeValue(input)}`,
-        ),
-      })
-      .regex(NAME_PATTERN, {
-        error: (issue) => `expected a target group name (${NAME_RULE}), got ${describeValue(issue.input)}`,
-      })
-      .meta({ 'x-allowed': 'another target group, which has no standby itself' })
-      .describe(
-        "The target group that takes this group's traffic on failover (`ferryctl failover`, or automatically). Its targets are health-checked like a group in use.",
-      ),
+    standby: nameField('target group name', 'another target group, which has no standby itself').describe(
+      "The target group that takes this group's traffic on failover (`ferryctl failover`, or automatically). Its targets are health-checked like a group in use.",
+    ),
     after: durationField(0, FAILOVER_AFTER_MAX_MS)
       .prefault(formatDurationMs(FAILOVER_AFTER_DEFAULT_MS))
       .describe(

@@ -19,6 +19,7 @@
  */
 import { z } from 'zod';
 import { describeValue } from './config-error.ts';
+import { booleanField, unlessMissing } from './fields.ts';
 
 /** Where access-log lines go when `destination` is this word; anything else is a file path. */
 export const ACCESS_LOG_STDOUT = 'stdout';
@@ -28,19 +29,6 @@ export const ACCESS_LOG_PATH_LENGTH_MAX = 4_096;
 export const SERVICE_NAME_LENGTH_MAX = 255;
 /** The OTLP/HTTP endpoint of a collector on the same host (the OpenTelemetry default port). */
 export const TRACING_ENDPOINT_DEFAULT = 'http://127.0.0.1:4318';
-
-/** Error text for a value that is present but wrong; `undefined` lets "is required" through. */
-function unlessMissing(
-  message: (input: unknown) => string,
-): (issue: { input?: unknown }) => string | undefined {
-  return (issue) => (issue.input === undefined ? undefined : message(issue.input));
-}
-
-function booleanField() {
-  return z.boolean({
-    error: unlessMissing((input) => `expected true or false, got ${describeValue(input)}`),
-  });
-}
 
 /** A ratio 0..1 (YAML `1` and `0.25` both read as numbers). */
 function ratioField() {

@@ -9,37 +9,25 @@
  * flow: YAML -> schema.ts + rules.ts (which calls **checkRoutingRules**) ->
  * ConfigSnapshot.
  *
- * Like rules.ts it reads the raw YAML data, so these errors are reported
- * together with field errors; each check skips values the schema rejects.
+ * Like rules.ts it reads the raw YAML data (with rule-helpers.ts), so these
+ * errors are reported together with field errors; each check skips values
+ * the schema rejects, and a group reference is judged as in rules.ts.
  * The single-group `defaultAction.forward.targetGroup` reference is rules.ts's
  * to check (it predates rules); everything else that names a group is here.
  */
-import { type ConfigError, type ConfigPath, closestName, formatConfigPath } from './config-error.ts';
-
-type RawObject = Readonly<Record<string, unknown>>;
-type Report = (path: ConfigPath, message: string) => void;
+import type { ConfigError, ConfigPath } from './config-error.ts';
+import {
+  invalidReporter,
+  isObject,
+  objectsIn,
+  type RawObject,
+  stringAt,
+  targetGroupNames,
+  unknownTargetGroupMessage,
+} from './rule-helpers.ts';
 
 /** Listener protocols that carry HTTP requests, so rules, redirects and cookies apply. */
 const HTTP_PROTOCOLS: readonly string[] = ['HTTP', 'HTTPS'];
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
-function isObject(value: unknown): value is RawObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function objectsIn(value: unknown): { index: number; entry: RawObject }[] {
-  if (!Array.isArray(value)) return [];
-  const entries: { index: number; entry: RawObject }[] = [];
-  value.forEach((entry: unknown, index) => {
-    if (isObject(entry)) entries.push({ index, entry });
-  });
-  return entries;
-}
-
-function stringAt(object: RawObject, key: string): string | undefined {
-  const value = object[key];
-  return typeof value === 'string' ? value : undefined;
-}
 
 /** A group name an action refers to, with the path of the reference (relative to the action). */
 interface GroupReference {
@@ -86,28 +74,13 @@ export function routedTargetGroups(listener: RawObject): string[] {
 export function checkRoutingRules(raw: unknown): ConfigError[] {
   const errors: ConfigError[] = [];
   if (!isObject(raw)) return errors;
-  const report: Report = (path, message) => {
-    errors.push({ code: 'FERRY_ERR_CONFIG_INVALID', path: formatConfigPath(path), message });
-  };
+  const report = invalidReporter(errors);
   const listeners = objectsIn(raw['listeners']);
   const groups = objectsIn(raw['targetGroups']);
-  const groupNames = groups.flatMap(({ entry }) => stringAt(entry, 'name') ?? []);
-  // A group whose name the schema rejects might be the one a rule means: skip references then (as rules.ts).
-  const isEveryGroupNamed =
-    Array.isArray(raw['targetGroups']) &&
-    groups.length === raw['targetGroups'].length &&
-    groupNames.length === groups.length &&
-    groupNames.every((name) => NAME_PATTERN.test(name));
+  const groupNames = targetGroupNames(raw, groups);
   const checkReference = (base: ConfigPath, reference: GroupReference): void => {
-    if (groupNames.includes(reference.name)) return;
-    if (!isEveryGroupNamed && raw['targetGroups'] !== undefined) return;
-    const suggestion = closestName(reference.name, groupNames);
-    const known = groupNames.length === 0 ? 'none are defined' : `known: ${groupNames.join(', ')}`;
-    report(
-      [...base, ...reference.path],
-      `no target group named ${JSON.stringify(reference.name)}` +
-        (suggestion === undefined ? ` (${known})` : ` (did you mean ${JSON.stringify(suggestion)}?)`),
-    );
+    const problem = unknownTargetGroupMessage(reference.name, groupNames);
+    if (problem !== undefined) report([...base, ...reference.path], problem);
   };
 
   /** Listeners (name, protocol) that reach each group, for the stickiness check. */

@@ -40,7 +40,7 @@ import {
   STICKINESS_DURATION_MS_MIN,
 } from '../shared/limits.ts';
 import { describeValue } from './config-error.ts';
-import { DURATION_SYNTAX_HINT, formatDurationMs, parseDuration } from './duration.ts';
+import { booleanField, durationField, enumOf, integerIn, nameField, unlessMissing } from './fields.ts';
 
 // === Vocabulary ===
 export const STICKINESS_TYPES = ['lb_cookie', 'app_cookie'] as const;
@@ -61,8 +61,6 @@ export const FERRY_COOKIE_PREFIX = 'FERRY';
 const DEFAULT_STICKINESS_DURATION = '1d';
 const DEFAULT_STICKINESS_DURATION_MS = 86_400_000;
 const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const NAME_RULE = "1..63 letters, digits, '.', '_' or '-', starting with a letter or digit";
 /** Host patterns: DNS characters plus the two wildcards. */
 const HOST_PATTERN_CHARS = /^[A-Za-z0-9.*?-]+$/;
 /** Printable ASCII without space. */
@@ -77,42 +75,7 @@ const REDIRECT_PART_LENGTH_MAX = 128;
 const COOKIE_NAME_LENGTH_MAX = 128;
 
 // === Leaves ===
-/** Error text for a value that is present but wrong; `undefined` lets "is required" through. */
-function unlessMissing(
-  message: (input: unknown) => string,
-): (issue: { input?: unknown }) => string | undefined {
-  return (issue) => (issue.input === undefined ? undefined : message(issue.input));
-}
-
-function integerIn(min: number, max: number) {
-  const error = unlessMissing((input) => `expected an integer ${min}..${max}, got ${describeValue(input)}`);
-  return z.int({ error }).min(min, { error }).max(max, { error });
-}
-
-function booleanField() {
-  return z.boolean({
-    error: unlessMissing((input) => `expected true or false, got ${describeValue(input)}`),
-  });
-}
-
-function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
-  return z.enum(values, {
-    error: unlessMissing((input) => `expected one of ${values.join(' | ')}, got ${describeValue(input)}`),
-  });
-}
-
-function groupNameField() {
-  return z
-    .string({
-      error: unlessMissing(
-        (input) => `expected a target group name (${NAME_RULE}), got ${describeValue(input)}`,
-      ),
-    })
-    .regex(NAME_PATTERN, {
-      error: (issue) => `expected a target group name (${NAME_RULE}), got ${describeValue(issue.input)}`,
-    })
-    .meta({ 'x-allowed': NAME_RULE });
-}
+// Only this file's; the shared ones (integers, enums, names, durations) are in fields.ts.
 
 /** A list of at most `max` entries of `item`. */
 function listOf<T extends z.ZodType>(item: T, max: number, noun: string) {
@@ -125,32 +88,7 @@ function listOf<T extends z.ZodType>(item: T, max: number, noun: string) {
 
 /** Stickiness durations: 1s..7d. */
 function stickinessDurationField() {
-  const rangeText = `${formatDurationMs(STICKINESS_DURATION_MS_MIN)}..${formatDurationMs(STICKINESS_DURATION_MS_MAX)}`;
-  return z
-    .string({
-      error: unlessMissing((input) => `expected ${DURATION_SYNTAX_HINT}, got ${describeValue(input)}`),
-    })
-    .transform((text, ctx) => {
-      const parsed = parseDuration(text);
-      if (!parsed.ok) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${parsed.message}, got ${describeValue(text)}`,
-          input: text,
-        });
-        return z.NEVER;
-      }
-      if (parsed.ms < STICKINESS_DURATION_MS_MIN || parsed.ms > STICKINESS_DURATION_MS_MAX) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a duration ${rangeText}, got ${describeValue(text)}`,
-          input: text,
-        });
-        return z.NEVER;
-      }
-      return parsed.ms;
-    })
-    .meta({ 'x-type': 'duration', 'x-allowed': rangeText });
+  return durationField(STICKINESS_DURATION_MS_MIN, STICKINESS_DURATION_MS_MAX);
 }
 
 // === Wildcard patterns ===
@@ -371,7 +309,7 @@ const conditionsSchema = z
 
 // === Actions ===
 const weightedGroupSchema = z.strictObject({
-  name: groupNameField().describe('Target group name.'),
+  name: nameField('target group name').describe('Target group name.'),
   weight: integerIn(0, FORWARD_WEIGHT_MAX)
     .default(1)
     .describe('Share of requests, relative to the other groups; 0 sends no new requests there.'),
@@ -379,7 +317,7 @@ const weightedGroupSchema = z.strictObject({
 
 const forwardSchema = z
   .strictObject({
-    targetGroup: groupNameField().optional().describe('Forward to this one target group.'),
+    targetGroup: nameField('target group name').optional().describe('Forward to this one target group.'),
     targetGroups: listOf(weightedGroupSchema, FORWARD_TARGET_GROUPS_MAX, 'target groups')
       .min(1, { error: 'expected at least one target group' })
       .optional()
@@ -491,7 +429,7 @@ function redirectPartField(noun: string, chars: RegExp, charsText: string, mustS
 
 const redirectSchema = z
   .strictObject({
-    protocol: oneOf(REDIRECT_PROTOCOLS).default('#{protocol}').describe('Protocol of the new URL.'),
+    protocol: enumOf(REDIRECT_PROTOCOLS).default('#{protocol}').describe('Protocol of the new URL.'),
     host: redirectPartField(
       'host',
       /^[A-Za-z0-9.:[\]-]+$/,
@@ -688,7 +626,7 @@ export function forwardTargetGroups(rules: readonly TopologyRule[], defaultActio
 export const stickinessField = z
   .strictObject({
     enabled: booleanField().default(false).describe('Turn sticky sessions on.'),
-    type: oneOf(STICKINESS_TYPES)
+    type: enumOf(STICKINESS_TYPES)
       .default('lb_cookie')
       .describe(
         'lb_cookie: Ferry sets its own cookie on the first response; app_cookie: only once the application sets `cookieName`.',

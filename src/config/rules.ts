@@ -12,41 +12,28 @@
  * one target would hide a duplicate group name until the next run. Running
  * here, on whatever parts are well-formed, lets `ferry validate` report every
  * problem at once. Each rule skips values the schema already rejects (wrong
- * type, bad address), so nothing is reported twice.
+ * type, bad address), so nothing is reported twice. The walking helpers
+ * every rule file shares (shape tests, the reporter, target-group references,
+ * address overlap) live in rule-helpers.ts.
  */
 import { ALGORITHMS } from '../../proto/algorithms.ts';
 import { DEFAULT_MAX_TARGET_GROUPS, DEFAULT_MAX_TARGETS } from '../shared/limits.ts';
-import { type HostPort, isWildcardHost, parseAddress } from './address.ts';
-import { type ConfigError, type ConfigPath, closestName, formatConfigPath } from './config-error.ts';
+import { type HostPort, parseAddress } from './address.ts';
+import type { ConfigError } from './config-error.ts';
 import { parseHashKey } from './hash-key.ts';
 import { checkRoutingRules, routedTargetGroups } from './routing-rules.ts';
 import {
-  ADMIN_ADDRESS_DEFAULT,
-  LIMITS_MAX_TARGET_GROUPS_CAP,
-  LIMITS_MAX_TARGETS_CAP,
-  NAME_PATTERN,
-} from './schema.ts';
-
-type RawObject = Readonly<Record<string, unknown>>;
-
-function isObject(value: unknown): value is RawObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The entries of a list that are mappings, with their index; anything else is the schema's to report. */
-function objectsIn(value: unknown): { index: number; entry: RawObject }[] {
-  if (!Array.isArray(value)) return [];
-  const entries: { index: number; entry: RawObject }[] = [];
-  value.forEach((entry: unknown, index) => {
-    if (isObject(entry)) entries.push({ index, entry });
-  });
-  return entries;
-}
-
-function stringAt(object: RawObject, key: string): string | undefined {
-  const value = object[key];
-  return typeof value === 'string' ? value : undefined;
-}
+  invalidReporter,
+  isObject,
+  isOverlapping,
+  objectsIn,
+  type RawObject,
+  type Report,
+  stringAt,
+  targetGroupNames,
+  unknownTargetGroupMessage,
+} from './rule-helpers.ts';
+import { ADMIN_ADDRESS_DEFAULT, LIMITS_MAX_TARGET_GROUPS_CAP, LIMITS_MAX_TARGETS_CAP } from './schema.ts';
 
 function integerAt(object: RawObject | undefined, key: string, min: number, max: number): number | undefined {
   const value = object?.[key];
@@ -62,9 +49,7 @@ function integerAt(object: RawObject | undefined, key: string, min: number, max:
 export function checkConfigRules(raw: unknown): ConfigError[] {
   const errors: ConfigError[] = [];
   if (!isObject(raw)) return errors;
-  const report = (path: ConfigPath, message: string): void => {
-    errors.push({ code: 'FERRY_ERR_CONFIG_INVALID', path: formatConfigPath(path), message });
-  };
+  const report = invalidReporter(errors);
 
   const listeners = objectsIn(raw['listeners']);
   const groups = objectsIn(raw['targetGroups']);
@@ -74,13 +59,7 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
   checkListenerAddresses(raw, listeners, report);
 
   // Which listener protocols reach each group, for the protocol-dependent rules below.
-  const groupNames = groups.flatMap(({ entry }) => stringAt(entry, 'name') ?? []);
-  // A group whose name the schema rejects might be the one a listener means: skip references then.
-  const isEveryGroupNamed =
-    Array.isArray(raw['targetGroups']) &&
-    groups.length === raw['targetGroups'].length &&
-    groupNames.length === groups.length &&
-    groupNames.every((name) => NAME_PATTERN.test(name));
+  const groupNames = targetGroupNames(raw, groups);
   const listenersByGroup = new Map<string, { name: string; protocol: string }[]>();
   for (const { index, entry } of listeners) {
     const protocol = stringAt(entry, 'protocol') ?? 'HTTP';
@@ -97,15 +76,11 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
     const forward = isObject(action) ? action['forward'] : undefined;
     const groupName = isObject(forward) ? stringAt(forward, 'targetGroup') : undefined;
     if (groupName === undefined) continue;
-    if (!groupNames.includes(groupName)) {
-      if (!isEveryGroupNamed && raw['targetGroups'] !== undefined) continue;
-      const suggestion = closestName(groupName, groupNames);
-      const known = groupNames.length === 0 ? 'none are defined' : `known: ${groupNames.join(', ')}`;
-      report(
-        ['listeners', index, 'defaultAction', 'forward', 'targetGroup'],
-        `no target group named ${JSON.stringify(groupName)}` +
-          (suggestion === undefined ? ` (${known})` : ` (did you mean ${JSON.stringify(suggestion)}?)`),
-      );
+    if (!groupNames.names.includes(groupName)) {
+      const problem = unknownTargetGroupMessage(groupName, groupNames);
+      if (problem !== undefined) {
+        report(['listeners', index, 'defaultAction', 'forward', 'targetGroup'], problem);
+      }
       continue;
     }
     const users = listenersByGroup.get(groupName) ?? [];
@@ -123,8 +98,6 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
   errors.push(...checkRoutingRules(raw));
   return errors;
 }
-
-type Report = (path: ConfigPath, message: string) => void;
 
 function checkUniqueNames(
   entries: readonly { index: number; entry: RawObject }[],
@@ -166,7 +139,7 @@ function checkListenerAddresses(
     if (text === undefined) continue;
     const parsed = parseAddress(text, 0);
     if (!parsed.ok || parsed.value.port === 0) continue;
-    const clash = bound.find(({ value }) => overlaps(value, parsed.value));
+    const clash = bound.find(({ value }) => isOverlapping(value, parsed.value));
     if (clash !== undefined) {
       report(
         ['listeners', index, 'address'],
@@ -175,11 +148,6 @@ function checkListenerAddresses(
     }
     bound.push({ path: `listeners[${index}].address`, value: parsed.value });
   }
-}
-
-function overlaps(a: HostPort, b: HostPort): boolean {
-  if (a.port !== b.port || a.port === 0) return false;
-  return a.host.toLowerCase() === b.host.toLowerCase() || isWildcardHost(a.host) || isWildcardHost(b.host);
 }
 
 /** Options of one group that depend on its algorithm or on the listeners that forward to it. */

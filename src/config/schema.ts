@@ -16,7 +16,9 @@
  *
  * Rules that compare several entries (duplicate names, a listener forwarding to
  * an unknown group, capacity) live in rules.ts, which runs on the raw input so
- * they are reported together with field errors rather than after them.
+ * they are reported together with field errors rather than after them. The
+ * field builders every schema file uses (integers, booleans, enums, names,
+ * durations and their error messages) live in fields.ts.
  *
  * Meta keys used by the reference: `description`, and `x-type` (how a value is
  * written), `x-allowed` (values or range in words), `x-default` (a default that
@@ -36,7 +38,8 @@ import {
 import { parseAddress } from './address.ts';
 import { describeValue } from './config-error.ts';
 import { controlField, failoverField } from './control-schema.ts';
-import { DURATION_SYNTAX_HINT, formatDurationMs, parseDuration } from './duration.ts';
+import { formatDurationMs } from './duration.ts';
+import { booleanField, durationField, enumOf, integerIn, nameField, unlessMissing } from './fields.ts';
 import { HASH_KEY_SYNTAX, parseHashKey } from './hash-key.ts';
 import { parseMatcher } from './matcher.ts';
 import { accessLogField, tracingField } from './observability-schema.ts';
@@ -78,9 +81,6 @@ export const ADMIN_ADDRESS_DEFAULT = '127.0.0.1:9901';
 /** Longest health-check path, in characters. */
 export const HEALTH_CHECK_PATH_LENGTH_MAX = 1_024;
 
-/** Listener and target-group names: short, printable, safe in logs, metrics labels and URLs. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-const NAME_RULE = "1..63 letters, digits, '.', '_' or '-', starting with a letter or digit";
 /** An absolute path of printable ASCII, as sent in the health-check request line. */
 const HEALTH_CHECK_PATH_PATTERN = /^\/[!-~]*$/;
 
@@ -89,42 +89,7 @@ const MS_PER_MIN = 60_000;
 const MS_PER_H = 3_600_000;
 
 // === Leaves ===
-/** Error text for a value that is present but wrong; `undefined` lets "is required" through. */
-function unlessMissing(
-  message: (input: unknown) => string,
-): (issue: { input?: unknown }) => string | undefined {
-  return (issue) => (issue.input === undefined ? undefined : message(issue.input));
-}
-
-/** An integer in min..max. */
-function integerIn(min: number, max: number) {
-  const error = unlessMissing((input) => `expected an integer ${min}..${max}, got ${describeValue(input)}`);
-  return z.int({ error }).min(min, { error }).max(max, { error });
-}
-
-function booleanField() {
-  return z.boolean({
-    error: unlessMissing((input) => `expected true or false, got ${describeValue(input)}`),
-  });
-}
-
-/** An enum with the allowed values in its message. */
-function enumOf<const T extends readonly [string, ...string[]]>(values: T) {
-  return z.enum(values, {
-    error: unlessMissing((input) => `expected one of ${values.join(' | ')}, got ${describeValue(input)}`),
-  });
-}
-
-function nameField() {
-  return z
-    .string({
-      error: unlessMissing((input) => `expected a name (${NAME_RULE}), got ${describeValue(input)}`),
-    })
-    .regex(NAME_PATTERN, {
-      error: (issue) => `expected a name (${NAME_RULE}), got ${describeValue(issue.input)}`,
-    })
-    .meta({ 'x-allowed': NAME_RULE });
-}
+// Only this file's; the shared ones are in fields.ts.
 
 /** `host:port`; `portMin` is 1 for targets, which Ferry must connect to. */
 function addressField(portMin: 0 | 1) {
@@ -140,46 +105,6 @@ function addressField(portMin: 0 | 1) {
       'x-type': 'host:port',
       'x-allowed': `IPv4, [IPv6] or host name; port ${portMin}..65535`,
     });
-}
-
-/** The range of a duration field in words, e.g. `1s..5m` or `0 or 30s..15m`. */
-function durationRangeText(minMs: number, maxMs: number, isZeroAllowed: boolean): string {
-  const range = `${formatDurationMs(minMs)}..${formatDurationMs(maxMs)}`;
-  return isZeroAllowed && minMs > 0 ? `0 or ${range}` : range;
-}
-
-/**
- * A duration text within minMs..maxMs, parsed to integer ms. With
- * `isZeroAllowed`, `0s` is also accepted below minMs (slow start "off").
- */
-function durationField(minMs: number, maxMs: number, isZeroAllowed = false) {
-  const rangeText = durationRangeText(minMs, maxMs, isZeroAllowed);
-  return z
-    .string({
-      error: unlessMissing((input) => `expected ${DURATION_SYNTAX_HINT}, got ${describeValue(input)}`),
-    })
-    .transform((text, ctx) => {
-      const parsed = parseDuration(text);
-      if (!parsed.ok) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${parsed.message}, got ${describeValue(text)}`,
-          input: text,
-        });
-        return z.NEVER;
-      }
-      const isInRange = (parsed.ms >= minMs && parsed.ms <= maxMs) || (isZeroAllowed && parsed.ms === 0);
-      if (!isInRange) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a duration ${rangeText}, got ${describeValue(text)}`,
-          input: text,
-        });
-        return z.NEVER;
-      }
-      return parsed.ms;
-    })
-    .meta({ 'x-type': 'duration', 'x-allowed': rangeText });
 }
 
 function hashKeyField() {
@@ -398,7 +323,7 @@ const upstreamTimeoutsSchema = z
 
 const targetGroupSchema = z
   .strictObject({
-    name: nameField().describe('Unique name; listeners forward to it by this name.'),
+    name: nameField('name').describe('Unique name; listeners forward to it by this name.'),
     algorithm: enumOf(ALGORITHMS)
       .default('round_robin')
       .describe(
@@ -474,7 +399,7 @@ const targetGroupSchema = z
 // === Listeners ===
 const listenerSchema = z
   .strictObject({
-    name: nameField().describe('Unique name, used in logs, metrics and the control port.'),
+    name: nameField('name').describe('Unique name, used in logs, metrics and the control port.'),
     protocol: listenerProtocolField()
       .default('HTTP')
       .describe(

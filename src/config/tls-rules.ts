@@ -24,30 +24,17 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { certificateDnsNames } from '../shared/cert-names.ts';
 import { type ConfigError, type ConfigPath, formatConfigPath } from './config-error.ts';
+import {
+  invalidReporter,
+  isObject,
+  nonEmptyStringAt,
+  objectsIn,
+  type RawObject,
+  type Report,
+} from './rule-helpers.ts';
 
 /** Largest PEM file read: far above any certificate chain or CA bundle, small enough that a wrong file fails fast. */
 export const PEM_FILE_BYTES_MAX = 1024 * 1024;
-
-type RawObject = Readonly<Record<string, unknown>>;
-type Report = (path: ConfigPath, message: string) => void;
-
-function isObject(value: unknown): value is RawObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function stringAt(object: RawObject, key: string): string | undefined {
-  const value = object[key];
-  return typeof value === 'string' && value.length > 0 ? value : undefined;
-}
-
-function objectsIn(value: unknown): { index: number; entry: RawObject }[] {
-  if (!Array.isArray(value)) return [];
-  const entries: { index: number; entry: RawObject }[] = [];
-  value.forEach((entry: unknown, index) => {
-    if (isObject(entry)) entries.push({ index, entry });
-  });
-  return entries;
-}
 
 /**
  * Check the TLS rules. Thread: main. Never throws; reads the PEM files the
@@ -57,24 +44,22 @@ function objectsIn(value: unknown): { index: number; entry: RawObject }[] {
 export function checkTlsRules(raw: unknown, configDir: string): ConfigError[] {
   const errors: ConfigError[] = [];
   if (!isObject(raw)) return errors;
-  const report: Report = (path, message) => {
-    errors.push({ code: 'FERRY_ERR_CONFIG_INVALID', path: formatConfigPath(path), message });
-  };
+  const report = invalidReporter(errors);
   const files = new PemFiles(configDir);
   const tcpListenerByGroup = new Map<string, string>();
   for (const { index, entry } of objectsIn(raw['listeners'])) {
-    const protocol = stringAt(entry, 'protocol') ?? 'HTTP';
+    const protocol = nonEmptyStringAt(entry, 'protocol') ?? 'HTTP';
     if (protocol === 'TCP') {
       const action = entry['defaultAction'];
       const forward = isObject(action) ? action['forward'] : undefined;
-      const group = isObject(forward) ? stringAt(forward, 'targetGroup') : undefined;
+      const group = isObject(forward) ? nonEmptyStringAt(forward, 'targetGroup') : undefined;
       if (group !== undefined && !tcpListenerByGroup.has(group))
-        tcpListenerByGroup.set(group, stringAt(entry, 'name') ?? `#${index}`);
+        tcpListenerByGroup.set(group, nonEmptyStringAt(entry, 'name') ?? `#${index}`);
     }
     checkListener(['listeners', index], protocol, entry, files, report);
   }
   for (const { index, entry } of objectsIn(raw['targetGroups'])) {
-    const tcpListener = tcpListenerByGroup.get(stringAt(entry, 'name') ?? '');
+    const tcpListener = tcpListenerByGroup.get(nonEmptyStringAt(entry, 'name') ?? '');
     checkTargetGroup(['targetGroups', index], entry, tcpListener, files, report);
   }
   return errors;
@@ -105,8 +90,8 @@ function checkListener(
     );
   }
   for (const { index, entry } of objectsIn(certificates)) {
-    const certPath = stringAt(entry, 'cert');
-    const keyPath = stringAt(entry, 'key');
+    const certPath = nonEmptyStringAt(entry, 'cert');
+    const keyPath = nonEmptyStringAt(entry, 'key');
     if (certPath === undefined || keyPath === undefined) continue; // the schema reports it
     const pair = files.pair([...at, 'certificates', index], certPath, keyPath, report);
     if (pair !== null && index > 0 && certificateDnsNames(pair).length === 0) {
@@ -118,8 +103,8 @@ function checkListener(
   }
   const mutual = listener['mutualAuthentication'];
   if (!isObject(mutual)) return;
-  const mode = stringAt(mutual, 'mode') ?? 'off';
-  const trustStore = stringAt(mutual, 'trustStore');
+  const mode = nonEmptyStringAt(mutual, 'mode') ?? 'off';
+  const trustStore = nonEmptyStringAt(mutual, 'trustStore');
   if (mode === 'verify' && trustStore === undefined && mutual['trustStore'] === undefined) {
     report(
       [...at, 'mutualAuthentication', 'trustStore'],
@@ -140,7 +125,7 @@ function checkTargetGroup(
   files: PemFiles,
   report: Report,
 ): void {
-  const protocol = stringAt(group, 'protocol') ?? 'HTTP';
+  const protocol = nonEmptyStringAt(group, 'protocol') ?? 'HTTP';
   const tls = group['tls'];
   if (protocol === 'HTTPS' && tcpListener !== undefined) {
     report(
@@ -154,10 +139,10 @@ function checkTargetGroup(
     return;
   }
   if (!isObject(tls)) return;
-  const ca = stringAt(tls, 'ca');
+  const ca = nonEmptyStringAt(tls, 'ca');
   if (ca !== undefined) files.caBundle([...at, 'tls', 'ca'], ca, report);
-  const certPath = stringAt(tls, 'cert');
-  const keyPath = stringAt(tls, 'key');
+  const certPath = nonEmptyStringAt(tls, 'cert');
+  const keyPath = nonEmptyStringAt(tls, 'key');
   if (certPath !== undefined && keyPath === undefined && tls['key'] === undefined) {
     report([...at, 'tls', 'key'], 'is required with cert: the private key of the client certificate');
   } else if (keyPath !== undefined && certPath === undefined && tls['cert'] === undefined) {

@@ -19,6 +19,7 @@
 import { z } from 'zod';
 import { TLS_POLICIES, TLS_POLICY_DEFAULT, TLS_POLICY_NAMES } from '../../proto/tls-policies.ts';
 import { describeValue } from './config-error.ts';
+import { booleanField, enumOf, unlessMissing } from './fields.ts';
 
 /** Target-group protocols: how Ferry speaks to the targets. */
 export const TARGET_GROUP_PROTOCOLS = ['HTTP', 'HTTPS'] as const;
@@ -34,19 +35,6 @@ const SERVER_NAME_LENGTH_MAX = 253;
 /** A DNS name: labels of letters, digits and '-', separated by dots (no wildcard: SNI names one host). */
 const SERVER_NAME_PATTERN =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
-/** Error text for a value that is present but wrong; `undefined` lets "is required" through. */
-function unlessMissing(
-  message: (input: unknown) => string,
-): (issue: { input?: unknown }) => string | undefined {
-  return (issue) => (issue.input === undefined ? undefined : message(issue.input));
-}
-
-function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
-  return z.enum(values, {
-    error: unlessMissing((input) => `expected one of ${values.join(' | ')}, got ${describeValue(input)}`),
-  });
-}
 
 /** A path to a PEM file, relative to the config file's folder or absolute. */
 function pemPathField() {
@@ -84,7 +72,7 @@ export const certificatesField = z
   });
 
 /** `listeners[].sslPolicy`. */
-export const sslPolicyField = oneOf(TLS_POLICY_NAMES)
+export const sslPolicyField = enumOf(TLS_POLICY_NAMES)
   .optional()
   .meta({
     description: `HTTPS only: the security policy (TLS versions and ciphers, see docs/tls.md). ${TLS_POLICY_NAMES.map((name) => `${name}: ${TLS_POLICIES[name].doc}`).join(' ')}`,
@@ -94,7 +82,7 @@ export const sslPolicyField = oneOf(TLS_POLICY_NAMES)
 /** `listeners[].mutualAuthentication`: client certificates (mTLS). */
 export const mutualAuthenticationField = z
   .strictObject({
-    mode: oneOf(MUTUAL_AUTHENTICATION_MODES)
+    mode: enumOf(MUTUAL_AUTHENTICATION_MODES)
       .default('off')
       .describe(
         'off: no client certificate asked. verify: every client must present a certificate that chains to `trustStore`, or the handshake fails.',
@@ -109,7 +97,7 @@ export const mutualAuthenticationField = z
 
 // === Target-group keys ===
 /** `targetGroups[].protocol`. */
-export const targetGroupProtocolField = oneOf(TARGET_GROUP_PROTOCOLS)
+export const targetGroupProtocolField = enumOf(TARGET_GROUP_PROTOCOLS)
   .default('HTTP')
   .describe(
     'How Ferry speaks to the targets: HTTP, or HTTPS (TLS to every target, verified by `tls`). TCP listeners relay bytes and ignore it.',
@@ -142,8 +130,7 @@ export const upstreamTlsField = z
       .optional()
       .describe('Client certificate (PEM) Ferry presents to targets that require one (mTLS); needs `key`.'),
     key: pemPathField().optional().describe('Private key (PEM, unencrypted) of `cert`.'),
-    verify: z
-      .boolean({ error: unlessMissing((input) => `expected true or false, got ${describeValue(input)}`) })
+    verify: booleanField()
       .default(true)
       .describe(
         "Verify the target's certificate chain and name. false accepts any certificate (encryption without authentication): only for testing.",
