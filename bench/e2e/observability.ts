@@ -297,7 +297,7 @@ async function main(): Promise<number> {
     '| --------- | ------: | -----: | -----: | ---------------: | -----: | --------------- |',
     ...rows,
     '',
-    variants.map((variant) => `\`${variant.id}\`: ${variant.label}`).join('; ') + '.',
+    `${variants.map((variant) => `\`${variant.id}\`: ${variant.label}`).join('; ')}.`,
     'Goals (issue 6): tracing ≥ 0.75× off, access log ≥ 0.90× off; metrics (always on) ≥ 0.97× of a build without them (`--baseline`).',
   ].join('\n');
   console.log(block);

@@ -112,7 +112,9 @@ function stateOf(address: string) {
 describe('status page', () => {
   it('shows every target as healthy, with the listener and group', async () => {
     for (const target of targets) {
-      await expect.poll(() => stateOf(target.address).getAttribute('data-state'), { timeout: 5_000 }).toBe('healthy');
+      await expect
+        .poll(() => stateOf(target.address).getAttribute('data-state'), { timeout: 5_000 })
+        .toBe('healthy');
     }
     await expect.poll(() => page.locator('#listeners').textContent()).toContain('public');
     expect(await page.locator('section[data-group="web"] h2').textContent()).toContain('2 healthy');
@@ -138,7 +140,10 @@ describe('status page', () => {
     const stoppedAtMs = Date.now();
     await down.close();
     await expect
-      .poll(() => stateOf(down.address).getAttribute('data-state'), { timeout: DOWN_SHOWN_WITHIN_MS, interval: 100 })
+      .poll(() => stateOf(down.address).getAttribute('data-state'), {
+        timeout: DOWN_SHOWN_WITHIN_MS,
+        interval: 100,
+      })
       .toBe('unhealthy');
     expect(Date.now() - stoppedAtMs).toBeLessThan(DOWN_SHOWN_WITHIN_MS);
     expect(await stateOf(down.address).locator('[data-role="state"]').textContent()).toContain('Target.');
