@@ -25,8 +25,14 @@
  */
 import {
   GROUP_FAIL_OPEN_TOTAL,
+  GROUP_FORWARD_STICKY_HITS_TOTAL,
+  GROUP_FORWARD_STICKY_MISSES_TOTAL,
+  GROUP_FORWARD_STICKY_REPICKS_TOTAL,
   GROUP_NO_TARGET_TOTAL,
   GROUP_ROUTE_TO,
+  GROUP_STICKY_HITS_TOTAL,
+  GROUP_STICKY_MISSES_TOTAL,
+  GROUP_STICKY_REPICKS_TOTAL,
   HISTOGRAM_BUCKETS,
   HISTOGRAM_SUM_100US,
   LAYOUT_VERSION,
@@ -139,6 +145,36 @@ export const GROUP_COUNTERS: readonly { field: number; family: string; help: str
     field: GROUP_NO_TARGET_TOTAL,
     family: 'ferry_target_group_no_target_requests_total',
     help: 'Requests answered 503 because no target could be picked.',
+  },
+  {
+    field: GROUP_STICKY_HITS_TOTAL,
+    family: 'ferry_target_group_sticky_hits_total',
+    help: 'Requests of a sticky group sent to the target their valid cookie named.',
+  },
+  {
+    field: GROUP_STICKY_MISSES_TOTAL,
+    family: 'ferry_target_group_sticky_misses_total',
+    help: 'Requests of a sticky group without a valid cookie (absent, tampered, expired): balanced.',
+  },
+  {
+    field: GROUP_STICKY_REPICKS_TOTAL,
+    family: 'ferry_target_group_sticky_repicks_total',
+    help: 'Requests whose cookie named a target that could not take them (unhealthy, draining, ejected, gone): picked anew.',
+  },
+  {
+    field: GROUP_FORWARD_STICKY_HITS_TOTAL,
+    family: 'ferry_target_group_forward_sticky_hits_total',
+    help: 'Weighted forward with group stickiness: requests sent to the group their valid cookie named.',
+  },
+  {
+    field: GROUP_FORWARD_STICKY_MISSES_TOTAL,
+    family: 'ferry_target_group_forward_sticky_misses_total',
+    help: 'Weighted forward with group stickiness: requests without a valid cookie, given this group by weight.',
+  },
+  {
+    field: GROUP_FORWARD_STICKY_REPICKS_TOTAL,
+    family: 'ferry_target_group_forward_sticky_repicks_total',
+    help: 'Weighted forward with group stickiness: requests whose cookie named a group no longer in the action, given this group anew.',
   },
 ];
 
