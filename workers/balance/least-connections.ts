@@ -36,30 +36,12 @@
  * make it stale on every pick); a scan from index 0 (herds ties on member 0).
  */
 import { NO_SLOT, TARGET_ACTIVE_CONNECTIONS, type TableView } from '../../proto/table-layout.ts';
-import {
-  drawIndex,
-  type MemberSnapshot,
-  NO_MEMBERS,
-  pickLeastLoaded,
-  seedRandomState,
-  snapshotMembers,
-} from './member-scan.ts';
-import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
+import { drawIndex, pickLeastLoaded } from './member-scan.ts';
+import { RandomizedBalancer } from './randomized-balancer.ts';
+import type { AlgorithmName, Balancer } from './types.ts';
 
-export class LeastConnections implements Balancer {
+export class LeastConnections extends RandomizedBalancer implements Balancer {
   readonly algorithm: AlgorithmName = 'least_connections';
-  /** This balancer's integer random stream, seeded from the injected RandomSource. */
-  private readonly randomState: Int32Array;
-  private members: MemberSnapshot;
-
-  constructor(_groupIndex: number, random: RandomSource) {
-    this.randomState = seedRandomState(random);
-    this.members = NO_MEMBERS;
-  }
-
-  rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.members = snapshotMembers(view, memberSlots, memberIds);
-  }
 
   pick(view: TableView, _keyHash: number, _nowMs: number, eligibility: number): number {
     const members = this.members;

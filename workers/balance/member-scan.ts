@@ -6,6 +6,8 @@
  * Thread: worker (main in tests and benches). Place in the flow: route ->
  * **pick** -> upstream. These exist once so eight algorithms agree on what
  * "eligible" means and on how a pick ends when its fast path finds nothing.
+ * (The fields and rebuild the randomised balancers share are in
+ * randomized-balancer.ts.)
  *
  * Every function here is synchronous, allocation-free, bounded by the member
  * count, and reads the table only through proto/table-layout's accessors.

@@ -34,36 +34,12 @@
  */
 import { NO_SLOT, TARGET_PEAK_EWMA_US, type TableView } from '../../proto/table-layout.ts';
 import { PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
-import {
-  drawIndex,
-  isEligible,
-  loadLatencyCost,
-  MemberSampler,
-  type MemberSnapshot,
-  NO_MEMBERS,
-  pickFirstEligible,
-  seedRandomState,
-  snapshotMembers,
-} from './member-scan.ts';
-import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
+import { drawIndex, isEligible, loadLatencyCost, pickFirstEligible } from './member-scan.ts';
+import { SampledBalancer } from './randomized-balancer.ts';
+import type { AlgorithmName, Balancer } from './types.ts';
 
-export class PeakEwma implements Balancer {
+export class PeakEwma extends SampledBalancer implements Balancer {
   readonly algorithm: AlgorithmName = 'peak_ewma';
-  /** This balancer's integer random stream, seeded from the injected RandomSource. */
-  private readonly randomState: Int32Array;
-  private readonly sampler: MemberSampler;
-  private members: MemberSnapshot;
-
-  constructor(_groupIndex: number, random: RandomSource) {
-    this.randomState = seedRandomState(random);
-    this.sampler = new MemberSampler();
-    this.members = NO_MEMBERS;
-  }
-
-  rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.members = snapshotMembers(view, memberSlots, memberIds);
-    this.sampler.rebuild(this.members.weights);
-  }
 
   pick(view: TableView, _keyHash: number, nowMs: number, eligibility: number): number {
     const members = this.members;

@@ -23,31 +23,12 @@
  */
 import { NO_SLOT, type TableView } from '../../proto/table-layout.ts';
 import { PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
-import {
-  drawIndex,
-  isEligible,
-  type MemberSnapshot,
-  NO_MEMBERS,
-  pickFirstEligible,
-  seedRandomState,
-  snapshotMembers,
-} from './member-scan.ts';
-import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
+import { drawIndex, isEligible, pickFirstEligible } from './member-scan.ts';
+import { RandomizedBalancer } from './randomized-balancer.ts';
+import type { AlgorithmName, Balancer } from './types.ts';
 
-export class Random implements Balancer {
+export class Random extends RandomizedBalancer implements Balancer {
   readonly algorithm: AlgorithmName = 'random';
-  /** This balancer's integer random stream, seeded from the injected RandomSource. */
-  private readonly randomState: Int32Array;
-  private members: MemberSnapshot;
-
-  constructor(_groupIndex: number, random: RandomSource) {
-    this.randomState = seedRandomState(random);
-    this.members = NO_MEMBERS;
-  }
-
-  rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.members = snapshotMembers(view, memberSlots, memberIds);
-  }
 
   pick(view: TableView, _keyHash: number, _nowMs: number, eligibility: number): number {
     const members = this.members;

@@ -36,31 +36,12 @@
  * latency windows (each worker would see only its own traffic).
  */
 import { NO_SLOT, TARGET_LATENCY_EWMA_US, type TableView } from '../../proto/table-layout.ts';
-import {
-  drawIndex,
-  isEligible,
-  loadLatencyCost,
-  type MemberSnapshot,
-  NO_MEMBERS,
-  seedRandomState,
-  snapshotMembers,
-} from './member-scan.ts';
-import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
+import { drawIndex, isEligible, loadLatencyCost } from './member-scan.ts';
+import { RandomizedBalancer } from './randomized-balancer.ts';
+import type { AlgorithmName, Balancer } from './types.ts';
 
-export class ResponseTime implements Balancer {
+export class ResponseTime extends RandomizedBalancer implements Balancer {
   readonly algorithm: AlgorithmName = 'response_time';
-  /** This balancer's integer random stream, seeded from the injected RandomSource. */
-  private readonly randomState: Int32Array;
-  private members: MemberSnapshot;
-
-  constructor(_groupIndex: number, random: RandomSource) {
-    this.randomState = seedRandomState(random);
-    this.members = NO_MEMBERS;
-  }
-
-  rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.members = snapshotMembers(view, memberSlots, memberIds);
-  }
 
   pick(view: TableView, _keyHash: number, nowMs: number, eligibility: number): number {
     const members = this.members;

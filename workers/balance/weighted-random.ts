@@ -28,35 +28,12 @@
  */
 import { NO_SLOT, type TableView } from '../../proto/table-layout.ts';
 import { PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
-import {
-  drawIndex,
-  isEligible,
-  MemberSampler,
-  type MemberSnapshot,
-  NO_MEMBERS,
-  pickFirstEligible,
-  seedRandomState,
-  snapshotMembers,
-} from './member-scan.ts';
-import type { AlgorithmName, Balancer, RandomSource } from './types.ts';
+import { drawIndex, isEligible, pickFirstEligible } from './member-scan.ts';
+import { SampledBalancer } from './randomized-balancer.ts';
+import type { AlgorithmName, Balancer } from './types.ts';
 
-export class WeightedRandom implements Balancer {
+export class WeightedRandom extends SampledBalancer implements Balancer {
   readonly algorithm: AlgorithmName = 'weighted_random';
-  /** This balancer's integer random stream, seeded from the injected RandomSource. */
-  private readonly randomState: Int32Array;
-  private readonly sampler: MemberSampler;
-  private members: MemberSnapshot;
-
-  constructor(_groupIndex: number, random: RandomSource) {
-    this.randomState = seedRandomState(random);
-    this.sampler = new MemberSampler();
-    this.members = NO_MEMBERS;
-  }
-
-  rebuild(view: TableView, memberSlots: Int32Array, memberIds: readonly string[]): void {
-    this.members = snapshotMembers(view, memberSlots, memberIds);
-    this.sampler.rebuild(this.members.weights);
-  }
 
   pick(view: TableView, _keyHash: number, _nowMs: number, eligibility: number): number {
     const members = this.members;
