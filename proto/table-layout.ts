@@ -74,7 +74,7 @@ export const HEADER_TARGET_CAPACITY = 3;
 export const HEADER_WORKER_CAPACITY = 4;
 /** Seconds since the Unix epoch when the table was made; the clock origin for every `_MS` field. Writer: main at allocation. */
 export const HEADER_CLOCK_ORIGIN_S = 5;
-/** Set to 1 by main when the process is draining; workers stop accepting. Writer: main. Readers: workers. */
+/** Set to 1 by main when the process is draining (`ferryctl drain`). Writer: main. Readers: each worker's tick, which then stops accepting and finishes in-flight requests. Reset: never (a drained Ferry is stopped). */
 export const HEADER_DRAINING = 6;
 /** Number of listeners per worker in the LISTENER region (listener index = position in Topology.listeners). Writer: main at allocation. Invariant: constant. */
 export const HEADER_LISTENER_CAPACITY = 7;

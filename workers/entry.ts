@@ -43,11 +43,13 @@ async function start(): Promise<void> {
     for (const server of servers) server.close();
     return;
   }
+  runtime.onDrainRequested = drain;
   runtime.start();
   send({ type: 'ready' });
 }
 
 function drain(): void {
+  if (runtime.isDraining) return; // asked twice: by the supervisor's message and by HEADER_DRAINING
   runtime.isDraining = true;
   for (const server of servers) server.close();
   runtime.pool.closeIdle();

@@ -13,6 +13,8 @@
  */
 import type { Logger } from 'pino';
 import {
+  HEADER_DRAINING,
+  loadHeader,
   storeWorker,
   type TableView,
   WORKER_ACTIVE_CONNECTIONS,
@@ -58,6 +60,8 @@ export class WorkerRuntime {
   /** Coarse table clock, advanced every tick. */
   nowMs: number;
   isDraining: boolean;
+  /** Starts this worker's drain (workers/entry.ts); the tick calls it when main sets HEADER_DRAINING. */
+  onDrainRequested: (() => void) | null;
   private timer: NodeJS.Timeout | null;
 
   constructor(view: TableView, workerIndex: number, topology: Topology, clockOriginS: number, log: Logger) {
@@ -75,6 +79,7 @@ export class WorkerRuntime {
     this.observer = new Observer(view, workerIndex, topology.listeners, log);
     this.nowMs = clockMs(clockOriginS);
     this.isDraining = false;
+    this.onDrainRequested = null;
     this.timer = null;
   }
 
@@ -110,6 +115,8 @@ export class WorkerRuntime {
     const nowMs = this.readClock();
     storeWorker(this.view, this.workerIndex, WORKER_HEARTBEAT_MS, nowMs);
     this.groups.observe();
+    // `ferryctl drain` is one store in the table; every worker starts draining on its next tick.
+    if (!this.isDraining && loadHeader(this.view, HEADER_DRAINING) === 1) this.onDrainRequested?.();
     this.pool.sweep(nowMs);
     for (const connection of this.connections) connection.tick(nowMs);
   }
