@@ -30,7 +30,7 @@ import {
   packageVersion,
   startControlServer,
 } from './control/index.ts';
-import { type DemoTargets, startDemoTargets } from './demo/targets.ts';
+import { type DemoTargets, startDemoTargets } from './demo/index.ts';
 import { FailoverManager, failoverPoliciesFromConfig } from './failover/index.ts';
 import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from './health/index.ts';
 import { ProxyError } from './shared/errors.ts';

@@ -23,13 +23,11 @@ import {
 import type { Topology } from '../proto/thread-messages.ts';
 import { clockMs } from '../src/shared/clock.ts';
 import { TICK_MS } from '../src/shared/limits.ts';
-import { SourceFilters } from './listen/source-filter.ts';
+import { SourceFilters } from './listen/index.ts';
 import { Observer } from './record/index.ts';
-import { Router } from './route/router.ts';
-import { TargetGroups } from './route/target-groups.ts';
+import { Router, TargetGroups } from './route/index.ts';
 import { UpstreamTlsContexts } from './tls/index.ts';
-import { HttpPools } from './upstream/http-pool.ts';
-import { SocketPool } from './upstream/socket-pool.ts';
+import { HttpPools, SocketPool } from './upstream/index.ts';
 
 /** A downstream connection as the runtime sees it. */
 export interface LiveConnection {

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { defaultConfig, formatConfigErrors, parseConfigFile, runValidate } from '../config/index.ts';
 import { startFerry } from '../main.ts';
 import { isProxyError } from '../shared/errors.ts';
-import { createRootLogger, logLevelFromEnv } from '../telemetry/logger.ts';
+import { createRootLogger, logLevelFromEnv } from '../telemetry/index.ts';
 
 const USAGE = `usage:
   ferry [--config ferry.yaml]       run the sidecar (no --config: embedded demo default)

@@ -28,7 +28,25 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCANNED_ROOTS = ['proto', 'src', 'workers'] as const;
 
 /** Folders inside src/ whose index.ts is the only file others may import. */
-const SURFACE_ONLY_FOLDERS = ['src/config'] as const;
+const SURFACE_ONLY_FOLDERS = [
+  'src/admin',
+  'src/config',
+  'src/control',
+  'src/demo',
+  'src/failover',
+  'src/health',
+  'src/supervisor',
+  'src/table',
+  'src/telemetry',
+  'workers/balance',
+  'workers/l4',
+  'workers/listen',
+  'workers/record',
+  'workers/respond',
+  'workers/route',
+  'workers/tls',
+  'workers/upstream',
+] as const;
 
 /** The one file allowed to index the shared Int32Array view directly. */
 const TABLE_LAYOUT_FILE = 'proto/table-layout.ts';

@@ -38,6 +38,7 @@ export {
   type Balancer,
   ELIGIBLE_ANY,
   ELIGIBLE_ROUTABLE,
+  type PrebuiltLookup,
   type RandomSource,
 } from './types.ts';
 

@@ -61,12 +61,15 @@ import {
   HTTP_KEEP_ALIVE_TIMEOUT_MS,
 } from '../../src/shared/limits.ts';
 import { RequestRecord, recordExchange } from '../record/index.ts';
-import { respondH2WithError } from '../respond/index.ts';
-import { redirectInputs } from '../respond/local.ts';
-import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction } from '../route/compile.ts';
-import { requestKeyHash } from '../route/hash-key.ts';
-import { matchListener } from '../route/match.ts';
-import { ExchangeCookies } from '../route/router.ts';
+import { redirectInputs, respondH2WithError } from '../respond/index.ts';
+import {
+  ACTION_FIXED_RESPONSE,
+  ACTION_FORWARD,
+  type CompiledAction,
+  ExchangeCookies,
+  matchListener,
+  requestKeyHash,
+} from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import { isTlsErrorCode } from '../tls/index.ts';
 import { isDroppedRequestHeader, isHopByHop } from './hop-by-hop.ts';

@@ -72,15 +72,18 @@ import {
   HTTP_KEEP_ALIVE_TIMEOUT_MS,
 } from '../../src/shared/limits.ts';
 import { RequestRecord, recordExchange } from '../record/index.ts';
-import { respondWithError } from '../respond/index.ts';
-import { type RedirectInputs, redirectInputs } from '../respond/local.ts';
-import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction } from '../route/compile.ts';
-import { requestKeyHash } from '../route/hash-key.ts';
-import { matchListener } from '../route/match.ts';
-import { ExchangeCookies } from '../route/router.ts';
+import { type RedirectInputs, redirectInputs, respondWithError } from '../respond/index.ts';
+import {
+  ACTION_FIXED_RESPONSE,
+  ACTION_FORWARD,
+  type CompiledAction,
+  ExchangeCookies,
+  matchListener,
+  requestKeyHash,
+} from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import { isTlsErrorCode, rawSocketOf, type UpstreamTlsOptions } from '../tls/index.ts';
-import type { UpstreamOwner, UpstreamSocket } from '../upstream/socket-pool.ts';
+import type { UpstreamOwner, UpstreamSocket } from '../upstream/index.ts';
 import { ChunkedScanner } from './chunked-scanner.ts';
 import { isDroppedRequestHeader, isHopByHop } from './hop-by-hop.ts';
 import {

@@ -66,3 +66,5 @@ function terminateTls(
     else new HttpConnection(runtime, listenerRuntime, socket).accept();
   });
 }
+
+export { SourceFilters } from './source-filter.ts';

@@ -21,8 +21,7 @@ import type { Socket } from 'node:net';
 import { addListener, LISTENER_SOURCE_REFUSED_TOTAL, type TableView } from '../../proto/table-layout.ts';
 import type { Topology, TopologyRouting } from '../../proto/thread-messages.ts';
 import { IP_NONE, parseIp } from '../../src/shared/ip.ts';
-import { CidrTable } from '../route/compile.ts';
-import { matchCidr } from '../route/match.ts';
+import { CidrTable, matchCidr } from '../route/index.ts';
 
 /** What `scheme: internal` counts as private, besides `internalSources`. */
 export const INTERNAL_SOURCES_BUILT_IN: readonly string[] = [

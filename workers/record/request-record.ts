@@ -55,7 +55,7 @@ import {
 import type { TopologyGroup, TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
 import { monoUs } from '../../src/shared/clock.ts';
 import type { RequestHead } from '../l7/http1-types.ts';
-import { PICK_BALANCED, PICK_FAIL_OPEN, PICK_STICKY } from '../route/target-groups.ts';
+import { PICK_BALANCED, PICK_FAIL_OPEN, PICK_STICKY } from '../route/index.ts';
 import type { Observer } from './observer.ts';
 
 /** The rule name of a request that matched no listener rule (it took the default action); l7 reports the rule via routed(). */

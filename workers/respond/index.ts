@@ -63,3 +63,13 @@ export function respondH2WithError(stream: ServerHttp2Stream, code: ErrorCode, i
   );
   if (!isHeadRequest) stream.end(body, 'latin1');
 }
+
+export {
+  FixedResponse,
+  hostLengthOf,
+  pathEndOf,
+  pathStartOf,
+  Redirect,
+  type RedirectInputs,
+  redirectInputs,
+} from './local.ts';

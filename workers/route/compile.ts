@@ -28,7 +28,7 @@ import { assert } from '../../src/shared/assert.ts';
 import { hashString } from '../../src/shared/hash.ts';
 import { IP_V4, parseCidr, prefixMaskWord } from '../../src/shared/ip.ts';
 import { buildSmoothSequence } from '../balance/index.ts';
-import { FixedResponse, Redirect } from '../respond/local.ts';
+import { FixedResponse, Redirect } from '../respond/index.ts';
 
 // === Wildcard patterns ===
 /** `?`: matches exactly one character. */

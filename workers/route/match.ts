@@ -20,7 +20,7 @@
  */
 import { IP_NONE, IP_V4, parseIp } from '../../src/shared/ip.ts';
 import type { RequestHead } from '../l7/http1-types.ts';
-import { hostLengthOf, pathEndOf, pathStartOf } from '../respond/local.ts';
+import { hostLengthOf, pathEndOf, pathStartOf } from '../respond/index.ts';
 import {
   type CidrTable,
   type CompiledListener,

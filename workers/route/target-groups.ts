@@ -32,8 +32,13 @@ import {
 import type { Topology, TopologyGroup, TopologyTarget } from '../../proto/thread-messages.ts';
 import { GENERATION_WAIT_MS } from '../../src/shared/limits.ts';
 import { createRandom } from '../../src/shared/random.ts';
-import { createBalancer } from '../balance/index.ts';
-import { type Balancer, ELIGIBLE_ANY, ELIGIBLE_ROUTABLE, type PrebuiltLookup } from '../balance/types.ts';
+import {
+  type Balancer,
+  createBalancer,
+  ELIGIBLE_ANY,
+  ELIGIBLE_ROUTABLE,
+  type PrebuiltLookup,
+} from '../balance/index.ts';
 
 /** Why a pick went where it did (for spans and logs); PICK_NONE means 503. */
 export const PICK_NONE = 0;
