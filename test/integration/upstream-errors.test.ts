@@ -263,6 +263,21 @@ describe('HttpConnection', () => {
       expect(client.errorCode).toBe('ECONNRESET');
     });
 
+    it('relays a response head split across reads', async () => {
+      // Plain-TCP upstream sockets read into a reused buffer (workers/upstream socket-pool): the
+      // partial head kept between reads must be a copy, or the second read overwrites it.
+      behaviour = answerEachHead((_, socket) => {
+        socket.write('HTTP/1.1 200 OK\r\nX-Split: fir', 'latin1');
+        setTimeout(() => socket.write('st-half\r\nContent-Length: 2\r\n\r\nok', 'latin1'), 50);
+        return null;
+      });
+      const { client, response } = await rawRequest(shared.port, GET);
+      expect(response.status).toBe(200);
+      expect(response.header('x-split')).toBe('first-half');
+      expect(response.body.toString()).toBe('ok');
+      client.destroy();
+    });
+
     it('answers 502 FERRY_ERR_UPSTREAM_BAD_RESPONSE to a chunked response to an HTTP/1.0 request', async () => {
       // Ferry forwards a 1.0 request as 1.0; chunked is not allowed in the answer, and the client could not read it.
       behaviour = answerEachHead(

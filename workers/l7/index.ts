@@ -585,16 +585,25 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   }
 
   // === relay ===
-  onUpstreamData(up: UpstreamSocket, chunk: Buffer): void {
-    if (up !== this.up) return;
+  /**
+   * Returns whether `chunk` is still referenced after the call: for plain-TCP
+   * targets it is a view of the socket's reused read buffer (workers/upstream
+   * socket-pool READ_BUFFER_BYTES). Every write of it happens in this call, and
+   * a write the kernel takes at once leaves writableLength at 0 (also for the
+   * corked writev below), so writableLength > 0 afterwards is exactly "a write
+   * still holds the bytes". Nothing else may keep a view past this call (see
+   * upPending in relayHead).
+   */
+  onUpstreamData(up: UpstreamSocket, chunk: Buffer): boolean {
+    if (up !== this.up) return false;
     if (this.phase === PHASE_TUNNEL) {
       if (!this.socket.write(chunk)) up.socket.pause();
-      return;
+      return this.socket.writableLength > 0;
     }
     this.deadlineMs = this.runtime.nowMs + this.responseTimeoutMs;
     if (this.isResponseHeadSent) {
       this.relayBody(chunk, 0);
-      return;
+      return this.socket.writableLength > 0;
     }
     const buf = concat(this.upPending, chunk);
     this.upPending = null;
@@ -606,6 +615,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     socket.cork();
     this.relayHead(buf, 0);
     if (socket.writableCorked > 0) socket.uncork();
+    return socket.writableLength > 0;
   }
 
   /** Parse response heads from buf[start..]: interim 1xx are relayed and parsing goes on. */
@@ -614,7 +624,9 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     for (;;) {
       const consumed = parseResponseHead(buf, offset, buf.length, this.res, this.req.method);
       if (consumed === NEED_MORE) {
-        this.upPending = buf.subarray(offset);
+        // A copy, not a view: buf may be the upstream socket's reused read buffer, which its
+        // next read overwrites (test/integration/upstream-errors: a head split across reads).
+        this.upPending = Buffer.from(buf.subarray(offset));
         return;
       }
       if (consumed < 0) {

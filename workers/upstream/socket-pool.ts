@@ -33,11 +33,45 @@ import { connectTls, type UpstreamTlsOptions } from '../tls/index.ts';
 /** What an exchange must handle while it owns an upstream socket. */
 export interface UpstreamOwner {
   onUpstreamConnect(up: UpstreamSocket): void;
-  onUpstreamData(up: UpstreamSocket, chunk: Buffer): void;
+  /**
+   * Bytes read from the target. For plain-TCP sockets `chunk` is a view of the
+   * socket's reused read buffer (see READ_BUFFER_BYTES): return true if anything
+   * still references it after the call (a downstream write left queued, a kept
+   * view), so the pool gives the socket a fresh buffer before its next read.
+   */
+  onUpstreamData(up: UpstreamSocket, chunk: Buffer): boolean;
   /** The socket ended or failed; `errorCode` is the errno-style code or 'EOF'. */
   onUpstreamClose(up: UpstreamSocket, errorCode: string): void;
   onUpstreamDrain(up: UpstreamSocket): void;
 }
+
+/**
+ * Plain-TCP upstream sockets read into a buffer of their own that is reused
+ * from read to read (net.connect `onread`), instead of Node allocating a fresh
+ * Buffer per read ('data' events). The relay writes the bytes downstream at
+ * once; the kernel usually takes them whole, and only when a write stayed
+ * queued (the owner returns true) does the socket get a new buffer.
+ * Measured (`npm run bench:http -- --only nginx1,ferry1 --quick`, 4 runs
+ * against 3 at the parent commit, bench/RESULTS.md): 16 KiB 21.1-25.3k ->
+ * 28.9-32.4k req/s, its p99 17-21 -> 4.0-4.3 ms; 1 GiB 749-800 -> 1,014-1,308
+ * MB/s; 9 B unchanged within that cell's noise.
+ *
+ * Two ways to get this wrong, both measured:
+ * - One buffer per worker. Node hands the buffer to each socket's native
+ *   handle, which keeps reading into it until that socket's own next read asks
+ *   for another, so after a replacement every other socket still reads into
+ *   the old buffer: over the queued bytes of the write that caused the
+ *   replacement, and while a callback that looks at "the current buffer"
+ *   parses stale bytes (the harness's 1 GiB cell, a pooled socket last read
+ *   during the 16 KiB cell: 502 FERRY_ERR_UPSTREAM_BAD_RESPONSE in 2 of 2
+ *   runs). Hence one buffer per socket (READ_BUFFER_BYTES per open plain
+ *   upstream socket), and the callback views the buffer Node says it filled.
+ * - Replacing the buffer when nothing holds it. A 64 KiB allocUnsafeSlow per
+ *   response took 9 B from ~40k to 16.7k req/s (external memory drives the
+ *   GC): "still referenced" must be exact, not conservative.
+ * Not for TLS sockets: TLS decrypts into its own buffers, so they keep 'data'.
+ */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 export class UpstreamSocket {
   readonly socket: net.Socket;
@@ -134,9 +168,36 @@ export class SocketPool {
     owner: UpstreamOwner,
     tls: UpstreamTlsOptions | null = null,
   ): UpstreamSocket {
-    const socket = tls === null ? net.connect({ host, port, noDelay: true }) : connectTls(host, port, tls);
+    // `created` exists only after net.connect returns; Node asks for the first buffer inside it, and
+    // reads (the callback) start after the connection is up.
+    let created: UpstreamSocket | null = null;
+    let readBuffer = tls === null ? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES) : null;
+    const socket =
+      tls === null
+        ? net.connect({
+            host,
+            port,
+            noDelay: true,
+            onread: {
+              buffer: () => readBuffer!,
+              // `filled` is the buffer this read went into (always this socket's readBuffer, as
+              // Node asks `buffer` again after each callback); returning false would stop reading.
+              callback: (nread: number, filled: Uint8Array): boolean => {
+                const current = created!;
+                if (current.owner === null) {
+                  current.socket.destroy(); // bytes on an idle socket: the target broke framing; never reuse it
+                  return false;
+                }
+                if (current.owner.onUpstreamData(current, (filled as Buffer).subarray(0, nread)))
+                  readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+                return true;
+              },
+            },
+          })
+        : connectTls(host, port, tls);
     const targetGeneration = loadTarget(this.view, slot, TARGET_GENERATION);
     const up = new UpstreamSocket(socket, slot, this, owner, targetGeneration, tls);
+    created = up;
     let open = this.openBySlot.get(slot);
     if (open === undefined) {
       open = new Set();
@@ -149,10 +210,11 @@ export class SocketPool {
       addLedger(this.view, this.workerIndex, slot, LEDGER_CONNECTIONS, 1);
       up.owner?.onUpstreamConnect(up);
     });
-    socket.on('data', (chunk: Buffer) => {
-      if (up.owner !== null) up.owner.onUpstreamData(up, chunk);
-      else socket.destroy(); // bytes on an idle socket: the target broke framing; never reuse it
-    });
+    if (tls !== null)
+      socket.on('data', (chunk: Buffer) => {
+        if (up.owner !== null) up.owner.onUpstreamData(up, chunk);
+        else socket.destroy(); // bytes on an idle socket: the target broke framing; never reuse it
+      });
     socket.on('drain', () => up.owner?.onUpstreamDrain(up));
     socket.on('error', (error: NodeJS.ErrnoException) => {
       up.errorCode = error.code ?? 'ERROR';

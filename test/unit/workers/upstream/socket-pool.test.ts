@@ -45,7 +45,7 @@ function connected(pool: SocketPool, slot: number, port: number): Promise<Upstre
   return new Promise((resolve) => {
     const owner: UpstreamOwner = {
       onUpstreamConnect: (up) => resolve(up),
-      onUpstreamData: () => {},
+      onUpstreamData: () => false,
       onUpstreamClose: () => {},
       onUpstreamDrain: () => {},
     };
