@@ -29,6 +29,8 @@ export const UPSTREAM_RESPONSE_TIMEOUT_MS = 60_000;
 export const UPSTREAM_IDLE_SOCKETS_MAX = 128;
 /** Idle pooled upstream socket lifetime (shorter than typical server keep-alive of 60 s+). */
 export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
+/** Read buffer of each plain-TCP upstream socket, reused from read to read (workers/upstream/socket-pool.ts). */
+export const UPSTREAM_READ_BUFFER_BYTES = 64 * 1024;
 
 /** Pick attempts before a picker gives up with NO_SLOT. */
 export const PICK_ATTEMPTS_MAX = 8;

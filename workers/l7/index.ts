@@ -588,7 +588,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   /**
    * Returns whether `chunk` is still referenced after the call: for plain-TCP
    * targets it is a view of the socket's reused read buffer (workers/upstream
-   * socket-pool READ_BUFFER_BYTES). Every write of it happens in this call, and
+   * socket-pool, UPSTREAM_READ_BUFFER_BYTES). Every write of it happens in this call, and
    * a write the kernel takes at once leaves writableLength at 0 (also for the
    * corked writev below), so writableLength > 0 afterwards is exactly "a write
    * still holds the bytes". Nothing else may keep a view past this call (see

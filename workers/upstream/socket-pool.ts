@@ -27,7 +27,11 @@ import {
   TARGET_GENERATION,
   type TableView,
 } from '../../proto/table-layout.ts';
-import { UPSTREAM_IDLE_SOCKETS_MAX, UPSTREAM_IDLE_TIMEOUT_MS } from '../../src/shared/limits.ts';
+import {
+  UPSTREAM_IDLE_SOCKETS_MAX,
+  UPSTREAM_IDLE_TIMEOUT_MS,
+  UPSTREAM_READ_BUFFER_BYTES,
+} from '../../src/shared/limits.ts';
 import { connectTls, type UpstreamTlsOptions } from '../tls/index.ts';
 
 /** What an exchange must handle while it owns an upstream socket. */
@@ -35,7 +39,7 @@ export interface UpstreamOwner {
   onUpstreamConnect(up: UpstreamSocket): void;
   /**
    * Bytes read from the target. For plain-TCP sockets `chunk` is a view of the
-   * socket's reused read buffer (see READ_BUFFER_BYTES): return true if anything
+   * socket's reused read buffer (see UPSTREAM_READ_BUFFER_BYTES): return true if anything
    * still references it after the call (a downstream write left queued, a kept
    * view), so the pool gives the socket a fresh buffer before its next read.
    */
@@ -45,7 +49,8 @@ export interface UpstreamOwner {
   onUpstreamDrain(up: UpstreamSocket): void;
 }
 
-/**
+// === Reused read buffers (SocketPool.connect) ===
+/*
  * Plain-TCP upstream sockets read into a buffer of their own that is reused
  * from read to read (net.connect `onread`), instead of Node allocating a fresh
  * Buffer per read ('data' events). The relay writes the bytes downstream at
@@ -64,15 +69,15 @@ export interface UpstreamOwner {
  *   replacement, and while a callback that looks at "the current buffer"
  *   parses stale bytes (the harness's 1 GiB cell, a pooled socket last read
  *   during the 16 KiB cell: 502 FERRY_ERR_UPSTREAM_BAD_RESPONSE in 2 of 2
- *   runs). Hence one buffer per socket (READ_BUFFER_BYTES per open plain
+ *   runs). Hence one buffer per socket (UPSTREAM_READ_BUFFER_BYTES per open plain
  *   upstream socket), and the callback views the buffer Node says it filled.
  * - Replacing the buffer when nothing holds it. A 64 KiB allocUnsafeSlow per
  *   response took 9 B from ~40k to 16.7k req/s (external memory drives the
  *   GC): "still referenced" must be exact, not conservative.
  * Not for TLS sockets: TLS decrypts into its own buffers, so they keep 'data'.
  */
-const READ_BUFFER_BYTES = 64 * 1024;
 
+// === Sockets and the pool ===
 export class UpstreamSocket {
   readonly socket: net.Socket;
   readonly slot: number;
@@ -171,7 +176,7 @@ export class SocketPool {
     // `created` exists only after net.connect returns; Node asks for the first buffer inside it, and
     // reads (the callback) start after the connection is up.
     let created: UpstreamSocket | null = null;
-    let readBuffer = tls === null ? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES) : null;
+    let readBuffer = tls === null ? Buffer.allocUnsafeSlow(UPSTREAM_READ_BUFFER_BYTES) : null;
     const socket =
       tls === null
         ? net.connect({
@@ -189,7 +194,7 @@ export class SocketPool {
                   return false;
                 }
                 if (current.owner.onUpstreamData(current, (filled as Buffer).subarray(0, nread)))
-                  readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+                  readBuffer = Buffer.allocUnsafeSlow(UPSTREAM_READ_BUFFER_BYTES);
                 return true;
               },
             },
