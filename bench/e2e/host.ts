@@ -10,11 +10,23 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+} from 'node:fs';
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createConnection, createServer } from 'node:net';
-import { delimiter, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import { killAllChildrenSync } from './children.ts';
+import type { BenchDirs } from './configs.ts';
 
 /** Tool binary -> Debian package that ships it. */
 const DEBIAN_PACKAGE_BY_TOOL = {
@@ -229,4 +241,53 @@ export async function probeHttp(
   } finally {
     agent.destroy();
   }
+}
+
+// === The repository and one bench run ===
+
+export const REPO_DIR = resolve(import.meta.dirname, '../..');
+export const RESULTS_PATH = join(REPO_DIR, 'bench/RESULTS.md');
+export const FERRY_ENTRY_PATH = join(REPO_DIR, 'src/cli/ferry.ts');
+/** Ferry runs on the project's Node 24 (node_modules/.bin/node), not whatever `node` is on PATH. */
+export const FERRY_NODE_PATH = existsSync(join(REPO_DIR, 'node_modules/.bin/node'))
+  ? join(REPO_DIR, 'node_modules/.bin/node')
+  : process.execPath;
+
+/** `git describe` of the tree being measured, `-dirty` when it has changes. */
+export function gitRevision(): string {
+  const result = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: REPO_DIR, encoding: 'utf8' });
+  return result.status === 0 ? result.stdout.trim() : 'unknown';
+}
+
+/** The command as the user typed it: `npm run <script> -- args` under npm, else `node bench/e2e/<file> args`. */
+export function benchCommandLine(script: string, file: string): string {
+  const args = process.argv.slice(2).join(' ');
+  if (process.env['npm_lifecycle_event'] === script) {
+    return args.length > 0 ? `npm run ${script} -- ${args}` : `npm run ${script}`;
+  }
+  return `node bench/e2e/${file}${args.length > 0 ? ` ${args}` : ''}`;
+}
+
+/**
+ * A temporary root (and its `www` document root) for one run. On exit, and on
+ * SIGINT/SIGTERM/SIGHUP, every process the bench started is killed and the
+ * folder removed.
+ */
+export function createBenchDirs(name: string, log: (line: string) => void): BenchDirs {
+  const rootDir = mkdtempSync(join(tmpdir(), `ferry-bench-${name}-`));
+  // NGINX workers run as an unprivileged user when started by root: let them read the files.
+  chmodSync(rootDir, 0o755);
+  const wwwDir = join(rootDir, 'www');
+  mkdirSync(wwwDir);
+  process.on('exit', () => {
+    killAllChildrenSync();
+    rmSync(rootDir, { recursive: true, force: true });
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      log(`${signal}: stopping every process this bench started`);
+      process.exit(130);
+    });
+  }
+  return { rootDir, wwwDir };
 }

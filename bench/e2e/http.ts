@@ -26,13 +26,12 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
+import { existsSync, truncateSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, release } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import {
   type BenchChild,
   CLOCK_TICKS_PER_S,
-  killAllChildrenSync,
   pinGroup,
   readGroupCpuTicks,
   startChild,
@@ -50,9 +49,16 @@ import {
   TINY_BODY_BYTES,
 } from './configs.ts';
 import {
+  benchCommandLine,
+  createBenchDirs,
   ensureTools,
+  FERRY_ENTRY_PATH,
+  FERRY_NODE_PATH,
   findFreePort,
+  gitRevision,
   probeHttp,
+  REPO_DIR,
+  RESULTS_PATH,
   readCpuModel,
   readToolVersions,
   type ToolPaths,
@@ -72,13 +78,7 @@ import {
 
 // === Settings ===
 
-const REPO_DIR = resolve(import.meta.dirname, '../..');
-const RESULTS_PATH = join(REPO_DIR, 'bench/RESULTS.md');
-const DEFAULT_FERRY_ENTRY_PATH = join(REPO_DIR, 'src/cli/ferry.ts');
-/** Ferry runs on the project's Node 24 (node_modules/.bin/node), not whatever `node` is on PATH. */
-const FERRY_NODE_PATH = existsSync(join(REPO_DIR, 'node_modules/.bin/node'))
-  ? join(REPO_DIR, 'node_modules/.bin/node')
-  : process.execPath;
+const DEFAULT_FERRY_ENTRY_PATH = FERRY_ENTRY_PATH;
 
 const READY_TIMEOUT_MS = 10_000;
 /** Requests of the readiness probe on one keep-alive connection: two rounds over the 3 targets. */
@@ -408,19 +408,6 @@ async function measureSystem(run: Run, spec: SystemSpec): Promise<SystemResult> 
 
 // === Main ===
 
-function gitRevision(): string {
-  const result = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: REPO_DIR, encoding: 'utf8' });
-  return result.status === 0 ? result.stdout.trim() : 'unknown';
-}
-
-function commandLine(): string {
-  const args = process.argv.slice(2).join(' ');
-  if (process.env['npm_lifecycle_event'] === 'bench:http') {
-    return args.length > 0 ? `npm run bench:http -- ${args}` : 'npm run bench:http';
-  }
-  return `node bench/e2e/http.ts${args.length > 0 ? ` ${args}` : ''}`;
-}
-
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   if (options === null) {
@@ -430,22 +417,8 @@ async function main(): Promise<number> {
   const startedAtMs = Date.now();
   const loadAverageAtStart = loadavg()[0] ?? Number.NaN;
   const tools = ensureTools(log);
-  const rootDir = mkdtempSync(join(tmpdir(), 'ferry-bench-http-'));
-  // NGINX workers run as an unprivileged user when started by root: let them read the files.
-  chmodSync(rootDir, 0o755);
-  const wwwDir = join(rootDir, 'www');
-  process.on('exit', () => {
-    killAllChildrenSync();
-    rmSync(rootDir, { recursive: true, force: true });
-  });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      log(`${signal}: stopping every process this bench started`);
-      process.exit(130);
-    });
-  }
-  mkdirSync(wwwDir);
-  const dirs: BenchDirs = { rootDir, wwwDir };
+  const dirs = createBenchDirs('http', log);
+  const { rootDir } = dirs;
   prepareDocumentRoot(dirs);
 
   const cpuCount = availableParallelism();
@@ -475,7 +448,7 @@ async function main(): Promise<number> {
     dateIso: new Date(startedAtMs).toISOString(),
     runDurationS: (Date.now() - startedAtMs) / 1000,
     loadAverageAtStart,
-    command: commandLine(),
+    command: benchCommandLine('bench:http', 'http.ts'),
     nodeVersion: ferryNodeVersion || process.version,
     cpuModel: readCpuModel(),
     cpuCount,

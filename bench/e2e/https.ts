@@ -28,15 +28,14 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, release } from 'node:os';
+import { join } from 'node:path';
 import tls from 'node:tls';
 import { TLS_KEY_EXCHANGE_GROUPS, TLS_POLICIES } from '../../proto/tls-policies.ts';
 import {
   type BenchChild,
   CLOCK_TICKS_PER_S,
-  killAllChildrenSync,
   pinGroup,
   readGroupCpuTicks,
   startChild,
@@ -45,10 +44,17 @@ import {
 } from './children.ts';
 import { type BenchDirs, MEDIUM_BODY_BYTES, renderTargetsNginxConf, TINY_BODY_BYTES } from './configs.ts';
 import {
+  benchCommandLine,
+  createBenchDirs,
   ensureTools,
+  FERRY_ENTRY_PATH,
+  FERRY_NODE_PATH,
   findFreePort,
+  gitRevision,
   type ProbeTls,
   probeHttp,
+  REPO_DIR,
+  RESULTS_PATH,
   readCpuModel,
   readToolVersions,
   waitForPort,
@@ -58,13 +64,7 @@ import { appendToResultsFile, formatTable } from './report.ts';
 
 // === Settings ===
 
-const REPO_DIR = resolve(import.meta.dirname, '../..');
-const RESULTS_PATH = join(REPO_DIR, 'bench/RESULTS.md');
 const RESULTS_HEADING = '## bench:https';
-const FERRY_ENTRY_PATH = join(REPO_DIR, 'src/cli/ferry.ts');
-const FERRY_NODE_PATH = existsSync(join(REPO_DIR, 'node_modules/.bin/node'))
-  ? join(REPO_DIR, 'node_modules/.bin/node')
-  : process.execPath;
 
 /** The name in the certificate, the SNI the probe sends. */
 const SERVER_NAME = 'bench.ferry.test';
@@ -502,14 +502,6 @@ function formatRatios(results: readonly Result[]): string {
   return formatTable(headers, rows, 2);
 }
 
-function commandLine(): string {
-  const args = process.argv.slice(2).join(' ');
-  if (process.env['npm_lifecycle_event'] === 'bench:https') {
-    return args.length > 0 ? `npm run bench:https -- ${args}` : 'npm run bench:https';
-  }
-  return `node bench/e2e/https.ts${args.length > 0 ? ` ${args}` : ''}`;
-}
-
 // === Main ===
 
 async function main(): Promise<number> {
@@ -521,22 +513,9 @@ async function main(): Promise<number> {
   const startedAtMs = Date.now();
   const loadAverageAtStart = loadavg()[0] ?? Number.NaN;
   const tools = ensureTools(log);
-  const rootDir = mkdtempSync(join(tmpdir(), 'ferry-bench-https-'));
-  chmodSync(rootDir, 0o755);
-  const wwwDir = join(rootDir, 'www');
-  process.on('exit', () => {
-    killAllChildrenSync();
-    rmSync(rootDir, { recursive: true, force: true });
-  });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      log(`${signal}: stopping every process this bench started`);
-      process.exit(130);
-    });
-  }
-  mkdirSync(wwwDir);
+  const dirs = createBenchDirs('https', log);
+  const { rootDir, wwwDir } = dirs;
   writeFileSync(join(wwwDir, '16k'), 'x'.repeat(MEDIUM_BODY_BYTES - 1).concat('\n'));
-  const dirs: BenchDirs = { rootDir, wwwDir };
   const cert = makeCertificate(rootDir);
   const cpuCount = availableParallelism();
   const isPinningPossible = cpuCount >= 2;
@@ -574,11 +553,10 @@ async function main(): Promise<number> {
 
   const versions = readToolVersions(tools);
   const nodeVersion = spawnSync(FERRY_NODE_PATH, ['-v'], { encoding: 'utf8' }).stdout.trim();
-  const git = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: REPO_DIR, encoding: 'utf8' });
   const header = [
-    `- command: \`${commandLine()}\``,
+    `- command: \`${benchCommandLine('bench:https', 'https.ts')}\``,
     `- started ${new Date(startedAtMs).toISOString()}, took ${Math.round((Date.now() - startedAtMs) / 1000)} s; ` +
-      `git ${git.status === 0 ? git.stdout.trim() : 'unknown'}; load average ${loadAverageAtStart.toFixed(2)} at start`,
+      `git ${gitRevision()}; load average ${loadAverageAtStart.toFixed(2)} at start`,
     `- Node ${nodeVersion || process.version}; CPU ${readCpuModel()} (${cpuCount} cores); kernel ${release()}`,
     `- nginx ${versions.nginx}; wrk ${versions.wrk}; ${process.versions.openssl ? `Node's OpenSSL ${process.versions.openssl}` : ''}`,
     `- load: \`wrk -t${WRK_THREAD_COUNT} -c${CONNECTION_COUNT} -d${options.cellDurationS}s --latency https://…\` per cell ` +

@@ -25,32 +25,39 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   type BenchChild,
   CLOCK_TICKS_PER_S,
-  killAllChildrenSync,
   readGroupCpuTicks,
   startChild,
   stopChild,
   tailLog,
 } from './children.ts';
 import { type BenchDirs, renderFerryYaml, renderTargetsNginxConf, TINY_BODY_BYTES } from './configs.ts';
-import { ensureTools, findFreePort, probeHttp, readCpuModel, type ToolPaths, waitForPort } from './host.ts';
+import {
+  benchCommandLine,
+  createBenchDirs,
+  ensureTools,
+  FERRY_ENTRY_PATH,
+  FERRY_NODE_PATH,
+  findFreePort,
+  gitRevision,
+  probeHttp,
+  REPO_DIR,
+  RESULTS_PATH,
+  readCpuModel,
+  type ToolPaths,
+  waitForPort,
+} from './host.ts';
 import { runWrk, type WrkResult } from './load.ts';
 import { appendToResultsFile } from './report.ts';
 
 // === Settings ===
 
-const REPO_DIR = resolve(import.meta.dirname, '../..');
-const RESULTS_PATH = join(REPO_DIR, 'bench/RESULTS.md');
 const RESULTS_HEADING = '## bench:observability';
-const FERRY_ENTRY_PATH = join(REPO_DIR, 'src/cli/ferry.ts');
-const NODE_PATH = existsSync(join(REPO_DIR, 'node_modules/.bin/node'))
-  ? join(REPO_DIR, 'node_modules/.bin/node')
-  : process.execPath;
 const PROXY_CPU = '1';
 const LOAD_CPU = '0';
 const CONNECTION_COUNT = 64;
@@ -168,11 +175,15 @@ async function startFerry(
     confPath,
     renderFerryYaml(1, port, adminPort, targetPorts) + variant.extraYaml(dirs, sinkPort),
   );
-  const child = startChild(`ferry-${variant.id}`, [NODE_PATH, variant.entryPath, '--config', confPath], {
-    cpuList: PROXY_CPU,
-    logPath: join(dirs.rootDir, `${variant.id}.log`),
-    cwd: REPO_DIR,
-  });
+  const child = startChild(
+    `ferry-${variant.id}`,
+    [FERRY_NODE_PATH, variant.entryPath, '--config', confPath],
+    {
+      cpuList: PROXY_CPU,
+      logPath: join(dirs.rootDir, `${variant.id}.log`),
+      cwd: REPO_DIR,
+    },
+  );
   const isGone = () => (child.exitStatus === null ? null : `exited (${child.exitStatus})`);
   let failure = await waitForPort(port, READY_TIMEOUT_MS, isGone);
   const deadlineMs = Date.now() + READY_TIMEOUT_MS;
@@ -199,11 +210,6 @@ async function measure(tools: ToolPaths, running: Running, durationS: number): P
   return { wrk, cpuUsPerRequest: ((ticks / CLOCK_TICKS_PER_S) * 1e6) / Math.max(1, wrk.requestCount) };
 }
 
-function gitRevision(): string {
-  const result = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: REPO_DIR, encoding: 'utf8' });
-  return result.status === 0 ? result.stdout.trim() : 'unknown';
-}
-
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   if (options === null) {
@@ -214,15 +220,8 @@ async function main(): Promise<number> {
   const startedAtMs = Date.now();
   const loadAtStart = loadavg()[0] ?? Number.NaN;
   const tools = ensureTools(log);
-  const rootDir = mkdtempSync(join(tmpdir(), 'ferry-bench-observability-'));
-  chmodSync(rootDir, 0o755);
-  const dirs: BenchDirs = { rootDir, wwwDir: join(rootDir, 'www') };
-  mkdirSync(dirs.wwwDir);
-  process.on('exit', () => {
-    killAllChildrenSync();
-    rmSync(rootDir, { recursive: true, force: true });
-  });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => process.exit(130));
+  const dirs = createBenchDirs('observability', log);
+  const { rootDir } = dirs;
 
   const targetPorts = [await findFreePort(), await findFreePort(), await findFreePort()];
   const targetsConf = join(rootDir, 'targets.conf');
@@ -240,7 +239,7 @@ async function main(): Promise<number> {
     if (failure !== null) throw new Error(`target NGINX: ${failure}`);
   }
   const sinkPort = await findFreePort();
-  const sink = startChild('otlp-sink', [NODE_PATH, '-e', SINK_SOURCE, String(sinkPort)], {
+  const sink = startChild('otlp-sink', [FERRY_NODE_PATH, '-e', SINK_SOURCE, String(sinkPort)], {
     cpuList: LOAD_CPU,
     logPath: join(rootDir, 'sink.log'),
   });
@@ -286,9 +285,9 @@ async function main(): Promise<number> {
     const each = list.map((cell) => Math.round(cell.wrk.requestsPerS).toLocaleString('en-US')).join(', ');
     return `| ${variant.id.padEnd(9)} | ${Math.round(rps).toLocaleString('en-US').padStart(7)} | ${(rps / offRps).toFixed(2)}× | ${p99.toFixed(2)} | ${cpu.toFixed(1)} | ${errors} | ${each} |`;
   });
-  const nodeVersion = spawnSync(NODE_PATH, ['-v'], { encoding: 'utf8' }).stdout.trim();
+  const nodeVersion = spawnSync(FERRY_NODE_PATH, ['-v'], { encoding: 'utf8' }).stdout.trim();
   const block = [
-    `- command: \`npm run bench:observability${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\``,
+    `- command: \`${benchCommandLine('bench:observability', 'observability.ts')}\``,
     `- started ${new Date(startedAtMs).toISOString()}, took ${Math.round((Date.now() - startedAtMs) / 1000)} s; git ${gitRevision()}; load average ${loadAtStart.toFixed(2)} at start`,
     `- Node ${nodeVersion}; CPU ${readCpuModel()} (${availableParallelism()} cores); kernel ${release()}`,
     `- Ferry: 1 worker pinned to core ${PROXY_CPU}; wrk (\`-t1 -c${CONNECTION_COUNT} -d${options.cellS}s\`, 9-byte bodies), the NGINX targets and the OTLP sink on core ${LOAD_CPU}; ${options.rounds} interleaved rounds after a ${WARMUP_S} s warm-up, medians shown`,
