@@ -78,8 +78,6 @@ import {
 
 // === Settings ===
 
-const DEFAULT_FERRY_ENTRY_PATH = FERRY_ENTRY_PATH;
-
 const READY_TIMEOUT_MS = 10_000;
 /** Requests of the readiness probe on one keep-alive connection: two rounds over the 3 targets. */
 const PROBE_REQUEST_COUNT = 6;
@@ -145,7 +143,7 @@ function parseOptions(argv: readonly string[]): Options | null {
   let durationS: number | null = null;
   let isQuick = false;
   let isWrite = false;
-  let ferryEntryPath = DEFAULT_FERRY_ENTRY_PATH;
+  let ferryEntryPath = FERRY_ENTRY_PATH;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!;
     const [name, inlineValue] =
