@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { attachTable, HEADER_CLOCK_ORIGIN_S, loadHeader } from '../proto/table-layout.ts';
 import type { MainToWorker, WorkerBootData, WorkerToMain } from '../proto/thread-messages.ts';
-import { bindListener } from './listen/index.ts';
+import { bindListener, SourceFilters } from './listen/index.ts';
 import { WorkerRuntime } from './runtime.ts';
 
 const boot = workerData as WorkerBootData;
@@ -31,12 +31,15 @@ const runtime = new WorkerRuntime(
   log,
 );
 const servers: net.Server[] = [];
+/** Accept checks per listener (scheme internal, allowedSources), renewed with each topology. */
+const sourceFilters = new SourceFilters(boot.topology);
 
 async function start(): Promise<void> {
   try {
     // Access log and tracing first (tracing loads its SDK here), so the first request is observed.
     await runtime.observer.start(workerData);
-    for (const listener of boot.topology.listeners) servers.push(await bindListener(runtime, listener));
+    for (const listener of boot.topology.listeners)
+      servers.push(await bindListener(runtime, sourceFilters, listener));
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     send({ type: 'listen-failed', code: err.code ?? 'ERROR', message: err.message });
@@ -70,7 +73,7 @@ port.on('message', (message: MainToWorker) => {
     const before = new Set(runtime.groups.slots());
     runtime.groups.apply(message.topology);
     runtime.router.apply(message.topology);
-    runtime.sourceFilters.apply(message.topology);
+    sourceFilters.apply(message.topology);
     for (const slot of runtime.groups.slots()) before.delete(slot);
     for (const slot of before) {
       runtime.pool.closeSlot(slot);

@@ -23,7 +23,6 @@ import {
 import type { Topology } from '../proto/thread-messages.ts';
 import { clockMs } from '../src/shared/clock.ts';
 import { TICK_MS } from '../src/shared/limits.ts';
-import { SourceFilters } from './listen/index.ts';
 import { Observer } from './record/index.ts';
 import { Router, TargetGroups } from './route/index.ts';
 import { UpstreamTlsContexts } from './tls/index.ts';
@@ -43,8 +42,6 @@ export class WorkerRuntime {
   readonly groups: TargetGroups;
   /** Compiled listener rules, weighted forwards and stickiness (workers/route/router.ts). */
   readonly router: Router;
-  /** Accept checks per listener: scheme internal, allowedSources (workers/listen/source-filter.ts). */
-  readonly sourceFilters: SourceFilters;
   readonly pool: SocketPool;
   /** TLS options per HTTPS target group (workers/tls), for the pool's connects. */
   readonly upstreamTls: UpstreamTlsContexts;
@@ -69,7 +66,6 @@ export class WorkerRuntime {
     this.log = log;
     this.groups = new TargetGroups(view, workerIndex, topology);
     this.router = new Router(view, this.groups, topology);
-    this.sourceFilters = new SourceFilters(topology);
     this.pool = new SocketPool(view, workerIndex);
     this.upstreamTls = new UpstreamTlsContexts(log);
     this.httpPools = new HttpPools(view, workerIndex);

@@ -15,9 +15,9 @@
  */
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { ChunkedScanner } from '../../workers/l7/chunked-scanner.ts';
-import { createRequestHead, parseRequestHead } from '../../workers/l7/parse-request-head.ts';
-import { createResponseHead, parseResponseHead } from '../../workers/l7/parse-response-head.ts';
+import { ChunkedScanner } from '../../workers/http/chunked-scanner.ts';
+import { createRequestHead, parseRequestHead } from '../../workers/http/parse-request-head.ts';
+import { createResponseHead, parseResponseHead } from '../../workers/http/parse-response-head.ts';
 
 /** One measured variant: what it parses, ns per operation, and its share of the checksum. */
 export interface BenchRow {

@@ -21,8 +21,8 @@ import os from 'node:os';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { TopologyListener, TopologyRule } from '../../proto/thread-messages.ts';
-import type { RequestHead } from '../../workers/l7/http1-types.ts';
-import { createRequestHead } from '../../workers/l7/parse-request-head.ts';
+import type { RequestHead } from '../../workers/http/http1-types.ts';
+import { createRequestHead } from '../../workers/http/parse-request-head.ts';
 import { CompiledListener } from '../../workers/route/compile.ts';
 import { matchListener } from '../../workers/route/match.ts';
 

@@ -266,3 +266,13 @@ export function formatIp(family: number, words: ArrayLike<number>): string {
   if (bestStart === -1) return hex.join(':');
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
 }
+
+/**
+ * A socket's remote address as clients and configs write it: an IPv4-mapped
+ * IPv6 address (`::ffff:10.0.0.1`, what a dual-stack listener reports for an
+ * IPv4 client) loses its prefix. Every protocol uses this one form, so one
+ * client hashes, logs and matches alike on HTTP, HTTP/2 and TCP listeners.
+ */
+export function unmappedAddress(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}

@@ -9,6 +9,8 @@
  *   everywhere    no `export *`
  *   src/config/   reached from outside only through src/config/index.ts
  *   `.i32[`       a plain index into the shared view appears only in proto/table-layout.ts
+ *   circles       no import circle between files, nor between folders (type-only imports count:
+ *                 a circle of types is a circle of concepts, and the next value import closes it)
  *
  * Why: workers and main are separate programs sharing proto/ and one table; an
  * import across the line drags main-thread code (and its I/O) into a worker,
@@ -39,7 +41,9 @@ const SURFACE_ONLY_FOLDERS = [
   'src/table',
   'src/telemetry',
   'workers/balance',
+  'workers/http',
   'workers/l4',
+  'workers/l7',
   'workers/listen',
   'workers/record',
   'workers/respond',
@@ -183,6 +187,73 @@ function repoImportsOutside(fromFolder: string, allowed: readonly string[]): Vio
   }).map((edge) => importViolation(edge));
 }
 
+// === Circles ===
+
+/**
+ * The strongly connected components with more than one node (or a self-loop)
+ * of a directed graph, each as its sorted node list: every import circle.
+ * Tarjan's algorithm, iterative-free recursion is fine at this repo's size.
+ */
+function circlesOf(edges: ReadonlyMap<string, ReadonlySet<string>>): string[][] {
+  let nextIndex = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const circles: string[][] = [];
+  const visit = (node: string): void => {
+    index.set(node, nextIndex);
+    low.set(node, nextIndex);
+    nextIndex++;
+    stack.push(node);
+    onStack.add(node);
+    for (const next of edges.get(node) ?? []) {
+      if (!index.has(next)) {
+        visit(next);
+        low.set(node, Math.min(low.get(node)!, low.get(next)!));
+      } else if (onStack.has(next)) low.set(node, Math.min(low.get(node)!, index.get(next)!));
+    }
+    if (low.get(node) !== index.get(node)) return;
+    const component: string[] = [];
+    let member: string;
+    do {
+      member = stack.pop()!;
+      onStack.delete(member);
+      component.push(member);
+    } while (member !== node);
+    if (component.length > 1 || edges.get(node)?.has(node) === true) circles.push(component.sort());
+  };
+  for (const node of [...edges.keys()].sort()) if (!index.has(node)) visit(node);
+  return circles.sort((a, b) => a[0]!.localeCompare(b[0]!));
+}
+
+/**
+ * The area a file belongs to: its top folder under a root (`workers/l7` for
+ * `workers/l7/h2.ts`, `src/control` for `src/control/handlers/drain.ts`), or
+ * the file itself at a root (`workers/runtime.ts`). A subfolder is part of
+ * its area, as handlers/ is of the control port.
+ */
+function areaOf(file: string): string {
+  const parts = file.split('/');
+  return parts.length <= 2 ? file : `${parts[0]}/${parts[1]}`;
+}
+
+/** The repo import graph, with each file mapped to a node by `nodeOf` (itself, or its folder). */
+function importGraph(nodeOf: (file: string) => string): Map<string, Set<string>> {
+  const edges = new Map<string, Set<string>>();
+  for (const edge of IMPORTS) {
+    const target = repoTarget(edge);
+    if (target === undefined) continue;
+    const from = nodeOf(edge.file);
+    const to = nodeOf(target);
+    if (from === to) continue;
+    const set = edges.get(from) ?? new Set<string>();
+    set.add(to);
+    edges.set(from, set);
+  }
+  return edges;
+}
+
 // === Tests ===
 
 describe('parseImports', () => {
@@ -292,6 +363,33 @@ describe.each(SURFACE_ONLY_FOLDERS)('%s/', (folder) => {
       );
     }).map((edge) => importViolation(edge, `, not ${surface}`));
     expect(format(violations), `import ${surface}, not the files behind it`).toEqual([]);
+  });
+});
+
+describe('circlesOf', () => {
+  it('finds each circle once and leaves a chain alone', () => {
+    const graph = new Map([
+      ['a', new Set(['b'])],
+      ['b', new Set(['c'])],
+      ['c', new Set(['a', 'd'])],
+      ['d', new Set(['e'])],
+      ['e', new Set<string>()],
+      ['x', new Set(['x'])],
+    ]);
+    expect(circlesOf(graph)).toEqual([['a', 'b', 'c'], ['x']]);
+    expect(circlesOf(new Map([['a', new Set(['b'])]]))).toEqual([]);
+  });
+});
+
+describe('import circles', () => {
+  it('exist between no two files of proto/, src/ or workers/', () => {
+    const circles = circlesOf(importGraph((file) => file)).map((circle) => circle.join(' <-> '));
+    expect(circles, 'break each circle (move the shared part down a layer)').toEqual([]);
+  });
+
+  it('exist between no two areas (src/<area>, workers/<area>; workers/l7 and workers/l4 included)', () => {
+    const circles = circlesOf(importGraph(areaOf)).map((circle) => circle.join(' <-> '));
+    expect(circles, 'an area may not import one that imports it back').toEqual([]);
   });
 });
 

@@ -98,7 +98,19 @@ listeners:
     address: "127.0.0.1:0"
     certificates: [ { cert: "${rotCertPath}", key: "${rotKeyPath}" } ]
     defaultAction: { forward: { targetGroup: app } }
+  - name: ruled
+    protocol: HTTPS
+    address: "127.0.0.1:0"
+    certificates: ${certificatesYaml([site])}
+    rules:
+      - { priority: 10, conditions: { pathPattern: ["/fixed"] }, action: { fixedResponse: { statusCode: 503, contentType: application/json, body: '{"error":"maintenance"}' } } }
+      - { priority: 20, conditions: { pathPattern: ["/old/*"] }, action: { redirect: { host: "other.test", path: "/new/#{path}", statusCode: 301 } } }
+    defaultAction: { forward: { targetGroup: sticky } }
 targetGroups:
+  - name: sticky
+    healthCheck: { enabled: false }
+    stickiness: { enabled: true, type: lb_cookie, duration: 1h }
+    targets: [ ${targetList} ]
   - name: app
     healthCheck: { enabled: false }
     targets: [ ${targetList} ]
@@ -229,6 +241,40 @@ describe('HTTPS listener', () => {
       } finally {
         session.close();
         for (const target of targets) target.release();
+      }
+    });
+
+    it('answers fixed responses and redirects as HTTP/2 fields, and sets stickiness cookies a later stream follows', async () => {
+      const session = http2.connect(`https://127.0.0.1:${portOf('ruled')}`, {
+        ca: pki.ca.cert,
+        servername: 'site.test',
+      });
+      try {
+        const fixed = await h2Exchange(session, { ':path': '/fixed' });
+        expect(fixed.headers[':status']).toBe(503);
+        expect(fixed.headers['content-type']).toBe('application/json');
+        expect(fixed.headers['content-length']).toBe('23');
+        expect(fixed.body).toBe('{"error":"maintenance"}');
+        const head = await h2Exchange(session, { ':path': '/fixed', ':method': 'HEAD' });
+        expect(head.headers[':status']).toBe(503);
+        expect(head.body).toBe('');
+        const moved = await h2Exchange(session, { ':path': '/old/a/b?q=1' });
+        expect(moved.headers[':status']).toBe(301);
+        expect(moved.headers.location).toBe(`https://other.test:${portOf('ruled')}/new/old/a/b?q=1`);
+        expect(moved.body).toBe('');
+
+        const first = await h2Exchange(session, { ':path': '/' });
+        const cookies = first.headers['set-cookie'] ?? [];
+        expect(cookies).toHaveLength(2);
+        expect(cookies[0]).toMatch(/^FERRYLB-sticky=[^;]+; Expires=.+; Path=\/; HttpOnly$/);
+        expect(cookies[1]).toMatch(/^FERRYLBCORS-sticky=[^;]+; .*SameSite=None; Secure$/);
+        const cookie = cookies[0]!.slice(0, cookies[0]!.indexOf(';'));
+        for (let i = 0; i < 4; i++) {
+          const again = await h2Exchange(session, { ':path': '/', cookie });
+          expect(again.body).toBe(first.body);
+        }
+      } finally {
+        session.close();
       }
     });
 

@@ -19,51 +19,38 @@ import {
   addLedger,
   addTarget,
   LEDGER_CONNECTIONS,
-  LEDGER_IN_FLIGHT,
-  NO_SLOT,
   TARGET_ACTIVE_CONNECTIONS,
-  TARGET_IN_FLIGHT,
 } from '../../proto/table-layout.ts';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
-import { monoUs } from '../../src/shared/clock.ts';
-import { hashString } from '../../src/shared/hash.ts';
-import { RECORD_STATUS_TCP_CONNECTED, recordExchange, TcpRecord } from '../record/index.ts';
+import { unmappedAddress } from '../../src/shared/ip.ts';
+import { RECORD_STATUS_GATEWAY_FAILURE, RECORD_STATUS_TCP_CONNECTED, TcpRecord } from '../record/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
+import { Exchange } from '../upstream/index.ts';
 
 class TcpConnection implements LiveConnection {
   private readonly runtime: WorkerRuntime;
   private readonly client: net.Socket;
-  private readonly slot: number;
+  /** The flow's pick and in-flight count (workers/upstream/exchange.ts). */
+  private readonly ex: Exchange;
   private upstream: net.Socket | null;
-  private isCounted: boolean;
   private isConnected: boolean;
-  private readonly startUs: number;
   private deadlineMs: number;
   private readonly record: TcpRecord;
 
-  constructor(
-    runtime: WorkerRuntime,
-    client: net.Socket,
-    slot: number,
-    connectTimeoutMs: number,
-    record: TcpRecord,
-  ) {
+  constructor(runtime: WorkerRuntime, client: net.Socket, ex: Exchange, record: TcpRecord) {
     this.runtime = runtime;
     this.client = client;
-    this.slot = slot;
+    this.ex = ex;
     this.upstream = null;
-    this.isCounted = false;
     this.isConnected = false;
-    this.startUs = monoUs();
-    this.deadlineMs = runtime.nowMs + connectTimeoutMs;
+    this.deadlineMs = runtime.nowMs + ex.connectTimeoutMs;
     this.record = record;
   }
 
   start(host: string, port: number): void {
-    const { runtime, slot, client } = this;
-    this.isCounted = true;
-    addTarget(runtime.view, slot, TARGET_IN_FLIGHT, 1);
-    addLedger(runtime.view, runtime.workerIndex, slot, LEDGER_IN_FLIGHT, 1);
+    const { runtime, client, ex } = this;
+    const slot = ex.slot;
+    ex.take();
     runtime.add(this);
     const upstream = net.connect({ host, port, noDelay: true });
     this.upstream = upstream;
@@ -72,13 +59,7 @@ class TcpConnection implements LiveConnection {
       this.isConnected = true;
       addTarget(runtime.view, slot, TARGET_ACTIVE_CONNECTIONS, 1);
       addLedger(runtime.view, runtime.workerIndex, slot, LEDGER_CONNECTIONS, 1);
-      recordExchange(
-        runtime.view,
-        slot,
-        RECORD_STATUS_TCP_CONNECTED,
-        monoUs() - this.startUs,
-        runtime.readClock(),
-      );
+      ex.recordOutcome(RECORD_STATUS_TCP_CONNECTED, runtime.readClock());
       this.record.connected();
       client.pipe(upstream);
       upstream.pipe(client);
@@ -86,7 +67,7 @@ class TcpConnection implements LiveConnection {
     });
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (!this.isConnected) {
-        recordExchange(runtime.view, slot, 0, monoUs() - this.startUs, runtime.readClock());
+        ex.recordOutcome(RECORD_STATUS_GATEWAY_FAILURE, runtime.readClock());
         this.record.connectFailed(
           error.code === 'ECONNREFUSED' ? 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' : 'FERRY_ERR_UPSTREAM_RESET',
         );
@@ -105,12 +86,8 @@ class TcpConnection implements LiveConnection {
   }
 
   private close(): void {
-    if (this.isCounted) {
-      this.isCounted = false;
-      addTarget(this.runtime.view, this.slot, TARGET_IN_FLIGHT, -1);
-      addLedger(this.runtime.view, this.runtime.workerIndex, this.slot, LEDGER_IN_FLIGHT, -1);
-      this.runtime.remove(this);
-    }
+    this.ex.drop();
+    this.runtime.remove(this);
     this.client.destroy();
     this.record.closed();
     this.upstream?.destroy();
@@ -118,7 +95,7 @@ class TcpConnection implements LiveConnection {
 
   tick(nowMs: number): void {
     if (!this.isConnected && this.upstream !== null && nowMs - this.deadlineMs >= 0) {
-      recordExchange(this.runtime.view, this.slot, 0, monoUs() - this.startUs, nowMs);
+      this.ex.recordOutcome(RECORD_STATUS_GATEWAY_FAILURE, nowMs);
       this.record.connectFailed('FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT');
       this.close();
     }
@@ -129,36 +106,23 @@ class TcpConnection implements LiveConnection {
   }
 }
 
-/** Accept one TCP connection on a TCP listener. */
+/** Accept one TCP connection on a TCP listener: route to the default action's group, pick, connect. */
 export function acceptTcp(runtime: WorkerRuntime, listener: TopologyListener, client: net.Socket): void {
-  const groups = runtime.groups;
   // The group index comes from the current topology (a reload may reorder groups), not the one bound at boot.
   const routes = runtime.router.listener(listener.name);
   const groupIndex =
     routes === undefined ? -1 : (routes.actions[routes.defaultActionIndex]?.groupIndices[0] ?? -1);
-  const group = groups.group(groupIndex);
-  const address = client.remoteAddress ?? '';
-  // Only source_ip makes sense for a byte stream; any other hash key falls back to it.
-  const keyHash = group !== undefined && group.algorithm === 'hash' ? hashString(address) : 0;
-  const slot = groupIndex < 0 ? NO_SLOT : groups.pickTarget(groupIndex, keyHash, runtime.nowMs);
-  const target = slot === NO_SLOT ? undefined : groups.targetAt(slot);
-  if (target === undefined) {
+  const ex = new Exchange(runtime.view, runtime.workerIndex);
+  // The same pick as HTTP (workers/route Router.pick); a byte stream has no request, so a hash
+  // group hashes the source address whatever its key, and no stickiness cookie applies.
+  if (groupIndex >= 0)
+    runtime.router.pick(ex, groupIndex, null, unmappedAddress(client.remoteAddress ?? ''), runtime.nowMs);
+  const target = ex.target;
+  if (target === null) {
     runtime.observer.connectionRejected(listener);
     client.destroy();
     return;
   }
-  const serving = groups.group(groups.lastPickGroupIndex) ?? group;
-  const record = new TcpRecord(
-    runtime.observer,
-    listener,
-    client,
-    serving,
-    target,
-    slot,
-    groups.lastPickKind,
-  );
-  new TcpConnection(runtime, client, slot, serving?.connectTimeoutMs ?? 5_000, record).start(
-    target.host,
-    target.port,
-  );
+  const record = new TcpRecord(runtime.observer, listener, client, ex.group, target, ex.slot, ex.pickKind);
+  new TcpConnection(runtime, client, ex, record).start(target.host, target.port);
 }

@@ -43,40 +43,30 @@ import { PassThrough } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
-import {
-  addLedger,
-  addTarget,
-  addWorker,
-  LEDGER_IN_FLIGHT,
-  NO_SLOT,
-  TARGET_IN_FLIGHT,
-  WORKER_REQUESTS_TOTAL,
-} from '../../proto/table-layout.ts';
-import type { TopologyTarget } from '../../proto/thread-messages.ts';
-import { monoUs } from '../../src/shared/clock.ts';
+import { addWorker, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
+import { unmappedAddress } from '../../src/shared/ip.ts';
 import {
   H2_CONCURRENT_STREAMS_MAX,
   HTTP_HEAD_BYTES_MAX,
   HTTP_HEADER_COUNT_MAX,
   HTTP_KEEP_ALIVE_TIMEOUT_MS,
 } from '../../src/shared/limits.ts';
-import { RequestRecord, recordExchange } from '../record/index.ts';
-import { redirectInputs, respondH2WithError } from '../respond/index.ts';
 import {
-  ACTION_FIXED_RESPONSE,
-  ACTION_FORWARD,
-  type CompiledAction,
-  ExchangeCookies,
-  matchListener,
-  requestKeyHash,
-} from '../route/index.ts';
+  BODY_CHUNKED,
+  BODY_LENGTH,
+  BODY_NONE,
+  createRequestHead,
+  createResponseHead,
+  isDroppedRequestHeader,
+  isHopByHop,
+  type RequestHead,
+} from '../http/index.ts';
+import { RECORD_STATUS_GATEWAY_FAILURE, RequestRecord } from '../record/index.ts';
+import { redirectInputs, respondH2WithError } from '../respond/index.ts';
+import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction, matchListener } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
-import { isTlsErrorCode } from '../tls/index.ts';
-import { isDroppedRequestHeader, isHopByHop } from './hop-by-hop.ts';
-import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, type RequestHead } from './http1-types.ts';
-import type { ListenerRuntime } from './index.ts';
-import { createRequestHead } from './parse-request-head.ts';
-import { createResponseHead, parseResponseHead } from './parse-response-head.ts';
+import { Exchange, isConnectErrorCode, upstreamErrorCode } from '../upstream/index.ts';
+import type { ListenerRuntime } from './listener-runtime.ts';
 
 /** Pseudo-headers a request carries besides its fields (:method, :scheme, :authority, :path). */
 const PSEUDO_HEADER_COUNT_MAX = 4;
@@ -100,55 +90,7 @@ function isDroppedH2RequestHeader(name: string): boolean {
 function h2UpstreamErrorCode(error: Error): ErrorCode {
   const code = (error as NodeJS.ErrnoException).code ?? '';
   const causeCode = ((error as { cause?: NodeJS.ErrnoException }).cause?.code as string | undefined) ?? '';
-  if (code === 'ECONNREFUSED' || causeCode === 'ECONNREFUSED') return 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED';
-  if (isTlsErrorCode(code) || isTlsErrorCode(causeCode)) return 'FERRY_ERR_UPSTREAM_TLS';
-  switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
-    case 'UND_ERR_HEADERS_TIMEOUT':
-    case 'UND_ERR_BODY_TIMEOUT':
-      return 'FERRY_ERR_UPSTREAM_TIMEOUT';
-    case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
-      return 'FERRY_ERR_HTTP_BAD_REQUEST';
-    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
-    case 'UND_ERR_HEADERS_OVERFLOW':
-    case 'UND_ERR_INFO':
-      return 'FERRY_ERR_UPSTREAM_BAD_RESPONSE';
-    default:
-      return code.startsWith('HPE_') ? 'FERRY_ERR_UPSTREAM_BAD_RESPONSE' : 'FERRY_ERR_UPSTREAM_RESET';
-  }
-}
-
-function isConnectErrorCode(code: ErrorCode): boolean {
-  return (
-    code === 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' ||
-    code === 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT' ||
-    code === 'FERRY_ERR_UPSTREAM_TLS'
-  );
-}
-
-function clientAddress(socket: TLSSocket): string {
-  const address = socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
-/** `name: value\r\n` lines (Set-Cookie from the router) into an h2 header object. */
-function addHeaderLines(headers: Record<string, string | string[]>, lines: string): void {
-  let start = 0;
-  while (start < lines.length) {
-    let end = lines.indexOf('\r\n', start);
-    if (end === -1) end = lines.length;
-    const colon = lines.indexOf(':', start);
-    if (colon !== -1 && colon < end) {
-      const name = lines.slice(start, colon).trim().toLowerCase();
-      const value = lines.slice(colon + 1, end).trim();
-      const existing = headers[name];
-      if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
-      else if (Array.isArray(existing)) existing.push(value);
-      else headers[name] = [existing, value];
-    }
-    start = end + 2;
-  }
+  return upstreamErrorCode(code, causeCode);
 }
 
 // === Listener ===
@@ -217,7 +159,7 @@ export class H2Session implements LiveConnection {
     this.listener = listener;
     this.session = session;
     this.socket = socket;
-    this.remoteAddress = clientAddress(this.socket);
+    this.remoteAddress = unmappedAddress(socket.remoteAddress ?? '');
     this.rec = new RequestRecord(runtime.observer, listener.listener, this.socket, this.remoteAddress);
     this.openStreamCount = 0;
     this.idleSinceMs = runtime.nowMs;
@@ -278,15 +220,12 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   private readonly stream: ServerHttp2Stream;
   private readonly req: RequestHead;
   private readonly rec: RequestRecord;
-  private readonly cookies: ExchangeCookies;
+  /** Pick result, timeouts and the in-flight count (workers/upstream/exchange.ts). */
+  private readonly ex: Exchange;
   /** Request fields for the target, as a flat [name, value, …] list. */
   private readonly upstreamHeaders: string[];
-  private slot: number;
-  private target: TopologyTarget | null;
-  private isInFlight: boolean;
   private isResponseStarted: boolean;
   private isDone: boolean;
-  private dispatchUs: number;
   private controller: Dispatcher.DispatchController | null;
   private readonly resumeUpstream: () => void;
 
@@ -296,14 +235,10 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     this.stream = stream;
     this.req = createRequestHead();
     this.rec = owner.newRecord();
-    this.cookies = new ExchangeCookies();
+    this.ex = new Exchange(owner.runtime.view, owner.runtime.workerIndex);
     this.upstreamHeaders = [];
-    this.slot = NO_SLOT;
-    this.target = null;
-    this.isInFlight = false;
     this.isResponseStarted = false;
     this.isDone = false;
-    this.dispatchUs = 0;
     this.controller = null;
     this.resumeUpstream = () => this.controller?.resume();
     this.readHead(headers, raw);
@@ -402,7 +337,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
       this.answerLocally(action, routes);
       return;
     }
-    const groupIndex = router.pickForwardGroup(action, this.req, this.cookies);
+    const groupIndex = router.pickForwardGroup(action, this.req, this.ex.cookies);
     if (groupIndex < 0) {
       this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
       return;
@@ -411,80 +346,64 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * A redirect or fixed response: the same bytes HTTP/1.1 clients get
-   * (workers/respond/local.ts), parsed back into status, fields and body.
+   * A redirect or fixed response, written as HTTP/2 fields: the status, the
+   * fields and body HTTP/1.1 clients get (workers/respond/local.ts) without
+   * their connection framing.
    */
   private answerLocally(
     action: CompiledAction,
     routes: { readonly protocol: string; readonly host: string; readonly port: number },
   ): void {
     const isHead = this.req.method === 'HEAD';
-    const bytes =
-      action.kind === ACTION_FIXED_RESPONSE
-        ? action.fixed!.bytes(isHead, false, 1)
-        : Buffer.from(
-            action.redirect!.response(
-              redirectInputs(this.req, routes.protocol, routes.host, routes.port),
-              false,
-              1,
-            ),
-            'latin1',
-          );
-    const res = createResponseHead();
-    const consumed = parseResponseHead(bytes, 0, bytes.length, res, this.req.method);
-    if (consumed <= 0) {
-      this.refuse('FERRY_ERR_INTERNAL_BUG');
-      return;
+    let statusCode: number;
+    let headers: Record<string, string>;
+    let body: Buffer | null = null;
+    if (action.kind === ACTION_FIXED_RESPONSE) {
+      const fixed = action.fixed!;
+      statusCode = fixed.statusCode;
+      headers = {
+        ':status': String(statusCode),
+        'content-type': fixed.contentType,
+        'content-length': String(fixed.body.length),
+      };
+      if (!isHead && fixed.body.length > 0) body = fixed.body;
+    } else {
+      const redirect = action.redirect!;
+      statusCode = redirect.statusCode;
+      const inputs = redirectInputs(this.req, routes.protocol, routes.host, routes.port);
+      headers = { ':status': String(statusCode), location: redirect.location(inputs), 'content-length': '0' };
     }
-    const headers: Record<string, string | string[]> = { ':status': String(res.statusCode) };
-    for (let i = 0; i < res.headerCount; i++) {
-      const name = res.headerNames[i]!;
-      if (!isHopByHop(name)) headers[name] = res.headerValues[i]!;
-    }
-    this.rec.responseStarted(res.statusCode);
+    this.rec.responseStarted(statusCode);
     this.isDone = true;
     if (this.stream.destroyed) return;
-    this.stream.respond(headers, { endStream: isHead || consumed === bytes.length });
-    if (!isHead && consumed < bytes.length) this.stream.end(bytes.subarray(consumed));
+    this.stream.respond(headers, { endStream: body === null });
+    if (body !== null) this.stream.end(body);
     this.rec.finished();
   }
 
   // === pick ===
   private pick(groupIndex: number): void {
     const runtime = this.runtime;
-    const groups = runtime.groups;
-    const group = groups.group(groupIndex);
-    const keyHash =
-      group !== undefined && group.algorithm === 'hash'
-        ? requestKeyHash(group.hashKey, this.req, this.owner.remoteAddress)
-        : 0;
-    const slot = runtime.router.pickTarget(groupIndex, keyHash, runtime.nowMs, this.req, this.cookies);
-    const target = slot === NO_SLOT ? undefined : groups.targetAt(slot);
-    const serving = groups.group(groups.lastPickGroupIndex) ?? group;
-    if (target === undefined || serving === undefined) {
+    const ex = this.ex;
+    runtime.router.pick(ex, groupIndex, this.req, this.owner.remoteAddress, runtime.nowMs);
+    if (ex.target === null || ex.group === null) {
       this.refuse('FERRY_ERR_PICK_NO_TARGET');
       return;
     }
-    this.slot = slot;
-    this.target = target;
-    this.rec.picked(serving, target, groups.lastPickKind);
-    const tls = runtime.upstreamTls.forGroup(serving);
-    const pool = runtime.httpPools.poolFor(slot, target, serving, tls);
+    this.rec.picked(ex.group, ex.target, ex.pickKind);
+    const tls = runtime.upstreamTls.forGroup(ex.group);
+    const pool = runtime.httpPools.poolFor(ex.slot, ex.target, ex.group, tls);
     this.connect(pool);
   }
 
   // === connect + forward ===
   private connect(pool: Dispatcher): void {
-    const runtime = this.runtime;
-    this.isInFlight = true;
-    addTarget(runtime.view, this.slot, TARGET_IN_FLIGHT, 1);
-    addLedger(runtime.view, runtime.workerIndex, this.slot, LEDGER_IN_FLIGHT, 1);
-    this.dispatchUs = monoUs();
+    this.ex.take();
     const headers = this.upstreamHeaders;
-    if (this.rec.isTracing) addTraceLines(headers, this.rec.upstreamHeaderLines());
+    if (this.rec.isTracing) this.rec.pushUpstreamHeaderFields(headers);
     const req = this.req;
     if (req.bodyKind === BODY_LENGTH) headers.push('content-length', String(req.contentLength));
-    this.rec.upstreamSent(this.slot, false);
+    this.rec.upstreamSent(this.ex.slot, false);
     pool.dispatch(
       {
         path: req.target,
@@ -518,8 +437,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     statusCode: number,
     headers: IncomingHttpHeaders,
   ): void {
-    const runtime = this.runtime;
-    recordExchange(runtime.view, this.slot, statusCode, monoUs() - this.dispatchUs, runtime.nowMs);
+    this.ex.recordOutcome(statusCode, this.runtime.nowMs);
     this.rec.responseStarted(statusCode);
     this.isResponseStarted = true;
     const stream = this.stream;
@@ -541,8 +459,15 @@ class H2Exchange implements Dispatcher.DispatchHandler {
       }
     }
     res.headerCount = count;
-    addHeaderLines(out, this.runtime.router.responseCookieLines(this.cookies, res));
-    if (this.owner.listener.listener.isTargetHeaderOn) out['x-ferry-target'] = this.target!.id;
+    const cookies = this.ex.cookies;
+    if (!cookies.isEmpty) {
+      const setCookies: string[] = [];
+      const existing = out['set-cookie'];
+      if (existing !== undefined) setCookies.push(...(Array.isArray(existing) ? existing : [existing]));
+      this.runtime.router.pushResponseCookies(setCookies, cookies, res);
+      out['set-cookie'] = setCookies;
+    }
+    if (this.owner.listener.listener.isTargetHeaderOn) out['x-ferry-target'] = this.ex.target!.id;
     try {
       stream.respond(out);
     } catch (error) {
@@ -584,9 +509,9 @@ class H2Exchange implements Dispatcher.DispatchHandler {
       );
     }
     const isUpstreamFault = code !== 'FERRY_ERR_HTTP_BAD_REQUEST';
-    this.rec.upstreamFailed(code, this.slot, isConnectErrorCode(code), this.isResponseStarted);
+    this.rec.upstreamFailed(code, this.ex.slot, isConnectErrorCode(code), this.isResponseStarted);
     if (isUpstreamFault && !this.isResponseStarted) {
-      recordExchange(this.runtime.view, this.slot, 0, monoUs() - this.dispatchUs, this.runtime.readClock());
+      this.ex.recordOutcome(RECORD_STATUS_GATEWAY_FAILURE, this.runtime.readClock());
     }
     if (this.isResponseStarted) {
       this.isDone = true;
@@ -597,13 +522,9 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   }
 
   // === finish ===
-  /** Drop the in-flight count exactly once. */
+  /** Drop the in-flight count (exactly once: workers/upstream/exchange.ts). */
   private endExchange(): void {
-    if (!this.isInFlight) return;
-    this.isInFlight = false;
-    const runtime = this.runtime;
-    addTarget(runtime.view, this.slot, TARGET_IN_FLIGHT, -1);
-    addLedger(runtime.view, runtime.workerIndex, this.slot, LEDGER_IN_FLIGHT, -1);
+    this.ex.drop();
   }
 
   /** Answer with a synthetic error (workers/respond). */
@@ -623,18 +544,5 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     if (controller !== null && !controller.aborted)
       controller.abort(new Error(ERROR_CODES.FERRY_ERR_DOWNSTREAM_ABORTED.doc));
     this.endExchange();
-  }
-}
-
-/** `traceparent: …\r\ntracestate: …\r\n` lines into the flat header list. */
-function addTraceLines(out: string[], lines: string): void {
-  let start = 0;
-  while (start < lines.length) {
-    let end = lines.indexOf('\r\n', start);
-    if (end === -1) end = lines.length;
-    const colon = lines.indexOf(':', start);
-    if (colon !== -1 && colon < end)
-      out.push(lines.slice(start, colon).trim(), lines.slice(colon + 1, end).trim());
-    start = end + 2;
   }
 }

@@ -32,9 +32,12 @@
  *     └─ DRAINING: new connections are not accepted while draining;
  *        source not allowed (scheme internal, allowedSources): reset at accept (workers/listen)
  *
- * Counters: TARGET_IN_FLIGHT (and this worker's ledger) go up in `connect`
- * and down exactly once in `endExchange`, whatever the path: success,
- * upstream error, client abort or timeout.
+ * The exchange (workers/upstream/exchange.ts, one per connection, reset per
+ * request) holds what `pick` chose and the serving group's timeouts; its
+ * in-flight count (TARGET_IN_FLIGHT and this worker's ledger) is taken in
+ * `connect` and dropped exactly once in `endExchange`, whatever the path:
+ * success, upstream error, client abort or timeout. HTTP/2 streams (h2.ts)
+ * and TCP flows (workers/l4) carry the same exchange and the same pick.
  *
  * Record (workers/record): `this.rec` hears each phase boundary (accept,
  * readHead, pick, connect, relay, finish, refuse, abort, close) and counts
@@ -55,50 +58,38 @@
  */
 import type { Socket } from 'node:net';
 import type { ErrorCode } from '../../proto/error-codes.ts';
-import {
-  addLedger,
-  addTarget,
-  addWorker,
-  LEDGER_IN_FLIGHT,
-  NO_SLOT,
-  TARGET_IN_FLIGHT,
-  WORKER_REQUESTS_TOTAL,
-} from '../../proto/table-layout.ts';
-import type { TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
-import { monoUs } from '../../src/shared/clock.ts';
+import { addWorker, NO_SLOT, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
+import { unmappedAddress } from '../../src/shared/ip.ts';
 import {
   HTTP_HEAD_BYTES_MAX,
   HTTP_HEADER_TIMEOUT_MS,
   HTTP_KEEP_ALIVE_TIMEOUT_MS,
 } from '../../src/shared/limits.ts';
-import { RequestRecord, recordExchange } from '../record/index.ts';
-import { type RedirectInputs, redirectInputs, respondWithError } from '../respond/index.ts';
-import {
-  ACTION_FIXED_RESPONSE,
-  ACTION_FORWARD,
-  type CompiledAction,
-  ExchangeCookies,
-  matchListener,
-  requestKeyHash,
-} from '../route/index.ts';
-import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
-import { isTlsErrorCode, rawSocketOf, type UpstreamTlsOptions } from '../tls/index.ts';
-import type { UpstreamOwner, UpstreamSocket } from '../upstream/index.ts';
-import { ChunkedScanner } from './chunked-scanner.ts';
-import { isDroppedRequestHeader, isHopByHop } from './hop-by-hop.ts';
 import {
   BODY_CHUNKED,
   BODY_LENGTH,
   BODY_NONE,
   BODY_UNTIL_CLOSE,
+  ChunkedScanner,
+  createRequestHead,
+  createResponseHead,
+  isDroppedRequestHeader,
+  isHopByHop,
   NEED_MORE,
   PARSE_ERR_TOO_LARGE,
   PARSE_ERR_VERSION,
+  parseRequestHead,
+  parseResponseHead,
   type RequestHead,
   type ResponseHead,
-} from './http1-types.ts';
-import { createRequestHead, parseRequestHead } from './parse-request-head.ts';
-import { createResponseHead, parseResponseHead } from './parse-response-head.ts';
+} from '../http/index.ts';
+import { RECORD_STATUS_GATEWAY_FAILURE, RequestRecord } from '../record/index.ts';
+import { type RedirectInputs, redirectInputs, respondWithError } from '../respond/index.ts';
+import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction, matchListener } from '../route/index.ts';
+import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
+import { rawSocketOf, type UpstreamTlsOptions } from '../tls/index.ts';
+import { Exchange, type UpstreamOwner, type UpstreamSocket, upstreamErrorCode } from '../upstream/index.ts';
+import type { ListenerRuntime } from './listener-runtime.ts';
 
 // === Connection phases ===
 /** Waiting for (the rest of) a request head. */
@@ -118,19 +109,6 @@ const PHASE_CLOSED = 4;
  * forever. The same bound a client has to send a head.
  */
 const DOWNSTREAM_LINGER_MS = HTTP_HEADER_TIMEOUT_MS;
-
-/** Precomputed per-listener strings (H2). */
-export class ListenerRuntime {
-  readonly listener: TopologyListener;
-  /** `x-forwarded-proto` and `x-forwarded-port` header lines for this listener. */
-  readonly forwardedLines: string;
-
-  constructor(listener: TopologyListener) {
-    this.listener = listener;
-    const proto = listener.protocol === 'HTTPS' ? 'https' : 'http';
-    this.forwardedLines = `x-forwarded-proto: ${proto}\r\nx-forwarded-port: ${listener.port}\r\n`;
-  }
-}
 
 /** True when `name` is listed in a Connection header's tokens (also hop-by-hop). */
 function isConnectionToken(tokens: string, name: string): boolean {
@@ -190,11 +168,6 @@ function joinCodings(codings: string, value: string): string {
   return codings === '' ? value : `${codings}, ${value}`;
 }
 
-function clientAddress(socket: Socket): string {
-  const address = socket.remoteAddress ?? '';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
-}
-
 /** A redirect's request values (the Location's placeholders); null for other actions. */
 function redirectInputsOf(
   action: CompiledAction,
@@ -202,11 +175,6 @@ function redirectInputsOf(
   routes: { readonly protocol: string; readonly host: string; readonly port: number },
 ): RedirectInputs | null {
   return action.redirect === null ? null : redirectInputs(req, routes.protocol, routes.host, routes.port);
-}
-
-function upstreamErrorCode(errno: string): ErrorCode {
-  if (errno === 'ECONNREFUSED') return 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED';
-  return isTlsErrorCode(errno) ? 'FERRY_ERR_UPSTREAM_TLS' : 'FERRY_ERR_UPSTREAM_RESET';
 }
 
 function concat(head: Buffer | null, tail: Buffer): Buffer {
@@ -231,16 +199,12 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private isUpstreamHeadSent: boolean;
 
   // --- the current exchange ---
-  private slot: number;
-  private target: TopologyTarget | null;
+  /** Pick result, deadlines and the in-flight count (workers/upstream/exchange.ts); reused per request. */
+  private readonly ex: Exchange;
   private up: UpstreamSocket | null;
-  private isInFlight: boolean;
   private attempt: number;
   /** The request head as forwarded upstream, kept for a retry on a stale pooled socket. */
   private upstreamHead: string;
-  private dispatchUs: number;
-  private responseTimeoutMs: number;
-  private connectTimeoutMs: number;
   /** TLS to the picked target's group (HTTPS groups), null for plain HTTP. */
   private upstreamTls: UpstreamTlsOptions | null;
 
@@ -257,8 +221,6 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private deadlineMs: number;
   /** Error to answer with when the deadline passes; null = close quietly (idle keep-alive). */
   private deadlineCode: ErrorCode | null;
-  /** Stickiness cookies the current response must set (workers/route/sticky.ts). */
-  private readonly cookies: ExchangeCookies;
   /** readHead on a later tick, after Ferry answered a request itself (no recursion through pipelined requests). */
   private readonly readHeadNext: () => void;
 
@@ -266,7 +228,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.runtime = runtime;
     this.listener = listener;
     this.socket = socket;
-    this.remoteAddress = clientAddress(socket);
+    this.remoteAddress = unmappedAddress(socket.remoteAddress ?? '');
     this.rec = new RequestRecord(runtime.observer, listener.listener, socket, this.remoteAddress);
     this.phase = PHASE_HEAD;
     this.pending = null;
@@ -275,15 +237,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.reqBodyRemaining = 0;
     this.isRequestDone = false;
     this.isUpstreamHeadSent = false;
-    this.slot = NO_SLOT;
-    this.target = null;
+    this.ex = new Exchange(runtime.view, runtime.workerIndex);
     this.up = null;
-    this.isInFlight = false;
     this.attempt = 0;
     this.upstreamHead = '';
-    this.dispatchUs = 0;
-    this.responseTimeoutMs = 0;
-    this.connectTimeoutMs = 0;
     this.upstreamTls = null;
     this.upPending = null;
     this.res = createResponseHead();
@@ -294,7 +251,6 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.isCloseAfterResponse = false;
     this.deadlineMs = runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
     this.deadlineCode = null;
-    this.cookies = new ExchangeCookies();
     this.readHeadNext = () => {
       if (this.phase === PHASE_HEAD) this.readHead();
     };
@@ -383,7 +339,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private route(): void {
     const router = this.runtime.router;
     const routes = router.listener(this.listener.listener.name);
-    this.cookies.reset();
+    this.ex.reset();
     if (routes === undefined) {
       this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
       return;
@@ -395,7 +351,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       this.answerLocally(action, redirectInputsOf(action, this.req, routes));
       return;
     }
-    const groupIndex = router.pickForwardGroup(action, this.req, this.cookies);
+    const groupIndex = router.pickForwardGroup(action, this.req, this.ex.cookies);
     if (groupIndex < 0) {
       this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
       return;
@@ -442,26 +398,14 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
 
   // === pick ===
   private pick(groupIndex: number): void {
-    const groups = this.runtime.groups;
-    const group = groups.group(groupIndex);
-    const keyHash =
-      group !== undefined && group.algorithm === 'hash'
-        ? requestKeyHash(group.hashKey, this.req, this.remoteAddress)
-        : 0;
-    const router = this.runtime.router;
-    const slot = router.pickTarget(groupIndex, keyHash, this.runtime.nowMs, this.req, this.cookies);
-    const target = slot === NO_SLOT ? undefined : groups.targetAt(slot);
-    if (target === undefined) {
+    const ex = this.ex;
+    this.runtime.router.pick(ex, groupIndex, this.req, this.remoteAddress, this.runtime.nowMs);
+    if (ex.target === null) {
       this.refuse('FERRY_ERR_PICK_NO_TARGET');
       return;
     }
-    const serving = groups.group(groups.lastPickGroupIndex) ?? group;
-    this.connectTimeoutMs = serving?.connectTimeoutMs ?? 5_000;
-    this.responseTimeoutMs = serving?.responseTimeoutMs ?? 60_000;
-    this.slot = slot;
-    this.target = target;
-    this.upstreamTls = this.runtime.upstreamTls.forGroup(serving);
-    this.rec.picked(serving, target, groups.lastPickKind);
+    this.upstreamTls = this.runtime.upstreamTls.forGroup(ex.group);
+    this.rec.picked(ex.group, ex.target, ex.pickKind);
     this.upstreamHead = this.buildUpstreamHead();
     this.connect();
   }
@@ -469,12 +413,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   // === connect ===
   private connect(): void {
     const runtime = this.runtime;
-    if (!this.isInFlight) {
-      this.isInFlight = true;
-      addTarget(runtime.view, this.slot, TARGET_IN_FLIGHT, 1);
-      addLedger(runtime.view, runtime.workerIndex, this.slot, LEDGER_IN_FLIGHT, 1);
-      this.dispatchUs = monoUs();
-    }
+    this.ex.take();
     this.phase = PHASE_BODY;
     this.isRequestDone = false;
     this.isUpstreamHeadSent = false;
@@ -486,14 +425,15 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.reqChunks.reset();
     // Hold downstream bytes until the upstream socket is ready; onUpstreamConnect releases them.
     this.socket.pause();
-    this.deadlineMs = runtime.readClock() + this.connectTimeoutMs;
+    this.deadlineMs = runtime.readClock() + this.ex.connectTimeoutMs;
     this.deadlineCode = 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
     this.acquireUpstream();
   }
 
   private acquireUpstream(): void {
-    const target = this.target!;
-    const up = this.runtime.pool.acquire(this.slot, target.host, target.port, this, this.upstreamTls);
+    const ex = this.ex;
+    const target = ex.target!;
+    const up = this.runtime.pool.acquire(ex.slot, target.host, target.port, this, this.upstreamTls);
     this.up = up;
     if (up.isConnected) this.onUpstreamConnect(up);
   }
@@ -504,22 +444,23 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
    * closed idle connections it thought unused), and there is only one retry.
    */
   private connectFresh(): void {
-    const target = this.target!;
+    const ex = this.ex;
+    const target = ex.target!;
     this.rec.retried();
     if (this.rec.isTracing) this.upstreamHead = this.buildUpstreamHead(); // the new attempt's traceparent
-    this.deadlineMs = this.runtime.readClock() + this.connectTimeoutMs;
+    this.deadlineMs = this.runtime.readClock() + ex.connectTimeoutMs;
     this.deadlineCode = 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
-    this.up = this.runtime.pool.connect(this.slot, target.host, target.port, this, this.upstreamTls);
+    this.up = this.runtime.pool.connect(ex.slot, target.host, target.port, this, this.upstreamTls);
   }
 
   onUpstreamConnect(up: UpstreamSocket): void {
     if (up !== this.up) return;
-    this.deadlineMs = this.runtime.nowMs + this.responseTimeoutMs;
+    this.deadlineMs = this.runtime.nowMs + this.ex.responseTimeoutMs;
     this.deadlineCode = 'FERRY_ERR_UPSTREAM_TIMEOUT';
     up.socket.cork();
     up.socket.write(this.upstreamHead, 'latin1');
     this.isUpstreamHeadSent = true;
-    this.rec.upstreamSent(this.slot, !up.isReused);
+    this.rec.upstreamSent(this.ex.slot, !up.isReused);
     if (this.isRequestDone) {
       // A retry (bodiless request): whatever is pending is the next pipelined request.
     } else if (this.pending !== null) {
@@ -565,7 +506,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     // The response timeout counts from the end of the request: while the body
     // still streams, each piece of it restarts the clock (a long upload is not
     // a slow target).
-    this.deadlineMs = this.runtime.nowMs + this.responseTimeoutMs;
+    this.deadlineMs = this.runtime.nowMs + this.ex.responseTimeoutMs;
     if (bodyEnd === -1) {
       if (!up.socket.write(chunk)) this.socket.pause();
       return;
@@ -600,7 +541,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       if (!this.socket.write(chunk)) up.socket.pause();
       return this.socket.writableLength > 0;
     }
-    this.deadlineMs = this.runtime.nowMs + this.responseTimeoutMs;
+    this.deadlineMs = this.runtime.nowMs + this.ex.responseTimeoutMs;
     if (this.isResponseHeadSent) {
       this.relayBody(chunk, 0);
       return this.socket.writableLength > 0;
@@ -661,13 +602,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
 
   private startResponse(): void {
     const res = this.res;
-    recordExchange(
-      this.runtime.view,
-      this.slot,
-      res.statusCode,
-      monoUs() - this.dispatchUs,
-      this.runtime.nowMs,
-    );
+    this.ex.recordOutcome(res.statusCode, this.runtime.nowMs);
     this.rec.responseStarted(res.statusCode);
     this.isCloseAfterResponse =
       !this.req.isKeepAlive ||
@@ -723,7 +658,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       this.failExchange('FERRY_ERR_UPSTREAM_BAD_RESPONSE', true);
       return;
     }
-    recordExchange(this.runtime.view, this.slot, 101, monoUs() - this.dispatchUs, this.runtime.readClock());
+    this.ex.recordOutcome(101, this.runtime.readClock());
     this.rec.tunnelOpened();
     this.isResponseHeadSent = true;
     this.isUpstreamReusable = false;
@@ -762,14 +697,9 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (this.pending !== null) this.readHead();
   }
 
-  /** Drop the in-flight count exactly once and forget the upstream socket. */
+  /** Drop the in-flight count (exactly once: workers/upstream/exchange.ts) and forget the upstream socket. */
   private endExchange(): void {
-    if (this.isInFlight) {
-      this.isInFlight = false;
-      const runtime = this.runtime;
-      addTarget(runtime.view, this.slot, TARGET_IN_FLIGHT, -1);
-      addLedger(runtime.view, runtime.workerIndex, this.slot, LEDGER_IN_FLIGHT, -1);
-    }
+    this.ex.drop();
     this.up = null;
     this.attempt = 0;
   }
@@ -802,7 +732,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       this.connectFresh();
       return;
     }
-    this.failExchange(upstreamErrorCode(errno), true);
+    this.failExchange(upstreamErrorCode(errno, ''), true);
   }
 
   // === failure paths ===
@@ -813,14 +743,15 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
    */
   private failExchange(code: ErrorCode, isUpstreamFault: boolean): void {
     const up = this.up;
+    const ex = this.ex;
     this.rec.upstreamFailed(
       code,
-      this.slot,
+      ex.slot,
       isUpstreamFault && up !== null && !up.isConnected,
       this.isResponseHeadSent,
     );
-    if (isUpstreamFault && !this.isResponseHeadSent && this.slot !== NO_SLOT) {
-      recordExchange(this.runtime.view, this.slot, 0, monoUs() - this.dispatchUs, this.runtime.readClock());
+    if (isUpstreamFault && !this.isResponseHeadSent && ex.slot !== NO_SLOT) {
+      ex.recordOutcome(RECORD_STATUS_GATEWAY_FAILURE, this.runtime.readClock());
     }
     this.endExchange();
     if (up !== null) {
@@ -965,11 +896,14 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (isInterimOrUpgrade) return `${head}\r\n`;
     if (res.bodyKind === BODY_LENGTH) head += `content-length: ${res.contentLength}\r\n`;
     else if (res.bodyKind === BODY_CHUNKED) head += `transfer-encoding: ${codings}\r\n`;
-    if (this.cookies.sticky !== null || this.cookies.groupLines !== '')
-      head += this.runtime.router.responseCookieLines(this.cookies, res);
-    if (this.listener.listener.isTargetHeaderOn) head += `x-ferry-target: ${this.target!.id}\r\n`;
+    const cookies = this.ex.cookies;
+    if (!cookies.isEmpty) head += this.runtime.router.responseCookieLines(cookies, res);
+    if (this.listener.listener.isTargetHeaderOn) head += `x-ferry-target: ${this.ex.target!.id}\r\n`;
     if (this.isCloseAfterResponse) head += 'connection: close\r\n';
     else if (this.req.versionMinor === 0) head += 'connection: keep-alive\r\n';
     return `${head}\r\n`;
   }
 }
+
+export { H2Listener } from './h2.ts';
+export { ListenerRuntime } from './listener-runtime.ts';

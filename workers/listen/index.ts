@@ -10,17 +10,20 @@ import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
 import { acceptTcp } from '../l4/index.ts';
-import { H2Listener } from '../l7/h2.ts';
-import { HttpConnection, ListenerRuntime } from '../l7/index.ts';
+import { H2Listener, HttpConnection, ListenerRuntime } from '../l7/index.ts';
 import type { WorkerRuntime } from '../runtime.ts';
 import { TlsTerminator } from '../tls/index.ts';
-import { isSourceAllowed, refuseSource } from './source-filter.ts';
+import { isSourceAllowed, refuseSource, type SourceFilters } from './source-filter.ts';
 
 /**
  * Bind one listener. Resolves with the server once it listens; rejects with
  * the bind error (EADDRINUSE, EACCES, EADDRNOTAVAIL).
  */
-export function bindListener(runtime: WorkerRuntime, listener: TopologyListener): Promise<net.Server> {
+export function bindListener(
+  runtime: WorkerRuntime,
+  sourceFilters: SourceFilters,
+  listener: TopologyListener,
+): Promise<net.Server> {
   const listenerRuntime = new ListenerRuntime(listener);
   const terminator = listener.tls === null ? null : terminateTls(runtime, listener, listenerRuntime);
   const server = net.createServer((socket) => {
@@ -29,7 +32,7 @@ export function bindListener(runtime: WorkerRuntime, listener: TopologyListener)
       socket.destroy();
       return;
     }
-    if (!isSourceAllowed(runtime.sourceFilters.filter(listener.name), socket.remoteAddress)) {
+    if (!isSourceAllowed(sourceFilters.filter(listener.name), socket.remoteAddress)) {
       refuseSource(runtime.view, runtime.workerIndex, runtime.observer.listenerIndexOf(listener), socket);
       return;
     }

@@ -54,7 +54,7 @@ import {
 } from '../../proto/table-layout.ts';
 import type { TopologyGroup, TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
 import { monoUs } from '../../src/shared/clock.ts';
-import type { RequestHead } from '../l7/http1-types.ts';
+import type { RequestHead } from '../http/index.ts';
 import { PICK_BALANCED, PICK_FAIL_OPEN, PICK_STICKY } from '../route/index.ts';
 import type { Observer } from './observer.ts';
 
@@ -231,8 +231,8 @@ export class RequestRecord {
 
   // === pick ===
   /** A target was picked in `group` (the group that served: the standby after failover). */
-  picked(group: TopologyGroup | undefined, target: TopologyTarget, pickKind: number): void {
-    this.group = group ?? null;
+  picked(group: TopologyGroup | null, target: TopologyTarget, pickKind: number): void {
+    this.group = group;
     this.target = target;
     this.pickKind = pickKind;
     const tracing = this.observer.tracing;
@@ -251,6 +251,13 @@ export class RequestRecord {
     const tracing = this.observer.tracing;
     const span = this.clientSpan;
     return tracing === null || span === null ? '' : tracing.headerLines(span);
+  }
+
+  /** The same trace context as [name, value, …] fields (HTTP/2 streams' upstream requests). */
+  pushUpstreamHeaderFields(out: string[]): void {
+    const tracing = this.observer.tracing;
+    const span = this.clientSpan;
+    if (tracing !== null && span !== null) tracing.pushHeaderFields(out, span);
   }
 
   /**

@@ -46,7 +46,7 @@ export class TcpRecord {
     observer: Observer,
     listener: TopologyListener,
     client: Socket,
-    group: TopologyGroup | undefined,
+    group: TopologyGroup | null,
     target: TopologyTarget,
     slot: number,
     pickKind: number,
@@ -55,7 +55,7 @@ export class TcpRecord {
     this.listener = listener;
     this.listenerIndex = observer.listenerIndexOf(listener);
     this.client = client;
-    this.group = group ?? null;
+    this.group = group;
     this.target = target;
     this.slot = slot;
     this.pickKind = pickKind;

@@ -28,6 +28,7 @@ import {
   type Context,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   type TextMapGetter,
@@ -151,9 +152,17 @@ export class Tracing {
   /** `traceparent` (and `tracestate`) header lines naming `span` as the parent, for the upstream head. */
   headerLines(span: Span): string {
     const context = span.spanContext();
-    const line = `traceparent: 00-${context.traceId}-${context.spanId}-${flagsHex(context.traceFlags)}\r\n`;
+    const line = `traceparent: ${traceparentOf(context)}\r\n`;
     const state = context.traceState?.serialize();
     return state === undefined || state === '' ? line : `${line}tracestate: ${state}\r\n`;
+  }
+
+  /** The same fields as a flat [name, value, …] list (HTTP/2 streams' upstream requests). */
+  pushHeaderFields(out: string[], span: Span): void {
+    const context = span.spanContext();
+    out.push('traceparent', traceparentOf(context));
+    const state = context.traceState?.serialize();
+    if (state !== undefined && state !== '') out.push('tracestate', state);
   }
 
   traceId(span: Span): string {
@@ -185,4 +194,9 @@ export class Tracing {
     ]);
     clearTimeout(timer);
   }
+}
+
+/** The W3C `traceparent` value naming a span as the parent. */
+function traceparentOf(context: SpanContext): string {
+  return `00-${context.traceId}-${context.spanId}-${flagsHex(context.traceFlags)}`;
 }

@@ -66,9 +66,6 @@ export function respondH2WithError(stream: ServerHttp2Stream, code: ErrorCode, i
 
 export {
   FixedResponse,
-  hostLengthOf,
-  pathEndOf,
-  pathStartOf,
   Redirect,
   type RedirectInputs,
   redirectInputs,

@@ -18,7 +18,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { TopologyFixedResponseAction, TopologyRedirectAction } from '../../proto/thread-messages.ts';
 import { assert } from '../../src/shared/assert.ts';
-import type { RequestHead } from '../l7/http1-types.ts';
+import { hostLengthOf, pathEndOf, pathStartOf, type RequestHead } from '../http/index.ts';
 
 // === Fixed responses ===
 const VARIANT_KEEP_ALIVE_11 = 0;
@@ -40,12 +40,17 @@ function variantOf(isClose: boolean, versionMinor: number): number {
 /** A fixedResponse action, prebuilt. */
 export class FixedResponse {
   readonly statusCode: number;
+  /** Content-Type and body, as structured fields for HTTP/2 (which writes no HTTP/1 text). */
+  readonly contentType: string;
+  readonly body: Buffer;
   /** [variant * 2 + (isHead ? 1 : 0)]: the complete response bytes. */
   private readonly variants: readonly Buffer[];
 
   constructor(action: TopologyFixedResponseAction) {
     this.statusCode = action.statusCode;
+    this.contentType = action.contentType;
     const body = Buffer.from(action.body, 'utf8');
+    this.body = body;
     const variants: Buffer[] = [];
     for (let variant = VARIANT_KEEP_ALIVE_11; variant <= VARIANT_CLOSE; variant++) {
       const head = Buffer.from(
@@ -199,37 +204,6 @@ function expand(template: Template, inputs: RedirectInputs): string {
 }
 
 // === Request pieces (for redirects) ===
-/**
- * Start of the path in a request target: 0 for origin-form (`/a?b`), after
- * the authority for absolute-form (`http://h/a`), -1 when there is no path
- * (`http://h`, authority-form). Allocates nothing.
- */
-export function pathStartOf(target: string): number {
-  if (target.charCodeAt(0) === 0x2f) return 0;
-  const scheme = target.indexOf('://');
-  if (scheme === -1) return target === '*' ? 0 : -1;
-  const slash = target.indexOf('/', scheme + 3);
-  const question = target.indexOf('?', scheme + 3);
-  if (slash === -1 || (question !== -1 && question < slash)) return -1;
-  return slash;
-}
-
-/** End of the path (the `?` or the end). */
-export function pathEndOf(target: string, pathStart: number): number {
-  const question = target.indexOf('?', pathStart); // a negative start searches from 0
-  return question === -1 ? target.length : question;
-}
-
-/** Length of the host name in a Host value, without `:port` (IPv6 literals keep their brackets). */
-export function hostLengthOf(host: string): number {
-  if (host.charCodeAt(0) === 0x5b) {
-    const close = host.indexOf(']');
-    return close === -1 ? host.length : close + 1;
-  }
-  const colon = host.indexOf(':');
-  return colon === -1 ? host.length : colon;
-}
-
 /** Redirect inputs of a request. Allocates the substrings. */
 export function redirectInputs(
   req: RequestHead,

@@ -10,10 +10,18 @@
  */
 import type { TopologyHashKey } from '../../proto/thread-messages.ts';
 import { hashString } from '../../src/shared/hash.ts';
-import type { RequestHead } from '../l7/http1-types.ts';
+import type { RequestHead } from '../http/index.ts';
 
-/** The hash key of one request. Allocates only the substring it hashes. */
-export function requestKeyHash(key: TopologyHashKey, req: RequestHead, remoteAddress: string): number {
+/**
+ * The hash key of one request, or of one TCP flow (`req` null): a byte
+ * stream has only its source address, so every key falls back to
+ * `source_ip` there. `remoteAddress` is the client's address without the
+ * `::ffff:` of an IPv4-mapped address, on every protocol, so one client
+ * hashes alike on HTTP and TCP listeners. Allocates only the substring it
+ * hashes.
+ */
+export function requestKeyHash(key: TopologyHashKey, req: RequestHead | null, remoteAddress: string): number {
+  if (req === null) return hashString(remoteAddress);
   switch (key.kind) {
     case 'source_ip':
       return hashString(remoteAddress);

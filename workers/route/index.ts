@@ -7,7 +7,8 @@
  * the hash key of a request. Thread: worker.
  */
 export { ACTION_FIXED_RESPONSE, ACTION_FORWARD, CidrTable, type CompiledAction } from './compile.ts';
-export { requestKeyHash } from './hash-key.ts';
 export { matchCidr, matchListener } from './match.ts';
-export { ExchangeCookies, Router } from './router.ts';
-export { PICK_BALANCED, PICK_FAIL_OPEN, PICK_STICKY, TargetGroups } from './target-groups.ts';
+export { PICK_BALANCED, PICK_FAIL_OPEN, PICK_NONE, PICK_STICKY, type PickOutcome } from './pick.ts';
+export { Router } from './router.ts';
+export { ExchangeCookies } from './sticky.ts';
+export { TargetGroups } from './target-groups.ts';

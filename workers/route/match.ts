@@ -19,8 +19,7 @@
  * as sent (not percent-decoded).
  */
 import { IP_NONE, IP_V4, parseIp } from '../../src/shared/ip.ts';
-import type { RequestHead } from '../l7/http1-types.ts';
-import { hostLengthOf, pathEndOf, pathStartOf } from '../respond/index.ts';
+import { hostLengthOf, pathEndOf, pathStartOf, type RequestHead } from '../http/index.ts';
 import {
   type CidrTable,
   type CompiledListener,

@@ -41,21 +41,21 @@ import {
 } from '../../proto/table-layout.ts';
 import type { Topology } from '../../proto/thread-messages.ts';
 import { unixS } from '../../src/shared/clock.ts';
-import type { RequestHead, ResponseHead } from '../l7/http1-types.ts';
+import type { RequestHead, ResponseHead } from '../http/index.ts';
 import { type CompiledAction, CompiledListener } from './compile.ts';
+import { requestKeyHash } from './hash-key.ts';
+import { PICK_STICKY, type PickOutcome } from './pick.ts';
 import {
   type ExchangeCookies,
+  pushStickyResponseCookies,
   requestCookie,
   STICKY_KIND_APP,
   STICKY_KIND_GROUP,
   StickyCodec,
   StickyGroup,
-  setCookieLines,
   stickyResponseLines,
 } from './sticky.ts';
-import { PICK_STICKY, type TargetGroups } from './target-groups.ts';
-
-export { ExchangeCookies } from './sticky.ts';
+import type { TargetGroups } from './target-groups.ts';
 
 export class Router {
   private readonly view: TableView;
@@ -117,8 +117,8 @@ export class Router {
   /**
    * The target group a forward action sends this request to: its only
    * group, or by weight (this worker's smooth rotation), honouring a valid
-   * group-stickiness cookie. Sets `cookies.groupLines` when the action is
-   * sticky. Returns -1 when the action names no group of this topology.
+   * group-stickiness cookie. Binds the group cookie in `cookies` when the
+   * action is sticky. Returns -1 when the action names no group of this topology.
    * Synchronous; allocates only to read and (re)write the cookie.
    */
   pickForwardGroup(action: CompiledAction, req: RequestHead, cookies: ExchangeCookies): number {
@@ -137,7 +137,7 @@ export class Router {
         for (let i = 0; i < hashes.length; i++) {
           if (hashes[i] === named && action.weights[i]! > 0) {
             addGroup(this.view, indices[i]!, GROUP_FORWARD_STICKY_HITS_TOTAL, 1);
-            cookies.groupLines = this.groupCookieLines(action, codec, i, nowS);
+            this.bindGroupCookie(cookies, action, codec, i, nowS);
             return indices[i]!;
           }
         }
@@ -149,17 +149,18 @@ export class Router {
     action.cursor = action.cursor + 1 === sequence.length ? 0 : action.cursor + 1;
     if (isSticky) {
       addGroup(this.view, indices[position]!, counter, 1);
-      cookies.groupLines = this.groupCookieLines(action, codec, position, nowS);
+      this.bindGroupCookie(cookies, action, codec, position, nowS);
     }
     return indices[position]!;
   }
 
-  private groupCookieLines(
+  private bindGroupCookie(
+    cookies: ExchangeCookies,
     action: CompiledAction,
     codec: StickyCodec,
     position: number,
     nowS: number,
-  ): string {
+  ): void {
     const expiryS = nowS + action.stickyDurationS;
     const value = codec.encode(
       STICKY_KIND_GROUP,
@@ -169,30 +170,40 @@ export class Router {
       expiryS,
       '',
     );
-    return setCookieLines(action.cookieName, action.corsCookieName, value, expiryS);
+    cookies.bindGroup(action.cookieName, action.corsCookieName, value, expiryS);
   }
 
   /**
-   * The pick phase with target stickiness: the slot a valid cookie names if
-   * it may still take traffic, else the balancer's (groups.pickTarget). Sets
-   * what the response must write in `cookies`, and groups.lastPickGroupIndex
-   * as pickTarget does. Returns a slot or NO_SLOT. Synchronous; allocates
-   * only to read the cookie and, on a cache miss, to verify it.
+   * The pick phase, the one entry point for every protocol: the hash key
+   * (hash groups), then target stickiness wrapped around the group's
+   * balancer (TargetGroups.balance): the slot a valid cookie names if it
+   * may still take traffic, else the balancer's. `req` is null for a TCP
+   * flow (no cookies, the key is the source address). Writes slot, target,
+   * serving group, PICK_* and the cookies to set into `out`; returns the
+   * slot or NO_SLOT. Synchronous; allocates only to read the cookie and, on
+   * a cache miss, to verify it.
    */
-  pickTarget(
+  pick(
+    out: PickOutcome,
     groupIndex: number,
-    keyHash: number,
+    req: RequestHead | null,
+    clientAddress: string,
     nowMs: number,
-    req: RequestHead,
-    cookies: ExchangeCookies,
   ): number {
     const groups = this.groups;
     const view = this.view;
+    const group = groups.group(groupIndex);
+    const keyHash =
+      group !== undefined && group.algorithm === 'hash'
+        ? requestKeyHash(group.hashKey, req, clientAddress)
+        : 0;
     const codec = this.codec;
     const routeTo = loadGroup(view, groupIndex, GROUP_ROUTE_TO);
     const sticky = this.stickyGroups[routeTo] ?? null;
-    if (sticky === null || codec === null) return groups.pickTarget(groupIndex, keyHash, nowMs);
+    if (sticky === null || codec === null || req === null)
+      return groups.balance(out, groupIndex, keyHash, nowMs);
 
+    const cookies = out.cookies;
     const nowS = unixS();
     const isApp = sticky.kind === STICKY_KIND_APP;
     const session = isApp ? requestCookie(req, sticky.appCookieName) : '';
@@ -214,14 +225,14 @@ export class Router {
         groups.targetAt(slot) !== undefined
       ) {
         addGroup(view, routeTo, GROUP_STICKY_HITS_TOTAL, 1);
-        groups.lastPickGroupIndex = routeTo;
-        groups.lastPickKind = PICK_STICKY;
+        out.group = groups.group(routeTo) ?? null;
+        groups.picked(out, slot, PICK_STICKY);
         cookies.bindTarget(sticky, slot, generation, session);
         return slot;
       }
       counter = GROUP_STICKY_REPICKS_TOTAL;
     }
-    const slot = groups.pickTarget(groupIndex, keyHash, nowMs);
+    const slot = groups.balance(out, groupIndex, keyHash, nowMs);
     addGroup(view, routeTo, counter, 1);
     if (slot === NO_SLOT) return NO_SLOT;
     const generation = loadTarget(view, slot, TARGET_GENERATION);
@@ -231,9 +242,13 @@ export class Router {
     return slot;
   }
 
-  /** Set-Cookie lines for a proxied response ('' when the exchange is not sticky). */
+  /** Set-Cookie lines for a proxied HTTP/1.1 response ('' when the exchange is not sticky). */
   responseCookieLines(cookies: ExchangeCookies, res: ResponseHead): string {
-    if (cookies.sticky === null) return cookies.groupLines;
     return stickyResponseLines(this.codec, cookies, res, unixS());
+  }
+
+  /** The same cookies as Set-Cookie values for an HTTP/2 response, pushed onto `out`. */
+  pushResponseCookies(out: string[], cookies: ExchangeCookies, res: ResponseHead): void {
+    pushStickyResponseCookies(out, this.codec, cookies, res, unixS());
   }
 }

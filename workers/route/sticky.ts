@@ -37,7 +37,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { hashString } from '../../src/shared/hash.ts';
-import type { RequestHead, ResponseHead } from '../l7/http1-types.ts';
+import type { RequestHead, ResponseHead } from '../http/index.ts';
 import { cookieValue } from './hash-key.ts';
 
 /** Cookie kinds (in the payload, so one kind's cookie is never another's). */
@@ -177,11 +177,26 @@ function expiresAt(expiryS: number): string {
  * AWSALBCORS). HttpOnly: no script needs to read them. Allocates.
  */
 export function setCookieLines(name: string, corsName: string, value: string, expiryS: number): string {
-  const attributes = `; Expires=${expiresAt(expiryS)}; Path=/; HttpOnly`;
-  return (
-    `set-cookie: ${name}=${value}${attributes}\r\n` +
-    `set-cookie: ${corsName}=${value}${attributes}; SameSite=None; Secure\r\n`
-  );
+  return `set-cookie: ${cookieField(name, value, expiryS)}\r\nset-cookie: ${corsCookieField(corsName, value, expiryS)}\r\n`;
+}
+
+/** The same two cookies as Set-Cookie field values, pushed onto an HTTP/2 response's set-cookie list. */
+export function pushSetCookies(
+  out: string[],
+  name: string,
+  corsName: string,
+  value: string,
+  expiryS: number,
+): void {
+  out.push(cookieField(name, value, expiryS), corsCookieField(corsName, value, expiryS));
+}
+
+function cookieField(name: string, value: string, expiryS: number): string {
+  return `${name}=${value}; Expires=${expiresAt(expiryS)}; Path=/; HttpOnly`;
+}
+
+function corsCookieField(corsName: string, value: string, expiryS: number): string {
+  return `${cookieField(corsName, value, expiryS)}; SameSite=None; Secure`;
 }
 
 /**
@@ -312,8 +327,11 @@ const BIND_IF_APP_SETS = 2;
  * connection, reset per request (H6: every field set in the constructor).
  */
 export class ExchangeCookies {
-  /** Group-level: the Set-Cookie lines, '' for none. */
-  groupLines: string;
+  /** Group-level (a sticky weighted forward): the cookie's names, value ('' for none) and expiry. */
+  groupCookieName: string;
+  groupCorsCookieName: string;
+  groupValue: string;
+  groupExpiryS: number;
   /** Target-level: the group's stickiness, the target picked and how to bind it. */
   sticky: StickyGroup | null;
   slot: number;
@@ -322,7 +340,10 @@ export class ExchangeCookies {
   bind: number;
 
   constructor() {
-    this.groupLines = '';
+    this.groupCookieName = '';
+    this.groupCorsCookieName = '';
+    this.groupValue = '';
+    this.groupExpiryS = 0;
     this.sticky = null;
     this.slot = -1;
     this.generation = 0;
@@ -331,12 +352,28 @@ export class ExchangeCookies {
   }
 
   reset(): void {
-    this.groupLines = '';
+    this.groupCookieName = '';
+    this.groupCorsCookieName = '';
+    this.groupValue = '';
+    this.groupExpiryS = 0;
     this.sticky = null;
     this.slot = -1;
     this.generation = 0;
     this.session = NO_SESSION;
     this.bind = BIND_NONE;
+  }
+
+  /** True when the response sets no stickiness cookie at all. */
+  get isEmpty(): boolean {
+    return this.sticky === null && this.groupValue === '';
+  }
+
+  /** Bind the client to the group a sticky weighted forward chose (the response sets the group cookie). */
+  bindGroup(cookieName: string, corsCookieName: string, value: string, expiryS: number): void {
+    this.groupCookieName = cookieName;
+    this.groupCorsCookieName = corsCookieName;
+    this.groupValue = value;
+    this.groupExpiryS = expiryS;
   }
 
   /** Bind the session to the target in the response (lb_cookie; app_cookie hit or re-pick). */
@@ -358,10 +395,36 @@ export class ExchangeCookies {
   }
 }
 
+/** The group cookie's two Set-Cookie lines, '' when the exchange has none. */
+function groupCookieLines(cookies: ExchangeCookies): string {
+  if (cookies.groupValue === '') return '';
+  return setCookieLines(
+    cookies.groupCookieName,
+    cookies.groupCorsCookieName,
+    cookies.groupValue,
+    cookies.groupExpiryS,
+  );
+}
+
 /**
- * The Set-Cookie lines a proxied response gets (group and target cookies),
- * '' for none. Called while building the response head. Allocates only
- * when a line is not cached.
+ * The session value the target cookie binds in this response (lb_cookie:
+ * NO_SESSION), or null when no target cookie is written: not sticky, or
+ * app_cookie before the application set its cookie.
+ */
+function boundSession(codec: StickyCodec | null, cookies: ExchangeCookies, res: ResponseHead): string | null {
+  const sticky = cookies.sticky;
+  if (sticky === null || codec === null || cookies.bind === BIND_NONE) return null;
+  if (sticky.kind !== STICKY_KIND_APP) return cookies.session;
+  // The application (re)starting its session names the value to bind from now on.
+  const set = responseSetCookie(res, sticky.appCookieName);
+  const session = set !== '' ? set : cookies.session;
+  return session === NO_SESSION ? null : session;
+}
+
+/**
+ * The Set-Cookie lines a proxied HTTP/1.1 response gets (group and target
+ * cookies), '' for none. Called while building the response head.
+ * Allocates only when a line is not cached.
  */
 export function stickyResponseLines(
   codec: StickyCodec | null,
@@ -369,15 +432,10 @@ export function stickyResponseLines(
   res: ResponseHead,
   nowS: number,
 ): string {
+  const groupLines = groupCookieLines(cookies);
+  const session = boundSession(codec, cookies, res);
   const sticky = cookies.sticky;
-  if (sticky === null || codec === null || cookies.bind === BIND_NONE) return cookies.groupLines;
-  let session = cookies.session;
-  if (sticky.kind === STICKY_KIND_APP) {
-    // The application (re)starting its session names the value to bind from now on.
-    const set = responseSetCookie(res, sticky.appCookieName);
-    if (set !== '') session = set;
-    if (session === NO_SESSION) return cookies.groupLines;
-  }
+  if (session === null || sticky === null || codec === null) return groupLines;
   const expiryS = nowS + sticky.durationS;
   let lines = sticky.lines.get(cookies.slot, cookies.generation, expiryS, session);
   if (lines === '') {
@@ -392,5 +450,39 @@ export function stickyResponseLines(
     lines = setCookieLines(sticky.cookieName, sticky.corsCookieName, value, expiryS);
     sticky.lines.set(cookies.slot, cookies.generation, expiryS, session, lines);
   }
-  return cookies.groupLines === '' ? lines : cookies.groupLines + lines;
+  return groupLines === '' ? lines : groupLines + lines;
+}
+
+/**
+ * The same cookies as Set-Cookie field values for an HTTP/2 response,
+ * pushed onto `out` (no HTTP/1 text in between). Allocates.
+ */
+export function pushStickyResponseCookies(
+  out: string[],
+  codec: StickyCodec | null,
+  cookies: ExchangeCookies,
+  res: ResponseHead,
+  nowS: number,
+): void {
+  if (cookies.groupValue !== '')
+    pushSetCookies(
+      out,
+      cookies.groupCookieName,
+      cookies.groupCorsCookieName,
+      cookies.groupValue,
+      cookies.groupExpiryS,
+    );
+  const session = boundSession(codec, cookies, res);
+  const sticky = cookies.sticky;
+  if (session === null || sticky === null || codec === null) return;
+  const expiryS = nowS + sticky.durationS;
+  const value = codec.encode(
+    sticky.kind,
+    sticky.cookieName,
+    cookies.slot,
+    cookies.generation,
+    expiryS,
+    session,
+  );
+  pushSetCookies(out, sticky.cookieName, sticky.corsCookieName, value, expiryS);
 }

@@ -39,13 +39,7 @@ import {
   ELIGIBLE_ROUTABLE,
   type PrebuiltLookup,
 } from '../balance/index.ts';
-
-/** Why a pick went where it did (for spans and logs); PICK_NONE means 503. */
-export const PICK_NONE = 0;
-export const PICK_BALANCED = 1;
-export const PICK_FAIL_OPEN = 2;
-/** The target a valid stickiness cookie named (workers/route/router.ts). */
-export const PICK_STICKY = 3;
+import { PICK_BALANCED, PICK_FAIL_OPEN, PICK_NONE, type PickOutcome } from './pick.ts';
 
 interface GroupRuntime {
   readonly group: TopologyGroup;
@@ -65,10 +59,6 @@ export class TargetGroups {
   private observedGeneration: number;
   /** True between watchGeneration and unwatchGeneration. */
   private isWatching: boolean;
-  /** PICK_* outcome of the last pickTarget call (read right after it; avoids a result object). */
-  lastPickKind: number;
-  /** Group that actually served the last pick (differs from the asked one after failover). */
-  lastPickGroupIndex: number;
 
   constructor(view: TableView, workerIndex: number, topology: Topology) {
     this.view = view;
@@ -78,8 +68,6 @@ export class TargetGroups {
     this.targetsBySlot = new Map();
     this.observedGeneration = -1;
     this.isWatching = false;
-    this.lastPickKind = PICK_NONE;
-    this.lastPickGroupIndex = -1;
     this.apply(topology);
   }
 
@@ -123,38 +111,40 @@ export class TargetGroups {
   }
 
   /**
-   * The pick phase: follow the group's failover pointer, ask its balancer for
-   * a routable slot, else fail open if the group allows it. Returns a slot or
-   * NO_SLOT and sets lastPickKind / lastPickGroupIndex. Synchronous; allocates
-   * nothing unless the table generation moved.
+   * Balance: follow the group's failover pointer, ask its balancer for a
+   * routable slot, else fail open if the group allows it. Writes slot,
+   * target, serving group and PICK_* into `out` and returns the slot (or
+   * NO_SLOT). Called only through Router.pick, which wraps it with
+   * stickiness. Synchronous; allocates nothing unless the table generation
+   * moved.
    */
-  pickTarget(groupIndex: number, keyHash: number, nowMs: number): number {
+  balance(out: PickOutcome, groupIndex: number, keyHash: number, nowMs: number): number {
     const generation = loadHeader(this.view, HEADER_GENERATION);
     if (generation !== this.observedGeneration && (generation & 1) === 0) this.refresh();
     const routeTo = loadGroup(this.view, groupIndex, GROUP_ROUTE_TO);
     const runtime = this.groups[routeTo] ?? this.groups[groupIndex];
-    this.lastPickGroupIndex = routeTo;
-    if (runtime === undefined) {
-      this.lastPickKind = PICK_NONE;
-      return NO_SLOT;
-    }
+    if (runtime === undefined) return pickedNothing(out, null);
     const servingIndex = runtime.group.groupIndex;
+    out.group = runtime.group;
     let slot = runtime.balancer.pick(this.view, keyHash, nowMs, ELIGIBLE_ROUTABLE);
-    if (slot !== NO_SLOT) {
-      this.lastPickKind = PICK_BALANCED;
-      return slot;
-    }
+    if (slot !== NO_SLOT) return this.picked(out, slot, PICK_BALANCED);
     if (loadGroup(this.view, servingIndex, GROUP_FAIL_OPEN) === 1) {
       slot = runtime.balancer.pick(this.view, keyHash, nowMs, ELIGIBLE_ANY);
       if (slot !== NO_SLOT) {
         addGroup(this.view, servingIndex, GROUP_FAIL_OPEN_TOTAL, 1);
-        this.lastPickKind = PICK_FAIL_OPEN;
-        return slot;
+        return this.picked(out, slot, PICK_FAIL_OPEN);
       }
     }
     addGroup(this.view, servingIndex, GROUP_NO_TARGET_TOTAL, 1);
-    this.lastPickKind = PICK_NONE;
-    return NO_SLOT;
+    return pickedNothing(out, runtime.group);
+  }
+
+  /** Land a picked slot in `out` (the serving group is already there). */
+  picked(out: PickOutcome, slot: number, pickKind: number): number {
+    out.slot = slot;
+    out.target = this.targetsBySlot.get(slot) ?? null;
+    out.pickKind = pickKind;
+    return slot;
   }
 
   /** Called from the worker tick, so an idle worker still acknowledges a generation (failover waits for it). */
@@ -209,4 +199,13 @@ export class TargetGroups {
     // Main may be waiting for this acknowledgement (a failover): wake it rather than make it poll.
     notifyWorker(this.view, this.workerIndex, WORKER_OBSERVED_GENERATION);
   }
+}
+
+/** Land "no target" in `out`. Returns NO_SLOT. */
+function pickedNothing(out: PickOutcome, group: TopologyGroup | null): number {
+  out.slot = NO_SLOT;
+  out.target = null;
+  out.group = group;
+  out.pickKind = PICK_NONE;
+  return NO_SLOT;
 }

@@ -132,7 +132,7 @@ export class UpstreamTlsContexts {
    * the group speaks plain HTTP. After the first call per topology: one
    * WeakMap lookup, no allocation.
    */
-  forGroup(group: TopologyGroup | undefined): UpstreamTlsOptions | null {
+  forGroup(group: TopologyGroup | null): UpstreamTlsOptions | null {
     const settings = group?.upstreamTls ?? null;
     if (settings === null) return null;
     let entry = this.entriesBySettings.get(settings);

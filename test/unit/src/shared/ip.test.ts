@@ -6,7 +6,15 @@
 import net from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatIp, IP_NONE, IP_V4, IP_V6, parseCidr, parseIp } from '../../../../src/shared/ip.ts';
+import {
+  formatIp,
+  IP_NONE,
+  IP_V4,
+  IP_V6,
+  parseCidr,
+  parseIp,
+  unmappedAddress,
+} from '../../../../src/shared/ip.ts';
 
 /** The 32- or 128-bit value of words as parseIp fills them. */
 function bigValueOf(family: number, words: Int32Array): bigint {
@@ -170,5 +178,15 @@ describe('parseCidr', () => {
     ['::ffff:10.0.0.0/8', 'an IPv4-mapped block (::ffff:…) needs a prefix length of at least 96'],
   ])('refuses %s: %s', (text, message) => {
     expect(parseCidr(text)).toEqual({ ok: false, message });
+  });
+});
+
+describe('unmappedAddress', () => {
+  it('drops the ::ffff: of an IPv4-mapped address and leaves every other address as it is', () => {
+    expect(unmappedAddress('::ffff:10.1.2.3')).toBe('10.1.2.3');
+    expect(unmappedAddress('10.1.2.3')).toBe('10.1.2.3');
+    expect(unmappedAddress('::1')).toBe('::1');
+    expect(unmappedAddress('fd00::ffff:1')).toBe('fd00::ffff:1');
+    expect(unmappedAddress('')).toBe('');
   });
 });

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { TopologyRedirectAction } from '../../../../proto/thread-messages.ts';
-import { createRequestHead } from '../../../../workers/l7/parse-request-head.ts';
+import { createRequestHead } from '../../../../workers/http/parse-request-head.ts';
 import { FixedResponse, Redirect, redirectInputs } from '../../../../workers/respond/local.ts';
 
 function redirect(parts: Partial<TopologyRedirectAction>): Redirect {

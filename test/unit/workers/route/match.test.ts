@@ -8,8 +8,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TopologyListener, TopologyRule } from '../../../../proto/thread-messages.ts';
 import { IP_NONE, IP_V4, IP_V6, parseCidr, parseIp } from '../../../../src/shared/ip.ts';
-import type { RequestHead } from '../../../../workers/l7/http1-types.ts';
-import { createRequestHead } from '../../../../workers/l7/parse-request-head.ts';
+import type { RequestHead } from '../../../../workers/http/http1-types.ts';
+import { createRequestHead } from '../../../../workers/http/parse-request-head.ts';
 import { CidrTable, CompiledListener, WildcardPattern } from '../../../../workers/route/compile.ts';
 import { matchCidr, matchListener, matchWildcard } from '../../../../workers/route/match.ts';
 

@@ -20,12 +20,14 @@ import {
 } from '../../../../proto/table-layout.ts';
 import type { Topology, TopologyListener } from '../../../../proto/thread-messages.ts';
 import { type TablePlan, type TableTargetGroup, TableWriter } from '../../../../src/table/index.ts';
-import type { RequestHead } from '../../../../workers/l7/http1-types.ts';
-import { createRequestHead } from '../../../../workers/l7/parse-request-head.ts';
-import { createResponseHead } from '../../../../workers/l7/parse-response-head.ts';
+import type { RequestHead } from '../../../../workers/http/http1-types.ts';
+import { createRequestHead } from '../../../../workers/http/parse-request-head.ts';
+import { createResponseHead } from '../../../../workers/http/parse-response-head.ts';
 import { ACTION_FORWARD } from '../../../../workers/route/compile.ts';
-import { ExchangeCookies, Router } from '../../../../workers/route/router.ts';
-import { PICK_STICKY, TargetGroups } from '../../../../workers/route/target-groups.ts';
+import { PICK_BALANCED, PICK_NONE, PICK_STICKY, type PickOutcome } from '../../../../workers/route/pick.ts';
+import { Router } from '../../../../workers/route/router.ts';
+import { ExchangeCookies } from '../../../../workers/route/sticky.ts';
+import { TargetGroups } from '../../../../workers/route/target-groups.ts';
 
 const NOW_MS = 1_000;
 
@@ -100,17 +102,23 @@ function cookieSet(router: Router, cookies: ExchangeCookies, name: string): stri
   return match?.[1] ?? '';
 }
 
-/** Pick once with `cookie` (or none); returns the slot and the cookie the response would set. */
+/** A fresh pick outcome (what workers/upstream/exchange.ts carries). */
+function outcome(): PickOutcome {
+  return { slot: NO_SLOT, target: null, group: null, pickKind: PICK_NONE, cookies: new ExchangeCookies() };
+}
+
+/** Pick once with `cookie` (or none); returns the slot, why, and the cookie the response would set. */
 function pick(router: Router, groupIndex: number, cookie: string | null, name = 'FERRYLB-app') {
-  const cookies = new ExchangeCookies();
-  const slot = router.pickTarget(
+  const out = outcome();
+  const slot = router.pick(
+    out,
     groupIndex,
-    0,
-    NOW_MS,
     request(cookie === null ? {} : { [name]: cookie }),
-    cookies,
+    '127.0.0.1',
+    NOW_MS,
   );
-  return { slot, cookie: cookieSet(router, cookies, name) };
+  expect(out.slot).toBe(slot);
+  return { slot, kind: out.pickKind, cookie: cookieSet(router, out.cookies, name) };
 }
 
 function counters(view: TableWriter['view'], groupIndex: number) {
@@ -121,17 +129,16 @@ function counters(view: TableWriter['view'], groupIndex: number) {
   };
 }
 
-describe('Router.pickTarget', () => {
+describe('Router.pick', () => {
   describe('with lb_cookie stickiness', () => {
     it('balances without a cookie, then keeps the cookie’s target', () => {
-      const { router, writer, targetGroups } = setUp([
-        group('app', ['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3']),
-      ]);
+      const { router, writer } = setUp([group('app', ['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3'])]);
       const first = pick(router, 0, null);
       expect(first.cookie).not.toBe('');
       for (let i = 0; i < 10; i++) {
-        expect(pick(router, 0, first.cookie).slot).toBe(first.slot);
-        expect(targetGroups.lastPickKind).toBe(PICK_STICKY);
+        const again = pick(router, 0, first.cookie);
+        expect(again.slot).toBe(first.slot);
+        expect(again.kind).toBe(PICK_STICKY);
       }
       expect(counters(writer.view, 0)).toEqual({ hits: 10, misses: 1, repicks: 0 });
     });
@@ -206,22 +213,62 @@ describe('Router.pickTarget', () => {
 
     it('binds only when the response sets the application cookie, and then to that session', () => {
       const { router } = setUp([appGroup]);
-      const cookies = new ExchangeCookies();
-      const slot = router.pickTarget(0, 0, NOW_MS, request(), cookies);
+      const first = outcome();
+      const slot = router.pick(first, 0, request(), '127.0.0.1', NOW_MS);
+      const cookies = first.cookies;
       expect(router.responseCookieLines(cookies, createResponseHead())).toBe('');
       const res = createResponseHead();
       res.headerNames = ['set-cookie'];
       res.headerValues = ['SID=s1; Path=/'];
       res.headerCount = 1;
       const binding = /FERRYAPP-app=([^;]*);/.exec(router.responseCookieLines(cookies, res))![1]!;
-      const again = new ExchangeCookies();
-      expect(router.pickTarget(0, 0, NOW_MS, request({ SID: 's1', 'FERRYAPP-app': binding }), again)).toBe(
-        slot,
-      );
-      const other = new ExchangeCookies();
-      router.pickTarget(0, 0, NOW_MS, request({ SID: 's2', 'FERRYAPP-app': binding }), other);
-      expect(router.responseCookieLines(other, createResponseHead())).toBe('');
+      expect(
+        router.pick(outcome(), 0, request({ SID: 's1', 'FERRYAPP-app': binding }), '127.0.0.1', NOW_MS),
+      ).toBe(slot);
+      const other = outcome();
+      router.pick(other, 0, request({ SID: 's2', 'FERRYAPP-app': binding }), '127.0.0.1', NOW_MS);
+      expect(router.responseCookieLines(other.cookies, createResponseHead())).toBe('');
     });
+  });
+
+  describe('when the flow has no request (a TCP connection)', () => {
+    it('balances a sticky group without reading or setting any cookie', () => {
+      const { router, writer } = setUp([group('app', ['127.0.0.1:1', '127.0.0.1:2'])]);
+      const out = outcome();
+      const slot = router.pick(out, 0, null, '10.0.0.1', NOW_MS);
+      expect(slot).not.toBe(NO_SLOT);
+      expect(out.target?.slot).toBe(slot);
+      expect(out.group?.name).toBe('app');
+      expect(out.pickKind).toBe(PICK_BALANCED);
+      expect(out.cookies.isEmpty).toBe(true);
+      expect(counters(writer.view, 0)).toEqual({ hits: 0, misses: 0, repicks: 0 });
+    });
+  });
+
+  describe('when no target can take traffic', () => {
+    it('lands NO_SLOT, no target and PICK_NONE in the outcome, and names the group that was asked', () => {
+      const { router, writer } = setUp([group('app', ['127.0.0.1:1'])]);
+      for (const entry of writer.targets()) writer.setState(entry.slot, TARGET_STATE_UNHEALTHY);
+      const out = outcome();
+      out.slot = 3;
+      expect(router.pick(out, 0, request(), '127.0.0.1', NOW_MS)).toBe(NO_SLOT);
+      expect(out).toMatchObject({ slot: NO_SLOT, target: null, pickKind: PICK_NONE });
+      expect(out.group?.name).toBe('app');
+    });
+  });
+});
+
+describe('Router.pushResponseCookies', () => {
+  it('writes the same Set-Cookie values for HTTP/2 as the HTTP/1.1 lines carry', () => {
+    const { router } = setUp([group('app', ['127.0.0.1:1', '127.0.0.1:2'])]);
+    const out = outcome();
+    router.pick(out, 0, request(), '127.0.0.1', NOW_MS);
+    const res = createResponseHead();
+    const lines = router.responseCookieLines(out.cookies, res);
+    const values: string[] = [];
+    router.pushResponseCookies(values, out.cookies, res);
+    expect(values).toHaveLength(2);
+    expect(lines).toBe(values.map((value) => `set-cookie: ${value}\r\n`).join(''));
   });
 });
 
@@ -259,7 +306,7 @@ describe('Router.pickForwardGroup', () => {
     const { router, writer, forward, apply } = blueGreen(true);
     const cookies = new ExchangeCookies();
     const first = router.pickForwardGroup(forward, request(), cookies);
-    const value = /FERRYTG-web-default=([^;]*);/.exec(cookies.groupLines)![1]!;
+    const value = cookies.groupValue;
     for (let i = 0; i < 8; i++) {
       expect(
         router.pickForwardGroup(forward, request({ 'FERRYTG-web-default': value }), new ExchangeCookies()),

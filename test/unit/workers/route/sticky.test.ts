@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createResponseHead } from '../../../../workers/l7/parse-response-head.ts';
+import { createResponseHead } from '../../../../workers/http/parse-response-head.ts';
 import {
   LineCache,
   responseSetCookie,

@@ -1,5 +1,5 @@
 /**
- * @module workers/l7/parse-response-head
+ * @module workers/http/parse-response-head
  *
  * Ferry's strict HTTP/1.1 response-head parser (RFC 9112 §4, §6; RFC 9110
  * §15). Thread: worker. Place in the flow: l7 **relay**, on the bytes a pooled

@@ -11,8 +11,8 @@ import {
   PARSE_ERR_TOO_LARGE,
   PARSE_ERR_VERSION,
   type ResponseHead,
-} from '../../../../workers/l7/http1-types.ts';
-import { createResponseHead, parseResponseHead } from '../../../../workers/l7/parse-response-head.ts';
+} from '../../../../workers/http/http1-types.ts';
+import { createResponseHead, parseResponseHead } from '../../../../workers/http/parse-response-head.ts';
 
 function parse(
   text: string,

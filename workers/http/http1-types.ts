@@ -1,5 +1,5 @@
 /**
- * @module workers/l7/http1-types
+ * @module workers/http/http1-types
  *
  * Shapes shared by Ferry's HTTP/1.1 head parsers and the body-framing
  * scanners. Thread: worker. The parsers fill these reusable objects in place

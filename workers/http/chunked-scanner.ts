@@ -1,5 +1,5 @@
 /**
- * @module workers/l7/chunked-scanner
+ * @module workers/http/chunked-scanner
  *
  * Finds where a chunked message body ends (RFC 9112 §7.1) without decoding
  * it. Thread: worker. Place in the flow: l7 **forward** (request bodies) and

@@ -5,8 +5,8 @@ import {
   HTTP_HEAD_BYTES_MAX,
   HTTP_HEADER_COUNT_MAX,
 } from '../../../../src/shared/limits.ts';
-import { ChunkedScanner } from '../../../../workers/l7/chunked-scanner.ts';
-import { CHUNKED_ERR_BAD, CHUNKED_NEED_MORE } from '../../../../workers/l7/http1-types.ts';
+import { ChunkedScanner } from '../../../../workers/http/chunked-scanner.ts';
+import { CHUNKED_ERR_BAD, CHUNKED_NEED_MORE } from '../../../../workers/http/http1-types.ts';
 
 function scanAll(text: string, scanner = new ChunkedScanner()): { result: number; scanner: ChunkedScanner } {
   const buf = Buffer.from(text, 'latin1');

@@ -1,10 +1,10 @@
 /**
- * @module workers/l7/http1-tokens
+ * @module workers/http/http1-tokens
  *
- * Internal to workers/l7: the byte classes of RFC 9110/9112 and the one
+ * Internal to workers/http: the byte classes of RFC 9110/9112 and the one
  * field-line loop shared by the request and the response head parsers.
  * Thread: worker. Place in the flow: l7 **forward** (request head) and
- * **relay** (response head); nothing outside workers/l7 imports it.
+ * **relay** (response head); nothing outside workers/http imports it.
  *
  * Why it exists: both parsers must apply exactly the same field-line rules.
  * Two proxies (or two code paths) that disagree on where a header ends or

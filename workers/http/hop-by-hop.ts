@@ -1,5 +1,5 @@
 /**
- * @module workers/l7/hop-by-hop
+ * @module workers/http/hop-by-hop
  *
  * Which header fields a proxy must not pass on. Thread: worker. Place in the
  * flow: **forward** (request heads) and **relay** (response heads), for both

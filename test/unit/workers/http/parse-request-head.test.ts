@@ -10,8 +10,8 @@ import {
   PARSE_ERR_TOO_LARGE,
   PARSE_ERR_VERSION,
   type RequestHead,
-} from '../../../../workers/l7/http1-types.ts';
-import { createRequestHead, parseRequestHead } from '../../../../workers/l7/parse-request-head.ts';
+} from '../../../../workers/http/http1-types.ts';
+import { createRequestHead, parseRequestHead } from '../../../../workers/http/parse-request-head.ts';
 
 /** Parses `text` (latin1, so every byte 0x00-0xFF is expressible) from offset 0. */
 function parse(text: string, head: RequestHead = createRequestHead()): { result: number; head: RequestHead } {

@@ -1,5 +1,5 @@
 /**
- * @module workers/l7/parse-request-head
+ * @module workers/http/parse-request-head
  *
  * Ferry's strict HTTP/1.1 request-head parser (RFC 9112 §2-§3, §6; RFC 9110
  * §7.2, §10.1.1). Thread: worker. Place in the flow: l7 **forward**, on the

@@ -1,0 +1,21 @@
+/**
+ * @module workers/l7/listener-runtime
+ *
+ * What one HTTP or HTTPS listener precomputes for the requests it carries
+ * (STYLE H2), shared by the HTTP/1.1 proxy (index.ts) and HTTP/2 streams
+ * (h2.ts). Thread: worker. Built at bind time (workers/listen).
+ */
+import type { TopologyListener } from '../../proto/thread-messages.ts';
+
+/** Precomputed per-listener strings (H2). */
+export class ListenerRuntime {
+  readonly listener: TopologyListener;
+  /** `x-forwarded-proto` and `x-forwarded-port` header lines for this listener. */
+  readonly forwardedLines: string;
+
+  constructor(listener: TopologyListener) {
+    this.listener = listener;
+    const proto = listener.protocol === 'HTTPS' ? 'https' : 'http';
+    this.forwardedLines = `x-forwarded-proto: ${proto}\r\nx-forwarded-port: ${listener.port}\r\n`;
+  }
+}
