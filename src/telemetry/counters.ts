@@ -184,8 +184,11 @@ export const GROUP_CELL_COUNT = totalCells(GROUP_COUNTERS);
 
 /** Copy one group's counters into `raw` (GROUP_CELL_COUNT cells). Allocates nothing. */
 export function readGroupCells(view: TableView, groupIndex: number, raw: Int32Array): void {
-  for (let i = 0; i < GROUP_COUNTERS.length; i++)
-    raw[i] = loadGroup(view, groupIndex, GROUP_COUNTERS[i]!.field);
+  let cell = 0;
+  for (const row of GROUP_COUNTERS) {
+    const count = cellCountOf(row);
+    for (let i = 0; i < count; i++) raw[cell++] = loadGroup(view, groupIndex, row.field + i);
+  }
 }
 
 // === LISTENER (per worker and listener) ===
@@ -214,8 +217,12 @@ export function readListenerCells(
   listenerIndex: number,
   raw: Int32Array,
 ): void {
-  for (let i = 0; i < LISTENER_COUNTERS.length; i++)
-    raw[i] = loadListener(view, workerIndex, listenerIndex, LISTENER_COUNTERS[i]!.field);
+  let cell = 0;
+  for (const row of LISTENER_COUNTERS) {
+    const count = cellCountOf(row);
+    for (let i = 0; i < count; i++)
+      raw[cell++] = loadListener(view, workerIndex, listenerIndex, row.field + i);
+  }
 }
 
 // === Load-time checks ===
