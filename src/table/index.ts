@@ -58,59 +58,21 @@ import {
 import type {
   Topology,
   TopologyGroup,
-  TopologyHashKey,
   TopologyListener,
-  TopologyListenerTls,
   TopologyTarget,
-  TopologyUpstreamTls,
 } from '../../proto/thread-messages.ts';
 import { assert } from '../shared/assert.ts';
 import { ProxyError } from '../shared/errors.ts';
+import type { TablePlan, TableTargetGroup } from './plan.ts';
 import { effectiveWeights, PERMILLE_FULL } from './weights.ts';
 
+export {
+  planFromConfig,
+  type TableListener,
+  type TablePlan,
+  type TableTargetGroup,
+} from './plan.ts';
 export { effectiveWeights, PERMILLE_FULL, SLOW_START_SCALE_MAX, type WeightInput } from './weights.ts';
-
-/** What the table needs to know about a target group (a projection of the config snapshot). */
-export interface TableTargetGroup {
-  readonly name: string;
-  readonly algorithm: string;
-  readonly hashKey: TopologyHashKey;
-  readonly failOpen: boolean;
-  readonly isHealthCheckEnabled: boolean;
-  /** False when no listener forwards to the group: its targets are `unused` (Target.NotInUse). Default true. */
-  readonly isInUse?: boolean;
-  readonly connectTimeoutMs: number;
-  readonly responseTimeoutMs: number;
-  /** Sticky sessions (target-group attribute); absent = off. */
-  readonly stickiness?: TopologyGroup['stickiness'];
-  /** TLS to the targets (`protocol: HTTPS`), paths resolved; absent or null = plain HTTP. */
-  readonly upstreamTls?: TopologyUpstreamTls | null;
-  readonly targets: readonly {
-    readonly address: string;
-    readonly host: string;
-    readonly port: number;
-    readonly weight: number;
-  }[];
-}
-
-export interface TableListener {
-  readonly name: string;
-  readonly protocol: 'HTTP' | 'HTTPS' | 'TCP';
-  readonly host: string;
-  readonly port: number;
-  /** Target group of the default forward action, or null for none. */
-  readonly defaultTargetGroup: string | null;
-  readonly addTargetHeader: boolean;
-  /** Rules, default action and source checks, passed through to the workers; absent = forward to defaultTargetGroup. */
-  readonly routing?: TopologyListener['routing'];
-  /** TLS termination of an HTTPS listener, paths resolved; absent or null otherwise. */
-  readonly tls?: TopologyListenerTls | null;
-}
-
-export interface TablePlan {
-  readonly targetGroups: readonly TableTargetGroup[];
-  readonly listeners: readonly TableListener[];
-}
 
 /** A registered (or draining) target as the writer knows it. Read-only outside this module. */
 export interface TableTarget {
@@ -539,4 +501,3 @@ export function initialState(group: Pick<TableTargetGroup, 'isHealthCheckEnabled
 }
 
 export { HashTableBuilder } from './hash-tables.ts';
-export { planFromConfig } from './plan.ts';

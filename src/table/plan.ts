@@ -1,13 +1,71 @@
 /**
  * @module src/table/plan
  *
- * Projects a validated ConfigSnapshot onto what the table writer needs.
- * Thread: main. Kept apart from the writer so the writer does not depend on
- * the config's shape, only on targets, weights and group attributes.
+ * The table plan: what the table writer needs to know about target groups
+ * and listeners (TablePlan), and its projection from a validated
+ * ConfigSnapshot (planFromConfig). Thread: main. Place in the flow:
+ * config -> **plan** -> table writer (index.ts) -> Topology -> workers.
+ *
+ * Kept apart from the writer so the writer does not depend on the config's
+ * shape, only on targets, weights and group attributes. The plan's types
+ * live here, beside the one function that builds them, and the writer
+ * imports them from here: this file imports nothing from index.ts, so the
+ * two do not form an import circle.
  */
+import type {
+  TopologyGroup,
+  TopologyHashKey,
+  TopologyListener,
+  TopologyListenerTls,
+  TopologyUpstreamTls,
+} from '../../proto/thread-messages.ts';
 import type { ConfigSnapshot } from '../config/index.ts';
-import type { TablePlan } from './index.ts';
 import { listenerTlsPlan, upstreamTlsPlan } from './tls-plan.ts';
+
+// === Plan shape ===
+/** What the table needs to know about a target group (a projection of the config snapshot). */
+export interface TableTargetGroup {
+  readonly name: string;
+  readonly algorithm: string;
+  readonly hashKey: TopologyHashKey;
+  readonly failOpen: boolean;
+  readonly isHealthCheckEnabled: boolean;
+  /** False when no listener forwards to the group: its targets are `unused` (Target.NotInUse). Default true. */
+  readonly isInUse?: boolean;
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+  /** Sticky sessions (target-group attribute); absent = off. */
+  readonly stickiness?: TopologyGroup['stickiness'];
+  /** TLS to the targets (`protocol: HTTPS`), paths resolved; absent or null = plain HTTP. */
+  readonly upstreamTls?: TopologyUpstreamTls | null;
+  readonly targets: readonly {
+    readonly address: string;
+    readonly host: string;
+    readonly port: number;
+    readonly weight: number;
+  }[];
+}
+
+export interface TableListener {
+  readonly name: string;
+  readonly protocol: 'HTTP' | 'HTTPS' | 'TCP';
+  readonly host: string;
+  readonly port: number;
+  /** Target group of the default forward action, or null for none. */
+  readonly defaultTargetGroup: string | null;
+  readonly addTargetHeader: boolean;
+  /** Rules, default action and source checks, passed through to the workers; absent = forward to defaultTargetGroup. */
+  readonly routing?: TopologyListener['routing'];
+  /** TLS termination of an HTTPS listener, paths resolved; absent or null otherwise. */
+  readonly tls?: TopologyListenerTls | null;
+}
+
+export interface TablePlan {
+  readonly targetGroups: readonly TableTargetGroup[];
+  readonly listeners: readonly TableListener[];
+}
+
+// === Projection from config ===
 
 /** Listener ports as actually bound (port 0 resolved), by listener name. */
 export type ResolvedPorts = ReadonlyMap<string, number>;

@@ -7,8 +7,14 @@
  * gets at spawn. Thread: main. Place in the flow:
  *
  *   config ──> settings.ts ──> supervisor ──> workers/record (log lines, spans: in the workers)
- *   workers ──Atomics──> table ──poll──> metrics.ts ──> admin: /metrics, /status.json, /
- *   health events (checks, ejections) ──> metrics.ts; health report (states, transitions) ──> status.ts
+ *   workers ──Atomics──> table ──poll──> collector.ts ──┬─> render-metrics.ts ──> prometheus.ts ──> /metrics
+ *                                                       └─> status.ts ──> /status.json, status-page.ts ──> /
+ *   health events (checks, ejections) ──> collector.ts; health report (states, transitions) ──> status.ts
+ *
+ * Collection, in small parts: counters.ts (which cells, one descriptor table
+ * per table region, every snapshot position derived from it), wrap-delta.ts
+ * (wrapping Int32 -> monotonic totals), series.ts + history.ts + ring.ts
+ * (per-series totals and per-second history), gauges.ts (live reads).
  *
  * Nothing outside src/telemetry/ imports its other files.
  */
@@ -16,14 +22,18 @@ import type http from 'node:http';
 import type { TableView } from '../../proto/table-layout.ts';
 import type { Topology } from '../../proto/thread-messages.ts';
 import type { CheckResult, EjectionEvent, HealthManager, TargetRef } from '../health/index.ts';
-import { MetricsCollector } from './metrics.ts';
+import { MetricsCollector } from './collector.ts';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
+import { renderMetrics } from './render-metrics.ts';
 import { type StatusListener, statusDocument } from './status.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
 
+export { METRICS_POLL_MS, MetricsCollector } from './collector.ts';
+export { GROUP_COUNTERS } from './counters.ts';
+export { HISTORY_POINTS } from './history.ts';
 export { createRootLogger, logLevelFromEnv } from './logger.ts';
-export { GROUP_COUNTERS, HISTORY_POINTS, METRICS_POLL_MS, MetricsCollector } from './metrics.ts';
 export { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
+export { renderMetrics } from './render-metrics.ts';
 export { resolveAccessLog, resolveObservability, resolveTracing, tracesUrlOf } from './settings.ts';
 export { STATUS_SCHEMA_VERSION, type StatusListener } from './status.ts';
 export { STATUS_PAGE_POLL_MS } from './status-page.ts';
@@ -90,9 +100,10 @@ export class Telemetry {
     this.unsubscribe();
   }
 
-  /** The `/metrics` text. */
+  /** The `/metrics` text (polls first, so a scrape is current). */
   metricsText(): string {
-    return this.collector.render();
+    this.collector.poll(false);
+    return renderMetrics(this.collector);
   }
 
   /** The `/status.json` document. */

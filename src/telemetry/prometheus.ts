@@ -3,7 +3,8 @@
  *
  * A writer for the Prometheus text exposition format (version 0.0.4): one
  * `# HELP` and `# TYPE` per family, then its samples. Thread: main. Place in
- * the flow: metrics.ts renders `/metrics` through it.
+ * the flow: render-metrics.ts renders `/metrics` through it. It knows the
+ * format, not Ferry's families.
  *
  * Label values are escaped as the format asks (backslash, double quote, line
  * feed); metric and label names are Ferry's own constants, checked once.

@@ -13,7 +13,7 @@
  * `data-target` / `data-state` attributes for tests and scripts.
  */
 import { createHash } from 'node:crypto';
-import { HISTORY_POINTS } from './metrics.ts';
+import { HISTORY_POINTS } from './history.ts';
 
 /** How often the page fetches /status.json. */
 export const STATUS_PAGE_POLL_MS = 1_000;

@@ -5,17 +5,26 @@
  * (listeners, target groups, each target's state with its reason, load,
  * latency, request rate and a few minutes of per-second history, fail-open
  * and failover state, recent health transitions). Thread: main. Place in the
- * flow: collector (metrics.ts) + health report -> **status document** ->
+ * flow: collector (collector.ts) + health report -> **status document** ->
  * admin -> the page (status-page.ts) or any script.
+ *
+ * Totals are read by key from counters.ts's layouts (SLOT_CELL, GROUP_CELL,
+ * LISTENER_CELL), so the document and `/metrics` always name the same cells.
  *
  * The schema is documented in docs/observability.md; `schemaVersion` moves
  * when a field changes meaning or goes away (new fields may appear any time).
  */
 import type { TargetStatus, TargetsReport } from '../health/index.ts';
-import { HISTORY_POINTS, METRICS_POLL_MS, MetricsCollector, TRANSITIONS_KEPT } from './metrics.ts';
+import { METRICS_POLL_MS, type MetricsCollector } from './collector.ts';
+import { GROUP_CELL, LISTENER_CELL, SLOT_CELL } from './counters.ts';
+import { HISTORY_POINTS } from './history.ts';
+import type { ListenerSeries, TargetSeries } from './series.ts';
 
 /** Bumped when a field of the document changes meaning or is removed. */
 export const STATUS_SCHEMA_VERSION = 1;
+
+/** Health transitions kept for the status page. */
+const TRANSITIONS_KEPT = 50;
 
 /** A listener as the status page names it. */
 export interface StatusListener {
@@ -53,6 +62,42 @@ function healthOf(report: TargetsReport | null, group: string, address: string):
     ?.targets.find((t) => t.address === address);
 }
 
+/** A target's counter totals as the document names them. */
+function targetTotals(series: TargetSeries) {
+  const t = series.totals;
+  return {
+    requestsTotal: t[SLOT_CELL.requests]!,
+    gatewayFailuresTotal: t[SLOT_CELL.gatewayFailures]!,
+    responses: {
+      '2xx': t[SLOT_CELL.responses2xx]!,
+      '3xx': t[SLOT_CELL.responses3xx]!,
+      '4xx': t[SLOT_CELL.responses4xx]!,
+      '5xx': t[SLOT_CELL.responses5xx]!,
+    },
+    connectionErrorsTotal: t[SLOT_CELL.connectionErrors]!,
+    newConnectionsTotal: t[SLOT_CELL.newConnections]!,
+  };
+}
+
+/** A listener's counter totals (summed over workers) as the document names them. */
+function listenerTotals(series: ListenerSeries) {
+  const t = series.totals;
+  return {
+    newConnectionsTotal: t[LISTENER_CELL.newConnections]!,
+    rejectedConnectionsTotal: t[LISTENER_CELL.rejectedConnections]!,
+    requestsTotal: t[LISTENER_CELL.requests]!,
+    bytesInTotal: t[LISTENER_CELL.bytesIn]!,
+    bytesOutTotal: t[LISTENER_CELL.bytesOut]!,
+    generatedResponses: {
+      '4xx': t[LISTENER_CELL.generated4xx]!,
+      '5xx': t[LISTENER_CELL.generated5xx]!,
+      '502': t[LISTENER_CELL.generated502]!,
+      '503': t[LISTENER_CELL.generated503]!,
+      '504': t[LISTENER_CELL.generated504]!,
+    },
+  };
+}
+
 /** Every target's recorded health transitions, newest first, at most TRANSITIONS_KEPT. */
 function recentTransitions(report: TargetsReport | null) {
   const all = (report?.targetGroups ?? []).flatMap((group) =>
@@ -79,7 +124,7 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
   const groupNameByIndex = new Map([...inputs.groupIndexByName].map(([name, index]) => [index, name]));
   const listeners = inputs.listeners.map((listener, index) => {
     const series = collector.listeners[index];
-    const totals = series === undefined ? null : MetricsCollector.listenerTotals(series);
+    const totals = series === undefined ? null : listenerTotals(series);
     return {
       name: listener.name,
       protocol: listener.protocol,
@@ -115,7 +160,7 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
           latencyEwmaMs: gauges.latencyEwmaMs === null ? null : round(gauges.latencyEwmaMs),
           latencyMs: series.lastLatencyMs === null ? null : round(series.lastLatencyMs),
           requestRate: round(series.lastRate),
-          ...MetricsCollector.targetTotals(series),
+          ...targetTotals(series),
           healthChecks: { ...series.checks },
           history: { requestRate: series.requestRate.toArray(), latencyMs: series.latencyMs.toArray() },
         };
@@ -130,9 +175,9 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
       failOpen: {
         enabled: isFailOpenOn,
         active: isFailOpenOn && counts.healthy === 0 && targets.length > 0,
-        requestsTotal: groupSeries.totals[0] ?? 0,
+        requestsTotal: groupSeries.totals[GROUP_CELL.failOpenRequests]!,
       },
-      noTargetRequestsTotal: groupSeries.totals[1] ?? 0,
+      noTargetRequestsTotal: groupSeries.totals[GROUP_CELL.noTargetRequests]!,
       failover: {
         active: routeTo !== groupIndex,
         routeTo: routeTo === groupIndex ? null : (groupNameByIndex.get(routeTo) ?? null),

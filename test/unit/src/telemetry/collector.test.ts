@@ -19,7 +19,7 @@ import {
   tableBytes,
 } from '../../../../proto/table-layout.ts';
 import type { Topology } from '../../../../proto/thread-messages.ts';
-import { MetricsCollector } from '../../../../src/telemetry/index.ts';
+import { MetricsCollector, renderMetrics } from '../../../../src/telemetry/index.ts';
 import { metricValue, parsePrometheusText } from '../../../helpers/prometheus.ts';
 
 const CAPACITY = { groupCapacity: 2, targetCapacity: 4, workerCapacity: 2, listenerCapacity: 1 };
@@ -68,6 +68,12 @@ function collectorFor(view: TableView, topology: () => Topology, alive = [true, 
   });
 }
 
+/** What a scrape does: poll (not a history tick), then render. */
+function scrape(collector: MetricsCollector): string {
+  collector.poll(false);
+  return renderMetrics(collector);
+}
+
 describe('MetricsCollector', () => {
   describe('when a counter cell wraps past 2^31 between two polls', () => {
     it('keeps counting up', () => {
@@ -76,7 +82,7 @@ describe('MetricsCollector', () => {
       addTarget(view, 0, TARGET_REQUESTS_TOTAL, 2 ** 31 - 10);
       collector.poll();
       addTarget(view, 0, TARGET_REQUESTS_TOTAL, 25); // the cell is now negative
-      const families = parsePrometheusText(collector.render());
+      const families = parsePrometheusText(scrape(collector));
       expect(metricValue(families, 'ferry_target_requests_total', { target: 'a:1' })).toBe(2 ** 31 + 15);
     });
   });
@@ -89,7 +95,7 @@ describe('MetricsCollector', () => {
         addListener(view, 1, 0, LISTENER_BYTES_OUT_TOTAL, 2 ** 30 * 3); // 3 GiB per poll, below 2^32
         collector.poll();
       }
-      const families = parsePrometheusText(collector.render());
+      const families = parsePrometheusText(scrape(collector));
       expect(metricValue(families, 'ferry_listener_processed_bytes_total', { direction: 'out' })).toBe(
         15 * 2 ** 30,
       );
@@ -105,7 +111,7 @@ describe('MetricsCollector', () => {
       addListener(view, 1, 0, LISTENER_REQUESTS_TOTAL, 4);
       addListener(view, 0, 0, LISTENER_ACTIVE_CONNECTIONS, 2);
       addListener(view, 1, 0, LISTENER_ACTIVE_CONNECTIONS, 5); // a dead worker's stale gauge
-      const families = parsePrometheusText(collector.render());
+      const families = parsePrometheusText(scrape(collector));
       expect(metricValue(families, 'ferry_listener_requests_total', { listener: 'web' })).toBe(7);
       expect(metricValue(families, 'ferry_listener_active_connections', { listener: 'web' })).toBe(2);
     });
@@ -120,7 +126,7 @@ describe('MetricsCollector', () => {
       collector.poll();
       members = [{ slot: 0, id: 'new:1' }];
       addStats(view, 0, STATS_2XX_TOTAL, 2);
-      const families = parsePrometheusText(collector.render());
+      const families = parsePrometheusText(scrape(collector));
       expect(
         metricValue(families, 'ferry_target_responses_total', { target: 'new:1', code_class: '2xx' }),
       ).toBe(2);
@@ -135,7 +141,7 @@ describe('MetricsCollector', () => {
       const view = makeTable();
       const collector = collectorFor(view, () => topologyWith([{ slot: 1, id: 'a:1' }]));
       for (const us of [100, 400, 900, 30_000, 9_000_000]) addResponseTime(view, 1, us);
-      const families = parsePrometheusText(collector.render());
+      const families = parsePrometheusText(scrape(collector));
       const bucket = (le: string) =>
         metricValue(families, 'ferry_target_response_time_seconds_bucket', { target: 'a:1', le });
       expect(bucket('0.00025')).toBe(1);
