@@ -439,14 +439,7 @@ export function stickyResponseLines(
   const expiryS = nowS + sticky.durationS;
   let lines = sticky.lines.get(cookies.slot, cookies.generation, expiryS, session);
   if (lines === '') {
-    const value = codec.encode(
-      sticky.kind,
-      sticky.cookieName,
-      cookies.slot,
-      cookies.generation,
-      expiryS,
-      session,
-    );
+    const value = targetCookieValue(codec, sticky, cookies, expiryS, session);
     lines = setCookieLines(sticky.cookieName, sticky.corsCookieName, value, expiryS);
     sticky.lines.set(cookies.slot, cookies.generation, expiryS, session, lines);
   }
@@ -476,13 +469,17 @@ export function pushStickyResponseCookies(
   const sticky = cookies.sticky;
   if (session === null || sticky === null || codec === null) return;
   const expiryS = nowS + sticky.durationS;
-  const value = codec.encode(
-    sticky.kind,
-    sticky.cookieName,
-    cookies.slot,
-    cookies.generation,
-    expiryS,
-    session,
-  );
+  const value = targetCookieValue(codec, sticky, cookies, expiryS, session);
   pushSetCookies(out, sticky.cookieName, sticky.corsCookieName, value, expiryS);
+}
+
+/** The target cookie's value: the exchange's slot and generation, sealed by the codec. Allocates. */
+function targetCookieValue(
+  codec: StickyCodec,
+  sticky: StickyGroup,
+  cookies: ExchangeCookies,
+  expiryS: number,
+  session: string,
+): string {
+  return codec.encode(sticky.kind, sticky.cookieName, cookies.slot, cookies.generation, expiryS, session);
 }
