@@ -11,7 +11,7 @@
  * The schema is documented in docs/observability.md; `schemaVersion` moves
  * when a field changes meaning or goes away (new fields may appear any time).
  */
-import type { TargetStatus, TargetsReport } from '../health/index.ts';
+import { findTargetStatus, type TargetsReport } from '../health/index.ts';
 import { HISTORY_POINTS, METRICS_POLL_MS, MetricsCollector, TRANSITIONS_KEPT } from './metrics.ts';
 
 /** Bumped when a field of the document changes meaning or is removed. */
@@ -45,12 +45,6 @@ export interface StatusInputs {
 function round(value: number, digits = 3): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
-}
-
-function healthOf(report: TargetsReport | null, group: string, address: string): TargetStatus | undefined {
-  return report?.targetGroups
-    .find((candidate) => candidate.name === group)
-    ?.targets.find((t) => t.address === address);
 }
 
 /** Every target's recorded health transitions, newest first, at most TRANSITIONS_KEPT. */
@@ -100,7 +94,7 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
       .filter((series) => series.targetGroup === groupSeries.name)
       .map((series) => {
         const gauges = collector.targetGauges(series.slot);
-        const health = healthOf(report, series.targetGroup, series.address);
+        const health = findTargetStatus(report, series.targetGroup, series.address);
         return {
           address: series.address,
           slot: series.slot,
