@@ -200,7 +200,12 @@ describe('check kinds, reasons and matchers', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
     const doc = (await res.body.json()) as {
-      targetGroups: { name: string; targets: Record<string, unknown>[] }[];
+      targetGroups: {
+        name: string;
+        algorithm: string;
+        routeTo: string;
+        targets: Record<string, unknown>[];
+      }[];
     };
     expect(doc.targetGroups.map((group) => group.name)).toEqual([
       'mismatch',
@@ -211,6 +216,8 @@ describe('check kinds, reasons and matchers', () => {
       'override',
       'tls',
     ]);
+    // The read model's group facts are served as they are: no second lookup in the config or table.
+    expect(doc.targetGroups[0]).toMatchObject({ algorithm: 'round_robin', routeTo: 'mismatch' });
     const mismatch = doc.targetGroups[0]!.targets[0]!;
     expect(mismatch).toMatchObject({
       address: t['mismatch']!.address,
@@ -224,6 +231,8 @@ describe('check kinds, reasons and matchers', () => {
       consecutiveSuccesses: 0,
       outlier: { ejected: false, ejectionsTotal: 0 },
       drain: null,
+      // No request has gone to it, so there is no latency estimate yet.
+      latencyEwmaUs: null,
     });
     expect(typeof mismatch['timeInStateMs']).toBe('number');
     expect(mismatch['consecutiveFailures']).toBeGreaterThanOrEqual(2);
