@@ -33,6 +33,7 @@ import {
 import { type DemoTargets, startDemoTargets } from './demo/index.ts';
 import { FailoverManager, failoverPoliciesFromConfig } from './failover/index.ts';
 import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from './health/index.ts';
+import type { Clock } from './shared/clock.ts';
 import { ProxyError } from './shared/errors.ts';
 import { Supervisor } from './supervisor/index.ts';
 import { HashTableBuilder, planFromConfig, TableWriter } from './table/index.ts';
@@ -42,10 +43,11 @@ export interface FerryOptions {
   readonly log: Logger;
   readonly logLevel: string;
   /**
-   * Tests only: multiplies every health duration (interval, timeout,
-   * deregistrationDelay, slowStart, ejection times); see HealthManagerOptions.
+   * Decision time and timers of the health and failover managers (check
+   * schedule, ejections, slow start, drain deadlines, `failover.after`).
+   * Tests pass a manual clock and advance it; default REAL_CLOCK.
    */
-  readonly healthTimeScale?: number;
+  readonly clock?: Clock;
 }
 
 export interface FerryHandle {
@@ -148,13 +150,13 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     table,
     log,
     publishTopology: sendTopology,
-    ...(options.healthTimeScale === undefined ? {} : { timeScale: options.healthTimeScale }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   const failover = new FailoverManager({
     table,
     log,
     isWorkerLive: (workerIndex) => (supervisor?.workerAt(workerIndex) ?? null) !== null,
-    ...(options.healthTimeScale === undefined ? {} : { timeScale: options.healthTimeScale }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   let control: ControlServer | null = null;
   try {

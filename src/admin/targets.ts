@@ -6,9 +6,13 @@
  * main. Kept apart from the router in index.ts so the metrics exporter and
  * the status page can reuse `targetsDocument` for their own views.
  *
+ * It serialises the health manager's one read model (src/health report):
+ * times become ISO 8601 strings, booleans drop their `is` prefix; nothing is
+ * looked up or derived here.
+ *
  * Shape (times are ISO 8601 strings, durations `…Ms` integers):
  *
- *   { "at": "...", "targetGroups": [ { "name", "inUse", "healthCheck": {...},
+ *   { "at": "...", "targetGroups": [ { "name", "algorithm", "routeTo", "inUse", "healthCheck": {...},
  *     "failOpen", "failOpenRequestsTotal", "noTargetRequestsTotal",
  *     "targets": [ { "address", "slot",
  *       "health": { "state", "reason", "description", "statusCode", "cause" },
@@ -18,7 +22,8 @@
  *       "transitions": [ { "at", "from", "to", "reason" } ],
  *       "weight": { "configured", "effective" }, "slowStart": {...} | null,
  *       "outlier": { "ejected", "ejectedUntil", "ejectionsTotal", ... },
- *       "drain": { "since", "deadline" } | null, "inFlight", "activeConnections" } ] } ] }
+ *       "drain": { "since", "deadline" } | null, "inFlight", "activeConnections",
+ *       "latencyEwmaUs" } ] } ] }
  *
  * `health` follows ELB's DescribeTargetHealth (State, Reason, Description).
  */
@@ -86,6 +91,7 @@ function targetDocument(target: TargetStatus): Record<string, unknown> {
         : { since: iso(target.drain.sinceMs), deadline: iso(target.drain.deadlineMs) },
     inFlight: target.inFlight,
     activeConnections: target.activeConnections,
+    latencyEwmaUs: target.latencyEwmaUs,
   };
 }
 
@@ -95,6 +101,8 @@ export function targetsDocument(report: TargetsReport): Record<string, unknown> 
     at: iso(report.atMs),
     targetGroups: report.targetGroups.map((group) => ({
       name: group.name,
+      algorithm: group.algorithm,
+      routeTo: group.routeTo,
       inUse: group.isInUse,
       healthCheck: group.healthCheck,
       failOpen: group.failOpen,

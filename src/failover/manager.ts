@@ -23,6 +23,11 @@
  *
  * A manual switch is never undone automatically: `autoFailback` applies only
  * to switches the manager made itself (mode `auto`).
+ *
+ * The tick and every "for `after`" decision run on the injected clock
+ * (default REAL_CLOCK), so tests advance time instead of sleeping; the wait
+ * for the workers' acknowledgement is real time, since it waits on real
+ * threads.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -33,7 +38,7 @@ import type {
   SwitchResult,
 } from '../../proto/control/messages.ts';
 import { isTargetRoutable } from '../../proto/table-layout.ts';
-import { monoUs } from '../shared/clock.ts';
+import { type Clock, type ClockTimer, monoUs, REAL_CLOCK } from '../shared/clock.ts';
 import { ProxyError } from '../shared/errors.ts';
 import type { TableWriter } from '../table/index.ts';
 import { FAILOVER_OBSERVE_WAIT_MS, FAILOVER_TICK_MS } from './limits.ts';
@@ -63,8 +68,8 @@ export interface FailoverManagerOptions {
   readonly log: Logger;
   /** True while worker `index` runs (the supervisor's view); dead workers are not waited for. */
   readonly isWorkerLive: (workerIndex: number) => boolean;
-  /** Tests only: multiplies `failover.after`, like the health manager's time scale. Default 1. */
-  readonly timeScale?: number;
+  /** Decision time and the tick's timer (`failover.after`, switch times). Default REAL_CLOCK. */
+  readonly clock?: Clock;
   /** Longest wait for workers to observe a switch. Default FAILOVER_OBSERVE_WAIT_MS. */
   readonly observeWaitMs?: number;
 }
@@ -111,14 +116,14 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
   private readonly table: TableWriter;
   private readonly log: Logger;
   private readonly isWorkerLive: (workerIndex: number) => boolean;
-  private readonly timeScale: number;
+  private readonly clock: Clock;
   private readonly observeWaitMs: number;
   private groupNames: readonly string[];
   private policies: Map<string, FailoverPolicy>;
   private readonly states: Map<string, GroupState>;
   private queue: Promise<unknown>;
   private switchesQueued: number;
-  private timer: NodeJS.Timeout | null;
+  private timer: ClockTimer | null;
   switchesTotal: number;
   autoFailoversTotal: number;
   autoFailbacksTotal: number;
@@ -128,7 +133,7 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
     this.table = options.table;
     this.log = options.log;
     this.isWorkerLive = options.isWorkerLive;
-    this.timeScale = options.timeScale ?? 1;
+    this.clock = options.clock ?? REAL_CLOCK;
     this.observeWaitMs = options.observeWaitMs ?? FAILOVER_OBSERVE_WAIT_MS;
     this.groupNames = [];
     this.policies = new Map();
@@ -151,7 +156,7 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
   apply(groupNames: readonly string[], policies: readonly FailoverPolicy[]): void {
     this.groupNames = [...groupNames];
     this.policies = new Map(policies.map((policy) => [policy.targetGroup, policy]));
-    const nowMs = Date.now();
+    const nowMs = this.clock.nowMs();
     for (const name of this.states.keys()) if (!groupNames.includes(name)) this.states.delete(name);
     for (const name of groupNames) {
       const state = this.stateOf(name);
@@ -170,13 +175,12 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
   /** Start the automatic-failover tick. Idempotent. */
   start(): void {
     if (this.timer !== null) return;
-    this.timer = setInterval(() => this.tick(), FAILOVER_TICK_MS);
-    this.timer.unref();
+    this.timer = this.clock.setInterval(() => this.tick(), FAILOVER_TICK_MS);
   }
 
   /** Stop the tick; switches already queued finish. */
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
+    if (this.timer !== null) this.clock.clearTimer(this.timer);
     this.timer = null;
   }
 
@@ -305,7 +309,7 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
 
   private tick(): void {
     if (this.policies.size === 0) return;
-    const nowMs = Date.now();
+    const nowMs = this.clock.nowMs();
     const routable = this.routableGroups();
     for (const policy of this.policies.values()) {
       const name = policy.targetGroup;
@@ -319,7 +323,7 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
         continue;
       }
       state.unroutableSinceMs ??= nowMs;
-      const isDue = nowMs - state.unroutableSinceMs >= this.scaled(policy.afterMs);
+      const isDue = nowMs - state.unroutableSinceMs >= policy.afterMs;
       if (state.mode !== 'primary' || !isDue || this.switchesQueued > 0) continue;
       const standby = policy.standby;
       if (routable.has(standby) && this.table.routeOf(standby) === standby) {
@@ -328,7 +332,7 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
         state.isStuckLogged = true;
         this.log.error(
           { targetGroup: name, standby },
-          `target group ${name} has had no routable target for ${this.scaled(policy.afterMs)} ms, but standby ${standby} cannot take its traffic either (no routable target, or failed over itself); staying`,
+          `target group ${name} has had no routable target for ${policy.afterMs} ms, but standby ${standby} cannot take its traffic either (no routable target, or failed over itself); staying`,
         );
       }
     }
@@ -367,7 +371,7 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
     const startedUs = monoUs();
     const generation = this.table.routeTo(name, to);
     state.mode = to === name ? 'primary' : trigger === 'auto-failover' ? 'auto' : 'manual';
-    state.sinceMs = Date.now();
+    state.sinceMs = this.clock.nowMs();
     const outcome = await waitForWorkers(this.table.view, generation, this.isWorkerLive, this.observeWaitMs);
     const observedUs = Math.round(monoUs() - startedUs);
     this.note(name, { atMs: state.sinceMs, from, to, trigger, observedUs }, generation, outcome.isObserved);
@@ -399,7 +403,7 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
     const isFailback = record.to === name;
     const why =
       record.trigger === 'auto-failover'
-        ? ` (automatic: no routable target for ${this.scaled(this.policies.get(name)?.afterMs ?? 0)} ms)`
+        ? ` (automatic: no routable target for ${this.policies.get(name)?.afterMs ?? 0} ms)`
         : record.trigger === 'auto-failback'
           ? ' (automatic: its targets are routable again)'
           : record.trigger === 'reload'
@@ -446,7 +450,7 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
     if (state === undefined) {
       state = {
         mode: this.table.routeOf(name) === name ? 'primary' : 'manual',
-        sinceMs: Date.now(),
+        sinceMs: this.clock.nowMs(),
         unroutableSinceMs: null,
         switchesTotal: 0,
         lastSwitch: null,
@@ -470,9 +474,5 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
       }
     }
     return routable;
-  }
-
-  private scaled(ms: number): number {
-    return ms <= 0 ? 0 : Math.max(1, Math.round(ms * this.timeScale));
   }
 }

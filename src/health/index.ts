@@ -22,6 +22,7 @@ export { HEALTH_CHECKS_IN_FLIGHT_MAX, HEALTH_FIRST_ROUND_WAIT_MS, HEALTH_TICK_MS
 export {
   type DeregisterOutcome,
   type EjectionEvent,
+  findTargetStatus,
   type GroupPolicy,
   type GroupStatus,
   type HealthEvents,
@@ -35,7 +36,7 @@ export {
   type TargetsReport,
   type TransitionEvent,
   type TransitionRecord,
-} from './manager.ts';
+} from './manager/index.ts';
 export { type EjectionTrigger, ejectionCap, ejectionDurationMs, ejectionTrigger } from './outlier.ts';
 export {
   failureReason,

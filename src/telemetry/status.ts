@@ -14,7 +14,7 @@
  * The schema is documented in docs/observability.md; `schemaVersion` moves
  * when a field changes meaning or goes away (new fields may appear any time).
  */
-import type { TargetStatus, TargetsReport } from '../health/index.ts';
+import { findTargetStatus, type TargetsReport } from '../health/index.ts';
 import { METRICS_POLL_MS, type MetricsCollector } from './collector.ts';
 import { GROUP_CELL, LISTENER_CELL, SLOT_CELL } from './counters.ts';
 import { HISTORY_POINTS } from './history.ts';
@@ -54,12 +54,6 @@ export interface StatusInputs {
 function round(value: number, digits = 3): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
-}
-
-function healthOf(report: TargetsReport | null, group: string, address: string): TargetStatus | undefined {
-  return report?.targetGroups
-    .find((candidate) => candidate.name === group)
-    ?.targets.find((t) => t.address === address);
 }
 
 /** A target's counter totals as the document names them. */
@@ -145,7 +139,7 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
       .filter((series) => series.targetGroup === groupSeries.name)
       .map((series) => {
         const gauges = collector.targetGauges(series.slot);
-        const health = healthOf(report, series.targetGroup, series.address);
+        const health = findTargetStatus(report, series.targetGroup, series.address);
         return {
           address: series.address,
           slot: series.slot,

@@ -15,6 +15,7 @@ import { Agent, request } from 'undici';
 import { formatConfigErrors, parseConfigFile, parseControlAddress } from '../../src/config/index.ts';
 import { ControlClient } from '../../src/control/index.ts';
 import { type FerryHandle, startFerry } from '../../src/main.ts';
+import type { Clock } from '../../src/shared/clock.ts';
 import type { TestTarget } from './targets.ts';
 
 export const CTL = join(import.meta.dirname, '../../src/cli/ferryctl.ts');
@@ -39,7 +40,7 @@ export function configDir(): string {
 export async function startFileFerry(
   dir: string,
   yaml: string,
-  options: { healthTimeScale?: number; log?: Logger } = {},
+  options: { clock?: Clock; log?: Logger } = {},
 ): Promise<FileFerry> {
   const configPath = join(dir, 'ferry.yaml');
   writeFileSync(configPath, yaml);
@@ -49,7 +50,7 @@ export async function startFileFerry(
   const handle = await startFerry(result.snapshot, {
     log: options.log ?? pino({ level }),
     logLevel: level,
-    ...(options.healthTimeScale === undefined ? {} : { healthTimeScale: options.healthTimeScale }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   const first = result.snapshot.listeners[0]!;
   return Object.assign(handle, {

@@ -5,6 +5,7 @@
 import pino, { type Logger } from 'pino';
 import { formatConfigErrors, parseConfig } from '../../src/config/index.ts';
 import { type FerryHandle, startFerry } from '../../src/main.ts';
+import type { Clock } from '../../src/shared/clock.ts';
 
 export interface TestFerry extends FerryHandle {
   /** `http://127.0.0.1:<port>` of the first listener. */
@@ -14,12 +15,13 @@ export interface TestFerry extends FerryHandle {
 
 /**
  * Start Ferry from YAML. Listener and admin addresses default to port 0 when
- * the YAML leaves them out. `healthTimeScale` shrinks health durations (see
- * FerryOptions); `log` replaces the silent logger.
+ * the YAML leaves them out. `clock` (a ManualClock from manual-clock.ts)
+ * drives the health and failover managers' time; `log` replaces the silent
+ * logger.
  */
 export async function startTestFerry(
   yaml: string,
-  options: { healthTimeScale?: number; log?: Logger } = {},
+  options: { clock?: Clock; log?: Logger } = {},
 ): Promise<TestFerry> {
   const result = parseConfig(yaml, '<test>');
   if (!result.ok) throw new Error(`test config invalid:\n${formatConfigErrors(result.errors)}`);
@@ -27,7 +29,7 @@ export async function startTestFerry(
   const handle = await startFerry(result.snapshot, {
     log: options.log ?? pino({ level }),
     logLevel: level,
-    ...(options.healthTimeScale === undefined ? {} : { healthTimeScale: options.healthTimeScale }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   const first = result.snapshot.listeners[0]!;
   const port = handle.listenerPorts.get(first.name)!;

@@ -4,7 +4,9 @@
  * itself when every primary target goes down. Requests carry the load's
  * phase in a header and the targets count them, so "no new request reaches
  * the primary after the command returns" is checked where it matters: at
- * the targets.
+ * the targets. The automatic case runs the health and failover managers on a
+ * ManualClock: check intervals and `failover.after` pass as the test
+ * advances it, while the load and the switch's acknowledgement stay real.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SwitchResult } from '../../proto/control/messages.ts';
@@ -21,7 +23,9 @@ import {
   startLoad,
   TOKEN,
 } from '../helpers/control.ts';
+import { ManualClock } from '../helpers/manual-clock.ts';
 import { startTargets, type TestTarget } from '../helpers/targets.ts';
+import { runUntil } from './health-support.ts';
 
 let ferry: FileFerry | null = null;
 let load: Load | null = null;
@@ -166,7 +170,8 @@ describe('automatic failover', () => {
     targets = await startTargets(4, 't');
     const [p1, p2, s1, s2] = targets as [TestTarget, TestTarget, TestTarget, TestTarget];
     const counts = countPhases(targets);
-    // Checks every 1 s (scaled to 100 ms), 2 results to change state; failover.after 1 s (scaled to 100 ms).
+    // Checks every 1 s, 2 results to change state; failover.after 1 s (all on the manual clock).
+    const clock = new ManualClock();
     ferry = await startFileFerry(
       configDir(),
       failoverConfig(
@@ -174,7 +179,7 @@ describe('automatic failover', () => {
         [s1, s2],
         '    healthCheck: { path: /health, interval: 1s, timeout: 500ms, healthyThreshold: 2, unhealthyThreshold: 2 }\n    failOpen: false',
       ),
-      { healthTimeScale: 0.1 },
+      { clock },
     );
     const switches: FailoverSwitchEvent[] = [];
     ferry.failover.on('switch', (event) => switches.push(event));
@@ -187,6 +192,7 @@ describe('automatic failover', () => {
     const failedOver = nextSwitch();
     p1.status = 503;
     p2.status = 503;
+    await runUntil(ferry.health, clock, () => switches.length >= 1);
     const over = await failedOver;
     expect(over).toMatchObject({
       targetGroup: 'api',
@@ -201,6 +207,7 @@ describe('automatic failover', () => {
     load.setPhase('recovering');
     const failedBack = nextSwitch();
     p1.status = 200;
+    await runUntil(ferry.health, clock, () => switches.length >= 2);
     const back = await failedBack;
     expect(back).toMatchObject({
       from: 'api-standby',

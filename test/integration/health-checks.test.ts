@@ -1,17 +1,18 @@
 /**
  * Active health checks end to end: a real Ferry (2 worker threads) in front
- * of real targets on 127.0.0.1. Health durations run at a quarter of their
- * configured value (healthTimeScale 0.25: a 2s interval is 500 ms, a 1.5s
- * timeout 375 ms), so a threshold of 2 or 3 takes a second or two.
+ * of real targets on 127.0.0.1. Check intervals pass on a ManualClock the
+ * tests advance (runUntil jumps to each next due check), so a threshold of 2
+ * or 3 costs only the checks' own round trips; a check's timeout is real (it
+ * bounds real I/O), so the one test of timeouts uses a short one.
  */
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckResult, TargetRef } from '../../src/health/index.ts';
 import { simpleConfig, startTestFerry, type TestFerry } from '../helpers/ferry.ts';
+import { ManualClock } from '../helpers/manual-clock.ts';
 import { startTarget, startTargets, type TestTarget } from '../helpers/targets.ts';
-import { capturingLogger, get, groupsConfig, nextEvent } from './health-support.ts';
+import { capturingLogger, checksSettled, get, groupsConfig, nextEvent, runUntil } from './health-support.ts';
 
-const SCALE = 0.25;
 const CHECK = 'healthCheck: { path: /health, interval: 2s, timeout: 1500ms';
 
 async function closedPort(): Promise<number> {
@@ -34,14 +35,16 @@ describe('a target that stops listening', () => {
     targets = await startTargets(2);
     const [steady, flaky] = targets as [TestTarget, TestTarget];
     const { log, lines } = capturingLogger();
+    const clock = new ManualClock();
     ferry = await startTestFerry(
       simpleConfig({
         targets: [steady.address, flaky.address],
         groupYaml: `    ${CHECK}, healthyThreshold: 3, unhealthyThreshold: 2 }`,
       }),
-      { healthTimeScale: SCALE, log },
+      { clock, log },
     );
     const health = ferry.health;
+    const stateOf = () => health.target('app', flaky.address)?.state;
     expect(health.target('app', flaky.address)?.state).toBe('healthy');
 
     const results: CheckResult[] = [];
@@ -51,6 +54,7 @@ describe('a target that stops listening', () => {
     health.on('check', onCheck);
     const down = nextEvent(health, 'transition', (e) => e.address === flaky.address && e.to === 'unhealthy');
     await flaky.close();
+    await runUntil(health, clock, () => stateOf() === 'unhealthy');
     const [toUnhealthy] = await down;
     // Exactly unhealthyThreshold failing checks, counted since it stopped listening.
     expect(results.filter((r) => r.outcome !== 'pass')).toHaveLength(2);
@@ -76,6 +80,7 @@ describe('a target that stops listening', () => {
     results.length = 0;
     const up = nextEvent(health, 'transition', (e) => e.address === flaky.address && e.to === 'healthy');
     await new Promise<void>((resolve) => flaky.server.listen(flaky.port, '127.0.0.1', () => resolve()));
+    await runUntil(health, clock, () => stateOf() === 'healthy');
     const [toHealthy] = await up;
     expect(toHealthy.from).toBe('unhealthy');
     expect(results.filter((r) => r.outcome === 'pass')).toHaveLength(3);
@@ -90,6 +95,7 @@ describe('a target that stops listening', () => {
 
 describe('check kinds, reasons and matchers', () => {
   let ferry: TestFerry;
+  const clock = new ManualClock();
   const t: Record<string, TestTarget> = {};
   let closed = 0;
 
@@ -105,7 +111,12 @@ describe('check kinds, reasons and matchers', () => {
     closed = await closedPort();
     const yaml = groupsConfig([
       { name: 'mismatch', targets: [t['mismatch']!.address], yaml: `    ${CHECK} }` },
-      { name: 'hang', targets: [t['hang']!.address], yaml: `    ${CHECK} }` },
+      // The timeout is real time (it bounds the socket), so this one is short.
+      {
+        name: 'hang',
+        targets: [t['hang']!.address],
+        yaml: '    healthCheck: { path: /health, interval: 2s, timeout: 200ms }',
+      },
       { name: 'range', targets: [t['range']!.address], yaml: `    ${CHECK}, matcher: "200-299" }` },
       { name: 'list', targets: [t['list']!.address], yaml: `    ${CHECK}, matcher: "200,204" }` },
       {
@@ -124,19 +135,16 @@ describe('check kinds, reasons and matchers', () => {
         yaml: '    healthCheck: { protocol: HTTPS, interval: 2s, timeout: 1500ms }',
       },
     ]);
-    ferry = await startTestFerry(yaml, { healthTimeScale: SCALE });
+    ferry = await startTestFerry(yaml, { clock });
   });
   afterAll(async () => {
     await ferry.stop(1_000);
     await Promise.all(Object.values(t).map((target) => target.close()));
   });
 
-  /** The target's status once it has reached `state` (bounded by a count of checks). */
+  /** The target's status once it has reached `state` (bounded by a count of clock steps). */
   async function settled(group: string, address: string, state: string) {
-    const now = ferry.health.target(group, address);
-    if (now?.state !== state) {
-      await nextEvent(ferry.health, 'transition', (e) => e.address === address && e.to === state, 200);
-    }
+    await runUntil(ferry.health, clock, () => ferry.health.target(group, address)?.state === state);
     return ferry.health.target(group, address)!;
   }
 
@@ -192,7 +200,12 @@ describe('check kinds, reasons and matchers', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
     const doc = (await res.body.json()) as {
-      targetGroups: { name: string; targets: Record<string, unknown>[] }[];
+      targetGroups: {
+        name: string;
+        algorithm: string;
+        routeTo: string;
+        targets: Record<string, unknown>[];
+      }[];
     };
     expect(doc.targetGroups.map((group) => group.name)).toEqual([
       'mismatch',
@@ -203,6 +216,8 @@ describe('check kinds, reasons and matchers', () => {
       'override',
       'tls',
     ]);
+    // The read model's group facts are served as they are: no second lookup in the config or table.
+    expect(doc.targetGroups[0]).toMatchObject({ algorithm: 'round_robin', routeTo: 'mismatch' });
     const mismatch = doc.targetGroups[0]!.targets[0]!;
     expect(mismatch).toMatchObject({
       address: t['mismatch']!.address,
@@ -216,6 +231,8 @@ describe('check kinds, reasons and matchers', () => {
       consecutiveSuccesses: 0,
       outlier: { ejected: false, ejectionsTotal: 0 },
       drain: null,
+      // No request has gone to it, so there is no latency estimate yet.
+      latencyEwmaUs: null,
     });
     expect(typeof mismatch['timeInStateMs']).toBe('number');
     expect(mismatch['consecutiveFailures']).toBeGreaterThanOrEqual(2);
@@ -240,9 +257,8 @@ describe('a new target', () => {
     const [old, fresh] = targets as [TestTarget, TestTarget];
     fresh.status = 503;
     const groupYaml = `    ${CHECK}, unhealthyThreshold: 10 }`;
-    ferry = await startTestFerry(simpleConfig({ targets: [old.address], groupYaml }), {
-      healthTimeScale: SCALE,
-    });
+    const clock = new ManualClock();
+    ferry = await startTestFerry(simpleConfig({ targets: [old.address], groupYaml }), { clock });
     const { parseConfig } = await import('../../src/config/index.ts');
     const next = parseConfig(simpleConfig({ targets: [old.address, fresh.address], groupYaml }), '<reload>');
     if (!next.ok) throw new Error('bad reload config');
@@ -254,6 +270,7 @@ describe('a new target', () => {
       reason: { code: 'Elb.RegistrationInProgress' },
     });
     await firstCheck;
+    await checksSettled(ferry.health);
     expect(ferry.health.target('app', fresh.address)).toMatchObject({
       state: 'initial',
       reason: { code: 'Elb.InitialHealthChecking' },
@@ -269,6 +286,11 @@ describe('a new target', () => {
       (e) => e.address === fresh.address && e.to === 'healthy',
     );
     fresh.status = 200;
+    await runUntil(
+      ferry.health,
+      clock,
+      () => ferry!.health.target('app', fresh.address)?.state === 'healthy',
+    );
     expect((await passed)[0].from).toBe('initial');
     await Promise.all(Array.from({ length: 20 }, () => get(`${ferry!.url}/`, agent)));
     expect(fresh.hits.get('/') ?? 0).toBeGreaterThan(0);

@@ -2,14 +2,19 @@
  * Target lifecycle end to end: deregistration with draining (under load, by
  * reload, and at the deregistrationDelay deadline), slow start, and
  * fail-open. Real Ferry with 2 worker threads, real targets on 127.0.0.1.
+ * The health manager runs on a ManualClock: deadlines, the slow-start window
+ * and check intervals pass when a test advances it, and the tests wait only
+ * on real events (answers, a held request arriving, workers acknowledging).
  */
+import { once } from 'node:events';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
-import type { ReleaseEvent } from '../../src/health/index.ts';
+import { HEALTH_TICK_MS, type ReleaseEvent } from '../../src/health/index.ts';
 import { simpleConfig, startTestFerry, type TestFerry } from '../helpers/ferry.ts';
+import { ManualClock } from '../helpers/manual-clock.ts';
 import { startTarget, startTargets, type TestTarget } from '../helpers/targets.ts';
-import { type Answer, get, nextEvent, ticks, untilTick } from './health-support.ts';
+import { type Answer, get, nextEvent, runUntil, ticks, workersCaughtUp } from './health-support.ts';
 
 let ferry: TestFerry | null = null;
 let targets: TestTarget[] = [];
@@ -34,14 +39,17 @@ describe('deregistration', () => {
     targets = await startTargets(3);
     for (const target of targets) target.delayMs = 1_000;
     const leaving = targets[1]!;
+    const clock = new ManualClock();
     ferry = await startTestFerry(
       simpleConfig({
         targets: targets.map((t) => t.address),
         workers: 2,
-        // Checks on, patient enough for targets that take 1 s to answer anything.
+        // Checks on, patient enough for targets that take 1 s to answer anything. The delay is far
+        // beyond the clock time the test lets pass (one tick per answer), so only idleness ends the drain.
         groupYaml:
-          '    healthCheck: { path: /health, interval: 5s, timeout: 3s }\n    deregistrationDelay: 30s',
+          '    healthCheck: { path: /health, interval: 5s, timeout: 3s }\n    deregistrationDelay: 1h',
       }),
+      { clock },
     );
     const agent = new Agent({ connections: 300 });
     agents.push(agent);
@@ -67,6 +75,8 @@ describe('deregistration', () => {
         const answer = await get(`${ferry!.url}/`, agent);
         answers.push({ ...answer, startedAfterDrain, endedAfterDrain: isDraining });
         if (answers.length === (CONCURRENCY * 3) / 2) drainStarted();
+        // The control tick runs once per answer: driven by the load itself, not by wall time.
+        clock.advance(HEALTH_TICK_MS);
       }
     };
     const load = Promise.all(Array.from({ length: CONCURRENCY }, loop));
@@ -79,6 +89,7 @@ describe('deregistration', () => {
       reason: { code: 'Target.DeregistrationInProgress' },
     });
     await load;
+    await runUntil(ferry.health, clock, () => released !== null, 100);
     await releasedEvent;
 
     // Zero failures: every one of the requests got its 200.
@@ -90,7 +101,7 @@ describe('deregistration', () => {
       0,
     );
     expect(answers.filter((a) => a.target === leaving.address && a.startedAfterDrain)).toEqual([]);
-    // It left draining because it was idle, not because deregistrationDelay (30 s) ran out,
+    // It left draining because it was idle, not because deregistrationDelay ran out,
     // and while the load was still running.
     expect(released).toMatchObject({ end: 'idle', inFlight: 0 });
     expect(completedAtRelease).toBeLessThan(CONCURRENCY * ROUNDS);
@@ -103,12 +114,15 @@ describe('deregistration', () => {
     const [stays, goes] = targets as [TestTarget, TestTarget];
     const groupYaml = '    healthCheck: { path: /health, interval: 2s, timeout: 1500ms }';
     const both = simpleConfig({ targets: [stays.address, goes.address], groupYaml });
-    ferry = await startTestFerry(both, { healthTimeScale: 0.2 });
+    const clock = new ManualClock();
+    ferry = await startTestFerry(both, { clock });
     const releasedEvent = nextEvent(ferry.health, 'released', (e) => e.address === goes.address);
     const topology = ferry.reload(snapshotOf(simpleConfig({ targets: [stays.address], groupYaml })));
     // Still in the topology while draining (in-flight requests keep their slot).
     expect(topology.groups[0]!.members.map((m) => m.id)).toContain(goes.address);
     expect(ferry.health.target('app', goes.address)?.state).toBe('draining');
+    await workersCaughtUp(ferry);
+    await ticks(clock, 1);
     const [event] = await releasedEvent;
     expect(event.end).toBe('idle');
     expect(ferry.health.deregister('app', goes.address)).toBe('not-found');
@@ -132,13 +146,17 @@ describe('deregistration', () => {
     targets = await startTargets(2);
     ferry = await startTestFerry(
       simpleConfig({ targets: targets.map((t) => t.address), groupYaml: '    deregistrationDelay: 1h' }),
+      { clock: new ManualClock() },
     );
     const agent = new Agent({ connections: 1 });
     agents.push(agent);
     // Keep one request open on the first target so its drain cannot end early.
     ferry.table.setWeight(ferry.table.target('app', targets[1]!.address)!.slot, 0);
+    await workersCaughtUp(ferry);
+    const arrived = once(targets[0]!.server, 'request');
     const held = request(`${ferry.url}/hold`, { dispatcher: agent });
-    await untilTick(ferry.health, () => targets[0]!.held.length === 1);
+    await arrived;
+    expect(targets[0]!.held).toHaveLength(1);
     expect(ferry.health.deregister('app', targets[0]!.address)).toBe('draining');
     expect(ferry.health.deregister('app', targets[0]!.address)).toBe('already-draining');
     expect(ferry.health.deregister('app', '127.0.0.1:1')).toBe('not-found');
@@ -149,19 +167,26 @@ describe('deregistration', () => {
 
   it('frees the slot and cuts the request still open when deregistrationDelay passes', async () => {
     targets = await startTargets(2);
+    const clock = new ManualClock();
     ferry = await startTestFerry(
       simpleConfig({ targets: targets.map((t) => t.address), groupYaml: '    deregistrationDelay: 2s' }),
-      { healthTimeScale: 0.25 },
+      { clock },
     );
     const agent = new Agent({ connections: 1 });
     agents.push(agent);
     ferry.table.setWeight(ferry.table.target('app', targets[1]!.address)!.slot, 0);
+    await workersCaughtUp(ferry);
+    const arrived = once(targets[0]!.server, 'request');
     const held = request(`${ferry.url}/hold`, { dispatcher: agent });
-    await untilTick(ferry.health, () => targets[0]!.held.length === 1);
-    const releasedEvent = nextEvent(ferry.health, 'released', () => true);
+    await arrived;
+    const released: ReleaseEvent[] = [];
+    ferry.health.on('released', (e) => released.push(e));
     expect(ferry.health.deregister('app', targets[0]!.address)).toBe('draining');
-    const [event] = await releasedEvent;
-    expect(event).toMatchObject({ end: 'deadline', inFlight: 1 });
+    await ticks(clock, 2_000 / HEALTH_TICK_MS - 1);
+    expect(released).toEqual([]);
+    expect(ferry.health.target('app', targets[0]!.address)?.state).toBe('draining');
+    await ticks(clock, 1);
+    expect(released).toEqual([expect.objectContaining({ end: 'deadline', inFlight: 1, drainedMs: 2_000 })]);
     // Whatever is still open at the deadline is closed (ELB): the client sees its response cut.
     await expect((await held).body.text()).rejects.toThrow();
   });
@@ -172,10 +197,8 @@ describe('slow start', () => {
     targets = await startTargets(2);
     const [old, fresh] = targets as [TestTarget, TestTarget];
     const groupYaml = '    healthCheck: { path: /health, interval: 2s, timeout: 1500ms }\n    slowStart: 30s';
-    // Time scale 0.1: the 30 s window lasts 3 s.
-    ferry = await startTestFerry(simpleConfig({ targets: [old.address], groupYaml }), {
-      healthTimeScale: 0.1,
-    });
+    const clock = new ManualClock();
+    ferry = await startTestFerry(simpleConfig({ targets: [old.address], groupYaml }), { clock });
     const healthy = nextEvent(
       ferry.health,
       'transition',
@@ -188,9 +211,11 @@ describe('slow start', () => {
     const agent = new Agent({ connections: 2 });
     agents.push(agent);
     const shares: { percent: number; share: number }[] = [];
-    // One batch per control tick (100 ms), so the 3 s window spans about 30 batches.
+    // One batch per second of the clock, so the 30 s window spans 30 batches; each batch waits
+    // until the workers have taken the new weights.
     for (let batch = 0; batch < 300; batch++) {
-      await ticks(ferry.health, 1);
+      await ticks(clock, 1_000 / HEALTH_TICK_MS);
+      await workersCaughtUp(ferry);
       const percent = ferry.health.target('app', fresh.address)?.slowStart?.percent ?? 100;
       const answers = await Promise.all(Array.from({ length: 22 }, () => get(`${ferry!.url}/`, agent)));
       expect(answers.every((a) => a.status === 200)).toBe(true);
@@ -210,7 +235,7 @@ describe('slow start', () => {
     // Rising over the window: the late half of the ramp gets more than the early half.
     const half = Math.floor(ramp.length / 2);
     const mean = (xs: { share: number }[]) => xs.reduce((sum, x) => sum + x.share, 0) / xs.length;
-    expect(ramp.length).toBeGreaterThan(4);
+    expect(ramp.length).toBe(29);
     expect(mean(ramp.slice(half))).toBeGreaterThan(mean(ramp.slice(0, half)));
   });
 });
@@ -220,16 +245,17 @@ describe('fail-open', () => {
     const closed = await startTarget('closed');
     await closed.close();
     targets = await startTargets(2);
+    const clock = new ManualClock();
     ferry = await startTestFerry(
       simpleConfig({
         targets: targets.map((t) => t.address),
         // Checks go to a port nothing listens on: every target fails them, traffic ports are fine.
         groupYaml: `    healthCheck: { port: ${closed.port}, interval: 1s, timeout: 500ms }\n    failOpen: ${failOpen}`,
       }),
-      { healthTimeScale: 0.2 },
+      { clock },
     );
     const health = ferry.health;
-    await untilTick(health, () =>
+    await runUntil(health, clock, () =>
       targets.every((t) => health.target('app', t.address)?.state === 'unhealthy'),
     );
   }

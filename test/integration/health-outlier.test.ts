@@ -5,17 +5,22 @@
  * doubles it the second time, and never ejects more than maxEjectionPercent
  * (but always one when the group has two or more targets).
  *
- * Requests go one at a time with two control ticks between them, so the
- * count a target received when it was ejected is exact.
+ * Requests go one at a time, each followed (once the worker has recorded it)
+ * by two control ticks on the manager's ManualClock, so the count a target
+ * received when it was ejected is exact, and ejection times pass on the clock.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EjectionEvent } from '../../src/health/index.ts';
 import { simpleConfig, startTestFerry, type TestFerry } from '../helpers/ferry.ts';
+import { ManualClock } from '../helpers/manual-clock.ts';
 import { startTargets, type TestTarget } from '../helpers/targets.ts';
-import { get, nextEvent, ticks } from './health-support.ts';
+import { exchangesRecorded, get, nextEvent, ticks } from './health-support.ts';
 
 let ferry: TestFerry | null = null;
 let targets: TestTarget[] = [];
+let clock = new ManualClock();
+/** Requests sent through the listener so far (what the workers must have recorded before a tick). */
+let sent = 0;
 
 afterEach(async () => {
   await ferry?.stop(1_000);
@@ -24,10 +29,18 @@ afterEach(async () => {
   targets = [];
 });
 
+async function start(yaml: string): Promise<TestFerry> {
+  clock = new ManualClock();
+  sent = 0;
+  ferry = await startTestFerry(yaml, { clock });
+  return ferry;
+}
+
 /** Send one request and let the manager's tick see what the worker counted. */
 async function step(): Promise<{ status: number; target: string }> {
   const answer = await get(`${ferry!.url}/`);
-  await ticks(ferry!.health, 2);
+  await exchangesRecorded(ferry!, 'app', ++sent);
+  await ticks(clock, 2);
   return answer;
 }
 
@@ -35,7 +48,9 @@ async function step(): Promise<{ status: number; target: string }> {
 async function burst(rounds: number): Promise<void> {
   for (let round = 0; round < rounds; round++) {
     await Promise.all(Array.from({ length: 8 }, () => get(`${ferry!.url}/`)));
-    await ticks(ferry!.health, 2);
+    sent += 8;
+    await exchangesRecorded(ferry!, 'app', sent);
+    await ticks(clock, 2);
   }
 }
 
@@ -44,7 +59,7 @@ describe('outlier detection', () => {
     targets = await startTargets(2);
     const [good, bad] = targets as [TestTarget, TestTarget];
     bad.status = 500;
-    ferry = await startTestFerry(
+    await start(
       simpleConfig({
         targets: [good.address, bad.address],
         // TCP checks pass (the port accepts), so only real traffic shows the 500s.
@@ -53,7 +68,7 @@ describe('outlier detection', () => {
           '    outlierDetection: { consecutive5xx: 5, baseEjectionTime: 2s, maxEjectionPercent: 50 }',
       }),
     );
-    const health = ferry.health;
+    const health = ferry!.health;
     const events: EjectionEvent[] = [];
     health.on('ejection', (event) => events.push(event));
 
@@ -88,13 +103,13 @@ describe('outlier detection', () => {
     targets = await startTargets(2);
     const [good, dead] = targets as [TestTarget, TestTarget];
     await dead.close();
-    ferry = await startTestFerry(
+    await start(
       simpleConfig({
         targets: [good.address, dead.address],
         groupYaml: '    outlierDetection: { consecutiveGatewayFailure: 3, consecutive5xx: 0 }',
       }),
     );
-    const ejected = nextEvent(ferry.health, 'ejection', (e) => e.isEjected);
+    const ejected = nextEvent(ferry!.health, 'ejection', (e) => e.isEjected);
     const answers = [];
     for (let i = 0; i < 12; i++) answers.push(await step());
     const [event] = await ejected;
@@ -103,13 +118,13 @@ describe('outlier detection', () => {
     expect(answers.slice(-4).map((a) => `${a.status} ${a.target}`)).toEqual(
       Array(4).fill(`200 ${good.address}`),
     );
-    expect(ferry.health.target('app', dead.address)?.state).toBe('unavailable');
+    expect(ferry!.health.target('app', dead.address)?.state).toBe('unavailable');
   });
 
   it('never ejects more than maxEjectionPercent of the group', async () => {
     targets = await startTargets(4);
     for (const target of targets.slice(1)) target.status = 500;
-    ferry = await startTestFerry(
+    await start(
       simpleConfig({
         targets: targets.map((t) => t.address),
         groupYaml:
@@ -125,7 +140,7 @@ describe('outlier detection', () => {
   it('always allows one ejection when the group has two targets, even at 0%', async () => {
     targets = await startTargets(2);
     for (const target of targets) target.status = 500;
-    ferry = await startTestFerry(
+    await start(
       simpleConfig({
         targets: targets.map((t) => t.address),
         groupYaml: '    outlierDetection: { consecutive5xx: 2, maxEjectionPercent: 0, baseEjectionTime: 1h }',

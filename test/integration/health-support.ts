@@ -1,12 +1,25 @@
 /**
- * Helpers shared by the health integration tests (test/integration/health*.test.ts):
- * multi-group YAML, bounded waits on the health manager's events, plain GETs.
- * Waits are bounded by a count of events, never by a clock.
+ * Helpers shared by the health integration tests (test/integration/health*.test.ts
+ * and failover.test.ts): multi-group YAML, bounded waits on the health
+ * manager's events, driving its ManualClock, plain GETs. Waits are bounded by
+ * a count of events or clock steps, never by wall time: configured intervals
+ * pass on the manual clock, and only real I/O (a check's connect, a request,
+ * a worker's acknowledgement) is waited for.
  */
 import { Writable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import { type Dispatcher, request } from 'undici';
-import type { HealthEvents, HealthManager } from '../../src/health/index.ts';
+import {
+  HEADER_GENERATION,
+  loadHeader,
+  loadTarget,
+  TARGET_REQUESTS_TOTAL,
+} from '../../proto/table-layout.ts';
+import { waitForWorkers } from '../../src/failover/index.ts';
+import { HEALTH_TICK_MS, type HealthEvents, type HealthManager } from '../../src/health/index.ts';
+import type { TestFerry } from '../helpers/ferry.ts';
+import type { ManualClock } from '../helpers/manual-clock.ts';
 
 export interface GroupSpec {
   readonly name: string;
@@ -68,22 +81,67 @@ export function nextEvent<K extends keyof HealthEvents>(
   });
 }
 
-/** Wait for `count` control ticks (100 ms each) of the manager. */
-export async function ticks(health: HealthManager, count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await nextEvent(health, 'tick', () => true);
+/** Wait until no health check is running (each is bounded by its own real timeout). */
+export async function checksSettled(health: HealthManager): Promise<void> {
+  while (health.checkLoad().running > 0) await nextTurn();
 }
 
-/** Poll `condition` once per tick, at most `maxTicks` times. */
-export async function untilTick(
-  health: HealthManager,
-  condition: () => boolean,
-  maxTicks = 300,
-): Promise<void> {
-  for (let i = 0; i < maxTicks; i++) {
-    if (condition()) return;
-    await ticks(health, 1);
+/**
+ * Run `count` control ticks of the health (and failover) manager on `clock`,
+ * letting the event loop turn after each one.
+ */
+export async function ticks(clock: ManualClock, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    clock.advance(HEALTH_TICK_MS);
+    await nextTurn();
   }
-  throw new Error(`condition not met within ${maxTicks} ticks`);
+}
+
+/**
+ * Move `clock` straight to each next due timer (checks, ticks), letting the
+ * checks that start finish on real I/O in between, until `condition` holds;
+ * at most `maxSteps` clock steps.
+ */
+export async function runUntil(
+  health: HealthManager,
+  clock: ManualClock,
+  condition: () => boolean,
+  maxSteps = 5_000,
+): Promise<void> {
+  for (let step = 0; step < maxSteps; step++) {
+    await checksSettled(health);
+    await nextTurn();
+    if (condition()) return;
+    const dueInMs = clock.nextDueInMs();
+    if (dueInMs === null) throw new Error('condition not met and no timer left on the clock');
+    clock.advance(dueInMs);
+  }
+  throw new Error(`condition not met within ${maxSteps} clock steps`);
+}
+
+/** Wait until every live worker has observed the table's current generation (a real event, bounded). */
+export async function workersCaughtUp(ferry: TestFerry): Promise<void> {
+  const generation = loadHeader(ferry.table.view, HEADER_GENERATION);
+  const outcome = await waitForWorkers(
+    ferry.table.view,
+    generation,
+    (index) => ferry.supervisor.workerAt(index) !== null,
+    10_000,
+  );
+  if (!outcome.isObserved)
+    throw new Error(`workers ${outcome.behind.join(', ')} did not observe ${generation}`);
+}
+
+/** Wait until the workers have recorded `total` exchanges with the group's targets (TARGET_REQUESTS_TOTAL). */
+export async function exchangesRecorded(ferry: TestFerry, group: string, total: number): Promise<void> {
+  const slots = ferry.table
+    .targets()
+    .filter((target) => target.groupName === group)
+    .map((target) => target.slot);
+  const recorded = () =>
+    slots.reduce((sum, slot) => sum + loadTarget(ferry.table.view, slot, TARGET_REQUESTS_TOTAL), 0);
+  for (let turn = 0; turn < 100_000 && recorded() < total; turn++) await nextTurn();
+  if (recorded() < total) throw new Error(`only ${recorded()} of ${total} exchanges recorded`);
 }
 
 export interface Answer {

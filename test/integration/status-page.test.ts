@@ -17,8 +17,10 @@ import { join, resolve } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
+import { ManualClock } from '../helpers/manual-clock.ts';
 import { RawClient } from '../helpers/raw-http.ts';
 import { startTargets, type TestTarget } from '../helpers/targets.ts';
+import { runUntil } from './health-support.ts';
 
 const REPO_DIR = resolve(import.meta.dirname, '../..');
 const CHROMIUM_FLAGS = [
@@ -32,10 +34,15 @@ const CHROMIUM_FLAGS = [
 ];
 /** apt-get on a fresh machine downloads ~100 MB. */
 const INSTALL_TIMEOUT_MS = 600_000;
-/** The issue's "within a few seconds": health checks every 100 ms here, the page polls every second. */
+/**
+ * The issue's "within a few seconds" of the health state changing: the page
+ * polls every second. The checks that find the target down run on the
+ * manual clock the test advances, so this bounds the page, not the checks.
+ */
 const DOWN_SHOWN_WITHIN_MS = 5_000;
 
 let ferry: TestFerry;
+const clock = new ManualClock();
 let targets: TestTarget[];
 let context: BrowserContext;
 let page: Page;
@@ -80,7 +87,7 @@ targetGroups:
       - { address: "${targets[0]!.address}" }
       - { address: "${targets[1]!.address}" }
 `,
-    { healthTimeScale: 0.1 },
+    { clock },
   );
   await sendTraffic(40);
   profileDir = mkdtempSync(join(tmpdir(), 'ferry-chromium-'));
@@ -137,8 +144,13 @@ describe('status page', () => {
 
   it('shows a target going down within a few seconds, with its reason', async () => {
     const down = targets[1]!;
-    const stoppedAtMs = Date.now();
     await down.close();
+    await runUntil(
+      ferry.health,
+      clock,
+      () => ferry.health.target('web', down.address)?.state === 'unhealthy',
+    );
+    const stoppedAtMs = Date.now();
     await expect
       .poll(() => stateOf(down.address).getAttribute('data-state'), {
         timeout: DOWN_SHOWN_WITHIN_MS,

@@ -3,13 +3,12 @@
  *
  * `targets [--target-group G]`: every target with its ELB state, reason and
  * description, plus what HAProxy's stats show: live connections, in-flight
- * requests, latency estimate, weight. Thread: main. Health comes from the
- * health manager's report; load counters and the latency EWMA come straight
- * from the shared table.
+ * requests, latency estimate, weight. Thread: main. Everything comes from
+ * the health manager's one read model (src/health report); this handler only
+ * filters it and picks the fields the control protocol's row carries.
  */
 import { z } from 'zod';
 import type { TargetGroupRows, TargetRow, TargetsResult } from '../../../proto/control/messages.ts';
-import { loadTarget, TARGET_LATENCY_EWMA_US } from '../../../proto/table-layout.ts';
 import { type ControlContext, defineHandler } from '../context.ts';
 import { ControlError } from '../errors.ts';
 import { groupNameArg } from './args.ts';
@@ -24,36 +23,23 @@ export const targetsHandler = defineHandler({
 /** The targets reply, for one group or all. Throws FERRY_ERR_CONTROL_NOT_FOUND for an unknown group. */
 export function targetsReport(context: ControlContext, targetGroup: string | undefined): TargetsResult {
   const report = context.health.report();
-  const algorithms = new Map(context.config().targetGroups.map((group) => [group.name, group.algorithm]));
-  const view = context.table.view;
   const groups: TargetGroupRows[] = [];
   for (const group of report.targetGroups) {
     if (targetGroup !== undefined && group.name !== targetGroup) continue;
-    const targets: TargetRow[] = group.targets.map((target) => {
-      const latencyUs = loadTarget(view, target.slot, TARGET_LATENCY_EWMA_US);
-      return {
-        address: target.address,
-        state: target.state,
-        reason: target.reason?.code ?? null,
-        description: target.reason?.description ?? null,
-        timeInStateMs: target.timeInStateMs,
-        activeConnections: target.activeConnections,
-        inFlight: target.inFlight,
-        latencyEwmaUs: latencyUs > 0 ? latencyUs : null,
-        weight: { configured: target.weight.configured, effective: target.weight.effective },
-        isEjected: target.outlier.isEjected,
-        drain:
-          target.drain === null
-            ? null
-            : { sinceMs: target.drain.sinceMs, deadlineMs: target.drain.deadlineMs },
-      };
-    });
-    groups.push({
-      name: group.name,
-      routeTo: context.table.routeOf(group.name),
-      algorithm: algorithms.get(group.name) ?? '',
-      targets,
-    });
+    const targets: TargetRow[] = group.targets.map((target) => ({
+      address: target.address,
+      state: target.state,
+      reason: target.reason?.code ?? null,
+      description: target.reason?.description ?? null,
+      timeInStateMs: target.timeInStateMs,
+      activeConnections: target.activeConnections,
+      inFlight: target.inFlight,
+      latencyEwmaUs: target.latencyEwmaUs,
+      weight: target.weight,
+      isEjected: target.outlier.isEjected,
+      drain: target.drain,
+    }));
+    groups.push({ name: group.name, routeTo: group.routeTo, algorithm: group.algorithm, targets });
   }
   if (targetGroup !== undefined && groups.length === 0) {
     throw new ControlError(

@@ -1,9 +1,12 @@
 /**
  * FailoverManager (src/failover/manager.ts) against a real TableWriter, with
  * the workers simulated: each "worker" copies HEADER_GENERATION into its
- * WORKER_OBSERVED_GENERATION when the test lets it, so the tests control
- * exactly when a switch counts as observed.
+ * WORKER_OBSERVED_GENERATION when the test lets it (or, with autoObserve, as
+ * soon as the table notifies a new generation, like an idle real worker), so
+ * the tests control exactly when a switch counts as observed. The automatic
+ * failover tick runs on a ManualClock the tests advance.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -16,14 +19,17 @@ import {
   TARGET_STATE_HEALTHY,
   TARGET_STATE_UNHEALTHY,
   WORKER_OBSERVED_GENERATION,
+  waitHeaderAsync,
 } from '../../../../proto/table-layout.ts';
 import {
+  FAILOVER_TICK_MS,
   FailoverManager,
   type FailoverPolicy,
   type FailoverSwitchEvent,
 } from '../../../../src/failover/index.ts';
 import { isProxyError } from '../../../../src/shared/errors.ts';
 import { type TableTargetGroup, TableWriter } from '../../../../src/table/index.ts';
+import { ManualClock } from '../../../helpers/manual-clock.ts';
 
 const WORKER_COUNT = 2;
 
@@ -43,6 +49,7 @@ function group(name: string, ports: readonly number[]): TableTargetGroup {
 interface Rig {
   readonly table: TableWriter;
   readonly failover: FailoverManager;
+  readonly clock: ManualClock;
   readonly live: boolean[];
   /** Let every live worker observe the current generation. */
   observe(): void;
@@ -50,11 +57,11 @@ interface Rig {
 }
 
 const managers: FailoverManager[] = [];
-const timers: NodeJS.Timeout[] = [];
+const observers: { isOn: boolean }[] = [];
 
 afterEach(() => {
   for (const manager of managers.splice(0)) manager.stop();
-  for (const timer of timers.splice(0)) clearInterval(timer);
+  for (const observer of observers.splice(0)) observer.isOn = false;
 });
 
 function rig(
@@ -69,9 +76,11 @@ function rig(
     listeners: [],
   });
   const live = Array.from({ length: WORKER_COUNT }, () => true);
+  const clock = new ManualClock();
   const failover = new FailoverManager({
     table,
     log: pino({ level: 'silent' }),
+    clock,
     isWorkerLive: (index) => live[index] === true,
     ...(options.observeWaitMs === undefined ? {} : { observeWaitMs: options.observeWaitMs }),
   });
@@ -95,12 +104,34 @@ function rig(
     }
   };
   observe();
-  return { table, failover, live, observe, setHealthy };
+  return { table, failover, clock, live, observe, setHealthy };
 }
 
-/** Simulated workers that observe every millisecond. */
+/** Simulated idle workers: they observe each new generation as soon as the table notifies it. */
 function autoObserve(r: Rig): void {
-  timers.push(setInterval(() => r.observe(), 1));
+  const observer = { isOn: true };
+  observers.push(observer);
+  void (async () => {
+    while (observer.isOn) {
+      const seen = loadHeader(r.table.view, HEADER_GENERATION);
+      r.observe();
+      const wait = waitHeaderAsync(r.table.view, HEADER_GENERATION, seen, Number.POSITIVE_INFINITY);
+      if (wait.async) await wait.value;
+    }
+  })();
+}
+
+/** Let queued switches run as far as they can without time passing (a few event-loop turns). */
+async function settle(): Promise<void> {
+  for (let turn = 0; turn < 5; turn++) await nextTurn();
+}
+
+/** Advance the clock tick by tick, letting switches the ticks queued run in between. */
+async function advanceTicks(r: Rig, count: number): Promise<void> {
+  for (let tick = 0; tick < count; tick++) {
+    r.clock.advance(FAILOVER_TICK_MS);
+    await settle();
+  }
 }
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
@@ -124,12 +155,12 @@ describe('FailoverManager.failover', () => {
       isDone = true;
       return result;
     });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await settle();
     expect(loadGroup(r.table.view, 0, GROUP_ROUTE_TO)).toBe(1);
     expect(isDone).toBe(false);
     storeWorker(r.table.view, 0, WORKER_OBSERVED_GENERATION, loadHeader(r.table.view, HEADER_GENERATION));
     notifyWorker(r.table.view, 0, WORKER_OBSERVED_GENERATION);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await settle();
     expect(isDone).toBe(false);
     r.observe();
     const result = await pending;
@@ -226,13 +257,19 @@ describe('FailoverManager.failback', () => {
 });
 
 describe('automatic failover', () => {
-  it('fails over once the group has had no routable target for `after`, and fails back when it recovers', async () => {
-    const r = rig();
+  it('fails over at the first tick the group has had no routable target for `after`, and fails back at the first tick it recovers', async () => {
+    const r = rig([{ targetGroup: 'api', standby: 'backup', afterMs: 150, autoFailback: true }]);
     autoObserve(r);
     r.failover.start();
-    const over = nextSwitch(r.failover);
-    const unhealthyAtMs = Date.now();
+    const switches: FailoverSwitchEvent[] = [];
+    r.failover.on('switch', (event) => switches.push(event));
     r.setHealthy('api', false);
+    // Tick 1 notes the outage; ticks 2 and 3 are 100 and 200 ms into it: the switch comes at 200 >= 150.
+    await advanceTicks(r, 2);
+    expect(switches).toEqual([]);
+    expect(r.failover.status().groups[0]?.unroutableSinceMs).toBe(r.clock.nowMs() - FAILOVER_TICK_MS);
+    const over = nextSwitch(r.failover);
+    await advanceTicks(r, 1);
     const failedOver = await over;
     expect(failedOver).toMatchObject({
       from: 'api',
@@ -240,10 +277,11 @@ describe('automatic failover', () => {
       trigger: 'auto-failover',
       isObserved: true,
     });
-    expect(failedOver.atMs - unhealthyAtMs).toBeGreaterThanOrEqual(50);
+    expect(failedOver.atMs).toBe(r.clock.nowMs());
     expect(r.failover.status().groups[0]).toMatchObject({ mode: 'auto', routeTo: 'backup' });
-    const back = nextSwitch(r.failover);
     r.setHealthy('api', true);
+    const back = nextSwitch(r.failover);
+    await advanceTicks(r, 1);
     expect(await back).toMatchObject({ from: 'backup', to: 'api', trigger: 'auto-failback' });
     expect(r.failover.status()).toMatchObject({
       autoFailoversTotal: 1,
@@ -258,10 +296,12 @@ describe('automatic failover', () => {
     r.failover.start();
     r.setHealthy('backup', false);
     r.setHealthy('api', false);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await advanceTicks(r, 10);
     expect(r.table.routeOf('api')).toBe('api');
+    expect(r.failover.switchesTotal).toBe(0);
     const over = nextSwitch(r.failover);
     r.setHealthy('backup', true);
+    await advanceTicks(r, 1);
     expect(await over).toMatchObject({ to: 'backup', trigger: 'auto-failover' });
   });
 
@@ -270,8 +310,9 @@ describe('automatic failover', () => {
     autoObserve(r);
     r.failover.start();
     await r.failover.failover('api');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await advanceTicks(r, 10);
     expect(r.table.routeOf('api')).toBe('backup');
+    expect(r.failover.switchesTotal).toBe(1);
   });
 
   it('stays failed over when autoFailback is off', async () => {
@@ -280,10 +321,23 @@ describe('automatic failover', () => {
     r.failover.start();
     const over = nextSwitch(r.failover);
     r.setHealthy('api', false);
+    await advanceTicks(r, 1);
     await over;
     r.setHealthy('api', true);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await advanceTicks(r, 10);
     expect(r.table.routeOf('api')).toBe('backup');
+    expect(r.failover.switchesTotal).toBe(1);
+  });
+
+  it('runs no tick once stopped', async () => {
+    const r = rig([{ targetGroup: 'api', standby: 'backup', afterMs: 0, autoFailback: false }]);
+    autoObserve(r);
+    r.failover.start();
+    r.failover.stop();
+    r.setHealthy('api', false);
+    await advanceTicks(r, 5);
+    expect(r.table.routeOf('api')).toBe('api');
+    expect(r.clock.pendingCount()).toBe(0);
   });
 });
 
