@@ -19,6 +19,13 @@ export const HTTP_HEADER_COUNT_MAX = 100;
 export const HTTP_HEADER_TIMEOUT_MS = 10_000;
 /** Idle keep-alive downstream connection lifetime. */
 export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 60_000;
+/**
+ * Response bytes after the head, in the same upstream read, up to which the
+ * head and they leave downstream as one latin1 string in one write (above
+ * it: a corked writev of the head string and the body Buffer). Small enough
+ * that the string copy costs less than the writev's chunk handling.
+ */
+export const INLINE_BODY_BYTES_MAX = 2048;
 /** Chunk-size line length, including extensions. */
 export const HTTP_CHUNK_LINE_BYTES_MAX = 4096;
 

@@ -10,6 +10,7 @@
  */
 export { ChunkedScanner } from './chunked-scanner.ts';
 export { isDroppedRequestHeader, isHopByHop } from './hop-by-hop.ts';
+export { latin1 } from './http1-tokens.ts';
 export {
   BODY_CHUNKED,
   BODY_LENGTH,
