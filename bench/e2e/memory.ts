@@ -9,15 +9,15 @@
  *
  *   start 16 HTTP/1.1 targets in this process (node:http, keep-alive 120 s), one per port:
  *     `/` 9 B, `/64k` 64 KiB; in "gate" mode a target holds every response until
- *     N requests are waiting, so N requests are in flight through Ferry at once
- *   for each measurement, a fresh Ferry (1 worker, round robin over the 16 targets):
+ *     N requests are waiting, so N requests are in flight through Ferry at once, then
+ *     answers them 8 at a time (what idle sockets hold, not the peak of N responses at once)
+ *   for each response body (9 B, 64 KiB), a fresh Ferry (1 worker, round robin over the 16 targets):
  *     warm up (a few hundred requests), settle, read VmRSS of Ferry's process (/proc/<pid>/status)
  *     clients  open N keep-alive connections, each makes one GET / (a few at a time, so the
- *              upstream pool stays small) and stays open and idle
- *     pool     open N connections, each makes one request at once behind the gate: the pool grows
- *              to N upstream sockets, which then idle in the pool beside the N idle clients
- *     settle (RSS read every 250 ms until it moves < 0.5%), read VmRSS again: delta / N, minus
- *     the client row's figure for the pool rows
+ *              upstream pool stays small) and stays open and idle; settle, read VmRSS
+ *     pool     each of those N clients makes one request at once behind the gate: the pool grows
+ *              to N upstream sockets, which then idle beside the N idle clients; settle, read VmRSS
+ *     (settle: RSS read every 250 ms until it moves < 0.5%); each row is its delta / N
  *
  * Why it exists: a sidecar sits beside every service, so its footprint per
  * idle connection (clients that keep connections open, and the pool it keeps
@@ -68,8 +68,8 @@ const READY_TIMEOUT_MS = 10_000;
 const WARMUP_REQUEST_COUNT = 400;
 /** Client connections opened (and requests sent) at a time where the pool must stay small. */
 const SEQUENTIAL_BATCH_COUNT = 4;
-/** Connections opened at a time (below Ferry's listen backlog). */
-const CONNECT_BATCH_COUNT = 200;
+/** Held responses the gate answers at a time (below UPSTREAM_READ_BUFFERS_FREE_MAX). */
+const RELEASE_BATCH_COUNT = 8;
 const SETTLE_INTERVAL_MS = 250;
 const SETTLE_TOLERANCE = 0.005;
 /** Longest settle for client connections; pooled sockets get less (they close after the idle timeout). */
@@ -154,9 +154,23 @@ class Targets {
       return;
     }
     this.held.push({ res, body });
-    if (this.held.length < this.gateCount) return;
-    for (const { res: waiting, body: waitingBody } of this.held) waiting.end(waitingBody);
-    this.held.length = 0;
+    if (this.held.length === this.gateCount) this.releaseBatch();
+  }
+
+  /**
+   * Answers the held requests RELEASE_BATCH_COUNT at a time, each batch once the last is
+   * flushed (plus 1 ms): the pool still grows to N sockets (they were all busy at once), but
+   * few responses are relayed at the same moment, so what is left afterwards is what idle
+   * sockets hold, not the peak of N responses in flight (garbage Ferry's worker keeps until a
+   * GC nothing outside it can force, and malloc may never give back to the kernel).
+   */
+  private releaseBatch(): void {
+    const batch = this.held.splice(0, RELEASE_BATCH_COUNT);
+    let pendingCount = batch.length;
+    const onFlushed = (): void => {
+      if (--pendingCount === 0 && this.held.length > 0) setTimeout(() => this.releaseBatch(), 1);
+    };
+    for (const { res, body } of batch) res.end(body, onFlushed);
   }
 
   stop(): void {
@@ -281,62 +295,55 @@ type Row = {
   readonly count: number;
   readonly rssBeforeBytes: number;
   readonly rssAfterBytes: number;
-  /** Idle client connections also open at the second reading (their cost, the first row's, is subtracted). */
-  readonly clientCount: number;
 };
 
-async function measureClients(options: Options, rootDir: string, targets: Targets): Promise<Row> {
-  const ferry = await startFerry(options, rootDir, targets.ports, 'ferry-clients');
+/**
+ * One fresh Ferry, three readings: after the warm-up; after N clients each made one GET / and
+ * went idle (a few at a time, so the pool stays small); after each of those clients made one
+ * GET `path` at once behind the gate (the pool grows to N sockets, which then idle). The
+ * clients stay open throughout: closing them would leave their state as garbage the worker
+ * has not collected yet, and nothing outside Ferry can force a GC in its worker.
+ */
+async function measure(options: Options, rootDir: string, targets: Targets, path: string): Promise<Row[]> {
+  const ferry = await startFerry(options, rootDir, targets.ports, `ferry${path.replace('/', '-')}`);
+  const sockets: Socket[] = [];
   try {
     await warmUp(ferry);
-    const rssBeforeBytes = await settledRssBytes(ferry.child.pid, SETTLE_MAX_MS);
+    const rssStartBytes = await settledRssBytes(ferry.child.pid, SETTLE_MAX_MS);
     const count = options.connectionCount;
-    const sockets: Socket[] = [];
     for (let start = 0; start < count; start += SEQUENTIAL_BATCH_COUNT) {
-      const batch = await openClients(
-        ferry.port,
-        Math.min(SEQUENTIAL_BATCH_COUNT, count - start),
-        SEQUENTIAL_BATCH_COUNT,
-      );
+      const batchCount = Math.min(SEQUENTIAL_BATCH_COUNT, count - start);
+      const batch = await openClients(ferry.port, batchCount, SEQUENTIAL_BATCH_COUNT);
       await Promise.all(batch.map((socket) => getOnce(socket, '/')));
       sockets.push(...batch);
     }
-    const rssAfterBytes = await settledRssBytes(ferry.child.pid, SETTLE_MAX_MS);
-    for (const socket of sockets) socket.destroy();
-    return {
-      label: 'idle keep-alive client connection (after one GET /, 9 B)',
-      count,
-      rssBeforeBytes,
-      rssAfterBytes,
-      clientCount: 0,
-    };
-  } finally {
-    await stopChild(ferry.child);
-  }
-}
-
-async function measurePool(options: Options, rootDir: string, targets: Targets, path: string): Promise<Row> {
-  const ferry = await startFerry(options, rootDir, targets.ports, `ferry-pool${path.replace('/', '-')}`);
-  try {
-    await warmUp(ferry);
-    const rssBeforeBytes = await settledRssBytes(ferry.child.pid, SETTLE_MAX_MS);
+    const rssClientsBytes = await settledRssBytes(ferry.child.pid, SETTLE_MAX_MS);
     const upstreamBefore = targets.openConnectionCount;
-    const count = options.connectionCount;
-    const sockets = await openClients(ferry.port, count, CONNECT_BATCH_COUNT);
     targets.gateCount = count;
     try {
       await Promise.all(sockets.map((socket) => getOnce(socket, path)));
     } finally {
       targets.gateCount = 0;
     }
-    // The clients stay open: closing them would leave their state as garbage the worker has not
-    // collected yet (nothing outside Ferry can force a GC in its worker); the client row is subtracted.
-    const rssAfterBytes = await settledRssBytes(ferry.child.pid, POOL_SETTLE_MAX_MS);
+    const rssPoolBytes = await settledRssBytes(ferry.child.pid, POOL_SETTLE_MAX_MS);
     const pooledCount = targets.openConnectionCount - upstreamBefore;
-    for (const socket of sockets) socket.destroy();
-    const label = `idle pooled upstream socket (after one GET ${path}, ${path === '/' ? '9 B' : '64 KiB'})`;
-    return { label, count: pooledCount, rssBeforeBytes, rssAfterBytes, clientCount: count };
+    const bodyText = path === '/' ? '9 B' : '64 KiB';
+    return [
+      {
+        label: `idle keep-alive client connection (after one GET /, 9 B; ${bodyText} run)`,
+        count,
+        rssBeforeBytes: rssStartBytes,
+        rssAfterBytes: rssClientsBytes,
+      },
+      {
+        label: `idle pooled upstream socket (after one GET ${path}, ${bodyText})`,
+        count: pooledCount,
+        rssBeforeBytes: rssClientsBytes,
+        rssAfterBytes: rssPoolBytes,
+      },
+    ];
   } finally {
+    for (const socket of sockets) socket.destroy();
     await stopChild(ferry.child);
   }
 }
@@ -359,12 +366,12 @@ async function main(): Promise<number> {
   log(`${TARGET_COUNT} targets on ports ${targets.ports[0]}..; temp dir ${rootDir}`);
   const rows: Row[] = [];
   try {
-    log(`clients: ${options.connectionCount} idle keep-alive connections`);
-    rows.push(await measureClients(options, rootDir, targets));
-    log(`pool: ${options.connectionCount} concurrent GET / (9 B)`);
-    rows.push(await measurePool(options, rootDir, targets, '/'));
-    log(`pool: ${options.connectionCount} concurrent GET /64k`);
-    rows.push(await measurePool(options, rootDir, targets, '/64k'));
+    for (const path of ['/', '/64k']) {
+      log(
+        `${options.connectionCount} idle clients, then ${options.connectionCount} pooled sockets (GET ${path})`,
+      );
+      rows.push(...(await measure(options, rootDir, targets, path)));
+    }
   } finally {
     targets.stop();
   }
@@ -378,31 +385,18 @@ async function main(): Promise<number> {
     `- Ferry: \`workers: 1\`, round robin over ${TARGET_COUNT} node:http targets in the bench process (keep-alive); ` +
       "RSS: VmRSS of Ferry's process (/proc/<pid>/status), read every 250 ms until it moves < 0.5% " +
       `(at most ${SETTLE_MAX_MS / 1000} s; ${POOL_SETTLE_MAX_MS / 1000} s for pooled sockets, which Ferry closes after ` +
-      `${UPSTREAM_IDLE_TIMEOUT_MS / 1000} s idle), after a warm-up of ${WARMUP_REQUEST_COUNT} requests; a fresh Ferry per row.`,
+      `${UPSTREAM_IDLE_TIMEOUT_MS / 1000} s idle), after a warm-up of ${WARMUP_REQUEST_COUNT} requests; a fresh Ferry per body size.`,
   ].join('\n');
-  const clientBytesEach = (rows[0]!.rssAfterBytes - rows[0]!.rssBeforeBytes) / rows[0]!.count;
   const table = formatTable(
-    [
-      'idle connection',
-      'count',
-      'RSS before MiB',
-      'RSS after MiB',
-      'delta MiB',
-      'minus clients MiB',
-      'KiB each',
-    ],
-    rows.map((row) => {
-      const deltaBytes = row.rssAfterBytes - row.rssBeforeBytes - row.clientCount * clientBytesEach;
-      return [
-        row.label,
-        String(row.count),
-        mib(row.rssBeforeBytes),
-        mib(row.rssAfterBytes),
-        mib(row.rssAfterBytes - row.rssBeforeBytes),
-        row.clientCount === 0 ? '—' : mib(deltaBytes),
-        row.count > 0 ? (deltaBytes / row.count / 1024).toFixed(1) : '—',
-      ];
-    }),
+    ['idle connection', 'count', 'RSS before MiB', 'RSS after MiB', 'delta MiB', 'KiB each'],
+    rows.map((row) => [
+      row.label,
+      String(row.count),
+      mib(row.rssBeforeBytes),
+      mib(row.rssAfterBytes),
+      mib(row.rssAfterBytes - row.rssBeforeBytes),
+      row.count > 0 ? ((row.rssAfterBytes - row.rssBeforeBytes) / row.count / 1024).toFixed(1) : '—',
+    ]),
     1,
   );
   const block = [
@@ -411,8 +405,8 @@ async function main(): Promise<number> {
     table,
     '',
     'RSS counts touched pages only: a read buffer a 9 B response landed in costs one page, so the 64 KiB row ' +
-      'shows what a buffer that has been filled once costs. Pool rows: the N clients that made the requests ' +
-      'are still open at the second reading; "minus clients" takes N times the first row\'s figure off.',
+      'shows what a buffer that has been filled once costs. Each pool row is measured in the same Ferry as the ' +
+      'client row above it, from the reading with those N clients idle.',
   ].join('\n');
   console.log(block);
   if (options.isWrite) {
