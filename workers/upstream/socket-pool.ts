@@ -103,6 +103,19 @@ export interface UpstreamOwner {
  * so a burst of small responses needs one buffer, not one per socket.
  * A socket that goes idle other than inside its own read callback keeps its
  * buffer until its next read (none today: finish() runs in the relay's callback).
+ * Measured (`npm run bench:memory`, 1,984 idle pooled sockets, 4 runs each at
+ * the parent commit and with this, bench/RESULTS.md 2026-12-05): RSS per idle
+ * pooled socket after a 64 KiB body 68-72 -> 6.5-10 KiB, after a 9 B body
+ * (one touched page of the old buffer) 11-15 -> 7-12 KiB; what remains is the
+ * socket itself. CPU per request: no change beyond the noise of a busy
+ * machine (load average 6-11) in 4 runs each of `npm run bench:http --
+ * --quick --only nginx1,ferry1` and in an interleaved A/B of both on core 1
+ * (median Ferry CPU 9 B 49.8 -> 49.5 µs/req, 16 KiB 67.4 -> 51.7, 1 GiB
+ * 900 -> 850 ms/GiB); the copy is 0.5% of the worker's busy time at 16 KiB
+ * (`npm run bench:profile -- --path /16k`).
+ * When not to: if most responses were larger than one read and streamed
+ * through many sockets at once, every socket would hold a buffer anyway and
+ * the copy of each first read would buy nothing.
  * Measured: TODO(perf) numbers.
  */
 
