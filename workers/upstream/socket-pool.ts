@@ -42,7 +42,8 @@ export interface UpstreamOwner {
    * Bytes read from the target. For plain-TCP sockets `chunk` is a view of the
    * socket's reused read buffer (see UPSTREAM_READ_BUFFER_BYTES): return true if anything
    * still references it after the call (a downstream write left queued, a kept
-   * view), so the pool gives the socket a fresh buffer before its next read.
+   * view), so the pool gives the socket a fresh buffer before its next read and
+   * never hands this one to another socket (the free list, "Lazy read buffers").
    */
   onUpstreamData(up: UpstreamSocket, chunk: Buffer): boolean;
   /** The socket ended or failed; `errorCode` is the errno-style code or 'EOF'. */
