@@ -110,9 +110,10 @@ export interface UpstreamOwner {
  * (one touched page of the old buffer) 11-15 -> 7-12 KiB; what remains is the
  * socket itself. CPU per request: no change beyond the noise of a busy
  * machine (load average 6-11) in 4 runs each of `npm run bench:http --
- * --quick --only nginx1,ferry1` and in an interleaved A/B of both on core 1
- * (median Ferry CPU 9 B 49.8 -> 49.5 µs/req, 16 KiB 67.4 -> 51.7, 1 GiB
- * 900 -> 850 ms/GiB); the copy is 0.5% of the worker's busy time at 16 KiB
+ * --quick --only nginx1,ferry1` and in 3 interleaved A/B runs of both on
+ * core 1 (median Ferry CPU per 9 B request 46-58 µs before, 48-64 after; per
+ * 16 KiB 52-69 and 51-56; per GiB 870-900 and 850-1,070 ms: the medians move
+ * both ways); the copy is 0.5% of the worker's busy time at 16 KiB
  * (`npm run bench:profile -- --path /16k`).
  * When not to: if most responses were larger than one read and streamed
  * through many sockets at once, every socket would hold a buffer anyway and
