@@ -36,8 +36,10 @@ export const UPSTREAM_RESPONSE_TIMEOUT_MS = 60_000;
 export const UPSTREAM_IDLE_SOCKETS_MAX = 128;
 /** Idle pooled upstream socket lifetime (shorter than typical server keep-alive of 60 s+). */
 export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
-/** Read buffer of each plain-TCP upstream socket, reused from read to read (workers/upstream/socket-pool.ts). */
+/** Read buffer of a plain-TCP upstream socket while it carries an exchange, reused from read to read (workers/upstream/socket-pool.ts). */
 export const UPSTREAM_READ_BUFFER_BYTES = 64 * 1024;
+/** Read buffers a worker keeps for reuse when their sockets go idle (workers/upstream/socket-pool.ts); more are left to the GC. */
+export const UPSTREAM_READ_BUFFERS_FREE_MAX = 16;
 
 /** Pick attempts before a picker gives up with NO_SLOT. */
 export const PICK_ATTEMPTS_MAX = 8;

@@ -31,6 +31,7 @@ import {
   UPSTREAM_IDLE_SOCKETS_MAX,
   UPSTREAM_IDLE_TIMEOUT_MS,
   UPSTREAM_READ_BUFFER_BYTES,
+  UPSTREAM_READ_BUFFERS_FREE_MAX,
 } from '../../src/shared/limits.ts';
 import { connectTls, type UpstreamTlsOptions } from '../tls/index.ts';
 
@@ -41,7 +42,8 @@ export interface UpstreamOwner {
    * Bytes read from the target. For plain-TCP sockets `chunk` is a view of the
    * socket's reused read buffer (see UPSTREAM_READ_BUFFER_BYTES): return true if anything
    * still references it after the call (a downstream write left queued, a kept
-   * view), so the pool gives the socket a fresh buffer before its next read.
+   * view), so the pool gives the socket a fresh buffer before its next read and
+   * never hands this one to another socket (the free list, "Lazy read buffers").
    */
   onUpstreamData(up: UpstreamSocket, chunk: Buffer): boolean;
   /** The socket ended or failed; `errorCode` is the errno-style code or 'EOF'. */
@@ -69,12 +71,54 @@ export interface UpstreamOwner {
  *   replacement, and while a callback that looks at "the current buffer"
  *   parses stale bytes (the harness's 1 GiB cell, a pooled socket last read
  *   during the 16 KiB cell: 502 FERRY_ERR_UPSTREAM_BAD_RESPONSE in 2 of 2
- *   runs). Hence one buffer per socket (UPSTREAM_READ_BUFFER_BYTES per open plain
- *   upstream socket), and the callback views the buffer Node says it filled.
+ *   runs). Hence one buffer per socket carrying an exchange (an idle one holds
+ *   none, next section), and the callback views the buffer Node says it filled.
  * - Replacing the buffer when nothing holds it. A 64 KiB allocUnsafeSlow per
  *   response took 9 B from ~40k to 16.7k req/s (external memory drives the
  *   GC): "still referenced" must be exact, not conservative.
  * Not for TLS sockets: TLS decrypts into its own buffers, so they keep 'data'.
+ */
+
+// === Lazy read buffers: none held while a socket idles (SocketPool.readBufferFor) ===
+/*
+ * A socket holds a buffer of its own only from the first read of an exchange
+ * to its end. Node asks `onread.buffer()` for the next buffer after every read
+ * callback (and once inside net.connect), and the native handle reads into
+ * whatever was handed out last, so a buffer cannot be taken back when
+ * release() runs, only at the next hand-out:
+ *
+ *   connect, acquire ──> the handle reads into the pool's one shared buffer
+ *   first read of the exchange lands there ──> copied at once into an own buffer (the
+ *     worker's free list, else allocated); the exchange only ever sees the copy
+ *   more reads of the same response ──> straight into the own buffer (a fresh one when a
+ *     queued write kept the last, as before)
+ *   the response ends in a read callback, release() ──> buffer(): no owner, so the own
+ *     buffer goes back to the free list (unless a write holds it), the handle gets the
+ *     shared one, and the socket idles holding nothing (EOF and stray bytes still seen)
+ *
+ * The copy keeps the shared buffer free of anything that outlives one
+ * callback: every idle handle reads into it, so a view of it left in a queued
+ * write would be overwritten (the per-worker-buffer fault above). It costs one
+ * memcpy of each response's first read (9 B body: ~200 bytes, 16 KiB: ~16.6 KB),
+ * and a response that ends in one read takes and returns the same free buffer,
+ * so a burst of small responses needs one buffer, not one per socket.
+ * A socket that goes idle other than inside its own read callback keeps its
+ * buffer until its next read (none today: finish() runs in the relay's callback).
+ * Measured (`npm run bench:memory`, 1,984 idle pooled sockets, 4 runs each at
+ * the parent commit and with this, bench/RESULTS.md 2026-12-05): RSS per idle
+ * pooled socket after a 64 KiB body 68-72 -> 6.5-10 KiB, after a 9 B body
+ * (one touched page of the old buffer) 11-15 -> 7-12 KiB; what remains is the
+ * socket itself. CPU per request: no change beyond the noise of a busy
+ * machine (load average 6-11) in 4 runs each of `npm run bench:http --
+ * --quick --only nginx1,ferry1` and in 3 interleaved A/B runs of both on
+ * core 1 (median Ferry CPU per 9 B request 46-58 µs before, 48-64 after; per
+ * 16 KiB 52-69 and 51-56; per GiB 870-900 and 850-1,070 ms: the medians move
+ * both ways); the copy is 0.5% of the worker's busy time at 16 KiB
+ * (`npm run bench:profile -- --path /16k`).
+ * When not to: if most responses were larger than one read and streamed
+ * through many sockets at once, every socket would hold a buffer anyway and
+ * the copy of each first read would buy nothing.
+ * Measured: TODO(perf) numbers.
  */
 
 // === Sockets and the pool ===
@@ -94,6 +138,12 @@ export class UpstreamSocket {
   readonly targetGeneration: number;
   /** TLS options it was made with (HTTPS groups), null for plain TCP: reused only for the same options. */
   readonly tls: UpstreamTlsOptions | null;
+  /**
+   * Plain TCP: this socket's own read buffer, from the first read of an exchange until the
+   * exchange ends or a write holds it; null otherwise (the handle then reads into the pool's
+   * shared buffer) and for TLS.
+   */
+  readBuffer: Buffer | null;
 
   constructor(
     socket: net.Socket,
@@ -104,6 +154,7 @@ export class UpstreamSocket {
     tls: UpstreamTlsOptions | null,
   ) {
     this.socket = socket;
+    this.readBuffer = null;
     this.slot = slot;
     this.targetGeneration = targetGeneration;
     this.tls = tls;
@@ -124,12 +175,18 @@ export class SocketPool {
   private readonly idleBySlot: Map<number, UpstreamSocket[]>;
   /** Every open socket per slot, idle or carrying an exchange (so a released slot's sockets can all be cut). */
   private readonly openBySlot: Map<number, Set<UpstreamSocket>>;
+  /** What a plain-TCP socket without an own buffer reads into (idle, or not read since connect or acquire); never viewed past one callback. */
+  private readonly sharedReadBuffer: Buffer;
+  /** Read buffers no socket and no write holds, for the next socket that needs one (at most UPSTREAM_READ_BUFFERS_FREE_MAX). */
+  private readonly freeReadBuffers: Buffer[];
 
   constructor(view: TableView, workerIndex: number) {
     this.view = view;
     this.workerIndex = workerIndex;
     this.idleBySlot = new Map();
     this.openBySlot = new Map();
+    this.sharedReadBuffer = Buffer.allocUnsafeSlow(UPSTREAM_READ_BUFFER_BYTES);
+    this.freeReadBuffers = [];
   }
 
   /**
@@ -173,10 +230,10 @@ export class SocketPool {
     owner: UpstreamOwner,
     tls: UpstreamTlsOptions | null = null,
   ): UpstreamSocket {
-    // `created` exists only after net.connect returns; Node asks for the first buffer inside it, and
-    // reads (the callback) start after the connection is up.
+    // `created` exists only after net.connect returns; Node asks for the first buffer inside it (the
+    // shared one: an own buffer is taken at the first read), and reads (the callback) start after
+    // the connection is up.
     let created: UpstreamSocket | null = null;
-    let readBuffer = tls === null ? Buffer.allocUnsafeSlow(UPSTREAM_READ_BUFFER_BYTES) : null;
     const socket =
       tls === null
         ? net.connect({
@@ -184,17 +241,25 @@ export class SocketPool {
             port,
             noDelay: true,
             onread: {
-              buffer: () => readBuffer!,
-              // `filled` is the buffer this read went into (always this socket's readBuffer, as
-              // Node asks `buffer` again after each callback); returning false would stop reading.
+              buffer: () => (created === null ? this.sharedReadBuffer : this.readBufferFor(created)),
+              // `filled` is the buffer this read went into: the last one `buffer` handed out, as
+              // Node asks again after each callback. Returning false would stop reading.
               callback: (nread: number, filled: Uint8Array): boolean => {
                 const current = created!;
                 if (current.owner === null) {
                   current.socket.destroy(); // bytes on an idle socket: the target broke framing; never reuse it
                   return false;
                 }
-                if (current.owner.onUpstreamData(current, (filled as Buffer).subarray(0, nread)))
-                  readBuffer = Buffer.allocUnsafeSlow(UPSTREAM_READ_BUFFER_BYTES);
+                let chunk = (filled as Buffer).subarray(0, nread);
+                if (filled === this.sharedReadBuffer) {
+                  // The exchange's first read: into an own buffer before anyone sees it.
+                  const own = current.readBuffer ?? this.takeReadBuffer();
+                  current.readBuffer = own;
+                  chunk.copy(own, 0, 0, nread);
+                  chunk = own.subarray(0, nread);
+                }
+                // True: a queued write still holds the bytes, so the buffer is the write's now.
+                if (current.owner.onUpstreamData(current, chunk)) current.readBuffer = null;
                 return true;
               },
             },
@@ -282,8 +347,43 @@ export class SocketPool {
     this.idleBySlot.clear();
   }
 
+  // === Read buffers (plain TCP; see "Lazy read buffers" above) ===
+
+  /** A read buffer nothing holds: from the free list, else a new one. */
+  private takeReadBuffer(): Buffer {
+    return this.freeReadBuffers.pop() ?? Buffer.allocUnsafeSlow(UPSTREAM_READ_BUFFER_BYTES);
+  }
+
+  /** Keep `buffer` (held by nothing now) for another socket, up to UPSTREAM_READ_BUFFERS_FREE_MAX. */
+  private giveBackReadBuffer(buffer: Buffer): void {
+    if (this.freeReadBuffers.length < UPSTREAM_READ_BUFFERS_FREE_MAX) this.freeReadBuffers.push(buffer);
+  }
+
+  /**
+   * The buffer `up`'s next read goes into (Node's `onread.buffer`, asked after
+   * every read callback): its own while it carries an exchange (a fresh one
+   * when a write kept the last); the shared buffer once it has no owner
+   * (released, or closing), its own going back to the free list.
+   */
+  private readBufferFor(up: UpstreamSocket): Buffer {
+    if (up.owner === null) {
+      if (up.readBuffer !== null) {
+        this.giveBackReadBuffer(up.readBuffer);
+        up.readBuffer = null;
+      }
+      return this.sharedReadBuffer;
+    }
+    if (up.readBuffer === null) up.readBuffer = this.takeReadBuffer();
+    return up.readBuffer;
+  }
+
   private onClose(up: UpstreamSocket): void {
     up.isClosed = true;
+    if (up.readBuffer !== null) {
+      // The handle is closed: nothing reads into it any more, and no write holds it.
+      this.giveBackReadBuffer(up.readBuffer);
+      up.readBuffer = null;
+    }
     this.openBySlot.get(up.slot)?.delete(up);
     if (up.isConnected) {
       addTarget(this.view, up.slot, TARGET_ACTIVE_CONNECTIONS, -1);

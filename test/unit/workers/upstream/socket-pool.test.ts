@@ -83,6 +83,72 @@ describe('SocketPool', () => {
     });
   });
 
+  describe('read buffers (plain TCP)', () => {
+    /** A server that answers each chunk it reads with `reply(n)`, n counting from 1. */
+    async function answeringServer(reply: (n: number) => string): Promise<number> {
+      let count = 0;
+      const server = net.createServer((socket) => {
+        openSockets.push(socket);
+        socket.on('error', () => {});
+        socket.on('data', () => socket.write(reply(++count)));
+      });
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return (server.address() as net.AddressInfo).port;
+    }
+
+    /**
+     * One exchange as the relay does it: write, read one chunk, release the socket
+     * inside the read callback; `isHeld` is what onUpstreamData answers.
+     */
+    function exchange(
+      pool: SocketPool,
+      port: number,
+      isHeld: boolean,
+    ): Promise<{ up: UpstreamSocket; text: string; chunk: Buffer }> {
+      return new Promise((resolve) => {
+        const owner: UpstreamOwner = {
+          onUpstreamConnect: (connectedUp) => connectedUp.socket.write('go'),
+          onUpstreamData: (dataUp, chunk) => {
+            pool.release(dataUp, 0);
+            // Resolve after the callback returns, once Node asked for the next buffer.
+            setImmediate(() => resolve({ up: dataUp, text: chunk.toString('latin1'), chunk }));
+            return isHeld;
+          },
+          onUpstreamClose: () => {},
+          onUpstreamDrain: () => {},
+        };
+        const up = pool.acquire(0, '127.0.0.1', port, owner);
+        if (up.isConnected) owner.onUpstreamConnect(up);
+      });
+    }
+
+    it('holds no read buffer while a socket idles in the pool', async () => {
+      const { pool } = makePool();
+      const port = await answeringServer((n) => `reply ${n}`);
+      const first = await exchange(pool, port, false);
+      expect(first.text).toBe('reply 1');
+      expect(first.up.readBuffer).toBeNull();
+      const second = await exchange(pool, port, false);
+      expect(second.up).toBe(first.up);
+      expect(second.text).toBe('reply 2');
+      expect(second.up.readBuffer).toBeNull();
+    });
+
+    it('hands the first read after reuse over in a buffer of its own, not the shared idle one', async () => {
+      const { pool } = makePool();
+      const port = await answeringServer((n) => `reply ${n}`);
+      const first = await exchange(pool, port, false);
+      const second = await exchange(pool, port, true);
+      expect(second.up).toBe(first.up);
+      // A queued write holds the chunk: later reads of any socket must not overwrite it.
+      const third = await exchange(pool, port, false);
+      expect(third.text).toBe('reply 3');
+      expect(second.chunk.toString('latin1')).toBe('reply 2');
+      expect(third.chunk.buffer).not.toBe(second.chunk.buffer);
+    });
+  });
+
   describe('closeSlot', () => {
     it('cuts idle and busy sockets alike and counts them closed', async () => {
       const { view, pool } = makePool();
