@@ -101,10 +101,12 @@ const SYSTEMS: readonly SystemSpec[] = [
   { id: 'nginx1', kind: 'nginx', workerCount: 1, isPinned: true, label: 'NGINX, 1 worker' },
   { id: 'haproxy1', kind: 'haproxy', workerCount: 1, isPinned: true, label: 'HAProxy, nbthread 1' },
   { id: 'ferry1', kind: 'ferry', workerCount: 1, isPinned: true, label: 'Ferry, 1 worker' },
+  { id: 'base1', kind: 'base', workerCount: 1, isPinned: true, label: 'Ferry baseline, 1 worker' },
   { id: 'direct2', kind: 'direct', workerCount: 1, isPinned: false, label: 'direct to target' },
   { id: 'nginx2', kind: 'nginx', workerCount: 2, isPinned: false, label: 'NGINX, 2 workers' },
   { id: 'haproxy2', kind: 'haproxy', workerCount: 2, isPinned: false, label: 'HAProxy, nbthread 2' },
   { id: 'ferry2', kind: 'ferry', workerCount: 2, isPinned: false, label: 'Ferry, 2 workers' },
+  { id: 'base2', kind: 'base', workerCount: 2, isPinned: false, label: 'Ferry baseline, 2 workers' },
 ];
 
 const USAGE = `usage: npm run bench:http -- [options]   (or: node bench/e2e/http.ts [options])
@@ -115,6 +117,9 @@ const USAGE = `usage: npm run bench:http -- [options]   (or: node bench/e2e/http
   --quick          ${QUICK_CELL_DURATION_S} s cells and a ${QUICK_WARMUP_DURATION_S} s warm-up, to iterate
   --ferry PATH     Ferry CLI entry to run (default src/cli/ferry.ts); point it at a checkout of the
                    main branch (git worktree) to measure main beside this tree
+  --baseline PATH  also run another checkout's Ferry CLI entry (rows base1, base2) right after each
+                   Ferry row, in the same run: the before/after of a change as one ratio
+                   (the base rows run only with --baseline)
   --write          also add the tables to bench/RESULTS.md under a dated heading
   --help           this text
 
@@ -127,6 +132,8 @@ type Options = {
   readonly warmupDurationS: number;
   readonly isWrite: boolean;
   readonly ferryEntryPath: string;
+  /** `--baseline`: the other checkout's CLI entry, or null (no base rows). */
+  readonly baselineEntryPath: string | null;
 };
 
 function parseDurationS(text: string): number {
@@ -144,6 +151,7 @@ function parseOptions(argv: readonly string[]): Options | null {
   let isQuick = false;
   let isWrite = false;
   let ferryEntryPath = FERRY_ENTRY_PATH;
+  let baselineEntryPath: string | null = null;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!;
     const [name, inlineValue] =
@@ -160,9 +168,11 @@ function parseOptions(argv: readonly string[]): Options | null {
     else if (name === '--quick') isQuick = true;
     else if (name === '--write') isWrite = true;
     else if (name === '--ferry') ferryEntryPath = resolve(takeValue());
+    else if (name === '--baseline') baselineEntryPath = resolve(takeValue());
     else throw new Error(`unknown option ${arg}\n\n${USAGE}`);
   }
-  let specs = SYSTEMS;
+  // Each base row runs right after its Ferry row, so the two see the same machine.
+  let specs = SYSTEMS.filter((spec) => spec.kind !== 'base' || baselineEntryPath !== null);
   if (onlyText !== null) {
     const tokens = onlyText
       .split(',')
@@ -175,7 +185,14 @@ function parseOptions(argv: readonly string[]): Options | null {
         );
       }
     }
-    specs = SYSTEMS.filter((spec) => tokens.includes(spec.id) || tokens.includes(spec.kind));
+    specs = specs.filter(
+      (spec) =>
+        tokens.includes(spec.id) ||
+        tokens.includes(spec.kind) ||
+        // --only ferry1 with --baseline brings base1 along: the pair is the point.
+        (spec.kind === 'base' &&
+          tokens.some((token) => token === 'ferry' || token === `ferry${spec.id.at(-1)}`)),
+    );
   }
   return {
     specs,
@@ -183,6 +200,7 @@ function parseOptions(argv: readonly string[]): Options | null {
     warmupDurationS: isQuick ? QUICK_WARMUP_DURATION_S : DEFAULT_WARMUP_DURATION_S,
     isWrite,
     ferryEntryPath,
+    baselineEntryPath,
   };
 }
 
@@ -244,6 +262,12 @@ async function startTargets(
 
 // === Systems under test ===
 
+/** The Ferry CLI entry a Ferry or base row runs (null for the other systems). */
+function entryPathOf(options: Options, spec: SystemSpec): string | null {
+  if (spec.kind === 'base') return options.baselineEntryPath;
+  return spec.kind === 'ferry' ? options.ferryEntryPath : null;
+}
+
 /** Starts the proxy of `spec` on `listenPort`; returns null for direct (wrk hits target 1). */
 async function startProxy(run: Run, spec: SystemSpec, listenPort: number): Promise<BenchChild | null> {
   const cpuList = spec.isPinned && run.isPinningPossible ? PROXY_CPU : null;
@@ -266,11 +290,13 @@ async function startProxy(run: Run, spec: SystemSpec, listenPort: number): Promi
       // -db: stay in the foreground, one process (no master-worker).
       return startChild(spec.id, [run.tools.haproxy, '-db', '-f', confPath], { cpuList, logPath });
     }
-    case 'ferry': {
+    case 'ferry':
+    case 'base': {
       const confPath = join(run.dirs.rootDir, `${spec.id}.yaml`);
       const adminPort = await findFreePort();
       writeFileSync(confPath, renderFerryYaml(spec.workerCount, listenPort, adminPort, run.targetPorts));
-      return startChild(spec.id, [FERRY_NODE_PATH, run.options.ferryEntryPath, '--config', confPath], {
+      const entryPath = entryPathOf(run.options, spec)!;
+      return startChild(spec.id, [FERRY_NODE_PATH, entryPath, '--config', confPath], {
         cpuList,
         logPath,
         cwd: REPO_DIR,
@@ -366,10 +392,9 @@ async function measureSystem(run: Run, spec: SystemSpec): Promise<SystemResult> 
     medium: null,
     stream: null,
   });
-  if (spec.kind === 'ferry' && !existsSync(run.options.ferryEntryPath)) {
-    const shownPath = run.options.ferryEntryPath.startsWith(`${REPO_DIR}/`)
-      ? relative(REPO_DIR, run.options.ferryEntryPath)
-      : run.options.ferryEntryPath;
+  const entryPath = entryPathOf(run.options, spec);
+  if (entryPath !== null && !existsSync(entryPath)) {
+    const shownPath = entryPath.startsWith(`${REPO_DIR}/`) ? relative(REPO_DIR, entryPath) : entryPath;
     return notAvailable(`${shownPath} does not exist (yet)`);
   }
   const port = spec.kind === 'direct' ? run.targetPorts[0]! : await findFreePort();

@@ -12,7 +12,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { StreamResult, WrkResult } from './load.ts';
 
-export type SystemKind = 'direct' | 'nginx' | 'haproxy' | 'ferry';
+/** `base`: another checkout of Ferry (`--baseline`), measured beside this tree in the same run. */
+export type SystemKind = 'direct' | 'nginx' | 'haproxy' | 'ferry' | 'base';
 
 /** One system under test in one CPU layout. */
 export type SystemSpec = {
@@ -194,9 +195,11 @@ export function formatRatioTable(results: readonly SystemResult[]): string {
     ['ferry1', 'nginx1', 'Ferry / NGINX'],
     ['ferry1', 'haproxy1', 'Ferry / HAProxy'],
     ['ferry1', 'direct1', 'Ferry / direct'],
+    ['ferry1', 'base1', 'Ferry / baseline'],
     ['ferry2', 'nginx2', 'Ferry / NGINX'],
     ['ferry2', 'haproxy2', 'Ferry / HAProxy'],
     ['ferry2', 'direct2', 'Ferry / direct'],
+    ['ferry2', 'base2', 'Ferry / baseline'],
   ] as const;
   for (const [ferryId, baselineId, label] of pairs) {
     // A pair left out by --only gets no row; one whose system was not available gets dashes.
