@@ -551,17 +551,32 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (up !== this.up) return false;
     if (this.phase === PHASE_TUNNEL) {
       if (!this.socket.write(chunk)) up.socket.pause();
-      return this.socket.writableLength > 0;
+      return this.isReadBufferHeld(up);
     }
     this.deadlineMs = this.runtime.nowMs + this.ex.responseTimeoutMs;
     if (this.isResponseHeadSent) {
       this.relayBody(chunk, 0);
-      return this.socket.writableLength > 0;
+      return this.isReadBufferHeld(up);
     }
     const buf = concat(this.upPending, chunk);
     this.upPending = null;
     this.relayHead(buf, 0);
-    return this.socket.writableLength > 0;
+    return this.isReadBufferHeld(up);
+  }
+
+  /**
+   * Whether `up`'s read buffer must be left to a queued downstream write (the
+   * pool then hands `up` another one). Not when `up` is paused for that very
+   * write: a paused socket reads nothing (onread sockets stop their handle),
+   * and only the downstream 'drain' resumes it, when every queued write is
+   * done, so the same buffer can take the next read as it is. A streamed body
+   * whose reads fill the buffer (64 KiB > the 16 KiB write high-water mark)
+   * pauses on every write the kernel does not take whole: without this, each
+   * such read cost a fresh 64 KiB buffer. Once the exchange ended (`up` is
+   * no longer this.up: released or dropped) a queued write keeps the buffer.
+   */
+  private isReadBufferHeld(up: UpstreamSocket): boolean {
+    return this.socket.writableLength > 0 && !(up === this.up && up.socket.isPaused());
   }
 
   /** Parse response heads from buf[start..]: interim 1xx are relayed and parsing goes on. */

@@ -118,7 +118,6 @@ export interface UpstreamOwner {
  * When not to: if most responses were larger than one read and streamed
  * through many sockets at once, every socket would hold a buffer anyway and
  * the copy of each first read would buy nothing.
- * Measured: TODO(perf) numbers.
  */
 
 // === Sockets and the pool ===
