@@ -86,7 +86,7 @@ function checkListener(
   if (certificates === undefined || (Array.isArray(certificates) && certificates.length === 0)) {
     report(
       [...at, 'certificates'],
-      `an ${protocol} listener needs at least one certificate: certificates: [ { cert: site.crt, key: site.key } ]`,
+      `${protocol === 'HTTPS' ? 'an' : 'a'} ${protocol} listener needs at least one certificate: certificates: [ { cert: site.crt, key: site.key } ]`,
     );
   }
   for (const { index, entry } of objectsIn(certificates)) {
