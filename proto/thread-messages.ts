@@ -45,6 +45,18 @@ export interface TopologyGroup {
   readonly stickiness?: TopologyStickiness;
   /** Send a PROXY protocol v2 header to targets before a layer-4 flow's bytes; absent = off. */
   readonly isProxyProtocolOn?: boolean;
+  /** GENEVE appliance groups (GWLB); absent for others. */
+  readonly geneve?: TopologyGeneve;
+}
+
+/** A GENEVE appliance group's flow attributes (GWLB's stickiness type and target failover). */
+export interface TopologyGeneve {
+  /** Inner-packet fields a flow is: 5 (five_tuple), 3 (three_tuple), 2 (two_tuple). */
+  readonly stickiness: number;
+  /** When a flow's appliance turns unhealthy: false keeps the flow there (no_rebalance), true re-picks it (rebalance). */
+  readonly isRebalancedOnUnhealthy: boolean;
+  /** When a flow's appliance is deregistered (draining): the same choice. */
+  readonly isRebalancedOnDeregistration: boolean;
 }
 
 /** One certificate of an HTTPS listener: absolute PEM file paths (resolved by main against the config folder). */
@@ -96,7 +108,7 @@ export interface TopologyLayer4 {
   readonly maxUdpFlows: number;
 }
 
-export type TopologyListenerProtocol = 'HTTP' | 'HTTPS' | 'TCP' | 'TLS' | 'UDP' | 'TCP_UDP';
+export type TopologyListenerProtocol = 'HTTP' | 'HTTPS' | 'TCP' | 'TLS' | 'UDP' | 'TCP_UDP' | 'GENEVE';
 
 export interface TopologyListener {
   readonly name: string;

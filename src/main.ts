@@ -89,7 +89,7 @@ async function preflightListeners(snapshot: ConfigSnapshot): Promise<Map<string,
       );
     const protocol = listener.protocol;
     let port: number;
-    if (protocol === 'UDP')
+    if (protocol === 'UDP' || protocol === 'GENEVE')
       port = await probeUdp(listener.host, listener.port).catch((error) => Promise.reject(fail(error)));
     else {
       // TCP_UDP needs the same port free for both: a port 0 the OS gives for TCP is tried for UDP, a few times.

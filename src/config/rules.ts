@@ -83,11 +83,14 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
             `applies only to TCP, TLS, UDP and TCP_UDP listeners; this listener is ${protocol}`,
           );
       }
-    } else if ((protocol === 'UDP' || protocol === 'TLS') && entry['proxyProtocol'] !== undefined) {
+    } else if (
+      (protocol === 'UDP' || protocol === 'TLS' || protocol === 'GENEVE') &&
+      entry['proxyProtocol'] !== undefined
+    ) {
       report(
         ['listeners', index, 'proxyProtocol'],
-        protocol === 'UDP'
-          ? 'applies only to TCP and TCP_UDP listeners (a UDP datagram carries no PROXY header); this listener is UDP'
+        protocol !== 'TLS'
+          ? `applies only to TCP and TCP_UDP listeners (a UDP datagram carries no PROXY header); this listener is ${protocol}`
           : 'applies only to TCP and TCP_UDP listeners (Ferry reads PROXY headers before TLS only on TCP listeners; put SNI passthrough on a TCP listener instead); this listener is TLS',
       );
     }
@@ -214,6 +217,7 @@ function checkGroupOptions(
       `${keyText} hashes layer-4 flows, but ${httpUser.protocol} listener ${JSON.stringify(httpUser.name)} forwards to this group; use source_ip or a request key`,
     );
   }
+  checkGenevePairing(index, group, users, algorithm, report);
   if (group['proxyProtocol'] === 'v2' && httpUser !== undefined) {
     report(
       ['targetGroups', index, 'proxyProtocol'],
@@ -235,6 +239,44 @@ function checkGroupOptions(
     if (check[key] !== undefined)
       report(['targetGroups', index, 'healthCheck', key], `applies only to HTTP and HTTPS checks; ${why}`);
   }
+}
+
+/** GENEVE listeners forward to GENEVE (appliance) groups only, and only those take the GWLB keys. */
+function checkGenevePairing(
+  index: number,
+  group: RawObject,
+  users: readonly { name: string; protocol: string }[],
+  algorithm: string,
+  report: Report,
+): void {
+  const isGenevegroup = stringAt(group, 'protocol') === 'GENEVE';
+  if (!isGenevegroup) {
+    for (const key of ['flowStickiness', 'targetFailover'] as const) {
+      if (group[key] !== undefined)
+        report(
+          ['targetGroups', index, key],
+          'applies only to GENEVE groups (appliances behind a GENEVE listener)',
+        );
+    }
+    const geneveUser = users.find((user) => user.protocol === 'GENEVE');
+    if (geneveUser !== undefined)
+      report(
+        ['targetGroups', index, 'protocol'],
+        `GENEVE listener ${JSON.stringify(geneveUser.name)} forwards to this group: set protocol: GENEVE`,
+      );
+    return;
+  }
+  if (group['algorithm'] !== undefined && algorithm !== 'hash')
+    report(
+      ['targetGroups', index, 'algorithm'],
+      `a GENEVE group picks appliances by a symmetric flow hash (GWLB); leave algorithm out or set hash, got ${algorithm}`,
+    );
+  const other = users.find((user) => user.protocol !== 'GENEVE');
+  if (other !== undefined)
+    report(
+      ['targetGroups', index, 'protocol'],
+      `GENEVE groups take GENEVE listeners only, but ${other.protocol} listener ${JSON.stringify(other.name)} forwards to this group`,
+    );
 }
 
 /** A target may appear once per group (the same host and port twice would double its share silently). */

@@ -64,12 +64,17 @@ import {
 
 // === Vocabulary ===
 /** Listener protocols Ferry serves today. */
-export const LISTENER_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'TCP_UDP'] as const;
+export const LISTENER_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE'] as const;
 export type ListenerProtocol = (typeof LISTENER_PROTOCOLS)[number];
 /** Listener protocols of the contract that later issues add; config naming them gets "not supported yet". */
-export const PLANNED_LISTENER_PROTOCOLS = ['GENEVE'] as const;
+export const PLANNED_LISTENER_PROTOCOLS: readonly string[] = [];
 /** Layer-4 listener protocols (NLB): a flow per connection or datagram 5-tuple, no HTTP. */
-export const LAYER4_PROTOCOLS: readonly string[] = ['TCP', 'TLS', 'UDP', 'TCP_UDP'];
+export const LAYER4_PROTOCOLS: readonly string[] = ['TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE'];
+/** `flowStickiness` of a GENEVE group (GWLB's 5-, 3- and 2-tuple stickiness) and its number in the topology. */
+export const FLOW_STICKINESS = ['five_tuple', 'three_tuple', 'two_tuple'] as const;
+const FLOW_STICKINESS_TUPLE = { five_tuple: 5, three_tuple: 3, two_tuple: 2 } as const;
+/** `targetFailover.*` of a GENEVE group (GWLB's words). */
+export const TARGET_FAILOVER_MODES = ['no_rebalance', 'rebalance'] as const;
 /** `proxyProtocol.accept`: which PROXY protocol versions a listener reads from trusted sources. */
 export const PROXY_PROTOCOL_ACCEPT = ['v1', 'v2', 'any'] as const;
 /** `targetGroups[].proxyProtocol`: what Ferry sends to the targets before the client's bytes. */
@@ -167,13 +172,13 @@ function listenerProtocolField() {
   return z
     .enum(LISTENER_PROTOCOLS, {
       error: unlessMissing((input) =>
-        (PLANNED_LISTENER_PROTOCOLS as readonly unknown[]).includes(input)
+        typeof input === 'string' && PLANNED_LISTENER_PROTOCOLS.includes(input)
           ? `protocol ${String(input)} is not supported yet; supported now: ${LISTENER_PROTOCOLS.join(' | ')}`
           : `expected one of ${LISTENER_PROTOCOLS.join(' | ')}, got ${describeValue(input)}`,
       ),
     })
     .meta({
-      'x-allowed': `${LISTENER_PROTOCOLS.map((name) => `\`${name}\``).join(' | ')} (${PLANNED_LISTENER_PROTOCOLS.join(', ')}: not supported yet)`,
+      'x-allowed': `${LISTENER_PROTOCOLS.map((name) => `\`${name}\``).join(' | ')}${PLANNED_LISTENER_PROTOCOLS.length === 0 ? '' : ` (${PLANNED_LISTENER_PROTOCOLS.join(', ')}: not supported yet)`}`,
     });
 }
 
@@ -399,6 +404,27 @@ const targetGroupSchema = z
     protocol: targetGroupProtocolField,
     tls: upstreamTlsField,
     stickiness: stickinessField,
+    flowStickiness: enumOf(FLOW_STICKINESS).optional().meta({
+      description:
+        'GENEVE groups only: which fields of the inner packet make a flow, hashed the same for both directions so a flow keeps one appliance: five_tuple (protocol, addresses, ports), three_tuple (protocol, addresses) or two_tuple (addresses). GWLB’s stickiness type.',
+      'x-default': '`five_tuple` on GENEVE groups',
+    }),
+    targetFailover: z
+      .strictObject({
+        onUnhealthy: enumOf(TARGET_FAILOVER_MODES)
+          .default('no_rebalance')
+          .describe(
+            'When a flow’s appliance turns unhealthy: no_rebalance keeps the flow there (new flows go elsewhere), rebalance moves it to a healthy appliance.',
+          ),
+        onDeregistration: enumOf(TARGET_FAILOVER_MODES)
+          .default('no_rebalance')
+          .describe('The same choice when a flow’s appliance is deregistered (draining).'),
+      })
+      .optional()
+      .meta({
+        description:
+          'GENEVE groups only: what happens to existing flows when their appliance fails (GWLB target failover).',
+      }),
     proxyProtocol: enumOf(PROXY_PROTOCOL_SEND)
       .default('off')
       .describe(
@@ -407,10 +433,11 @@ const targetGroupSchema = z
   })
   .transform((group) => ({
     name: group.name,
-    algorithm: group.algorithm,
+    /** A GENEVE group always picks by its symmetric flow hash (rules refuse another algorithm). */
+    algorithm: group.protocol === 'GENEVE' ? 'hash' : group.algorithm,
     /** Rules reject `hash` with another algorithm; here it is simply dropped. */
     hash:
-      group.algorithm === 'hash'
+      group.algorithm === 'hash' || group.protocol === 'GENEVE'
         ? (group.hash?.key ?? { key: 'source_ip', kind: 'source_ip', name: null })
         : null,
     targets: group.targets,
@@ -428,6 +455,15 @@ const targetGroupSchema = z
     /** Sticky sessions (routing-schema.ts). */
     stickiness: group.stickiness,
     proxyProtocol: group.proxyProtocol,
+    /** GENEVE appliance groups (GWLB): flow stickiness and target failover; null for other groups. */
+    geneve:
+      group.protocol === 'GENEVE'
+        ? {
+            stickiness: FLOW_STICKINESS_TUPLE[group.flowStickiness ?? 'five_tuple'],
+            isRebalancedOnUnhealthy: group.targetFailover?.onUnhealthy === 'rebalance',
+            isRebalancedOnDeregistration: group.targetFailover?.onDeregistration === 'rebalance',
+          }
+        : null,
   }));
 
 // === Listeners ===

@@ -22,7 +22,7 @@ import { describeValue } from './config-error.ts';
 import { booleanField, enumOf, unlessMissing } from './fields.ts';
 
 /** Target-group protocols: how Ferry speaks to the targets. */
-export const TARGET_GROUP_PROTOCOLS = ['HTTP', 'HTTPS'] as const;
+export const TARGET_GROUP_PROTOCOLS = ['HTTP', 'HTTPS', 'GENEVE'] as const;
 export type TargetGroupProtocol = (typeof TARGET_GROUP_PROTOCOLS)[number];
 /** `mutualAuthentication.mode` (ALB's words; ALB's `passthrough` is not offered). */
 export const MUTUAL_AUTHENTICATION_MODES = ['off', 'verify'] as const;
@@ -103,7 +103,7 @@ export const mutualAuthenticationField = z
 export const targetGroupProtocolField = enumOf(TARGET_GROUP_PROTOCOLS)
   .default('HTTP')
   .describe(
-    'How Ferry speaks to the targets: HTTP, or HTTPS (TLS to every target, verified by `tls`). Layer-4 listeners (TCP, TLS, UDP) relay bytes and ignore it.',
+    'How Ferry speaks to the targets: HTTP, HTTPS (TLS to every target, verified by `tls`), or GENEVE (appliances behind a GENEVE listener, GWLB; see docs/gateway.md). Layer-4 listeners (TCP, TLS, UDP) relay bytes and ignore it.',
   );
 
 /** `targetGroups[].tls`: only with protocol HTTPS (tls-rules.ts). */

@@ -451,6 +451,7 @@ export class TableWriter {
         ...(group.stickiness === undefined ? {} : { stickiness: group.stickiness }),
         upstreamTls: group.upstreamTls ?? null,
         ...(group.isProxyProtocolOn === true ? { isProxyProtocolOn: true } : {}),
+        ...(group.geneve === undefined ? {} : { geneve: group.geneve }),
       };
     });
     const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));

@@ -13,6 +13,7 @@
  * two do not form an import circle.
  */
 import type {
+  TopologyGeneve,
   TopologyGroup,
   TopologyHashKey,
   TopologyLayer4,
@@ -42,6 +43,8 @@ export interface TableTargetGroup {
   readonly upstreamTls?: TopologyUpstreamTls | null;
   /** PROXY protocol v2 to the targets of layer-4 flows; absent = off. */
   readonly isProxyProtocolOn?: boolean;
+  /** GENEVE appliance groups: flow stickiness and target failover; absent for others. */
+  readonly geneve?: TopologyGeneve;
   readonly targets: readonly {
     readonly address: string;
     readonly host: string;
@@ -105,6 +108,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       responseTimeoutMs: group.timeouts.responseMs,
       upstreamTls: upstreamTlsPlan(snapshot, group),
       isProxyProtocolOn: group.proxyProtocol === 'v2',
+      ...(group.geneve === null ? {} : { geneve: group.geneve }),
       stickiness: group.stickiness,
       targets: group.targets.map((target) => ({
         address: target.address,

@@ -10,11 +10,12 @@
  *   HTTP     -> l7                      HTTPS -> tls -> l7 | l7/h2
  *   TCP      -> l4 (TcpFlow)            TLS   -> tls -> l4 (TcpFlow, plaintext)
  *   UDP      -> l4 (UdpListener)        TCP_UDP -> both on one port
+ *   GENEVE   -> l4 (GeneveListener: GWLB appliances)
  */
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
-import { bindUdpListener, isTrustedPeer, Layer4Listener, TcpFlow } from '../l4/index.ts';
+import { bindGeneveListener, bindUdpListener, isTrustedPeer, Layer4Listener, TcpFlow } from '../l4/index.ts';
 import { H2Listener, HttpConnection, ListenerRuntime } from '../l7/index.ts';
 import { CidrTable, isSourceAllowed, refuseSource, type SourceFilters } from '../route/index.ts';
 import type { WorkerRuntime } from '../runtime.ts';
@@ -36,6 +37,7 @@ export async function bindListener(
 ): Promise<BoundListener> {
   const protocol = listener.protocol;
   if (protocol === 'UDP') return bindUdpListener(runtime, sourceFilters, listener);
+  if (protocol === 'GENEVE') return bindGeneveListener(runtime, listener);
   const server = await bindStream(runtime, sourceFilters, listener);
   if (protocol !== 'TCP_UDP') return server;
   try {

@@ -24,6 +24,9 @@ export class FlowTuple {
   sourcePort: number;
   destinationAddress: string;
   destinationPort: number;
+  /** A key the protocol computed itself (GENEVE's symmetric hash), used instead of `hash.key` when set. */
+  keyHash: number;
+  hasKeyHash: boolean;
 
   constructor() {
     this.protocol = FLOW_PROTOCOL_TCP;
@@ -31,6 +34,8 @@ export class FlowTuple {
     this.sourcePort = 0;
     this.destinationAddress = '';
     this.destinationPort = 0;
+    this.keyHash = 0;
+    this.hasKeyHash = false;
   }
 }
 
@@ -41,6 +46,7 @@ export class FlowTuple {
  * Never allocates.
  */
 export function flowKeyHash(kind: string, flow: FlowTuple): number {
+  if (flow.hasKeyHash) return flow.keyHash;
   if (kind === 'five_tuple') {
     const addresses = hashString(flow.destinationAddress, hashString(flow.sourceAddress));
     return mixHash(mixHash(mixHash(addresses, flow.sourcePort), flow.destinationPort), flow.protocol);

@@ -132,6 +132,7 @@ describe('parseConfig', () => {
             hash: { key: 'header:X-User', kind: 'header', name: 'x-user' },
             stickiness: { enabled: false, type: 'lb_cookie', durationMs: 86_400_000, cookieName: '' },
             proxyProtocol: 'off',
+            geneve: null,
             targets: [
               { address: '127.0.0.1:9001', host: '127.0.0.1', port: 9001, weight: 5 },
               { address: '[::1]:9002', host: '::1', port: 9002, weight: 1 },
@@ -177,6 +178,7 @@ describe('parseConfig', () => {
             hash: null,
             stickiness: { enabled: false, type: 'lb_cookie', durationMs: 86_400_000, cookieName: '' },
             proxyProtocol: 'off',
+            geneve: null,
             targets: [{ address: '10.0.0.5:5432', host: '10.0.0.5', port: 5432, weight: 1 }],
             healthCheck: {
               enabled: true,
@@ -236,6 +238,7 @@ describe('parseConfig', () => {
         hash: null,
         stickiness: { enabled: false, type: 'lb_cookie', durationMs: 86_400_000, cookieName: '' },
         proxyProtocol: 'off',
+        geneve: null,
         targets: [{ address: '127.0.0.1:9001', host: '127.0.0.1', port: 9001, weight: 1 }],
         healthCheck: {
           enabled: true,
@@ -376,19 +379,19 @@ describe('parseConfig', () => {
         'listener protocol SCTP',
         ['listeners', 0, 'protocol'],
         'SCTP',
-        'listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP, got "SCTP"',
+        'listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP | GENEVE, got "SCTP"',
       ],
       [
-        'listener protocol GENEVE',
+        'listener protocol lower-case',
         ['listeners', 0, 'protocol'],
-        'GENEVE',
-        'listeners[0].protocol: protocol GENEVE is not supported yet; supported now: HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP',
+        'udp',
+        'listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP | GENEVE, got "udp"',
       ],
       [
         'listener protocol unknown',
         ['listeners', 0, 'protocol'],
         'http',
-        'listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP, got "http"',
+        'listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP | GENEVE, got "http"',
       ],
       [
         'listener IPv6 without brackets',
@@ -689,7 +692,7 @@ describe('parseConfig', () => {
         [2, 'workers: expected auto or an integer 1..64, got "many"'],
         [
           5,
-          'listeners[0].protocol: protocol GENEVE is not supported yet; supported now: HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP',
+          'listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP | GENEVE, got "SCTP"',
         ],
         [
           7,
