@@ -118,6 +118,13 @@ ${targets.map((target) => `      - { address: "${target.address}" }`).join('\n')
     client.close();
   });
 
+  it('shows its tracked flows in /metrics', async () => {
+    const tracked = listenerCounter(ferry, 0, LISTENER_UDP_FLOWS_ACTIVE);
+    expect(tracked).toBeGreaterThan(0);
+    const text = await (await fetch(`http://${ferry.adminAddress}/metrics`)).text();
+    expect(text).toContain(`ferry_listener_udp_flows{listener="udp"} ${tracked}`);
+  });
+
   it('drops the in-flight count of expired flows', async () => {
     await waitForSettled(
       () => listenerCounter(ferry, 1, LISTENER_UDP_FLOWS_ACTIVE),
