@@ -113,6 +113,8 @@ export class GeneveListener implements Ticker {
   private readonly attachmentId: readonly [number, number];
   private nextFlowId: number;
   private isClosed: boolean;
+  /** This listener's row in the table (workers/record Observer), looked up once: counted per datagram. */
+  private readonly listenerIndex: number;
 
   constructor(
     runtime: WorkerRuntime,
@@ -136,6 +138,7 @@ export class GeneveListener implements Ticker {
     this.attachmentId = idHalvesOf(`listener:${listener.name}`);
     this.nextFlowId = 1;
     this.isClosed = false;
+    this.listenerIndex = runtime.observer.listenerIndexOf(listener);
     socket.on('message', (message, remote) => this.fromTraffic(message, remote.address, remote.port));
     socket.on('error', () => {});
     applianceSocket.on('message', (message) => this.fromAppliance(message));
@@ -281,9 +284,9 @@ export class GeneveListener implements Ticker {
   }
 
   private count(field: number, delta: number): void {
-    const runtime = this.runtime;
-    const listenerIndex = runtime.observer.listenerIndexOf(this.listener);
-    if (listenerIndex >= 0) addListener(runtime.view, runtime.workerIndex, listenerIndex, field, delta);
+    const listenerIndex = this.listenerIndex;
+    if (listenerIndex >= 0)
+      addListener(this.runtime.view, this.runtime.workerIndex, listenerIndex, field, delta);
   }
 }
 

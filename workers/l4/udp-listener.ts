@@ -89,6 +89,8 @@ export class UdpListener implements Ticker {
   /** Scratch flow tuple for picks (H1: one per listener). */
   private readonly tuple: FlowTuple;
   private isClosed: boolean;
+  /** This listener's row in the table (workers/record Observer), looked up once: counted per datagram. */
+  private readonly listenerIndex: number;
 
   constructor(
     runtime: WorkerRuntime,
@@ -106,6 +108,7 @@ export class UdpListener implements Ticker {
     this.tuple = new FlowTuple();
     this.tuple.protocol = FLOW_PROTOCOL_UDP;
     this.isClosed = false;
+    this.listenerIndex = runtime.observer.listenerIndexOf(listener);
     socket.on('message', (message, remote) => this.receive(message, remote.address, remote.port));
     socket.on('error', () => {});
   }
@@ -208,9 +211,9 @@ export class UdpListener implements Ticker {
   }
 
   private count(field: number, delta: number): void {
-    const runtime = this.runtime;
-    const listenerIndex = runtime.observer.listenerIndexOf(this.listener);
-    if (listenerIndex >= 0) addListener(runtime.view, runtime.workerIndex, listenerIndex, field, delta);
+    const listenerIndex = this.listenerIndex;
+    if (listenerIndex >= 0)
+      addListener(this.runtime.view, this.runtime.workerIndex, listenerIndex, field, delta);
   }
 }
 
