@@ -219,6 +219,42 @@ export const ERROR_CODES = {
     source: 'upstream',
     retryable: false,
   },
+  FERRY_ERR_PROXY_PROTOCOL_MALFORMED: {
+    doc: 'A trusted source sent a PROXY protocol header that is malformed, truncated, of a version the listener does not accept, or longer than the limit; the connection was closed unforwarded.',
+    status: 400,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_PROXY_PROTOCOL_UNTRUSTED: {
+    doc: "A PROXY protocol header came from a source outside the listener's proxyProtocol.trustedSources; the connection was closed unforwarded.",
+    status: 400,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_PROXY_PROTOCOL_TIMEOUT: {
+    doc: 'A trusted source did not send a complete PROXY protocol header before the preamble deadline; the connection was closed unforwarded.',
+    status: 408,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_TLS_CLIENT_HELLO: {
+    doc: 'The first bytes on a TCP listener with sni rules were TLS but not a readable ClientHello (malformed, oversized, or incomplete by the deadline); the connection took the default action.',
+    status: 400,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_FLOW_IDLE_TIMEOUT: {
+    doc: "A layer-4 flow carried no bytes either way for the listener's idleTimeout and was closed.",
+    status: 408,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_UDP_FLOW_TABLE_FULL: {
+    doc: "A datagram would have started a new UDP flow but the worker's flow table holds limits.maxUdpFlows flows; it was dropped.",
+    status: 503,
+    source: 'internal',
+    retryable: true,
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -60,7 +60,7 @@
 export const ROW_INT32 = 16;
 
 /** Bump on any change to a field's offset, meaning or unit. */
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 /** Layout version of the writer. Writer: main at allocation. Readers: workers/entry.ts, which refuses a mismatch. */
 export const HEADER_LAYOUT_VERSION = 0;
@@ -223,8 +223,16 @@ export const LISTENER_FERRY_502_TOTAL = 8;
 export const LISTENER_FERRY_503_TOTAL = 9;
 /** Responses Ferry generated with status 504: connect or response timeout. */
 export const LISTENER_FERRY_504_TOTAL = 10;
-/** Connections closed at accept because the client address is not allowed (`scheme: internal`, `allowedSources`; workers/listen/source-filter.ts). Not in LISTENER_CONNECTIONS_TOTAL or _REJECTED_. */
+/** Connections closed at accept because the client address is not allowed (`scheme: internal`, `allowedSources`; workers/route/source-filter.ts). Not in LISTENER_CONNECTIONS_TOTAL or _REJECTED_. */
 export const LISTENER_SOURCE_REFUSED_TOTAL = 11;
+/** Layer-4 connections closed before any byte was forwarded because of their PROXY protocol header: missing, malformed or late from a trusted source, or sent by an untrusted one (workers/l4/tcp-flow.ts). Not in _REJECTED_. */
+export const LISTENER_PROXY_REFUSED_TOTAL = 12;
+/** TCP connections on a listener with sni rules whose ClientHello could not be read (malformed, oversized, or not complete by the peek deadline); they take the default action (workers/l4/tcp-flow.ts). */
+export const LISTENER_SNI_PEEK_FAILED_TOTAL = 13;
+/** UDP flows this worker tracks now. Gauge (+1 first datagram, -1 idle expiry or drain); bounded by limits.maxUdpFlows (workers/l4/udp-listener.ts). */
+export const LISTENER_UDP_FLOWS_ACTIVE = 14;
+/** Datagrams dropped: the flow table was full, no target could be picked, or a flow's queue before its upstream socket was ready was full. */
+export const LISTENER_UDP_DROPPED_TOTAL = 15;
 
 // === Ledger cells (per worker, per slot; 2 Int32 each) ===
 /** This worker's requests in flight to the slot. Writer: owning worker (Atomics.add, same moments as TARGET_IN_FLIGHT). Reader: main on worker exit. */
@@ -610,6 +618,10 @@ export const TABLE_FIELDS = {
     LISTENER_FERRY_503_TOTAL,
     LISTENER_FERRY_504_TOTAL,
     LISTENER_SOURCE_REFUSED_TOTAL,
+    LISTENER_PROXY_REFUSED_TOTAL,
+    LISTENER_SNI_PEEK_FAILED_TOTAL,
+    LISTENER_UDP_FLOWS_ACTIVE,
+    LISTENER_UDP_DROPPED_TOTAL,
   },
 } as const;
 

@@ -12,7 +12,7 @@
 
 /** Hash key source for the `hash` algorithm. */
 export interface TopologyHashKey {
-  readonly kind: 'source_ip' | 'header' | 'cookie' | 'query' | 'path';
+  readonly kind: 'source_ip' | 'header' | 'cookie' | 'query' | 'path' | 'source_ip_dest_ip' | 'five_tuple';
   /** Header/cookie/query name (lower-cased for headers); '' for source_ip and path. */
   readonly name: string;
 }
@@ -43,6 +43,20 @@ export interface TopologyGroup {
   readonly upstreamTls: TopologyUpstreamTls | null;
   /** Sticky sessions (target-group attribute); absent = off. */
   readonly stickiness?: TopologyStickiness;
+  /** Send a PROXY protocol v2 header to targets before a layer-4 flow's bytes; absent = off. */
+  readonly isProxyProtocolOn?: boolean;
+  /** GENEVE appliance groups (GWLB); absent for others. */
+  readonly geneve?: TopologyGeneve;
+}
+
+/** A GENEVE appliance group's flow attributes (GWLB's stickiness type and target failover). */
+export interface TopologyGeneve {
+  /** Inner-packet fields a flow is: 5 (five_tuple), 3 (three_tuple), 2 (two_tuple). */
+  readonly stickiness: number;
+  /** When a flow's appliance turns unhealthy: false keeps the flow there (no_rebalance), true re-picks it (rebalance). */
+  readonly isRebalancedOnUnhealthy: boolean;
+  /** When a flow's appliance is deregistered (draining): the same choice. */
+  readonly isRebalancedOnDeregistration: boolean;
 }
 
 /** One certificate of an HTTPS listener: absolute PEM file paths (resolved by main against the config folder). */
@@ -80,9 +94,25 @@ export interface TopologyUpstreamTls {
   readonly isVerifyOn: boolean;
 }
 
+/** Layer-4 listener settings (NLB): idle timeouts, ALPN of a TLS listener, PROXY protocol in. */
+export interface TopologyLayer4 {
+  /** A TCP or TLS flow idle (no bytes either way) this long is closed. */
+  readonly tcpIdleTimeoutMs: number;
+  /** A UDP flow idle this long is forgotten (its upstream socket closed). */
+  readonly udpIdleTimeoutMs: number;
+  /** ALPN protocols a TLS listener offers, in preference order; empty = none. */
+  readonly alpnProtocols: readonly string[];
+  /** PROXY protocol in: versions accepted (mask of 1 = v1, 2 = v2) and who may send it; null = off. */
+  readonly proxyProtocol: { readonly acceptMask: number; readonly trustedSources: readonly string[] } | null;
+  /** Flows each worker tracks at once on a UDP listener (limits.maxUdpFlows). */
+  readonly maxUdpFlows: number;
+}
+
+export type TopologyListenerProtocol = 'HTTP' | 'HTTPS' | 'TCP' | 'TLS' | 'UDP' | 'TCP_UDP' | 'GENEVE';
+
 export interface TopologyListener {
   readonly name: string;
-  readonly protocol: 'HTTP' | 'HTTPS' | 'TCP';
+  readonly protocol: TopologyListenerProtocol;
   readonly host: string;
   readonly port: number;
   /** Group index of the default forward action. */
@@ -93,6 +123,8 @@ export interface TopologyListener {
   readonly tls: TopologyListenerTls | null;
   /** Rules, default action and source checks (workers/route, workers/listen); absent = forward everything to defaultGroupIndex from any source. */
   readonly routing?: TopologyRouting;
+  /** Layer-4 settings (TCP, TLS, UDP, TCP_UDP listeners); absent = ELB defaults, no PROXY protocol. */
+  readonly layer4?: TopologyLayer4;
 }
 
 // === Routing and stickiness (issue 5) ===
@@ -157,6 +189,8 @@ export interface TopologyRuleConditions {
   readonly queryString: readonly { readonly key: string | null; readonly value: string }[];
   /** Canonical CIDR blocks (IPv4 and IPv6) the client address must fall in. */
   readonly sourceIp: readonly string[];
+  /** TCP listeners (TLS passthrough): wildcard patterns, case-insensitive, against the ClientHello's SNI. */
+  readonly sni?: readonly string[];
 }
 
 export interface TopologyRule {

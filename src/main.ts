@@ -17,6 +17,7 @@
  * applies a new config's target groups (registering, draining and
  * re-checking targets); listener changes need a restart.
  */
+import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { WorkerObservability } from '../proto/observability.ts';
@@ -83,24 +84,63 @@ export interface FerryHandle {
 async function preflightListeners(snapshot: ConfigSnapshot): Promise<Map<string, number>> {
   const ports = new Map<string, number>();
   for (const listener of snapshot.listeners) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const probe = net.createServer();
-      probe.once('error', (error: NodeJS.ErrnoException) =>
-        reject(
-          new ProxyError(
-            'FERRY_ERR_LISTEN_FAILED',
-            `listeners[${listener.name}]: cannot bind ${listener.address}: ${error.code ?? error.message}`,
-          ),
-        ),
+    const fail = (error: NodeJS.ErrnoException): ProxyError =>
+      new ProxyError(
+        'FERRY_ERR_LISTEN_FAILED',
+        `listeners[${listener.name}]: cannot bind ${listener.address}: ${error.code ?? error.message}`,
       );
-      probe.listen({ host: listener.host, port: listener.port, exclusive: true }, () => {
-        const bound = (probe.address() as net.AddressInfo).port;
-        probe.close(() => resolve(bound));
-      });
-    });
+    const protocol = listener.protocol;
+    let port: number;
+    if (protocol === 'UDP' || protocol === 'GENEVE')
+      port = await probeUdp(listener.host, listener.port).catch((error) => Promise.reject(fail(error)));
+    else {
+      // TCP_UDP needs the same port free for both: a port 0 the OS gives for TCP is tried for UDP, a few times.
+      let attempt = 0;
+      while (true) {
+        port = await probeTcp(listener.host, listener.port).catch((error) => Promise.reject(fail(error)));
+        if (protocol !== 'TCP_UDP') break;
+        const isUdpFree = await probeUdp(listener.host, port).then(
+          () => true,
+          (error: NodeJS.ErrnoException) => {
+            if (listener.port !== 0 || attempt >= PREFLIGHT_PORT_ATTEMPTS_MAX) throw fail(error);
+            return false;
+          },
+        );
+        if (isUdpFree) break;
+        attempt++;
+      }
+    }
     ports.set(listener.name, port);
   }
   return ports;
+}
+
+/** Tries at finding a port 0 free for both TCP and UDP (TCP_UDP listeners). */
+const PREFLIGHT_PORT_ATTEMPTS_MAX = 16;
+
+function probeTcp(host: string, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port, exclusive: true }, () => {
+      const bound = (probe.address() as net.AddressInfo).port;
+      probe.close(() => resolve(bound));
+    });
+  });
+}
+
+function probeUdp(host: string, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const probe = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    probe.once('error', (error) => {
+      probe.close();
+      reject(error);
+    });
+    probe.bind({ address: host, port, exclusive: true }, () => {
+      const bound = probe.address().port;
+      probe.close(() => resolve(bound));
+    });
+  });
 }
 
 export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions): Promise<FerryHandle> {
@@ -313,13 +353,13 @@ function restartKey(snapshot: ConfigSnapshot): string {
 
 /**
  * A listener's bound part. Rules, actions and source checks reach the workers
- * in the topology (workers/route, workers/listen/source-filter.ts), so a
+ * in the topology (workers/route, workers/route/source-filter.ts), so a
  * reload applies them; a TCP listener's default forward is bound at accept.
  */
 function listenerRestartKey(listener: ConfigSnapshot['listeners'][number]): unknown {
   const { rules, defaultAction, allowedSources, internalSources, forwardTargetGroups, scheme, ...bound } =
     listener;
-  return listener.protocol === 'TCP' ? { ...bound, defaultAction } : bound;
+  return listener.protocol === 'HTTP' || listener.protocol === 'HTTPS' ? bound : { ...bound, defaultAction };
 }
 
 /** Metrics, status page and the observability log lines (src/telemetry). */

@@ -6,12 +6,11 @@
  * ready, then serve until main says drain. Thread: worker. Spawned by
  * src/supervisor by URL; it imports only proto/, src/shared/ and workers/.
  */
-import type net from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import { attachTable, HEADER_CLOCK_ORIGIN_S, loadHeader } from '../proto/table-layout.ts';
 import type { MainToWorker, WorkerBootData, WorkerToMain } from '../proto/thread-messages.ts';
-import { bindListener, SourceFilters } from './listen/index.ts';
+import { type BoundListener, bindListener, SourceFilters } from './listen/index.ts';
 import { WorkerRuntime } from './runtime.ts';
 
 const boot = workerData as WorkerBootData;
@@ -30,7 +29,7 @@ const runtime = new WorkerRuntime(
   loadHeader(view, HEADER_CLOCK_ORIGIN_S),
   log,
 );
-const servers: net.Server[] = [];
+const servers: BoundListener[] = [];
 /** Accept checks per listener (scheme internal, allowedSources), renewed with each topology. */
 const sourceFilters = new SourceFilters(boot.topology);
 

@@ -36,6 +36,11 @@ export interface LiveConnection {
   drain(): void;
 }
 
+/** Something else the tick walks: a UDP listener's flow table (idle expiry). */
+export interface Ticker {
+  tick(nowMs: number): void;
+}
+
 export class WorkerRuntime {
   readonly view: TableView;
   readonly workerIndex: number;
@@ -50,6 +55,8 @@ export class WorkerRuntime {
   readonly log: Logger;
   readonly clockOriginS: number;
   readonly connections: Set<LiveConnection>;
+  /** Flow tables and other per-listener state with deadlines (not connections: drain does not wait for them). */
+  readonly tickers: Set<Ticker>;
   /** Record phase shared state: listener counters, access log, tracer (workers/record). */
   readonly observer: Observer;
   /** Coarse table clock, advanced every tick. */
@@ -70,6 +77,7 @@ export class WorkerRuntime {
     this.upstreamTls = new UpstreamTlsContexts(log);
     this.httpPools = new HttpPools(view, workerIndex);
     this.connections = new Set();
+    this.tickers = new Set();
     this.observer = new Observer(view, workerIndex, topology.listeners, log);
     this.nowMs = clockMs(clockOriginS);
     this.isDraining = false;
@@ -113,5 +121,6 @@ export class WorkerRuntime {
     if (!this.isDraining && loadHeader(this.view, HEADER_DRAINING) === 1) this.onDrainRequested?.();
     this.pool.sweep(nowMs);
     for (const connection of this.connections) connection.tick(nowMs);
+    for (const ticker of this.tickers) ticker.tick(nowMs);
   }
 }

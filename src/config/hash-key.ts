@@ -7,13 +7,25 @@
  * extracts the key per request from the precomputed `{ kind, name }`).
  *
  * Grammar: `source_ip` | `path` | `header:<name>` | `cookie:<name>` |
- * `query:<name>`. Header names are HTTP tokens and are lowercased here once,
+ * `query:<name>` | `source_ip_dest_ip` | `five_tuple`. The last two hash
+ * layer-4 flows (NLB): source and destination address, or protocol, both
+ * addresses and both ports. Header names are HTTP tokens and are lowercased here once,
  * so the hot path compares without folding case; cookie and query names are
  * case-sensitive and kept as written.
  */
 
-export const HASH_KEY_KINDS = ['source_ip', 'header', 'cookie', 'query', 'path'] as const;
+export const HASH_KEY_KINDS = [
+  'source_ip',
+  'header',
+  'cookie',
+  'query',
+  'path',
+  'source_ip_dest_ip',
+  'five_tuple',
+] as const;
 export type HashKeyKind = (typeof HASH_KEY_KINDS)[number];
+/** Keys only a layer-4 flow has (TCP, TLS, UDP listeners). */
+export const FLOW_HASH_KEY_KINDS: readonly string[] = ['source_ip_dest_ip', 'five_tuple'];
 
 /** A parsed hash key. */
 export interface HashKey {
@@ -32,7 +44,8 @@ export type HashKeyParse =
 export const HASH_KEY_NAME_LENGTH_MAX = 256;
 
 /** The syntax, as error messages and the config reference state it. */
-export const HASH_KEY_SYNTAX = 'source_ip, path, header:<name>, cookie:<name> or query:<name>';
+export const HASH_KEY_SYNTAX =
+  'source_ip, source_ip_dest_ip, five_tuple, path, header:<name>, cookie:<name> or query:<name>';
 
 /** RFC 9110 token: the characters a header or cookie name may use. */
 const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -42,7 +55,7 @@ const QUERY_SEPARATORS = /[&=#]/;
 
 /** Parse a hash key. Thread: any. Never throws. */
 export function parseHashKey(text: string): HashKeyParse {
-  if (text === 'source_ip' || text === 'path')
+  if (text === 'source_ip' || text === 'path' || text === 'source_ip_dest_ip' || text === 'five_tuple')
     return { ok: true, value: { key: text, kind: text, name: null } };
   const colon = text.indexOf(':');
   const kind = colon === -1 ? text : text.slice(0, colon);

@@ -104,11 +104,45 @@ export function checkRoutingRules(raw: unknown): ConfigError[] {
     for (const reference of actionGroupReferences(defaultAction, true)) addUser(reference.name, user);
 
     const rules = objectsIn(entry['rules']);
-    if (!isHttp && Array.isArray(entry['rules']) && entry['rules'].length > 0) {
+    if (!isHttp && protocol !== 'TCP' && Array.isArray(entry['rules']) && entry['rules'].length > 0) {
       report(
         [...base, 'rules'],
-        `rules apply only to HTTP and HTTPS listeners; this listener is ${protocol}`,
+        `rules apply only to HTTP, HTTPS and TCP (sni) listeners; this listener is ${protocol}`,
       );
+    }
+    for (const { index: ruleIndex, entry: rule } of rules) {
+      const conditions = rule['conditions'];
+      if (!isObject(conditions)) continue;
+      if (isHttp && conditions['sni'] !== undefined) {
+        report(
+          [...base, 'rules', ruleIndex, 'conditions', 'sni'],
+          `applies only to TCP listeners (TLS passthrough); this ${protocol} listener routes on hostHeader`,
+        );
+      }
+      if (protocol !== 'TCP') continue;
+      for (const key of Object.keys(conditions)) {
+        if (key !== 'sni')
+          report(
+            [...base, 'rules', ruleIndex, 'conditions', key],
+            'a TCP listener sees no HTTP request: its rules match only sni',
+          );
+      }
+      const action = rule['action'];
+      if (isObject(action)) {
+        for (const kind of ['redirect', 'fixedResponse'] as const) {
+          if (action[kind] !== undefined)
+            report(
+              [...base, 'rules', ruleIndex, 'action', kind],
+              'a TCP listener forwards connections: use forward with one targetGroup',
+            );
+        }
+        const forward = action['forward'];
+        if (isObject(forward) && forward['targetGroups'] !== undefined)
+          report(
+            [...base, 'rules', ruleIndex, 'action', 'forward', 'targetGroups'],
+            'a TCP listener forwards to one target group: use targetGroup',
+          );
+      }
     }
     if (!isHttp && isObject(defaultAction)) {
       for (const kind of ['redirect', 'fixedResponse'] as const) {

@@ -270,6 +270,10 @@ const conditionsSchema = z
       .describe(
         'CIDR blocks (IPv4 and IPv6) the client address must fall in (the socket peer, not X-Forwarded-For).',
       ),
+    sni: patternListField(
+      HOST_PATTERN,
+      'TCP listeners only (TLS passthrough): server names (`*`, `?`), case-insensitive, matched against the SNI of the client’s TLS ClientHello, read without terminating TLS. A connection without SNI, or that is not TLS, takes the default action.',
+    ),
   })
   .transform((conditions, ctx): TopologyRuleConditions => {
     const header = conditions.httpHeader;
@@ -285,6 +289,7 @@ const conditionsSchema = z
       httpRequestMethod: conditions.httpRequestMethod ?? [],
       queryString: conditions.queryString ?? [],
       sourceIp: conditions.sourceIp ?? [],
+      ...(conditions.sni === undefined ? {} : { sni: conditions.sni }),
     };
     const count =
       output.hostHeader.length +
@@ -292,14 +297,15 @@ const conditionsSchema = z
       output.httpHeader.length +
       output.httpRequestMethod.length +
       output.queryString.length +
-      output.sourceIp.length;
+      output.sourceIp.length +
+      (output.sni?.length ?? 0);
     // An unknown key (a misspelt condition) is reported on its own; "no condition" would only repeat it.
     const isMisspelt = ctx.issues.some((issue) => issue.code === 'unrecognized_keys');
     if (count === 0 && !isMisspelt) {
       ctx.addIssue({
         code: 'custom',
         message:
-          'a rule needs at least one condition (hostHeader, pathPattern, httpHeader, httpRequestMethod, queryString or sourceIp); use defaultAction for everything else',
+          'a rule needs at least one condition (hostHeader, pathPattern, httpHeader, httpRequestMethod, queryString, sourceIp or sni); use defaultAction for everything else',
         input: conditions,
       });
       return z.NEVER;
@@ -599,7 +605,9 @@ const ruleSchema = z.strictObject({
 export const rulesField = listOf(ruleSchema, ROUTE_RULES_MAX, 'rules')
   .prefault([])
   .transform((rules): TopologyRule[] => [...rules].sort((a, b) => a.priority - b.priority))
-  .describe('Listener rules (HTTP and HTTPS listeners): conditions and an action, by priority.');
+  .describe(
+    'Listener rules, by priority: conditions and an action (HTTP and HTTPS listeners; TCP listeners: `sni` conditions forwarding to one target group).',
+  );
 
 export const allowedSourcesField = cidrListField()
   .prefault([])

@@ -20,7 +20,7 @@ import { ALGORITHMS } from '../../proto/algorithms.ts';
 import { DEFAULT_MAX_TARGET_GROUPS, DEFAULT_MAX_TARGETS } from '../shared/limits.ts';
 import { type HostPort, parseAddress } from './address.ts';
 import type { ConfigError } from './config-error.ts';
-import { parseHashKey } from './hash-key.ts';
+import { FLOW_HASH_KEY_KINDS, parseHashKey } from './hash-key.ts';
 import { checkRoutingRules, routedTargetGroups } from './routing-rules.ts';
 import {
   invalidReporter,
@@ -33,7 +33,12 @@ import {
   targetGroupNames,
   unknownTargetGroupMessage,
 } from './rule-helpers.ts';
-import { ADMIN_ADDRESS_DEFAULT, LIMITS_MAX_TARGET_GROUPS_CAP, LIMITS_MAX_TARGETS_CAP } from './schema.ts';
+import {
+  ADMIN_ADDRESS_DEFAULT,
+  LAYER4_PROTOCOLS,
+  LIMITS_MAX_TARGET_GROUPS_CAP,
+  LIMITS_MAX_TARGETS_CAP,
+} from './schema.ts';
 
 function integerAt(object: RawObject | undefined, key: string, min: number, max: number): number | undefined {
   const value = object?.[key];
@@ -63,8 +68,37 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
   const listenersByGroup = new Map<string, { name: string; protocol: string }[]>();
   for (const { index, entry } of listeners) {
     const protocol = stringAt(entry, 'protocol') ?? 'HTTP';
-    if (protocol === 'TCP' && entry['addTargetHeader'] === true) {
-      report(['listeners', index, 'addTargetHeader'], 'applies only to HTTP listeners; this listener is TCP');
+    const isLayer4 = LAYER4_PROTOCOLS.includes(protocol);
+    if (isLayer4 && entry['addTargetHeader'] === true) {
+      report(
+        ['listeners', index, 'addTargetHeader'],
+        `applies only to HTTP listeners; this listener is ${protocol}`,
+      );
+    }
+    if (!isLayer4) {
+      for (const key of ['idleTimeout', 'proxyProtocol'] as const) {
+        if (entry[key] !== undefined)
+          report(
+            ['listeners', index, key],
+            `applies only to TCP, TLS, UDP and TCP_UDP listeners; this listener is ${protocol}`,
+          );
+      }
+    } else if (
+      (protocol === 'UDP' || protocol === 'TLS' || protocol === 'GENEVE') &&
+      entry['proxyProtocol'] !== undefined
+    ) {
+      report(
+        ['listeners', index, 'proxyProtocol'],
+        protocol !== 'TLS'
+          ? `applies only to TCP and TCP_UDP listeners (a UDP datagram carries no PROXY header); this listener is ${protocol}`
+          : 'applies only to TCP and TCP_UDP listeners (Ferry reads PROXY headers before TLS only on TCP listeners; put SNI passthrough on a TCP listener instead); this listener is TLS',
+      );
+    }
+    if (protocol !== 'TLS' && entry['alpnPolicy'] !== undefined) {
+      report(
+        ['listeners', index, 'alpnPolicy'],
+        `applies only to TLS listeners; this listener is ${protocol}`,
+      );
     }
     // Groups reached through rules and weighted forwards (their references are checked in routing-rules.ts).
     for (const routed of routedTargetGroups(entry)) {
@@ -166,30 +200,83 @@ function checkGroupOptions(
       `applies only when algorithm is hash (this group uses ${algorithm})`,
     );
   }
-  const tcpUser = users.find((user) => user.protocol === 'TCP');
+  const tcpUser = users.find((user) => LAYER4_PROTOCOLS.includes(user.protocol));
+  const httpUser = users.find((user) => !LAYER4_PROTOCOLS.includes(user.protocol));
   const keyText = isObject(hash) ? stringAt(hash, 'key') : undefined;
   const key = keyText === undefined ? undefined : parseHashKey(keyText);
-  if (tcpUser !== undefined && key?.ok === true && key.value.kind !== 'source_ip') {
+  const isFlowKey = key?.ok === true && FLOW_HASH_KEY_KINDS.includes(key.value.kind);
+  if (tcpUser !== undefined && key?.ok === true && key.value.kind !== 'source_ip' && !isFlowKey) {
     report(
       ['targetGroups', index, 'hash', 'key'],
-      `${keyText} needs HTTP requests, but TCP listener ${JSON.stringify(tcpUser.name)} forwards to this group; use source_ip`,
+      `${keyText} needs HTTP requests, but ${tcpUser.protocol} listener ${JSON.stringify(tcpUser.name)} forwards to this group; use source_ip, source_ip_dest_ip or five_tuple`,
+    );
+  }
+  if (httpUser !== undefined && isFlowKey) {
+    report(
+      ['targetGroups', index, 'hash', 'key'],
+      `${keyText} hashes layer-4 flows, but ${httpUser.protocol} listener ${JSON.stringify(httpUser.name)} forwards to this group; use source_ip or a request key`,
+    );
+  }
+  checkGenevePairing(index, group, users, algorithm, report);
+  if (group['proxyProtocol'] === 'v2' && httpUser !== undefined) {
+    report(
+      ['targetGroups', index, 'proxyProtocol'],
+      `applies only to groups that layer-4 listeners forward to, but ${httpUser.protocol} listener ${JSON.stringify(httpUser.name)} forwards to this group`,
     );
   }
 
   const check = group['healthCheck'];
   if (!isObject(check)) return;
   const explicitProtocol = stringAt(check, 'protocol');
-  const isTcpOnly = users.length > 0 && users.every((user) => user.protocol === 'TCP');
+  const isTcpOnly = users.length > 0 && users.every((user) => LAYER4_PROTOCOLS.includes(user.protocol));
   const protocol = explicitProtocol ?? (isTcpOnly ? 'TCP' : 'HTTP');
   if (protocol !== 'TCP') return;
   const why =
     explicitProtocol === undefined
-      ? 'the health check is TCP (the default when only TCP listeners forward to the group); set healthCheck.protocol: HTTP'
+      ? 'the health check is TCP (the default when only layer-4 listeners forward to the group); set healthCheck.protocol: HTTP'
       : 'the health check protocol is TCP';
   for (const key of ['path', 'matcher'] as const) {
     if (check[key] !== undefined)
       report(['targetGroups', index, 'healthCheck', key], `applies only to HTTP and HTTPS checks; ${why}`);
   }
+}
+
+/** GENEVE listeners forward to GENEVE (appliance) groups only, and only those take the GWLB keys. */
+function checkGenevePairing(
+  index: number,
+  group: RawObject,
+  users: readonly { name: string; protocol: string }[],
+  algorithm: string,
+  report: Report,
+): void {
+  const isGenevegroup = stringAt(group, 'protocol') === 'GENEVE';
+  if (!isGenevegroup) {
+    for (const key of ['flowStickiness', 'targetFailover'] as const) {
+      if (group[key] !== undefined)
+        report(
+          ['targetGroups', index, key],
+          'applies only to GENEVE groups (appliances behind a GENEVE listener)',
+        );
+    }
+    const geneveUser = users.find((user) => user.protocol === 'GENEVE');
+    if (geneveUser !== undefined)
+      report(
+        ['targetGroups', index, 'protocol'],
+        `GENEVE listener ${JSON.stringify(geneveUser.name)} forwards to this group: set protocol: GENEVE`,
+      );
+    return;
+  }
+  if (group['algorithm'] !== undefined && algorithm !== 'hash')
+    report(
+      ['targetGroups', index, 'algorithm'],
+      `a GENEVE group picks appliances by a symmetric flow hash (GWLB); leave algorithm out or set hash, got ${algorithm}`,
+    );
+  const other = users.find((user) => user.protocol !== 'GENEVE');
+  if (other !== undefined)
+    report(
+      ['targetGroups', index, 'protocol'],
+      `GENEVE groups take GENEVE listeners only, but ${other.protocol} listener ${JSON.stringify(other.name)} forwards to this group`,
+    );
 }
 
 /** A target may appear once per group (the same host and port twice would double its share silently). */

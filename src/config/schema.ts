@@ -45,6 +45,7 @@ import { parseMatcher } from './matcher.ts';
 import { accessLogField, tracingField } from './observability-schema.ts';
 import {
   allowedSourcesField,
+  cidrListField,
   defaultActionField,
   forwardTargetGroups,
   internalSourcesField,
@@ -63,10 +64,39 @@ import {
 
 // === Vocabulary ===
 /** Listener protocols Ferry serves today. */
-export const LISTENER_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP'] as const;
+export const LISTENER_PROTOCOLS = ['HTTP', 'HTTPS', 'TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE'] as const;
 export type ListenerProtocol = (typeof LISTENER_PROTOCOLS)[number];
 /** Listener protocols of the contract that later issues add; config naming them gets "not supported yet". */
-export const PLANNED_LISTENER_PROTOCOLS = ['TLS', 'UDP', 'GENEVE'] as const;
+export const PLANNED_LISTENER_PROTOCOLS: readonly string[] = [];
+/** Layer-4 listener protocols (NLB): a flow per connection or datagram 5-tuple, no HTTP. */
+export const LAYER4_PROTOCOLS: readonly string[] = ['TCP', 'TLS', 'UDP', 'TCP_UDP', 'GENEVE'];
+/** `flowStickiness` of a GENEVE group (GWLB's 5-, 3- and 2-tuple stickiness) and its number in the topology. */
+export const FLOW_STICKINESS = ['five_tuple', 'three_tuple', 'two_tuple'] as const;
+const FLOW_STICKINESS_TUPLE = { five_tuple: 5, three_tuple: 3, two_tuple: 2 } as const;
+/** `targetFailover.*` of a GENEVE group (GWLB's words). */
+export const TARGET_FAILOVER_MODES = ['no_rebalance', 'rebalance'] as const;
+/** `proxyProtocol.accept`: which PROXY protocol versions a listener reads from trusted sources. */
+export const PROXY_PROTOCOL_ACCEPT = ['v1', 'v2', 'any'] as const;
+/** `targetGroups[].proxyProtocol`: what Ferry sends to the targets before the client's bytes. */
+export const PROXY_PROTOCOL_SEND = ['off', 'v2'] as const;
+/** `alpnPolicy` of a TLS listener (NLB's names). */
+export const ALPN_POLICIES = ['None', 'HTTP1Only', 'HTTP2Only', 'HTTP2Optional', 'HTTP2Preferred'] as const;
+/** ALPN protocols offered by each policy, in preference order. */
+export const ALPN_PROTOCOLS_BY_POLICY: Readonly<Record<(typeof ALPN_POLICIES)[number], readonly string[]>> = {
+  None: [],
+  HTTP1Only: ['http/1.1'],
+  HTTP2Only: ['h2'],
+  HTTP2Optional: ['http/1.1', 'h2'],
+  HTTP2Preferred: ['h2', 'http/1.1'],
+};
+/** ELB's idle timeouts: TCP (and TLS) flows 350 s, UDP flows 120 s. */
+export const TCP_IDLE_TIMEOUT_DEFAULT_MS = 350_000;
+export const UDP_IDLE_TIMEOUT_DEFAULT_MS = 120_000;
+/** Longest idle timeout (ELB's 6000 s). */
+export const IDLE_TIMEOUT_MS_MAX = 6_000_000;
+/** Default and largest `limits.maxUdpFlows` (flows per worker). */
+export const DEFAULT_MAX_UDP_FLOWS = 16_384;
+export const LIMITS_MAX_UDP_FLOWS_CAP = 1_048_576;
 export const SCHEMES = ['internet-facing', 'internal'] as const;
 export type Scheme = (typeof SCHEMES)[number];
 export const HEALTH_CHECK_PROTOCOLS = ['TCP', 'HTTP', 'HTTPS'] as const;
@@ -116,7 +146,10 @@ function hashKeyField() {
       ctx.addIssue({ code: 'custom', message: parsed.message, input: text });
       return z.NEVER;
     })
-    .meta({ 'x-allowed': '`source_ip`, `path`, `header:<name>`, `cookie:<name>`, `query:<name>`' });
+    .meta({
+      'x-allowed':
+        '`source_ip`, `path`, `header:<name>`, `cookie:<name>`, `query:<name>`; layer-4 flows: `source_ip_dest_ip`, `five_tuple`',
+    });
 }
 
 /** Status codes; YAML reads an unquoted `200` as a number, which is accepted too. */
@@ -139,13 +172,13 @@ function listenerProtocolField() {
   return z
     .enum(LISTENER_PROTOCOLS, {
       error: unlessMissing((input) =>
-        (PLANNED_LISTENER_PROTOCOLS as readonly unknown[]).includes(input)
+        typeof input === 'string' && PLANNED_LISTENER_PROTOCOLS.includes(input)
           ? `protocol ${String(input)} is not supported yet; supported now: ${LISTENER_PROTOCOLS.join(' | ')}`
           : `expected one of ${LISTENER_PROTOCOLS.join(' | ')}, got ${describeValue(input)}`,
       ),
     })
     .meta({
-      'x-allowed': `${LISTENER_PROTOCOLS.map((name) => `\`${name}\``).join(' | ')} (${PLANNED_LISTENER_PROTOCOLS.join(', ')}: not supported yet)`,
+      'x-allowed': `${LISTENER_PROTOCOLS.map((name) => `\`${name}\``).join(' | ')}${PLANNED_LISTENER_PROTOCOLS.length === 0 ? '' : ` (${PLANNED_LISTENER_PROTOCOLS.join(', ')}: not supported yet)`}`,
     });
 }
 
@@ -371,13 +404,40 @@ const targetGroupSchema = z
     protocol: targetGroupProtocolField,
     tls: upstreamTlsField,
     stickiness: stickinessField,
+    flowStickiness: enumOf(FLOW_STICKINESS).optional().meta({
+      description:
+        'GENEVE groups only: which fields of the inner packet make a flow, hashed the same for both directions so a flow keeps one appliance: five_tuple (protocol, addresses, ports), three_tuple (protocol, addresses) or two_tuple (addresses). GWLB’s stickiness type.',
+      'x-default': '`five_tuple` on GENEVE groups',
+    }),
+    targetFailover: z
+      .strictObject({
+        onUnhealthy: enumOf(TARGET_FAILOVER_MODES)
+          .default('no_rebalance')
+          .describe(
+            'When a flow’s appliance turns unhealthy: no_rebalance keeps the flow there (new flows go elsewhere), rebalance moves it to a healthy appliance.',
+          ),
+        onDeregistration: enumOf(TARGET_FAILOVER_MODES)
+          .default('no_rebalance')
+          .describe('The same choice when a flow’s appliance is deregistered (draining).'),
+      })
+      .optional()
+      .meta({
+        description:
+          'GENEVE groups only: what happens to existing flows when their appliance fails (GWLB target failover).',
+      }),
+    proxyProtocol: enumOf(PROXY_PROTOCOL_SEND)
+      .default('off')
+      .describe(
+        'Layer-4 listeners: send a PROXY protocol v2 header (client address and port, and TLVs for the SNI and ALPN when known) to each target before the client bytes (NLB proxy_protocol_v2).',
+      ),
   })
   .transform((group) => ({
     name: group.name,
-    algorithm: group.algorithm,
+    /** A GENEVE group always picks by its symmetric flow hash (rules refuse another algorithm). */
+    algorithm: group.protocol === 'GENEVE' ? 'hash' : group.algorithm,
     /** Rules reject `hash` with another algorithm; here it is simply dropped. */
     hash:
-      group.algorithm === 'hash'
+      group.algorithm === 'hash' || group.protocol === 'GENEVE'
         ? (group.hash?.key ?? { key: 'source_ip', kind: 'source_ip', name: null })
         : null,
     targets: group.targets,
@@ -394,6 +454,16 @@ const targetGroupSchema = z
     tls: upstreamTlsOutput(group.protocol, group.tls),
     /** Sticky sessions (routing-schema.ts). */
     stickiness: group.stickiness,
+    proxyProtocol: group.proxyProtocol,
+    /** GENEVE appliance groups (GWLB): flow stickiness and target failover; null for other groups. */
+    geneve:
+      group.protocol === 'GENEVE'
+        ? {
+            stickiness: FLOW_STICKINESS_TUPLE[group.flowStickiness ?? 'five_tuple'],
+            isRebalancedOnUnhealthy: group.targetFailover?.onUnhealthy === 'rebalance',
+            isRebalancedOnDeregistration: group.targetFailover?.onDeregistration === 'rebalance',
+          }
+        : null,
   }));
 
 // === Listeners ===
@@ -403,7 +473,7 @@ const listenerSchema = z
     protocol: listenerProtocolField()
       .default('HTTP')
       .describe(
-        'HTTP: layer-7 proxying. HTTPS: layer 7 with TLS termination (HTTP/2 and HTTP/1.1 by ALPN; see docs/tls.md). TCP: layer-4 relaying.',
+        'HTTP: layer-7 proxying. HTTPS: layer 7 with TLS termination (HTTP/2 and HTTP/1.1 by ALPN; see docs/tls.md). TCP: layer-4 relaying (TLS passthrough by `sni` rules). TLS: TLS termination, the plaintext relayed to a TCP group. UDP: datagram flows. TCP_UDP: TCP and UDP on one port. See docs/layer4.md.',
       ),
     address: addressField(0).describe('Where the listener accepts connections; port 0 lets the OS choose.'),
     scheme: enumOf(SCHEMES)
@@ -420,6 +490,32 @@ const listenerSchema = z
     certificates: certificatesField,
     sslPolicy: sslPolicyField,
     mutualAuthentication: mutualAuthenticationField,
+    alpnPolicy: enumOf(ALPN_POLICIES).optional().meta({
+      description:
+        'TLS listeners only: the ALPN protocols offered to clients (NLB names): None, HTTP1Only, HTTP2Only, HTTP2Optional (http/1.1 first), HTTP2Preferred (h2 first). The plaintext is relayed as it comes whatever is negotiated.',
+      'x-default': '`None` (no ALPN) on TLS listeners',
+    }),
+    idleTimeout: durationField(1_000, IDLE_TIMEOUT_MS_MAX).optional().meta({
+      description:
+        'Layer-4 listeners: a flow with no bytes either way for this long is closed (TCP, TLS) or forgotten (UDP). ELB allows 60s..6000s; Ferry also takes shorter values.',
+      'x-default': '`350s` for TCP and TLS, `120s` for UDP (ELB’s); TCP_UDP uses each for its own half',
+    }),
+    proxyProtocol: z
+      .strictObject({
+        accept: enumOf(PROXY_PROTOCOL_ACCEPT).describe(
+          'The PROXY protocol versions read before the client bytes: v1 (text), v2 (binary) or any.',
+        ),
+        trustedSources: cidrListField()
+          .min(1, { error: 'expected at least one CIDR block' })
+          .describe(
+            'Senders allowed to send a header (your load balancer). A header from anyone else closes the connection.',
+          ),
+      })
+      .optional()
+      .meta({
+        description:
+          'TCP and TLS listeners: read a PROXY protocol header from trusted senders and use its client address for rules, hashing, allowedSources, logs and PROXY headers sent on. A connection from a trusted source must carry one; from any other source none is read.',
+      }),
   })
   .transform((listener) => ({
     name: listener.name,
@@ -435,8 +531,15 @@ const listenerSchema = z
     internalSources: listener.internalSources,
     /** Every target group the listener's actions forward to (default action first). */
     forwardTargetGroups: forwardTargetGroups(listener.rules, listener.defaultAction),
-    /** certificates, sslPolicy, mutualAuthentication: filled for HTTPS, empty otherwise (tls-schema.ts). */
+    /** certificates, sslPolicy, mutualAuthentication: filled for HTTPS and TLS, empty otherwise (tls-schema.ts). */
     ...listenerTlsOutput(listener),
+    /** ALPN protocols a TLS listener offers; empty for None and other protocols. */
+    alpnProtocols: listener.protocol === 'TLS' ? ALPN_PROTOCOLS_BY_POLICY[listener.alpnPolicy ?? 'None'] : [],
+    /** Flow idle timeouts (layer-4 listeners): the TCP half and the UDP half. */
+    tcpIdleTimeoutMs: listener.idleTimeout ?? TCP_IDLE_TIMEOUT_DEFAULT_MS,
+    udpIdleTimeoutMs: listener.idleTimeout ?? UDP_IDLE_TIMEOUT_DEFAULT_MS,
+    /** PROXY protocol in; null when off. */
+    proxyProtocol: listener.proxyProtocol ?? null,
   }));
 
 // === Top level ===
@@ -481,9 +584,14 @@ export const configSchema = z
           .describe(
             'Target-group rows in the shared table; more groups is a FERRY_ERR_CONFIG_CAPACITY error.',
           ),
+        maxUdpFlows: integerIn(1, LIMITS_MAX_UDP_FLOWS_CAP)
+          .default(DEFAULT_MAX_UDP_FLOWS)
+          .describe(
+            'UDP flows each worker tracks at once (each holds one connected socket to its target); a datagram that would start one more is dropped and counted (FERRY_ERR_UDP_FLOW_TABLE_FULL).',
+          ),
       })
       .prefault({})
-      .describe('Capacity of the shared table, fixed at start.'),
+      .describe('Capacity of the shared table and flow tables, fixed at start.'),
     demo: booleanField().default(false).meta({
       description:
         'Set by the embedded default config. Demo targets run in-process and responses carry x-ferry-target.',
@@ -537,7 +645,9 @@ export const configSchema = z
       })),
       targetGroups: config.targetGroups.map((group) => {
         const protocols = protocolsByGroup.get(group.name);
-        const isTcpOnly = protocols !== undefined && protocols.size === 1 && protocols.has('TCP');
+        // Only layer-4 listeners: TCP checks (ELB's default for TCP, TLS and UDP target groups).
+        const isTcpOnly =
+          protocols !== undefined && [...protocols].every((protocol) => LAYER4_PROTOCOLS.includes(protocol));
         const httpProtocol = group.protocol === 'HTTPS' ? 'HTTPS' : 'HTTP';
         const protocol: HealthCheckProtocol =
           group.healthCheck.protocol ?? (isTcpOnly ? 'TCP' : httpProtocol);

@@ -49,7 +49,7 @@ export function checkTlsRules(raw: unknown, configDir: string): ConfigError[] {
   const tcpListenerByGroup = new Map<string, string>();
   for (const { index, entry } of objectsIn(raw['listeners'])) {
     const protocol = nonEmptyStringAt(entry, 'protocol') ?? 'HTTP';
-    if (protocol === 'TCP') {
+    if (protocol === 'TCP' || protocol === 'TLS' || protocol === 'UDP' || protocol === 'TCP_UDP') {
       const action = entry['defaultAction'];
       const forward = isObject(action) ? action['forward'] : undefined;
       const group = isObject(forward) ? nonEmptyStringAt(forward, 'targetGroup') : undefined;
@@ -75,10 +75,10 @@ function checkListener(
   files: PemFiles,
   report: Report,
 ): void {
-  if (protocol !== 'HTTPS') {
+  if (protocol !== 'HTTPS' && protocol !== 'TLS') {
     for (const key of LISTENER_TLS_KEYS) {
       if (listener[key] !== undefined)
-        report([...at, key], `applies only to HTTPS listeners; this listener is ${protocol}`);
+        report([...at, key], `applies only to HTTPS and TLS listeners; this listener is ${protocol}`);
     }
     return;
   }
@@ -86,7 +86,7 @@ function checkListener(
   if (certificates === undefined || (Array.isArray(certificates) && certificates.length === 0)) {
     report(
       [...at, 'certificates'],
-      'an HTTPS listener needs at least one certificate: certificates: [ { cert: site.crt, key: site.key } ]',
+      `${protocol === 'HTTPS' ? 'an' : 'a'} ${protocol} listener needs at least one certificate: certificates: [ { cert: site.crt, key: site.key } ]`,
     );
   }
   for (const { index, entry } of objectsIn(certificates)) {

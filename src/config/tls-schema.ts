@@ -22,7 +22,7 @@ import { describeValue } from './config-error.ts';
 import { booleanField, enumOf, unlessMissing } from './fields.ts';
 
 /** Target-group protocols: how Ferry speaks to the targets. */
-export const TARGET_GROUP_PROTOCOLS = ['HTTP', 'HTTPS'] as const;
+export const TARGET_GROUP_PROTOCOLS = ['HTTP', 'HTTPS', 'GENEVE'] as const;
 export type TargetGroupProtocol = (typeof TARGET_GROUP_PROTOCOLS)[number];
 /** `mutualAuthentication.mode` (ALB's words; ALB's `passthrough` is not offered). */
 export const MUTUAL_AUTHENTICATION_MODES = ['off', 'verify'] as const;
@@ -68,15 +68,15 @@ export const certificatesField = z
   .optional()
   .meta({
     description:
-      'HTTPS only, required there: certificates from PEM files. The first is the default (clients without SNI, or whose name no certificate has); the others are picked by SNI, exact names before wildcards. Files are re-read when they change, without dropping connections.',
+      'HTTPS and TLS listeners only, required there: certificates from PEM files. The first is the default (clients without SNI, or whose name no certificate has); the others are picked by SNI, exact names before wildcards. Files are re-read when they change, without dropping connections.',
   });
 
 /** `listeners[].sslPolicy`. */
 export const sslPolicyField = enumOf(TLS_POLICY_NAMES)
   .optional()
   .meta({
-    description: `HTTPS only: the security policy (TLS versions and ciphers, see docs/tls.md). ${TLS_POLICY_NAMES.map((name) => `${name}: ${TLS_POLICIES[name].doc}`).join(' ')}`,
-    'x-default': `\`${TLS_POLICY_DEFAULT}\` on HTTPS listeners`,
+    description: `HTTPS and TLS listeners only: the security policy (TLS versions and ciphers, see docs/tls.md). ${TLS_POLICY_NAMES.map((name) => `${name}: ${TLS_POLICIES[name].doc}`).join(' ')}`,
+    'x-default': `\`${TLS_POLICY_DEFAULT}\` on HTTPS and TLS listeners`,
   });
 
 /** `listeners[].mutualAuthentication`: client certificates (mTLS). */
@@ -93,14 +93,17 @@ export const mutualAuthenticationField = z
     }),
   })
   .optional()
-  .meta({ description: 'HTTPS only: mutual TLS, client certificates verified by Ferry (ALB words).' });
+  .meta({
+    description:
+      'HTTPS and TLS listeners only: mutual TLS, client certificates verified by Ferry (ALB words).',
+  });
 
 // === Target-group keys ===
 /** `targetGroups[].protocol`. */
 export const targetGroupProtocolField = enumOf(TARGET_GROUP_PROTOCOLS)
   .default('HTTP')
   .describe(
-    'How Ferry speaks to the targets: HTTP, or HTTPS (TLS to every target, verified by `tls`). TCP listeners relay bytes and ignore it.',
+    'How Ferry speaks to the targets: HTTP, HTTPS (TLS to every target, verified by `tls`), or GENEVE (appliances behind a GENEVE listener, GWLB; see docs/gateway.md). Layer-4 listeners (TCP, TLS, UDP) relay bytes and ignore it.',
   );
 
 /** `targetGroups[].tls`: only with protocol HTTPS (tls-rules.ts). */
@@ -164,7 +167,7 @@ export function listenerTlsOutput(listener: {
     | { readonly mode: 'off' | 'verify'; readonly trustStore?: string | undefined }
     | undefined;
 }): ListenerTlsOutput {
-  if (listener.protocol !== 'HTTPS') {
+  if (listener.protocol !== 'HTTPS' && listener.protocol !== 'TLS') {
     return { certificates: [], sslPolicy: null, mutualAuthentication: { mode: 'off', trustStore: null } };
   }
   const mutual = listener.mutualAuthentication;

@@ -79,6 +79,14 @@ export const STICKINESS_DURATION_MS_MAX = 7 * 24 * 3_600_000;
 /** HTTPS listeners: time a client has to finish its TLS handshake before the connection is closed. */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /**
+ * Longest wait for a layer-4 preamble (a PROXY protocol header, a ClientHello
+ * to read SNI from) before the connection is refused or takes the default
+ * action (HAProxy's `tcp-request inspect-delay`, here fixed).
+ */
+export const L4_PREAMBLE_TIMEOUT_MS = 5_000;
+/** Datagrams a new UDP flow queues while its upstream socket connects; more are dropped and counted. */
+export const UDP_FLOW_QUEUE_MAX = 64;
+/**
  * How often each worker stats the PEM files it uses, to pick up replaced
  * certificates. Polling (not inotify) because certificates are usually
  * replaced by rename or by a Kubernetes secret's symlink swap, which a watch

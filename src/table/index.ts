@@ -450,6 +450,8 @@ export class TableWriter {
         hashTable: null, // filled off-thread by src/table/hash-tables.ts before the workers see it
         ...(group.stickiness === undefined ? {} : { stickiness: group.stickiness }),
         upstreamTls: group.upstreamTls ?? null,
+        ...(group.isProxyProtocolOn === true ? { isProxyProtocolOn: true } : {}),
+        ...(group.geneve === undefined ? {} : { geneve: group.geneve }),
       };
     });
     const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));
@@ -463,6 +465,7 @@ export class TableWriter {
       isTargetHeaderOn: listener.addTargetHeader,
       ...(listener.routing === undefined ? {} : { routing: listener.routing }),
       tls: listener.tls ?? null,
+      ...(listener.layer4 === undefined ? {} : { layer4: listener.layer4 }),
     }));
     return { generation, groups, listeners, stickinessKey: this.stickinessKey };
   }

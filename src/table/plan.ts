@@ -13,9 +13,12 @@
  * two do not form an import circle.
  */
 import type {
+  TopologyGeneve,
   TopologyGroup,
   TopologyHashKey,
+  TopologyLayer4,
   TopologyListener,
+  TopologyListenerProtocol,
   TopologyListenerTls,
   TopologyUpstreamTls,
 } from '../../proto/thread-messages.ts';
@@ -38,6 +41,10 @@ export interface TableTargetGroup {
   readonly stickiness?: TopologyGroup['stickiness'];
   /** TLS to the targets (`protocol: HTTPS`), paths resolved; absent or null = plain HTTP. */
   readonly upstreamTls?: TopologyUpstreamTls | null;
+  /** PROXY protocol v2 to the targets of layer-4 flows; absent = off. */
+  readonly isProxyProtocolOn?: boolean;
+  /** GENEVE appliance groups: flow stickiness and target failover; absent for others. */
+  readonly geneve?: TopologyGeneve;
   readonly targets: readonly {
     readonly address: string;
     readonly host: string;
@@ -48,7 +55,7 @@ export interface TableTargetGroup {
 
 export interface TableListener {
   readonly name: string;
-  readonly protocol: 'HTTP' | 'HTTPS' | 'TCP';
+  readonly protocol: TopologyListenerProtocol;
   readonly host: string;
   readonly port: number;
   /** Target group of the default forward action, or null for none. */
@@ -56,8 +63,10 @@ export interface TableListener {
   readonly addTargetHeader: boolean;
   /** Rules, default action and source checks, passed through to the workers; absent = forward to defaultTargetGroup. */
   readonly routing?: TopologyListener['routing'];
-  /** TLS termination of an HTTPS listener, paths resolved; absent or null otherwise. */
+  /** TLS termination of an HTTPS or TLS listener, paths resolved; absent or null otherwise. */
   readonly tls?: TopologyListenerTls | null;
+  /** Layer-4 settings (TCP, TLS, UDP, TCP_UDP); absent = defaults. */
+  readonly layer4?: TopologyLayer4;
 }
 
 export interface TablePlan {
@@ -66,6 +75,9 @@ export interface TablePlan {
 }
 
 // === Projection from config ===
+
+/** `proxyProtocol.accept` as the mask workers/l4/proxy-protocol.ts reads (1 = v1, 2 = v2). */
+const PROXY_ACCEPT_MASKS = { v1: 1, v2: 2, any: 3 } as const;
 
 /** Listener ports as actually bound (port 0 resolved), by listener name. */
 export type ResolvedPorts = ReadonlyMap<string, number>;
@@ -95,6 +107,8 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       connectTimeoutMs: group.timeouts.connectMs,
       responseTimeoutMs: group.timeouts.responseMs,
       upstreamTls: upstreamTlsPlan(snapshot, group),
+      isProxyProtocolOn: group.proxyProtocol === 'v2',
+      ...(group.geneve === null ? {} : { geneve: group.geneve }),
       stickiness: group.stickiness,
       targets: group.targets.map((target) => ({
         address: target.address,
@@ -122,6 +136,19 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
         internalSources: listener.internalSources,
       },
       tls: listenerTlsPlan(snapshot, listener),
+      layer4: {
+        tcpIdleTimeoutMs: listener.tcpIdleTimeoutMs,
+        udpIdleTimeoutMs: listener.udpIdleTimeoutMs,
+        alpnProtocols: listener.alpnProtocols,
+        proxyProtocol:
+          listener.proxyProtocol === null
+            ? null
+            : {
+                acceptMask: PROXY_ACCEPT_MASKS[listener.proxyProtocol.accept],
+                trustedSources: listener.proxyProtocol.trustedSources,
+              },
+        maxUdpFlows: snapshot.limits.maxUdpFlows,
+      },
     })),
   };
 }

@@ -18,12 +18,13 @@ import {
   type TargetGroupConfig,
 } from '../config/index.ts';
 
-/** The TLS termination of an HTTPS listener, paths absolute; null for HTTP and TCP. */
+/** The TLS termination of an HTTPS or TLS listener, paths absolute; null for the others. */
 export function listenerTlsPlan(
   snapshot: ConfigSnapshot,
   listener: ListenerConfig,
 ): TopologyListenerTls | null {
-  if (listener.protocol !== 'HTTPS' || listener.sslPolicy === null) return null;
+  if ((listener.protocol !== 'HTTPS' && listener.protocol !== 'TLS') || listener.sslPolicy === null)
+    return null;
   const trustStore = listener.mutualAuthentication.trustStore;
   return {
     certificates: listener.certificates.map((certificate) => ({

@@ -23,7 +23,11 @@
  * Which cells are read, and where each lands in a series' totals, is
  * counters.ts's descriptor tables; this file has no cell index of its own.
  */
-import { RESPONSE_TIME_BUCKET_COUNT, type TableView } from '../../proto/table-layout.ts';
+import {
+  LISTENER_UDP_FLOWS_ACTIVE,
+  RESPONSE_TIME_BUCKET_COUNT,
+  type TableView,
+} from '../../proto/table-layout.ts';
 import type { Topology } from '../../proto/thread-messages.ts';
 import {
   GROUP_CELL_COUNT,
@@ -211,6 +215,12 @@ export class MetricsCollector {
   activeConnections(listenerIndex: number): number {
     const { view, workerCount, isWorkerAlive } = this.sources;
     return countActiveConnections(view, workerCount, isWorkerAlive, listenerIndex);
+  }
+
+  /** UDP and GENEVE flows tracked on a listener now, over the live workers. */
+  activeUdpFlows(listenerIndex: number): number {
+    const { view, workerCount, isWorkerAlive } = this.sources;
+    return countActiveConnections(view, workerCount, isWorkerAlive, listenerIndex, LISTENER_UDP_FLOWS_ACTIVE);
   }
 
   targetGauges(slot: number): TargetGauges {

@@ -42,8 +42,12 @@ import {
   LISTENER_FERRY_502_TOTAL,
   LISTENER_FERRY_503_TOTAL,
   LISTENER_FERRY_504_TOTAL,
+  LISTENER_PROXY_REFUSED_TOTAL,
   LISTENER_REJECTED_CONNECTIONS_TOTAL,
   LISTENER_REQUESTS_TOTAL,
+  LISTENER_SNI_PEEK_FAILED_TOTAL,
+  LISTENER_SOURCE_REFUSED_TOTAL,
+  LISTENER_UDP_DROPPED_TOTAL,
   loadGroup,
   loadHistogram,
   loadListener,
@@ -204,6 +208,10 @@ export const LISTENER_COUNTERS = [
   { key: 'generated502', field: LISTENER_FERRY_502_TOTAL },
   { key: 'generated503', field: LISTENER_FERRY_503_TOTAL },
   { key: 'generated504', field: LISTENER_FERRY_504_TOTAL },
+  { key: 'sourceRefused', field: LISTENER_SOURCE_REFUSED_TOTAL },
+  { key: 'proxyRefused', field: LISTENER_PROXY_REFUSED_TOTAL },
+  { key: 'sniPeekFailed', field: LISTENER_SNI_PEEK_FAILED_TOTAL },
+  { key: 'udpDropped', field: LISTENER_UDP_DROPPED_TOTAL },
 ] as const satisfies readonly CounterRow[];
 
 /** Position of each listener counter in a listener snapshot and in ListenerSeries.totals. */

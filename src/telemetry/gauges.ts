@@ -79,17 +79,21 @@ export function readRouteTo(view: TableView, groupIndex: number): number {
   return loadGroup(view, groupIndex, GROUP_ROUTE_TO);
 }
 
-/** Downstream connections open on a listener now, summed over the live workers only. */
+/**
+ * A listener gauge summed over the live workers only: downstream connections
+ * open now (LISTENER_ACTIVE_CONNECTIONS, the default) or UDP and GENEVE flows
+ * tracked now (LISTENER_UDP_FLOWS_ACTIVE).
+ */
 export function countActiveConnections(
   view: TableView,
   workerCount: number,
   isWorkerAlive: (workerIndex: number) => boolean,
   listenerIndex: number,
+  field: number = LISTENER_ACTIVE_CONNECTIONS,
 ): number {
   let total = 0;
   for (let worker = 0; worker < workerCount; worker++) {
-    if (isWorkerAlive(worker))
-      total += loadListener(view, worker, listenerIndex, LISTENER_ACTIVE_CONNECTIONS);
+    if (isWorkerAlive(worker)) total += loadListener(view, worker, listenerIndex, field);
   }
   return total;
 }

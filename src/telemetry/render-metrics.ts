@@ -41,7 +41,7 @@ type ListenerKey = keyof typeof LISTENER_CELL;
 type SlotKey = keyof typeof SLOT_CELL;
 
 /** Listener families in order; `activeConnections` is the live gauge (gauges.ts), every other key a total. */
-const LISTENER_FAMILIES: readonly CellFamily<ListenerKey | 'activeConnections'>[] = [
+const LISTENER_FAMILIES: readonly CellFamily<ListenerKey | 'activeConnections' | 'activeUdpFlows'>[] = [
   {
     name: 'ferry_listener_requests_total',
     type: 'counter',
@@ -93,6 +93,33 @@ const LISTENER_FAMILIES: readonly CellFamily<ListenerKey | 'activeConnections'>[
       [{ code: '503' }, 'generated503'],
       [{ code: '504' }, 'generated504'],
     ],
+  },
+  {
+    name: 'ferry_listener_refused_connections_total',
+    type: 'counter',
+    help: 'Connections closed at accept, by reason: the client address is not allowed (source), or its PROXY protocol header was untrusted, malformed, missing or late (proxy_protocol).',
+    samples: [
+      [{ reason: 'source' }, 'sourceRefused'],
+      [{ reason: 'proxy_protocol' }, 'proxyRefused'],
+    ],
+  },
+  {
+    name: 'ferry_listener_sni_peek_failures_total',
+    type: 'counter',
+    help: 'TCP connections on a listener with sni rules whose ClientHello could not be read (malformed, oversized or late); they took the default action.',
+    samples: [[{}, 'sniPeekFailed']],
+  },
+  {
+    name: 'ferry_listener_udp_flows',
+    type: 'gauge',
+    help: 'UDP and GENEVE flows tracked now (bounded per worker by limits.maxUdpFlows).',
+    samples: [[{}, 'activeUdpFlows']],
+  },
+  {
+    name: 'ferry_listener_dropped_datagrams_total',
+    type: 'counter',
+    help: 'UDP and GENEVE datagrams dropped: flow table full, no target, queue full, or (GENEVE) malformed, OAM or unknown critical option.',
+    samples: [[{}, 'udpDropped']],
   },
 ];
 
@@ -256,10 +283,15 @@ export function renderMetrics(collector: MetricsCollector): string {
 }
 
 function renderListeners(w: PrometheusWriter, collector: MetricsCollector): void {
-  const listenerValue = (series: ListenerSeries, key: ListenerKey | 'activeConnections'): number =>
+  const listenerValue = (
+    series: ListenerSeries,
+    key: ListenerKey | 'activeConnections' | 'activeUdpFlows',
+  ): number =>
     key === 'activeConnections'
       ? collector.activeConnections(series.index)
-      : series.totals[LISTENER_CELL[key]]!;
+      : key === 'activeUdpFlows'
+        ? collector.activeUdpFlows(series.index)
+        : series.totals[LISTENER_CELL[key]]!;
   for (const family of LISTENER_FAMILIES) {
     w.family(family.name, family.type, family.help);
     for (const series of collector.listeners) {

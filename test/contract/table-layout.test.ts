@@ -42,6 +42,8 @@ const KNOWN_LAYOUT_HASHES: Readonly<Record<number, string>> = {
   2: 'f855bf4ecc729727',
   // Sticky-session counters per group and LISTENER_SOURCE_REFUSED_TOTAL (issue 5).
   3: '7fc5aea8bebba5c7',
+  // Layer-4 listener counters: PROXY refusals, SNI peek failures, UDP flows and drops (issue 13).
+  4: '554b71f5fc2865ce',
 };
 
 const CACHE_LINE_BYTES = 64;

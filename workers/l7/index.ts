@@ -37,7 +37,10 @@
  * in-flight count (TARGET_IN_FLIGHT and this worker's ledger) is taken in
  * `connect` and dropped exactly once in `endExchange`, whatever the path:
  * success, upstream error, client abort or timeout. HTTP/2 streams (h2.ts)
- * and TCP flows (workers/l4) carry the same exchange and the same pick.
+ * and layer-4 flows (workers/l4: TCP, TLS, UDP, GENEVE) carry the same
+ * exchange and the same pick; their phases and codes (PROXY_PROTOCOL_*,
+ * TLS_CLIENT_HELLO, FLOW_IDLE_TIMEOUT, UDP_FLOW_TABLE_FULL) are charted atop
+ * workers/l4/tcp-flow.ts, udp-listener.ts and geneve-listener.ts.
  *
  * Record (workers/record): `this.rec` hears each phase boundary (accept,
  * readHead, pick, connect, relay, finish, refuse, abort, close) and counts

@@ -2,43 +2,97 @@
  * @module workers/listen
  *
  * The **accept** phase: each worker binds every listener itself with
- * `reusePort`, so the kernel spreads new connections over the workers and a
- * worker that dies takes only its own connections with it: the others keep
- * accepting on the same address. Thread: worker.
+ * `reusePort`, so the kernel spreads new connections (and UDP flows, by a
+ * hash of their 4-tuple) over the workers and a worker that dies takes only
+ * its own connections with it: the others keep accepting on the same
+ * address. Thread: worker.
+ *
+ *   HTTP     -> l7                      HTTPS -> tls -> l7 | l7/h2
+ *   TCP      -> l4 (TcpFlow)            TLS   -> tls -> l4 (TcpFlow, plaintext)
+ *   UDP      -> l4 (UdpListener)        TCP_UDP -> both on one port
+ *   GENEVE   -> l4 (GeneveListener: GWLB appliances)
  */
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
-import { acceptTcp } from '../l4/index.ts';
+import { bindGeneveListener, bindUdpListener, isTrustedPeer, Layer4Listener, TcpFlow } from '../l4/index.ts';
 import { H2Listener, HttpConnection, ListenerRuntime } from '../l7/index.ts';
+import { CidrTable, isSourceAllowed, refuseSource, type SourceFilters } from '../route/index.ts';
 import type { WorkerRuntime } from '../runtime.ts';
 import { TlsTerminator } from '../tls/index.ts';
-import { isSourceAllowed, refuseSource, type SourceFilters } from './source-filter.ts';
+
+/** A bound listener: what drain closes. */
+export interface BoundListener {
+  close(): void;
+}
 
 /**
- * Bind one listener. Resolves with the server once it listens; rejects with
- * the bind error (EADDRINUSE, EACCES, EADDRNOTAVAIL).
+ * Bind one listener. Resolves once it listens; rejects with the bind error
+ * (EADDRINUSE, EACCES, EADDRNOTAVAIL).
  */
-export function bindListener(
+export async function bindListener(
+  runtime: WorkerRuntime,
+  sourceFilters: SourceFilters,
+  listener: TopologyListener,
+): Promise<BoundListener> {
+  const protocol = listener.protocol;
+  if (protocol === 'UDP') return bindUdpListener(runtime, sourceFilters, listener);
+  if (protocol === 'GENEVE') return bindGeneveListener(runtime, listener);
+  const server = await bindStream(runtime, sourceFilters, listener);
+  if (protocol !== 'TCP_UDP') return server;
+  try {
+    const udp = await bindUdpListener(runtime, sourceFilters, listener);
+    return {
+      close() {
+        server.close();
+        udp.close();
+      },
+    };
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+}
+
+function bindStream(
   runtime: WorkerRuntime,
   sourceFilters: SourceFilters,
   listener: TopologyListener,
 ): Promise<net.Server> {
+  const protocol = listener.protocol;
+  const isLayer4 = protocol === 'TCP' || protocol === 'TLS' || protocol === 'TCP_UDP';
+  // PROXY in is read before any TLS, so only plain TCP listeners take it (config refuses it on TLS).
+  const proxyProtocol = protocol === 'TLS' ? null : (listener.layer4?.proxyProtocol ?? null);
+  const l4 = isLayer4
+    ? new Layer4Listener(
+        listener,
+        proxyProtocol === null ? null : new CidrTable(proxyProtocol.trustedSources),
+      )
+    : null;
   const listenerRuntime = new ListenerRuntime(listener);
-  const terminator = listener.tls === null ? null : terminateTls(runtime, listener, listenerRuntime);
-  const server = net.createServer((socket) => {
+  const terminator =
+    listener.tls === null
+      ? null
+      : l4 !== null
+        ? terminateTlsFlows(runtime, listener, l4, sourceFilters)
+        : terminateTls(runtime, listener, listenerRuntime);
+  // Layer-4 flows relay a half-close (one side's FIN) instead of closing both directions.
+  const server = net.createServer({ allowHalfOpen: l4 !== null && terminator === null }, (socket) => {
     if (runtime.isDraining) {
       runtime.observer.connectionRejected(listener);
       socket.destroy();
       return;
     }
-    if (!isSourceAllowed(sourceFilters.filter(listener.name), socket.remoteAddress)) {
+    const filter = sourceFilters.filter(listener.name);
+    // A trusted PROXY sender is checked by the address its header carries (workers/l4/tcp-flow.ts).
+    const isProxied = l4 !== null && isTrustedPeer(l4, socket.remoteAddress);
+    if (!isProxied && !isSourceAllowed(filter, socket.remoteAddress)) {
       refuseSource(runtime.view, runtime.workerIndex, runtime.observer.listenerIndexOf(listener), socket);
       return;
     }
-    if (listener.protocol === 'TCP') acceptTcp(runtime, listener, socket);
-    else if (terminator !== null)
-      terminator.accept(socket); // HTTPS: tls, then l7 or h2
+    if (terminator !== null)
+      terminator.accept(socket); // HTTPS: tls, then l7 or h2; TLS: tls, then l4
+    else if (l4 !== null) new TcpFlow(runtime, l4, socket, filter, '', '').start();
     else new HttpConnection(runtime, listenerRuntime, socket).accept();
   });
   if (terminator !== null) server.on('close', () => terminator.close());
@@ -70,4 +124,32 @@ function terminateTls(
   });
 }
 
-export { SourceFilters } from './source-filter.ts';
+/**
+ * TLS termination for a TLS listener (NLB): the same certificates, SNI
+ * lookup and security policies as HTTPS, ALPN from the listener's
+ * alpnPolicy; the plaintext is relayed to a TCP target group (workers/l4).
+ */
+function terminateTlsFlows(
+  runtime: WorkerRuntime,
+  listener: TopologyListener,
+  l4: Layer4Listener,
+  sourceFilters: SourceFilters,
+): TlsTerminator {
+  return new TlsTerminator(
+    listener,
+    listener.tls!,
+    runtime.log,
+    (socket: TLSSocket) => {
+      if (runtime.isDraining) {
+        socket.destroy();
+        return;
+      }
+      const serverName = typeof socket.servername === 'string' ? socket.servername.toLowerCase() : '';
+      const alpn = typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : '';
+      new TcpFlow(runtime, l4, socket, sourceFilters.filter(listener.name), serverName, alpn).start();
+    },
+    listener.layer4?.alpnProtocols ?? [],
+  );
+}
+
+export { SourceFilters } from '../route/index.ts';

@@ -28,11 +28,18 @@ import { monoUs } from '../../src/shared/clock.ts';
 import type { Observer } from './observer.ts';
 import { pickReasonOf } from './request-record.ts';
 
+/** The client as the flow knows it (the socket peer, or what a trusted PROXY header carried). */
+export interface FlowSource {
+  readonly sourceAddress: string;
+  readonly sourcePort: number;
+}
+
 export class TcpRecord {
   private readonly observer: Observer;
   private readonly listener: TopologyListener;
   private readonly listenerIndex: number;
   private readonly client: Socket;
+  private readonly source: FlowSource;
   private readonly group: TopologyGroup | null;
   private readonly target: TopologyTarget;
   private readonly slot: number;
@@ -46,6 +53,7 @@ export class TcpRecord {
     observer: Observer,
     listener: TopologyListener,
     client: Socket,
+    source: FlowSource,
     group: TopologyGroup | null,
     target: TopologyTarget,
     slot: number,
@@ -55,6 +63,7 @@ export class TcpRecord {
     this.listener = listener;
     this.listenerIndex = observer.listenerIndexOf(listener);
     this.client = client;
+    this.source = source;
     this.group = group;
     this.target = target;
     this.slot = slot;
@@ -73,11 +82,12 @@ export class TcpRecord {
     if (this.observer.isDetailed) this.connectedUs = monoUs();
   }
 
-  /** The upstream connection failed or timed out before it was up. */
+  /** The upstream connection failed or timed out before it was up, or (FERRY_ERR_FLOW_IDLE_TIMEOUT) the flow went idle. */
   connectFailed(code: ErrorCode): void {
     if (this.failureCode !== null) return;
     this.failureCode = code;
-    addStats(this.observer.view, this.slot, STATS_CONNECT_ERRORS_TOTAL, 1);
+    if (code !== 'FERRY_ERR_FLOW_IDLE_TIMEOUT')
+      addStats(this.observer.view, this.slot, STATS_CONNECT_ERRORS_TOTAL, 1);
   }
 
   /** Both sides are gone (called once per connection). */
@@ -95,7 +105,7 @@ export class TcpRecord {
     if (this.failureCode === null && !accessLog.isSampled()) return;
     const endUs = monoUs();
     accessLog.listenerLogger('tcp', this.listener.name, this.observer.workerIndex).info({
-      client: `${client.remoteAddress ?? ''}:${client.remotePort ?? 0}`,
+      client: `${this.source.sourceAddress}:${this.source.sourcePort}`,
       upstream: this.target.id,
       targetGroup: this.group === null ? null : this.group.name,
       pickReason: this.group === null ? null : pickReasonOf(this.pickKind, this.group.algorithm),
@@ -104,7 +114,12 @@ export class TcpRecord {
       receivedBytes: bytesIn,
       sentBytes: bytesOut,
       code: this.failureCode,
-      phase: this.failureCode === null ? 'finish' : 'connect',
+      phase:
+        this.failureCode === null
+          ? 'finish'
+          : this.failureCode === 'FERRY_ERR_FLOW_IDLE_TIMEOUT'
+            ? 'relay'
+            : 'connect',
     });
   }
 

@@ -126,6 +126,8 @@ export class CompiledRule {
   readonly paths: readonly WildcardPattern[];
   readonly headers: readonly HeaderCondition[];
   readonly queries: readonly QueryCondition[];
+  /** SNI patterns (TCP listeners, TLS passthrough); matched by matchSni, never by matchListener. */
+  readonly serverNames: readonly WildcardPattern[];
   /** Index into CompiledListener.actions. */
   readonly actionIndex: number;
 
@@ -138,6 +140,7 @@ export class CompiledRule {
     this.paths = conditions.pathPattern.map((pattern) => new WildcardPattern(pattern, false));
     this.headers = conditions.httpHeader.map((header) => new HeaderCondition(header.name, header.values));
     this.queries = conditions.queryString.map((pair) => new QueryCondition(pair.key, pair.value));
+    this.serverNames = (conditions.sni ?? []).map((pattern) => new WildcardPattern(pattern, true));
     this.actionIndex = actionIndex;
   }
 }
@@ -236,6 +239,8 @@ export class CompiledListener {
   readonly defaultActionIndex: number;
   /** Some rule has a sourceIp condition: parse the client address once per request. */
   readonly hasSourceConditions: boolean;
+  /** Some rule has an sni condition: a TCP listener peeks at the ClientHello (workers/l4). */
+  readonly hasSniConditions: boolean;
   /** `http` or `https`: what `#{protocol}` stands for. */
   readonly protocol: string;
   readonly host: string;
@@ -257,6 +262,7 @@ export class CompiledListener {
     this.actions = actions;
     this.actionLabels = [...rules.map((rule) => String(rule.priority)), 'default'];
     this.hasSourceConditions = rules.some((rule) => rule.sources !== null);
+    this.hasSniConditions = rules.some((rule) => rule.serverNames.length > 0);
     this.protocol = listener.protocol === 'HTTPS' ? 'https' : 'http';
     this.host = listener.host;
     this.port = listener.port;

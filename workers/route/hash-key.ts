@@ -33,6 +33,9 @@ export function requestKeyHash(key: TopologyHashKey, req: RequestHead | null, re
       return hashString(cookieValue(headerValue(req, 'cookie'), key.name));
     case 'query':
       return hashString(queryValue(req.target, key.name));
+    default:
+      // source_ip_dest_ip and five_tuple are flow keys (config refuses them for HTTP listeners).
+      return hashString(remoteAddress);
   }
 }
 

@@ -7,8 +7,10 @@
  * the hash key of a request. Thread: worker.
  */
 export { ACTION_FIXED_RESPONSE, ACTION_FORWARD, CidrTable, type CompiledAction } from './compile.ts';
-export { matchCidr, matchListener } from './match.ts';
+export { FLOW_PROTOCOL_TCP, FLOW_PROTOCOL_UDP, FlowTuple, flowKeyHash } from './flow-tuple.ts';
+export { matchCidr, matchListener, matchSni } from './match.ts';
 export { PICK_BALANCED, PICK_FAIL_OPEN, PICK_NONE, PICK_STICKY, type PickOutcome } from './pick.ts';
 export { Router } from './router.ts';
+export { isSourceAllowed, refuseSource, SourceFilter, SourceFilters } from './source-filter.ts';
 export { ExchangeCookies } from './sticky.ts';
 export { TargetGroups } from './target-groups.ts';

@@ -77,6 +77,23 @@ export function matchListener(listener: CompiledListener, req: RequestHead, remo
   return listener.defaultActionIndex;
 }
 
+/**
+ * The index (into `listener.actions`) of the action for a TCP connection
+ * whose ClientHello named `serverName` (lower-case; '' when there was none
+ * or the bytes were not TLS): the first rule whose sni patterns match, else
+ * the default. Synchronous, never throws, never allocates.
+ */
+export function matchSni(listener: CompiledListener, serverName: string): number {
+  if (serverName.length === 0) return listener.defaultActionIndex;
+  const rules = listener.rules;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i]!;
+    if (rule.serverNames.length > 0 && matchAny(rule.serverNames, serverName, 0, serverName.length))
+      return rule.actionIndex;
+  }
+  return listener.defaultActionIndex;
+}
+
 function matchRule(rule: CompiledRule, req: RequestHead): boolean {
   // Cheapest conditions first.
   if (rule.methods.length > 0 && !matchMethod(rule.methods, req.method)) return false;

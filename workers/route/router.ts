@@ -43,6 +43,7 @@ import type { Topology } from '../../proto/thread-messages.ts';
 import { unixS } from '../../src/shared/clock.ts';
 import type { RequestHead, ResponseHead } from '../http/index.ts';
 import { type CompiledAction, CompiledListener } from './compile.ts';
+import { type FlowTuple, flowKeyHash } from './flow-tuple.ts';
 import { requestKeyHash } from './hash-key.ts';
 import { PICK_STICKY, type PickOutcome } from './pick.ts';
 import {
@@ -177,8 +178,10 @@ export class Router {
    * The pick phase, the one entry point for every protocol: the hash key
    * (hash groups), then target stickiness wrapped around the group's
    * balancer (TargetGroups.balance): the slot a valid cookie names if it
-   * may still take traffic, else the balancer's. `req` is null for a TCP
-   * flow (no cookies, the key is the source address). Writes slot, target,
+   * may still take traffic, else the balancer's. `req` is null for a
+   * layer-4 flow (TCP, TLS, UDP): no cookies, and `flow` (when given) is
+   * what a hash group hashes (source_ip, source_ip_dest_ip or five_tuple;
+   * without it, `clientAddress`). Writes slot, target,
    * serving group, PICK_* and the cookies to set into `out`; returns the
    * slot or NO_SLOT. Synchronous; allocates only to read the cookie and, on
    * a cache miss, to verify it.
@@ -189,14 +192,17 @@ export class Router {
     req: RequestHead | null,
     clientAddress: string,
     nowMs: number,
+    flow: FlowTuple | null = null,
   ): number {
     const groups = this.groups;
     const view = this.view;
     const group = groups.group(groupIndex);
     const keyHash =
-      group !== undefined && group.algorithm === 'hash'
-        ? requestKeyHash(group.hashKey, req, clientAddress)
-        : 0;
+      group === undefined || group.algorithm !== 'hash'
+        ? 0
+        : req === null && flow !== null
+          ? flowKeyHash(group.hashKey.kind, flow)
+          : requestKeyHash(group.hashKey, req, clientAddress);
     const codec = this.codec;
     const routeTo = loadGroup(view, groupIndex, GROUP_ROUTE_TO);
     const sticky = this.stickyGroups[routeTo] ?? null;

@@ -134,6 +134,7 @@ export class TlsTerminator {
     settings: TopologyListenerTls,
     log: Logger,
     onSecure: OnSecureConnection,
+    alpnProtocols: readonly string[] = HTTPS_ALPN_PROTOCOLS,
   ) {
     this.listener = listener;
     this.settings = settings;
@@ -143,7 +144,8 @@ export class TlsTerminator {
     this.server = tls.createServer({
       ...this.certificates.defaultOptions,
       SNICallback: (servername, done) => done(null, this.certificates.pick(servername) ?? undefined),
-      ALPNProtocols: [...HTTPS_ALPN_PROTOCOLS],
+      // HTTPS: h2 and http/1.1; a TLS listener: its alpnPolicy (none at all for None).
+      ...(alpnProtocols.length === 0 ? {} : { ALPNProtocols: [...alpnProtocols] }),
       requestCert: isClientCertRequired,
       rejectUnauthorized: isClientCertRequired,
       handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,

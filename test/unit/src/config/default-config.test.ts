@@ -34,6 +34,10 @@ describe('defaultConfig', () => {
         certificates: [],
         sslPolicy: null,
         mutualAuthentication: { mode: 'off', trustStore: null },
+        alpnProtocols: [],
+        tcpIdleTimeoutMs: 350_000,
+        udpIdleTimeoutMs: 120_000,
+        proxyProtocol: null,
       },
     ]);
     expect(snapshot.targetGroups.map((group) => [group.name, group.algorithm])).toEqual([

@@ -17,8 +17,14 @@ describe('parseHashKey', () => {
 
   describe('when the key is invalid', () => {
     it.each([
-      ['ip', 'expected source_ip, path, header:<name>, cookie:<name> or query:<name>, got "ip"'],
-      ['body:x', 'expected source_ip, path, header:<name>, cookie:<name> or query:<name>, got "body:x"'],
+      [
+        'ip',
+        'expected source_ip, source_ip_dest_ip, five_tuple, path, header:<name>, cookie:<name> or query:<name>, got "ip"',
+      ],
+      [
+        'body:x',
+        'expected source_ip, source_ip_dest_ip, five_tuple, path, header:<name>, cookie:<name> or query:<name>, got "body:x"',
+      ],
       ['header', 'expected header:<name>; the name is missing'],
       ['header:', 'expected header:<name>; the name is missing'],
       ['header:x y', 'header name "x y" is not a valid HTTP token'],

@@ -71,7 +71,7 @@ describe('parseConfig', () => {
         workerCount: 3,
         workers: 3,
         admin: { address: '[::1]:9902', host: '::1', port: 9902 },
-        limits: { maxTargets: 16, maxTargetGroups: 4 },
+        limits: { maxTargets: 16, maxTargetGroups: 4, maxUdpFlows: 16_384 },
         demo: false,
         listeners: [
           {
@@ -94,6 +94,10 @@ describe('parseConfig', () => {
             certificates: [],
             sslPolicy: null,
             mutualAuthentication: { mode: 'off', trustStore: null },
+            alpnProtocols: [],
+            tcpIdleTimeoutMs: 350_000,
+            udpIdleTimeoutMs: 120_000,
+            proxyProtocol: null,
           },
           {
             name: 'db',
@@ -115,6 +119,10 @@ describe('parseConfig', () => {
             certificates: [],
             sslPolicy: null,
             mutualAuthentication: { mode: 'off', trustStore: null },
+            alpnProtocols: [],
+            tcpIdleTimeoutMs: 350_000,
+            udpIdleTimeoutMs: 120_000,
+            proxyProtocol: null,
           },
         ],
         targetGroups: [
@@ -123,6 +131,8 @@ describe('parseConfig', () => {
             algorithm: 'hash',
             hash: { key: 'header:X-User', kind: 'header', name: 'x-user' },
             stickiness: { enabled: false, type: 'lb_cookie', durationMs: 86_400_000, cookieName: '' },
+            proxyProtocol: 'off',
+            geneve: null,
             targets: [
               { address: '127.0.0.1:9001', host: '127.0.0.1', port: 9001, weight: 5 },
               { address: '[::1]:9002', host: '::1', port: 9002, weight: 1 },
@@ -167,6 +177,8 @@ describe('parseConfig', () => {
             algorithm: 'least_connections',
             hash: null,
             stickiness: { enabled: false, type: 'lb_cookie', durationMs: 86_400_000, cookieName: '' },
+            proxyProtocol: 'off',
+            geneve: null,
             targets: [{ address: '10.0.0.5:5432', host: '10.0.0.5', port: 5432, weight: 1 }],
             healthCheck: {
               enabled: true,
@@ -211,7 +223,7 @@ describe('parseConfig', () => {
       );
       expect(snapshot.workers).toBe('auto');
       expect(snapshot.admin).toEqual({ address: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 });
-      expect(snapshot.limits).toEqual({ maxTargets: 1024, maxTargetGroups: 64 });
+      expect(snapshot.limits).toEqual({ maxTargets: 1024, maxTargetGroups: 64, maxUdpFlows: 16_384 });
       expect(snapshot.demo).toBe(false);
       expect(snapshot.control).toBeNull();
       expect(snapshot.shutdownGracePeriodMs).toBe(10_000);
@@ -225,6 +237,8 @@ describe('parseConfig', () => {
         algorithm: 'round_robin',
         hash: null,
         stickiness: { enabled: false, type: 'lb_cookie', durationMs: 86_400_000, cookieName: '' },
+        proxyProtocol: 'off',
+        geneve: null,
         targets: [{ address: '127.0.0.1:9001', host: '127.0.0.1', port: 9001, weight: 1 }],
         healthCheck: {
           enabled: true,
@@ -362,22 +376,22 @@ describe('parseConfig', () => {
         `listeners[0].name: ${NAME_MESSAGE}, got "-web"`,
       ],
       [
-        'listener protocol UDP',
+        'listener protocol SCTP',
         ['listeners', 0, 'protocol'],
-        'UDP',
-        'listeners[0].protocol: protocol UDP is not supported yet; supported now: HTTP | HTTPS | TCP',
+        'SCTP',
+        'listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP | GENEVE, got "SCTP"',
       ],
       [
-        'listener protocol GENEVE',
+        'listener protocol lower-case',
         ['listeners', 0, 'protocol'],
-        'GENEVE',
-        'listeners[0].protocol: protocol GENEVE is not supported yet; supported now: HTTP | HTTPS | TCP',
+        'udp',
+        'listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP | GENEVE, got "udp"',
       ],
       [
         'listener protocol unknown',
         ['listeners', 0, 'protocol'],
         'http',
-        'listeners[0].protocol: expected one of HTTP | HTTPS | TCP, got "http"',
+        'listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP | GENEVE, got "http"',
       ],
       [
         'listener IPv6 without brackets',
@@ -438,7 +452,7 @@ describe('parseConfig', () => {
         'hash key unknown',
         ['targetGroups', 0, 'hash', 'key'],
         'ip',
-        'targetGroups[0].hash.key: expected source_ip, path, header:<name>, cookie:<name> or query:<name>, got "ip"',
+        'targetGroups[0].hash.key: expected source_ip, source_ip_dest_ip, five_tuple, path, header:<name>, cookie:<name> or query:<name>, got "ip"',
       ],
       [
         'hash key without a name',
@@ -676,7 +690,10 @@ describe('parseConfig', () => {
       if (result.ok) throw new Error('expected errors');
       expect(result.errors.map((error) => [error.line, `${error.path}: ${error.message}`])).toEqual([
         [2, 'workers: expected auto or an integer 1..64, got "many"'],
-        [5, 'listeners[0].protocol: protocol UDP is not supported yet; supported now: HTTP | HTTPS | TCP'],
+        [
+          5,
+          'listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP | GENEVE, got "SCTP"',
+        ],
         [
           7,
           'listeners[0].defaultAction.forward.targetGroup: no target group named "apii" (did you mean "api"?)',

@@ -188,7 +188,7 @@ ${DEFAULT_FORWARD}`),
       [
         'a rule without conditions',
         RULE('{}'),
-        'listeners[0].rules[0].conditions: a rule needs at least one condition (hostHeader, pathPattern, httpHeader, httpRequestMethod, queryString or sourceIp); use defaultAction for everything else',
+        'listeners[0].rules[0].conditions: a rule needs at least one condition (hostHeader, pathPattern, httpHeader, httpRequestMethod, queryString, sourceIp or sni); use defaultAction for everything else',
       ],
       [
         'an unknown condition',
@@ -351,7 +351,7 @@ ${RULE('{ pathPattern: ["x"] }', '{ forward: { targetGroup: nope } }')}
     address: 127.0.0.1:5433
     defaultAction: { fixedResponse: { statusCode: 200 } }`;
       expect(errorsOf(parse(DEFAULT_FORWARD, '', tcp))).toEqual([
-        'listeners[1].rules: rules apply only to HTTP and HTTPS listeners; this listener is TCP',
+        'listeners[1].rules[0].conditions.sourceIp: a TCP listener sees no HTTP request: its rules match only sni',
         'listeners[1].defaultAction.forward.targetGroups: a TCP listener forwards to one target group: use targetGroup',
         'listeners[2].defaultAction.fixedResponse: applies only to HTTP and HTTPS listeners; a TCP listener forwards to one target group',
       ]);

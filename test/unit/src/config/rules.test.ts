@@ -186,7 +186,7 @@ describe('checkConfigRules', () => {
         targetGroups: [group('pg', [], { algorithm: 'hash', hash: { key: 'header:x-user' } })],
       };
       expect(lines(checkConfigRules(raw))).toEqual([
-        'targetGroups[0].hash.key: header:x-user needs HTTP requests, but TCP listener "db" forwards to this group; use source_ip',
+        'targetGroups[0].hash.key: header:x-user needs HTTP requests, but TCP listener "db" forwards to this group; use source_ip, source_ip_dest_ip or five_tuple',
       ]);
     });
   });
@@ -222,7 +222,7 @@ describe('checkConfigRules', () => {
       };
       expect(lines(checkConfigRules(raw))).toEqual([
         'targetGroups[0].healthCheck.path: applies only to HTTP and HTTPS checks; the health check is TCP ' +
-          '(the default when only TCP listeners forward to the group); set healthCheck.protocol: HTTP',
+          '(the default when only layer-4 listeners forward to the group); set healthCheck.protocol: HTTP',
       ]);
     });
   });

@@ -141,7 +141,7 @@ describe('HTTPS listener config', () => {
       [
         'TLS keys on an HTTP listener',
         '    protocol: HTTP\n    sslPolicy: tls12',
-        'listeners[0].sslPolicy: applies only to HTTPS listeners; this listener is HTTP',
+        'listeners[0].sslPolicy: applies only to HTTPS and TLS listeners; this listener is HTTP',
       ],
       [
         'a path that is not a string',

@@ -45,7 +45,7 @@ describe('runValidate', () => {
       expect(stderr.split('\n')).toEqual([
         `${fixture('many-errors.yaml')}: 7 errors`,
         '  workers: expected auto or an integer 1..64, got "many" (line 2, column 10)',
-        '  listeners[0].protocol: protocol UDP is not supported yet; supported now: HTTP | HTTPS | TCP (line 5, column 15)',
+        '  listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP | GENEVE, got "SCTP" (line 5, column 15)',
         '  listeners[0].defaultAction.forward.targetGroup: no target group named "apii" (did you mean "api"?) (line 7, column 46)',
         '  targetGroups[0].targets[1].address: expected host:port (the port is missing), got "127.0.0.1" (line 13, column 20)',
         '  targetGroups[0].healthCheck.timeout: must be less than interval (10s), got 10s (line 14, column 44)',

@@ -1,10 +1,10 @@
 /**
- * workers/listen/source-filter: the accept check for `scheme: internal` and
+ * workers/route/source-filter: the accept check for `scheme: internal` and
  * `allowedSources`, over many addresses (the real-socket refusal is in
  * test/integration/routing.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { isSourceAllowed, SourceFilter } from '../../../../workers/listen/source-filter.ts';
+import { isSourceAllowed, SourceFilter } from '../../../../workers/route/source-filter.ts';
 
 const internal = new SourceFilter({ scheme: 'internal', allowedSources: [], internalSources: [] });
 

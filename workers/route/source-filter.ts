@@ -1,5 +1,5 @@
 /**
- * @module workers/listen/source-filter
+ * @module workers/route/source-filter
  *
  * Who may connect, checked in the **accept** phase before a byte is read:
  * `scheme: internal` admits only loopback and private sources (10/8,
@@ -10,18 +10,22 @@
  * worker. Place in the flow: **accept** -> tls -> route.
  *
  * The address is the socket peer (what the kernel says), never a header:
- * X-Forwarded-For is the client's to write. IPv4-mapped IPv6 peers of a
+ * X-Forwarded-For is the client's to write. The one exception is a PROXY
+ * protocol header from a listener's trusted sources (workers/l4): the check
+ * then runs on the client address it carries, once it is read. IPv4-mapped IPv6 peers of a
  * dual-stack socket count as the IPv4 address.
  *
  * Why at accept and not in a route rule: an internal listener must not parse
  * (or TLS-handshake) anything an outside client sends, and a TCP listener
- * has no request to route.
+ * has no request to route. It lives in route/ (not listen/) because both
+ * listen and l4 (PROXY headers, UDP flows) run it.
  */
 import type { Socket } from 'node:net';
 import { addListener, LISTENER_SOURCE_REFUSED_TOTAL, type TableView } from '../../proto/table-layout.ts';
 import type { Topology, TopologyRouting } from '../../proto/thread-messages.ts';
 import { IP_NONE, parseIp } from '../../src/shared/ip.ts';
-import { CidrTable, matchCidr } from '../route/index.ts';
+import { CidrTable } from './compile.ts';
+import { matchCidr } from './match.ts';
 
 /** What `scheme: internal` counts as private, besides `internalSources`. */
 export const INTERNAL_SOURCES_BUILT_IN: readonly string[] = [
