@@ -204,7 +204,7 @@ describe('hash', () => {
   });
 
   describe('when a 5th target joins 4 by a live reload', () => {
-    it('moves 20% ± 5% of keys, every one of them to the new target, the same in both workers', async () => {
+    it('moves 20% ± 5% of keys, nearly all to the new target, the same in both workers', async () => {
       targets = await startTargets(5);
       const addresses = targets.map((t) => t.address);
       ferry = await startTestFerry(hashConfig(addresses.slice(0, 4)));
@@ -235,7 +235,11 @@ describe('hash', () => {
         .map(([key]) => after.get(key));
       expect(movedTo.length / KEY_COUNT).toBeGreaterThanOrEqual(0.15);
       expect(movedTo.length / KEY_COUNT).toBeLessThanOrEqual(0.25);
-      expect(new Set(movedTo)).toEqual(new Set([added]));
+      // Maglev is not minimally disruptive (a few keys may shuffle between old targets; see
+      // maglev-hash.test.ts): at least 90% of the moved keys go to the new target, modulo hashing ~25%.
+      expect(movedTo.filter((target) => target === added).length / movedTo.length).toBeGreaterThanOrEqual(
+        0.9,
+      );
     });
   });
 });
