@@ -127,7 +127,10 @@ function measure(
   const isLinear = algorithm === 'least_connections' || algorithm === 'response_time';
   const isLarge = targetCount > 64;
   const timedPicks = isSmoke ? 2_000 : isLinear && isLarge ? 50_000 : 1_000_000;
-  const warmupPicks = isSmoke ? 500 : Math.min(timedPicks, 200_000);
+  // Smoke warms up 20,000 picks (~20 ms): after 500, V8 had not yet optimised pick, and unoptimised
+  // code boxes every number outside the small-integer range (a `hash >>> 0` above 2^30, a double), ~16 B
+  // each, which the allocation windows below read as bytes/pick (hash@64 read 15.8 on Node 24.21).
+  const warmupPicks = isSmoke ? 20_000 : Math.min(timedPicks, 200_000);
 
   // Timing and allocation: random counters.
   const timing = makeTargets(targetCount, true);

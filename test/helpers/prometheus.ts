@@ -74,7 +74,7 @@ function parseLabels(text: string, line: number): Record<string, string> {
   return labels;
 }
 
-function familyOf(families: Map<string, PromFamily>, sampleName: string): PromFamily | undefined {
+export function familyOf(families: Map<string, PromFamily>, sampleName: string): PromFamily | undefined {
   const direct = families.get(sampleName);
   if (direct !== undefined) return direct;
   for (const suffix of ['_bucket', '_sum', '_count']) {

@@ -5,6 +5,9 @@
  * cannot misbehave on purpose (ambiguous framing, resets mid-response,
  * dropping a reused connection) and to prove a target received nothing.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 
 export interface RawTarget {
@@ -83,4 +86,43 @@ export async function closedPort(): Promise<number> {
   const port = (server.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+export interface SilentPort {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A loopback port whose TCP handshake never completes: a listening socket
+ * (in a python3 child, since Node accepts every connection itself) with a
+ * backlog of 0 that never accepts, its one queue place taken by a first
+ * connection made here. Linux then drops every later SYN, so a connect to
+ * it waits until the caller's own timeout, as to a host that went silent.
+ */
+export async function startSilentPort(): Promise<SilentPort> {
+  const script = [
+    'import socket, sys',
+    's = socket.socket()',
+    's.bind(("127.0.0.1", 0))',
+    's.listen(0)',
+    'print(s.getsockname()[1], flush=True)',
+    'sys.stdin.read()',
+  ].join('\n');
+  // The system python3 first: a pyenv shim earlier on PATH takes ~2 s to start.
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const child = spawn(python, ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
+  const port = Number(chunk.toString().trim());
+  const filler = net.connect(port, '127.0.0.1');
+  filler.on('error', () => {});
+  await once(filler, 'connect');
+  return {
+    address: `127.0.0.1:${port}`,
+    close: async () => {
+      filler.destroy();
+      child.stdin.end();
+      if (child.exitCode === null) await once(child, 'exit');
+    },
+  };
 }

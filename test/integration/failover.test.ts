@@ -10,6 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SwitchResult } from '../../proto/control/messages.ts';
+import { loadWorker, WORKER_OBSERVED_GENERATION } from '../../proto/table-layout.ts';
 import type { FailoverSwitchEvent } from '../../src/failover/index.ts';
 import {
   configDir,
@@ -72,10 +73,6 @@ function sum(counts: Map<string, Map<string, number>>, names: readonly string[],
   return names.reduce((total, name) => total + (counts.get(name)?.get(phase) ?? 0), 0);
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-}
-
 describe('ferryctl failover', () => {
   it('under continuous load moves every new request to the standby with zero failures, and failback moves them back', async () => {
     targets = await startTargets(4, 't');
@@ -123,7 +120,9 @@ describe('ferryctl failover', () => {
     });
   });
 
-  it('is observed by every worker within milliseconds of the command, under load (timings for bench/RESULTS.md)', async () => {
+  // How fast every worker observes a switch is a measurement, not a test: bench/e2e/failover.ts
+  // (`npm run bench:failover`) reports it beside load, and bench/RESULTS.md keeps the numbers.
+  it('answers each of 20 switches under load only once both workers observed it, failing no request', async () => {
     targets = await startTargets(4, 't');
     const [p1, p2, s1, s2] = targets as [TestTarget, TestTarget, TestTarget, TestTarget];
     ferry = await startFileFerry(
@@ -133,19 +132,23 @@ describe('ferryctl failover', () => {
     load = startLoad(ferry.url, 8, 10);
     await moreAnswers(load, 300);
     const client = await connect(ferry.control);
-    const SWITCHES = 40;
-    const observedUs: number[] = [];
-    const roundTripUs: number[] = [];
+    const SWITCHES = 20;
     try {
       for (let i = 0; i < SWITCHES; i++) {
-        const startedUs = performance.now() * 1000;
-        const result: SwitchResult =
-          i % 2 === 0
-            ? await client.request('failover', { targetGroup: 'api' })
-            : await client.request('failback', { targetGroup: 'api' });
-        roundTripUs.push(performance.now() * 1000 - startedUs);
-        expect(result).toMatchObject({ isChanged: true, workerCount: 2 });
-        observedUs.push(result.observedUs);
+        const isFailover = i % 2 === 0;
+        const result: SwitchResult = isFailover
+          ? await client.request('failover', { targetGroup: 'api' })
+          : await client.request('failback', { targetGroup: 'api' });
+        expect(result).toMatchObject({
+          isChanged: true,
+          workerCount: 2,
+          to: isFailover ? 'api-standby' : 'api',
+        });
+        // Observed means acknowledged: every worker's WORKER_OBSERVED_GENERATION has reached the switch's.
+        for (const worker of [0, 1]) {
+          const observed = loadWorker(ferry!.table.view, worker, WORKER_OBSERVED_GENERATION);
+          expect((observed - result.generation) | 0).toBeGreaterThanOrEqual(0);
+        }
         await moreAnswers(load, 20);
       }
     } finally {
@@ -153,15 +156,6 @@ describe('ferryctl failover', () => {
     }
     await load.stop();
     expect(load.failures()).toEqual([]);
-    observedUs.sort((a, b) => a - b);
-    roundTripUs.sort((a, b) => a - b);
-    const ms = (us: number) => (us / 1000).toFixed(2);
-    console.log(
-      `failover timing over ${SWITCHES} switches under ~${Math.round(load.answers.length / 1)} requests: ` +
-        `store->observed by all workers p50 ${ms(percentile(observedUs, 0.5))} ms, p90 ${ms(percentile(observedUs, 0.9))} ms, max ${ms(observedUs.at(-1)!)} ms; ` +
-        `command round trip p50 ${ms(percentile(roundTripUs, 0.5))} ms, p90 ${ms(percentile(roundTripUs, 0.9))} ms, max ${ms(roundTripUs.at(-1)!)} ms`,
-    );
-    expect(percentile(observedUs, 0.5)).toBeLessThan(10_000);
   });
 });
 

@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LISTENER_SOURCE_REFUSED_TOTAL, loadListener } from '../../proto/table-layout.ts';
 import { parseConfig } from '../../src/config/index.ts';
-import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
+import { simpleConfig, startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { RawClient, type RawResponse } from '../helpers/raw-http.ts';
 import { startTargets, type TestTarget } from '../helpers/targets.ts';
 
@@ -326,5 +326,48 @@ targetGroups:
     await allowed.write('GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
     expect((await allowed.response()).status).toBe(200);
     allowed.destroy();
+  });
+});
+
+describe('route', () => {
+  let ownFerry: TestFerry | null = null;
+  let target: TestTarget | null = null;
+
+  afterEach(async () => {
+    await ownFerry?.stop(1_000);
+    ownFerry = null;
+    await target?.close();
+    target = null;
+  });
+
+  // A valid config always has a defaultAction, so "no rule and no default action" happens only
+  // when a worker's topology has no routes for the listener that accepted: made here by sending
+  // the workers a topology without listeners, the message a reload sends.
+  describe("when the worker's topology has no routes for the listener", () => {
+    it('answers 404 FERRY_ERR_ROUTE_NO_MATCH, and forwards again once the routes are back', async () => {
+      [target] = (await startTargets(1)) as [TestTarget];
+      ownFerry = await startTestFerry(simpleConfig({ targets: [target.address], workers: 1 }));
+      const running = ownFerry;
+      const topology = running.topology();
+      const get = async () => {
+        const own = await RawClient.connect(running.port);
+        await own.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+        const response = await own.response();
+        own.destroy();
+        return response;
+      };
+      expect((await get()).status).toBe(200);
+      running.supervisor.broadcast({ type: 'topology', topology: { ...topology, listeners: [] } });
+      // The message is applied between two requests; bounded: 100 tries.
+      let response = await get();
+      for (let i = 0; i < 100 && response.status === 200; i++) response = await get();
+      expect(response.status).toBe(404);
+      expect(response.header('x-ferry-error')).toBe('FERRY_ERR_ROUTE_NO_MATCH');
+      const forwarded = target.count;
+      running.supervisor.broadcast({ type: 'topology', topology });
+      for (let i = 0; i < 100 && response.status === 404; i++) response = await get();
+      expect(response.status).toBe(200);
+      expect(target.count).toBe(forwarded + 1);
+    });
   });
 });

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { targetCounters, waitForSettled } from '../helpers/table-counters.ts';
+import { workerConnectionCounts, workerThatAccepted } from '../helpers/workers.ts';
 
 interface EchoTarget {
   readonly name: string;
@@ -78,19 +79,26 @@ afterEach(async () => {
 });
 
 describe('TCP listener', () => {
-  it('pipes bytes both ways, rotates over targets, and returns the counters to zero', async () => {
+  it('pipes bytes both ways, alternates targets across both workers, and returns the counters to zero', async () => {
     targets = [await startEcho('a'), await startEcho('b')];
     ferry = await startTestFerry(tcpConfig([{ name: 'g', targets: targets.map((t) => t.address) }], 'g'));
     const replies: string[] = [];
+    const acceptedBy: number[] = [];
     const sockets: net.Socket[] = [];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 20; i++) {
+      const before = workerConnectionCounts(ferry, 2);
       const { socket, reply } = await exchange(ferry.port, `hello-${i}`);
       expect(reply).toMatch(new RegExp(`^[ab]:hello-${i}$`));
       replies.push(reply[0]!);
+      acceptedBy.push(await workerThatAccepted(ferry, before));
       sockets.push(socket);
     }
-    expect(replies.filter((name) => name === 'a')).toHaveLength(5);
-    expect(targetCounters(ferry).reduce((sum, c) => sum + c.inFlight, 0)).toBe(10);
+    // One rotation across both workers: per-worker cursors break the alternation wherever the
+    // kernel hands the next connection to the other worker (20 connections: ~10 such hand-overs).
+    expect(new Set(acceptedBy), `accepted by ${acceptedBy}`).toEqual(new Set([0, 1]));
+    for (let i = 1; i < replies.length; i++)
+      expect(replies[i], `targets ${replies.join('')}`).not.toBe(replies[i - 1]);
+    expect(targetCounters(ferry).reduce((sum, c) => sum + c.inFlight, 0)).toBe(20);
     for (const socket of sockets) socket.destroy();
     const running = ferry;
     const settled = await waitForSettled(

@@ -20,6 +20,7 @@ import {
   type RawTarget,
   type RawTargetHandler,
   startRawTarget,
+  startSilentPort,
 } from '../helpers/raw-target.ts';
 import { targetCounters, waitForSettled } from '../helpers/table-counters.ts';
 
@@ -87,6 +88,27 @@ describe('HttpConnection', () => {
       expect(response.status).toBe(502);
       expect(response.header('x-ferry-error')).toBe('FERRY_ERR_UPSTREAM_CONNECT_REFUSED');
       await client.closed;
+    });
+  });
+
+  describe('when the target never completes the TCP handshake', () => {
+    it('answers 504 FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT after the connect timeout', async () => {
+      const silent = await startSilentPort();
+      cleanups.push(() => silent.close());
+      // A response timeout far above the connect one: a 504 here can only be the connect timeout.
+      const proxy = await ownFerry(
+        silent.address,
+        `${NO_HEALTH_CHECK}\n    timeouts: { connect: 300ms, response: 60s }`,
+      );
+      const { client, response } = await rawRequest(proxy.port, GET);
+      expect(response.status).toBe(504);
+      expect(response.header('x-ferry-error')).toBe('FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT');
+      client.destroy();
+      const counters = await waitForSettled(
+        () => targetCounters(proxy),
+        (all) => all.every((t) => t.inFlight === 0 && t.activeConnections === 0),
+      );
+      expect(counters.map((t) => [t.inFlight, t.activeConnections])).toEqual([[0, 0]]);
     });
   });
 

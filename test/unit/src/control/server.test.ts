@@ -166,6 +166,33 @@ describe('startControlServer', () => {
       expect(logLines.join('')).toContain('wrong or missing token');
     });
 
+    describe('when a failover follows a refused hello in the same write', () => {
+      it('does not run the failover: one UNAUTHORIZED reply, then the close', async () => {
+        const { server, stub } = await start();
+        let failoversRun = 0;
+        stub.failover = async () => {
+          failoversRun++;
+          return { isChanged: true };
+        };
+        const raw = new Raw(server.address);
+        raw.socket.write(
+          Buffer.concat([
+            encodeFrame({
+              id: 0,
+              op: 'hello',
+              args: { version: 1, token: 'wrong-token-but-long-enough', client: 'x' },
+            }),
+            encodeFrame({ id: 1, op: 'failover', args: { targetGroup: 'api' } }),
+          ]),
+        );
+        await raw.closed;
+        expect(raw.replies).toEqual([
+          { id: 0, error: { code: 'FERRY_ERR_CONTROL_UNAUTHORIZED', message: 'wrong control token' } },
+        ]);
+        expect(failoversRun).toBe(0);
+      });
+    });
+
     it('refuses a missing token when one is required', async () => {
       const { server } = await start();
       const raw = new Raw(server.address);

@@ -22,13 +22,7 @@ describe('LeastOutstandingRequests', () => {
   });
 
   describe(`when the group has more than ${LOR_EXACT_MEMBERS_MAX} members (power of two choices)`, () => {
-    it('never picks the one busy target, since its rival is always another member', () => {
-      const specs = Array.from({ length: 32 }, (_, index) => ({ inFlight: index === 5 ? 100 : 0 }));
-      const group = makeGroup(specs);
-      const counts = countPicks(makeBalancer('least_outstanding_requests', group), group.view, 5_000);
-      expect(counts.has(5)).toBe(false);
-    });
-
+    // Distinct candidates (the busy member never wins) are a conformance case: test/conformance/balancer.case.ts.
     it('spreads picks rather than herding on the global minimum', () => {
       const specs = Array.from({ length: 32 }, (_, index) => ({ inFlight: index }));
       const group = makeGroup(specs);
@@ -38,7 +32,7 @@ describe('LeastOutstandingRequests', () => {
       expect(counts.get(0)).toBeGreaterThan(5_000 * (1.5 / 32));
     });
 
-    it('keeps in-flight requests even under closed-loop traffic', () => {
+    it('keeps every target within 6% of the mean share under closed-loop traffic', () => {
       const group = makeGroup(Array.from({ length: 40 }, () => ({})));
       const counts = runClosedLoop(
         makeBalancer('least_outstanding_requests', group),
@@ -46,8 +40,11 @@ describe('LeastOutstandingRequests', () => {
         20_000,
         200,
       );
-      const shares = [...counts.values()];
-      expect(Math.max(...shares) / Math.min(...shares)).toBeLessThan(1.3);
+      // P2C over in-flight keeps shares within ~4% of the mean here (seeded); uniform random, which
+      // the old max/min < 1.3 let pass, strays 11-14%.
+      expect(counts.size).toBe(40);
+      for (const [slot, count] of counts)
+        expect(Math.abs(count / 500 - 1), `slot ${slot}`).toBeLessThan(0.06);
     });
   });
 });

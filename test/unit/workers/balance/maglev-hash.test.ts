@@ -31,7 +31,9 @@ function movedShare(before: readonly string[], after: readonly string[]): number
 
 describe('MaglevHash', () => {
   describe('when the same members are seen twice', () => {
-    it('maps 1,000 keys identically from two workers and after a fresh rebuild', () => {
+    // Through two real worker threads, and across a restart and a live add, end to end:
+    // test/integration/balancing.test.ts ('hash'). Here, the balancer on its own.
+    it('maps 1,000 keys identically from another instance (another seed) and after a fresh rebuild', () => {
       const group = makeGroup([{}, {}, {}, {}, {}]);
       const workerA = makeBalancer('hash', group, 1);
       const workerB = makeBalancer('hash', group, 2);

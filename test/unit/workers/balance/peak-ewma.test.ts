@@ -48,10 +48,14 @@ describe('PeakEwma', () => {
   });
 
   describe('when the group is large and traffic is closed-loop', () => {
-    it('keeps every target within 30% of the mean share', () => {
+    it('keeps every target within 7% of the mean share', () => {
       const group = makeGroup(Array.from({ length: 64 }, () => ({ ...MEASURED, peakEwmaUs: 10_000 })));
       const counts = runClosedLoop(makeBalancer('peak_ewma', group), group.view, 32_000, 256);
-      for (const count of counts.values()) expect(Math.abs(count / 500 - 1)).toBeLessThan(0.3);
+      // Equal latencies leave P2C over in-flight: ~4% from the mean here (seeded); uniform random,
+      // which the old ±30% let pass, strays 11-13%.
+      expect(counts.size).toBe(64);
+      for (const [slot, count] of counts)
+        expect(Math.abs(count / 500 - 1), `slot ${slot}`).toBeLessThan(0.07);
     });
   });
 });
