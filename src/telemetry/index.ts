@@ -21,7 +21,17 @@ import { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 import { type StatusListener, statusDocument } from './status.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
 
-export { createRootLogger, logLevelFromEnv } from './logger.ts';
+export {
+  createLogger,
+  createRootLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  logLevelFromEnv,
+  resolveLogFormat,
+  resolveLogLevel,
+} from './logger.ts';
 export { GROUP_COUNTERS, HISTORY_POINTS, METRICS_POLL_MS, MetricsCollector } from './metrics.ts';
 export { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
 export { resolveAccessLog, resolveObservability, resolveTracing, tracesUrlOf } from './settings.ts';
