@@ -29,6 +29,7 @@ const K8S = join(REPO, 'deploy/kubernetes');
 
 // === Reading the manifests ===
 
+// biome-ignore lint/suspicious/noExplicitAny: manifests are untyped YAML walked by path; the schema validators are their type check
 type Doc = Record<string, any>;
 
 function manifest(file: string): Doc {
