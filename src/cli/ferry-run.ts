@@ -106,7 +106,8 @@ async function run(argv: string[]): Promise<number> {
   const log = createRootLogger(logLevel.value, logFormat.value);
   // Until the real handlers are installed, SIGHUP would kill Ferry (the default action); a
   // `systemctl reload` during start must not. The config is read after this point anyway.
-  const onEarlyHangup = () => log.warn('SIGHUP while starting: ignored (the config being started is the file)');
+  const onEarlyHangup = () =>
+    log.warn('SIGHUP while starting: ignored (the config being started is the file)');
   process.on('SIGHUP', onEarlyHangup);
   if (values.config === undefined) {
     log.info('no --config given: running the embedded demo default (try: curl -i http://127.0.0.1:8080/)');
