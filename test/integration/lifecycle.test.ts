@@ -149,6 +149,9 @@ describe('ferry on SIGHUP', () => {
     expect(
       ferry.lines.filter((line) => line.msg === 'config file reloaded').map((l) => l['trigger']),
     ).toEqual(['SIGHUP']);
+    // --no-watch-config: the file was rewritten twice, yet no watcher started or reloaded anything.
+    expect(ferry.lines.some((line) => line.msg.startsWith('watching the config file'))).toBe(false);
+    expect(ferry.lines.some((line) => line['trigger'] === 'file-watch')).toBe(false);
   });
 });
 
