@@ -231,6 +231,8 @@ export interface WorkerBootData {
   readonly workerIndex: number;
   readonly topology: Topology;
   readonly logLevel: string;
+  /** `pretty` (pino-pretty, for terminals) or JSON lines when absent. */
+  readonly logFormat?: 'json' | 'pretty';
   readonly shutdownGraceMs: number;
 }
 

@@ -21,6 +21,14 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { WorkerObservability } from '../proto/observability.ts';
+import {
+  HEADER_DRAINING,
+  loadTarget,
+  loadWorker,
+  storeHeader,
+  TARGET_IN_FLIGHT,
+  WORKER_ACTIVE_CONNECTIONS,
+} from '../proto/table-layout.ts';
 import type { Topology } from '../proto/thread-messages.ts';
 import { type AdminServer, startAdmin } from './admin/index.ts';
 import type { ConfigSnapshot } from './config/index.ts';
@@ -29,6 +37,10 @@ import {
   type ControlServer,
   loadControlToken,
   packageVersion,
+  type ReloadCounters,
+  type ReloadOutcome,
+  type ReloadTrigger,
+  reloadConfigFile,
   startControlServer,
 } from './control/index.ts';
 import { type DemoTargets, startDemoTargets } from './demo/index.ts';
@@ -36,13 +48,15 @@ import { FailoverManager, failoverPoliciesFromConfig } from './failover/index.ts
 import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from './health/index.ts';
 import type { Clock } from './shared/clock.ts';
 import { ProxyError } from './shared/errors.ts';
-import { Supervisor } from './supervisor/index.ts';
+import { DrainController, Supervisor } from './supervisor/index.ts';
 import { HashTableBuilder, planFromConfig, TableWriter } from './table/index.ts';
 import { FERRY_VERSION, resolveObservability, Telemetry } from './telemetry/index.ts';
 
 export interface FerryOptions {
   readonly log: Logger;
   readonly logLevel: string;
+  /** Workers log in the main logger's format: JSON lines (default) or pretty. */
+  readonly logFormat?: 'json' | 'pretty';
   /**
    * Decision time and timers of the health and failover managers (check
    * schedule, ejections, slow start, drain deadlines, `failover.after`).
@@ -76,6 +90,18 @@ export interface FerryHandle {
    * with those still draining, do not fit; either way nothing changes.
    */
   reload(snapshot: ConfigSnapshot): Topology;
+  /**
+   * Re-read the config file and apply it whole, or reject it whole and keep
+   * serving (src/control/reload-file.ts): SIGHUP, the file watcher and the
+   * control port's `reload` all come here. Never throws for a bad file.
+   */
+  reloadFile(trigger: ReloadTrigger): Promise<ReloadOutcome>;
+  /** Config file reloads since start, by outcome, whatever triggered them. */
+  readonly reloads: ReloadCounters;
+  /** The sidecar's drain: /readyz 503 at once, serve for drainDelay, then stop accepting (src/supervisor/drain.ts). */
+  readonly drain: DrainController;
+  /** Where the probe-only endpoint (/healthz, /readyz) listens, or null without `admin.probeAddress`. */
+  readonly probeAddress: string | null;
   /** Stop accepting, let in-flight requests finish within the grace period, stop everything. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -165,7 +191,9 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     listenerCapacity: snapshot.listeners.length,
   });
   let supervisor: Supervisor | null = null;
+  let drain: DrainController | null = null;
   let admin: AdminServer | null = null;
+  let probe: AdminServer | null = null;
   let telemetry: Telemetry | null = null;
   const hashTables = new HashTableBuilder(table.view);
   // Topologies leave for the workers once their hash tables are built (src/table/hash-tables.ts);
@@ -213,6 +241,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       view: table.view,
       workerCount: snapshot.workerCount,
       logLevel: options.logLevel,
+      ...(options.logFormat === undefined ? {} : { logFormat: options.logFormat }),
       shutdownGraceMs: snapshot.shutdownGracePeriodMs,
       log,
       topology: () => sentTopology ?? table.current(),
@@ -220,14 +249,31 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     });
     await supervisor.start();
     const running = supervisor;
-    telemetry = startTelemetry(snapshot, observability, listenerPorts, table, running, health);
+    drain = new DrainController({
+      log,
+      openConnections: () => openConnections(table, running),
+      requestsInFlight: () => requestsInFlight(table),
+      stopAccepting: (graceMs) => {
+        storeHeader(table.view, HEADER_DRAINING, 1);
+        return running.drain(graceMs);
+      },
+    });
+    const draining = drain;
+    // Ready: every worker listens and no drain has begun (a drain turns /readyz 503 at once).
+    const isReady = () => draining.isServing() && running.readyCount === snapshot.workerCount;
+    telemetry = startTelemetry(snapshot, observability, listenerPorts, table, running, health, isReady);
     const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
     admin = await startAdmin(adminHost, adminPort, {
-      isReady: () => running.readyCount === snapshot.workerCount,
+      isReady,
       targets: () => health.report(),
       telemetry,
     });
+    if (snapshot.probeAddress !== null) {
+      // Probes only: kubelet reaches it on the pod IP; metrics, status and targets stay on loopback.
+      probe = await startAdmin(snapshot.probeAddress.host, snapshot.probeAddress.port, { isReady });
+    }
   } catch (error) {
+    await admin?.close();
     telemetry?.stop();
     await health.stop();
     await supervisor?.terminate();
@@ -237,6 +283,9 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   }
   const running = supervisor;
   const adminServer = admin;
+  const probeServer = probe;
+  const drainController = drain!;
+  const reloads: ReloadCounters = { appliedTotal: 0, rejectedTotal: 0 };
   failover.start();
   const runningTelemetry = telemetry!;
   let current = snapshot;
@@ -251,7 +300,12 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     );
   }
   log.info(
-    { workers: snapshot.workerCount, admin: adminServer.address, config: snapshot.sourceName },
+    {
+      workers: snapshot.workerCount,
+      admin: adminServer.address,
+      ...(probeServer === null ? {} : { probes: probeServer.address }),
+      config: snapshot.sourceName,
+    },
     'ferry is ready',
   );
   const handle: FerryHandle = {
@@ -266,7 +320,17 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     topology: () => table.current(),
     listenerPorts,
     adminAddress: adminServer.address,
+    probeAddress: probeServer?.address ?? null,
     telemetry: runningTelemetry,
+    drain: drainController,
+    reloads,
+    reloadFile(trigger) {
+      return reloadConfigFile(
+        { config: () => current, reload: (next) => handle.reload(next), log },
+        trigger,
+        reloads,
+      );
+    },
     reload(next: ConfigSnapshot): Topology {
       if (
         JSON.stringify([next.accessLog, next.tracing]) !==
@@ -281,6 +345,12 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
         throw new ProxyError(
           'FERRY_ERR_CONFIG_INVALID',
           'reload applies target groups only; listeners, workers, admin and limits changed: restart Ferry to apply them',
+        );
+      }
+      if (JSON.stringify(next.probeAddress) !== JSON.stringify(current.probeAddress)) {
+        throw new ProxyError(
+          'FERRY_ERR_CONFIG_INVALID',
+          'reload applies target groups only; admin.probeAddress changed: restart Ferry to apply it',
         );
       }
       if (JSON.stringify(next.control) !== JSON.stringify(current.control)) {
@@ -307,6 +377,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       runningTelemetry.stop();
       await hashTables.close();
       await adminServer.close();
+      await probeServer?.close();
       await demo?.close();
       log.info('stopped');
     },
@@ -323,7 +394,8 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       supervisor: running,
       log,
       startedAtMs,
-      isDrained: false,
+      drain: drainController,
+      reloads,
     };
     try {
       control = await startControlServer({
@@ -370,6 +442,7 @@ function startTelemetry(
   table: TableWriter,
   supervisor: Supervisor,
   health: HealthManager,
+  isReady: () => boolean,
 ): Telemetry {
   const topology = table.current();
   const telemetry = new Telemetry({
@@ -379,7 +452,7 @@ function startTelemetry(
     isWorkerAlive: (workerIndex) => supervisor.workerAt(workerIndex) !== null,
     readyWorkerCount: () => supervisor.readyCount,
     restartCount: () => supervisor.restartCount,
-    isReady: () => supervisor.readyCount === snapshot.workerCount,
+    isReady,
     health,
     listeners: topology.listeners.map((listener) => ({
       name: listener.name,
@@ -418,4 +491,22 @@ async function firstRound(health: HealthManager, log: Logger): Promise<void> {
       'first health checks still running; opening listeners with those targets still initial',
     );
   }
+}
+
+/** Downstream connections open now, over every live worker. */
+function openConnections(table: TableWriter, supervisor: Supervisor): number {
+  let total = 0;
+  for (let worker = 0; worker < table.view.workerCapacity; worker++) {
+    if (supervisor.workerAt(worker) !== null)
+      total += loadWorker(table.view, worker, WORKER_ACTIVE_CONNECTIONS);
+  }
+  return total;
+}
+
+/** Upstream requests in flight now, over every target. */
+function requestsInFlight(table: TableWriter): number {
+  let total = 0;
+  for (const target of table.targets())
+    total += Math.max(0, loadTarget(table.view, target.slot, TARGET_IN_FLIGHT));
+  return total;
 }

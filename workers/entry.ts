@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
+import pretty from 'pino-pretty';
 import { attachTable, HEADER_CLOCK_ORIGIN_S, loadHeader } from '../proto/table-layout.ts';
 import type { MainToWorker, WorkerBootData, WorkerToMain } from '../proto/thread-messages.ts';
 import { type BoundListener, bindListener, SourceFilters } from './listen/index.ts';
@@ -15,7 +16,11 @@ import { WorkerRuntime } from './runtime.ts';
 
 const boot = workerData as WorkerBootData;
 const port = parentPort!;
-const log = pino({ level: boot.logLevel, base: { worker: boot.workerIndex } });
+// The main thread's format (src/telemetry/logger.ts): JSON lines, or pino-pretty for a terminal.
+const log = pino(
+  { level: boot.logLevel, base: { worker: boot.workerIndex } },
+  boot.logFormat === 'pretty' ? pretty({ sync: true, colorize: process.stdout.isTTY === true }) : undefined,
+);
 
 function send(message: WorkerToMain): void {
   port.postMessage(message);

@@ -26,6 +26,7 @@ export const CONTROL_OPS = [
   'drain',
   'reload',
   'stats',
+  'undrain',
 ] as const;
 export type ControlOp = (typeof CONTROL_OPS)[number];
 
@@ -206,16 +207,31 @@ export interface FailoverStatusResult {
 export interface DrainArgs {
   /** Longest wait for in-flight requests; default the config's shutdownGracePeriod. */
   readonly graceMs?: number;
+  /** How long to keep serving with /readyz at 503 before listeners close; default the config's drainDelay. */
+  readonly delayMs?: number;
 }
 
 export interface DrainResult {
+  /** From the drain's start (including drainDelayMs) to its end. */
   readonly durationMs: number;
+  /** How long Ferry kept serving, /readyz at 503, before it stopped accepting (config drainDelay). */
+  readonly drainDelayMs: number;
   /** Downstream connections and upstream requests open when the drain began. */
   readonly connectionsAtStart: number;
   readonly inFlightAtStart: number;
   /** Requests still in flight when it ended (0 when every worker finished within the grace period). */
   readonly inFlightAtEnd: number;
   readonly isComplete: boolean;
+  /** True when `undrain` ended it during the drain delay: Ferry serves again (the counts are 0). */
+  readonly isCancelled: boolean;
+}
+
+// === undrain ===
+export type UndrainArgs = Readonly<Record<string, never>>;
+
+export interface UndrainResult {
+  /** `undrained`: serving and ready again; `not-draining`: nothing to undo. */
+  readonly outcome: 'undrained' | 'not-draining';
 }
 
 // === reload ===
@@ -300,4 +316,5 @@ export interface ControlOpShapes {
   drain: { args: DrainArgs; result: DrainResult };
   reload: { args: ReloadArgs; result: ReloadResult };
   stats: { args: StatsArgs; result: StatsResult };
+  undrain: { args: UndrainArgs; result: UndrainResult };
 }

@@ -567,8 +567,12 @@ export const configSchema = z
         address: addressField(0)
           .prefault(ADMIN_ADDRESS_DEFAULT)
           .describe('Read-only admin HTTP endpoint: /healthz, /readyz, /metrics and the status page.'),
+        probeAddress: addressField(0)
+          .optional()
+          .describe(
+            "A second address serving only /healthz and /readyz, for kubelet probes on the pod IP while the admin endpoint stays on loopback (like Istio's health port). Absent: none.",
+          ),
       })
-      .transform((admin) => admin.address)
       .prefault({})
       .describe('Admin endpoint.'),
     control: controlField,
@@ -612,6 +616,11 @@ export const configSchema = z
     shutdownGracePeriod: durationField(0, MS_PER_H)
       .prefault(formatDurationMs(SHUTDOWN_GRACE_MS))
       .describe('On SIGTERM/SIGINT, how long in-flight requests may finish before Ferry exits.'),
+    drainDelay: durationField(0, MS_PER_H)
+      .prefault('0s')
+      .describe(
+        'On SIGTERM/SIGINT or `ferryctl drain`: how long Ferry keeps serving with /readyz at 503 before it stops accepting, so endpoint controllers and peers stop sending first (Istio terminationDrainDuration). Set it to your endpoint propagation time in Kubernetes (5s is common).',
+      ),
     accessLog: accessLogField,
     tracing: tracingField,
   })
@@ -634,7 +643,9 @@ export const configSchema = z
     }
     return {
       workers: config.workers,
-      admin: config.admin,
+      admin: config.admin.address,
+      /** Probe-only endpoint (/healthz, /readyz) or null. */
+      probeAddress: config.admin.probeAddress ?? null,
       /** The control port (control-schema.ts); null when the key is absent: no control port. */
       control: config.control ?? null,
       limits: config.limits,
@@ -654,6 +665,7 @@ export const configSchema = z
         return { ...group, healthCheck: { ...group.healthCheck, protocol } };
       }),
       shutdownGracePeriodMs: config.shutdownGracePeriod,
+      drainDelayMs: config.drainDelay,
       /** src/telemetry resolves the path and the OTEL_* environment (observability-schema.ts). */
       accessLog: config.accessLog,
       tracing: config.tracing,

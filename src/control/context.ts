@@ -11,8 +11,9 @@ import type { z } from 'zod';
 import type { ConfigSnapshot } from '../config/index.ts';
 import type { FailoverManager } from '../failover/index.ts';
 import type { HealthManager } from '../health/index.ts';
-import type { Supervisor } from '../supervisor/index.ts';
+import type { DrainController, Supervisor } from '../supervisor/index.ts';
 import type { TableWriter } from '../table/index.ts';
+import type { ReloadCounters } from './reload-file.ts';
 
 export interface ControlContext {
   /** The config now in effect. */
@@ -30,8 +31,10 @@ export interface ControlContext {
   readonly log: Logger;
   /** Epoch ms Ferry started. */
   readonly startedAtMs: number;
-  /** Set once `drain` ran: Ferry takes no new connections until restarted. */
-  isDrained: boolean;
+  /** The sidecar's drain (src/supervisor/drain.ts), shared with SIGTERM: drain, undrain, phase. */
+  readonly drain: DrainController;
+  /** Config file reloads by outcome, shared with SIGHUP and the file watcher. */
+  readonly reloads?: ReloadCounters;
 }
 
 /** One control operation: its op name, whether it changes anything (logged at info), its argument shape and its work. */

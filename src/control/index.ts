@@ -35,6 +35,13 @@ export {
   CONTROL_TOKEN_BYTES_MIN,
 } from './limits.ts';
 export {
+  type ReloadCounters,
+  type ReloadOutcome,
+  type ReloadTarget,
+  type ReloadTrigger,
+  reloadConfigFile,
+} from './reload-file.ts';
+export {
   type ControlServer,
   type ControlServerLimits,
   type ControlServerOptions,

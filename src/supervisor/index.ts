@@ -29,6 +29,14 @@ import {
 import type { MainToWorker, Topology, WorkerBootData, WorkerToMain } from '../../proto/thread-messages.ts';
 import { ProxyError } from '../shared/errors.ts';
 
+export {
+  DrainController,
+  type DrainControllerOptions,
+  type DrainPhase,
+  type DrainTrigger,
+  type UndrainOutcome,
+} from './drain.ts';
+
 /** workers/entry.ts next to this build: .ts when run from source, .js from dist. */
 const ENTRY_URL = new URL(
   `../../workers/entry${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`,
@@ -43,6 +51,8 @@ export interface SupervisorOptions {
   readonly view: TableView;
   readonly workerCount: number;
   readonly logLevel: string;
+  /** The main thread's log format; workers log the same way (JSON when absent). */
+  readonly logFormat?: 'json' | 'pretty';
   readonly shutdownGraceMs: number;
   readonly log: Logger;
   /** The topology a (re)started worker boots with: always the current one. */
@@ -127,6 +137,7 @@ export class Supervisor {
       workerIndex: index,
       topology: options.topology(),
       logLevel: options.logLevel,
+      ...(options.logFormat === undefined ? {} : { logFormat: options.logFormat }),
       shutdownGraceMs: options.shutdownGraceMs,
       ...(options.observability === undefined ? {} : { observability: options.observability }),
     };

@@ -31,7 +31,17 @@ import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
 export { METRICS_POLL_MS, MetricsCollector } from './collector.ts';
 export { GROUP_COUNTERS } from './counters.ts';
 export { HISTORY_POINTS } from './history.ts';
-export { createRootLogger, logLevelFromEnv } from './logger.ts';
+export {
+  createLogger,
+  createRootLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+  logLevelFromEnv,
+  resolveLogFormat,
+  resolveLogLevel,
+} from './logger.ts';
 export { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
 export { renderMetrics } from './render-metrics.ts';
 export { resolveAccessLog, resolveObservability, resolveTracing, tracesUrlOf } from './settings.ts';

@@ -170,15 +170,18 @@ const EXAMPLES: Examples = {
     result: { groups: [GROUP_STATUS], switchesTotal: 3, autoFailoversTotal: 2, autoFailbacksTotal: 1 },
   },
   drain: {
-    args: { graceMs: 30_000 },
+    args: { graceMs: 30_000, delayMs: 5_000 },
     result: {
-      durationMs: 812,
+      durationMs: 5_812,
+      drainDelayMs: 5_000,
       connectionsAtStart: 12,
       inFlightAtStart: 3,
       inFlightAtEnd: 0,
       isComplete: true,
+      isCancelled: false,
     },
   },
+  undrain: { args: {}, result: { outcome: 'undrained' } },
   reload: {
     args: {},
     result: {

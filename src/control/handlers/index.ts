@@ -18,6 +18,7 @@ import { setAttributesHandler } from './set-attributes.ts';
 import { setWeightHandler } from './set-weight.ts';
 import { statsHandler } from './stats.ts';
 import { targetsHandler } from './targets.ts';
+import { undrainHandler } from './undrain.ts';
 
 export { parseArgs } from './args.ts';
 export type { ControlCounters } from './stats.ts';
@@ -35,4 +36,5 @@ export const CONTROL_HANDLERS: ReadonlyMap<ControlOp, ControlHandler> = new Map<
   ['drain', drainHandler as ControlHandler],
   ['reload', reloadHandler as ControlHandler],
   ['stats', statsHandler as ControlHandler],
+  ['undrain', undrainHandler as ControlHandler],
 ]);

@@ -209,6 +209,8 @@ describe('parseConfig', () => {
           },
         ],
         shutdownGracePeriodMs: 0,
+        drainDelayMs: 0,
+        probeAddress: null,
         control: null,
         accessLog: { enabled: false, destination: 'stdout', sampleRatio: 1 },
         tracing: { enabled: false, serviceName: 'ferry', sampleRatio: 1, endpoint: 'http://127.0.0.1:4318' },
@@ -656,7 +658,7 @@ describe('parseConfig', () => {
       const result = parseConfig(baseWith(['admin'], { adress: '127.0.0.1:1', port: 1 }), 'x.yaml');
       expect(errorLines(result)).toEqual([
         'admin.adress: unknown key (did you mean address?)',
-        'admin.port: unknown key; allowed here: address',
+        'admin.port: unknown key; allowed here: address, probeAddress',
       ]);
     });
 
