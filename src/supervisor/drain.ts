@@ -48,7 +48,7 @@ export class DrainController {
   private readonly options: DrainControllerOptions;
   private phaseNow: DrainPhase;
   private running: Promise<DrainResult> | null;
-  /** Ends the drain delay early: true = undrain (cancel), false = go on to stop now. */
+  /** Ends the drain delay early with true: an undrain cancelled it. */
   private endDelay: ((isCancelled: boolean) => void) | null;
 
   constructor(options: DrainControllerOptions) {
@@ -77,11 +77,6 @@ export class DrainController {
     const run = this.run(request);
     this.running = run;
     return run;
-  }
-
-  /** Skip the rest of the drain delay and stop accepting now (a second signal does more: it exits). */
-  hurry(): void {
-    this.endDelay?.(false);
   }
 
   /** Back to serving, if the stop has not begun. */
