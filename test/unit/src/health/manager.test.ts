@@ -101,6 +101,8 @@ describe('HealthManager', () => {
     let maxRunning = 0;
     let maxQueued = 0;
     let manager: HealthManager | null = null;
+    // Checks hang until their timeout; 1 s (not less) so each connection is accepted, and counted
+    // here, before its check gives up, even on a loaded machine (100 ms lost some to the race).
     const hang = net.createServer((socket) => {
       socket.resume();
       total++;
@@ -112,7 +114,7 @@ describe('HealthManager', () => {
     const targets = Array.from({ length: 200 }, (_, i) => `      - { address: "127.0.0.1:${10_000 + i}" }`);
     ({ manager } = managerFor(
       config(`  - name: app
-    healthCheck: { port: ${port}, interval: 1s, timeout: 100ms }
+    healthCheck: { port: ${port}, interval: 5s, timeout: 1s }
     targets:
 ${targets.join('\n')}`),
     ));
