@@ -22,6 +22,7 @@ import {
   LISTENER_UDP_DROPPED_TOTAL,
   loadTarget,
   TARGET_STATE,
+  TARGET_STATE_DRAINING,
   TARGET_STATE_HEALTHY,
   TARGET_STATE_UNHEALTHY,
 } from '../../proto/table-layout.ts';
@@ -436,5 +437,89 @@ ${groupYaml('move', 'rebalance', move)}
       expect(moved, `rebalance flow ${i}`).toBe('m2');
     }
     for (let i = 100; i < 108; i++) expect(await route('stay', stay, i), `new flow ${i}`).toBe('s2');
+  });
+});
+
+describe('GENEVE target failover on deregistration', () => {
+  let ferry: TestFerry;
+  let stay: Appliance[];
+  let move: Appliance[];
+  let traffic: { socket: dgram.Socket; received: Buffer[] };
+
+  const groupYaml = (name: string, mode: string, appliances: readonly Appliance[]) => `  - name: ${name}
+    protocol: GENEVE
+    targetFailover: { onUnhealthy: no_rebalance, onDeregistration: ${mode} }
+    deregistrationDelay: 1h
+    healthCheck: { enabled: false }
+    targets:
+${appliances.map((appliance) => `      - { address: "127.0.0.1:${appliance.port}" }`).join('\n')}`;
+
+  beforeAll(async () => {
+    stay = await Promise.all(['d1', 'd2'].map((name) => startAppliance(name)));
+    move = await Promise.all(['r1', 'r2'].map((name) => startAppliance(name)));
+    traffic = await trafficSide();
+    ferry = await startTestFerry(`workers: 2
+admin: { address: "127.0.0.1:0" }
+listeners:
+  - { name: stay, protocol: GENEVE, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: stay } } }
+  - { name: move, protocol: GENEVE, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: move } } }
+targetGroups:
+${groupYaml('stay', 'no_rebalance', stay)}
+${groupYaml('move', 'rebalance', move)}
+`);
+  });
+
+  afterAll(async () => {
+    await ferry?.stop(1_000);
+    traffic?.socket.close();
+    for (const appliance of [...(stay ?? []), ...(move ?? [])]) {
+      appliance.socket.close();
+      appliance.health.close();
+    }
+  });
+
+  async function route(listener: string, appliances: readonly Appliance[], i: number): Promise<string> {
+    const before = appliances.map((appliance) => appliance.received.length);
+    const returned = traffic.received.length;
+    traffic.socket.send(
+      genevePacket(9, ipv4Packet(`10.6.${i}.1`, 2000 + i, '192.0.2.90', 443, 17)),
+      ferry.listenerPorts.get(listener)!,
+      '127.0.0.1',
+    );
+    await waitForSettled(
+      () => traffic.received.length,
+      (count) => count > returned,
+    );
+    return applianceOf(appliances, before)[0] ?? 'none';
+  }
+
+  it('keeps flows on a draining appliance with no_rebalance and moves them with rebalance', async () => {
+    const first = { stay: [] as string[], move: [] as string[] };
+    for (let i = 0; i < 16; i++) {
+      first.stay.push(await route('stay', stay, i));
+      first.move.push(await route('move', move, i));
+    }
+    expect(new Set(first.stay).size).toBe(2);
+    expect(new Set(first.move).size).toBe(2);
+    // Deregistered while their flows are in flight: draining (deregistrationDelay 1h keeps them so).
+    expect(ferry.health.deregister('stay', `127.0.0.1:${stay[0]!.port}`)).toBeDefined();
+    expect(ferry.health.deregister('move', `127.0.0.1:${move[0]!.port}`)).toBeDefined();
+    const slotOf = (appliance: Appliance) =>
+      ferry
+        .topology()
+        .groups.flatMap((group) => group.members)
+        .find((member) => member.port === appliance.port)!.slot;
+    for (const appliance of [stay[0]!, move[0]!]) {
+      const state = await waitForSettled(
+        () => loadTarget(ferry.table.view, slotOf(appliance), TARGET_STATE),
+        (value) => value === TARGET_STATE_DRAINING,
+      );
+      expect(state).toBe(TARGET_STATE_DRAINING);
+    }
+    for (let i = 0; i < 16; i++) {
+      expect(await route('stay', stay, i), `no_rebalance flow ${i}`).toBe(first.stay[i]);
+      expect(await route('move', move, i), `rebalance flow ${i}`).toBe('r2');
+    }
+    for (let i = 100; i < 106; i++) expect(await route('stay', stay, i), `new flow ${i}`).toBe('d2');
   });
 });
