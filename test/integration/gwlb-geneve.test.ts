@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LISTENER_UDP_DROPPED_TOTAL,
+  LISTENER_UDP_FLOWS_ACTIVE,
   loadTarget,
   TARGET_STATE,
   TARGET_STATE_DRAINING,
@@ -168,6 +169,7 @@ describe('GENEVE listener (GWLB)', () => {
 admin: { address: "127.0.0.1:0" }
 listeners:
   - { name: gwlb, protocol: GENEVE, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: firewalls } } }
+  - { name: short, protocol: GENEVE, address: "127.0.0.1:0", idleTimeout: 1s, defaultAction: { forward: { targetGroup: firewalls } } }
 targetGroups:
   - name: firewalls
     protocol: GENEVE
@@ -257,6 +259,28 @@ ${appliances.map((appliance) => `      - { address: "127.0.0.1:${appliance.port}
     expect(dropped).toBe(before + bad.length);
     const forwarded = appliances.reduce((sum, appliance, i) => sum + appliance.received.length - seen[i]!, 0);
     expect(forwarded).toBe(1);
+  });
+
+  it('expires an idle flow from its bounded table, visible in the flow gauge', async () => {
+    const SHORT = 1;
+    const returned = traffic.received.length;
+    traffic.socket.send(
+      genevePacket(3, ipv4Packet('10.11.0.1', 7, '10.12.0.1', 8)),
+      ferry.listenerPorts.get('short')!,
+      '127.0.0.1',
+    );
+    await waitForSettled(
+      () => traffic.received.length,
+      (count) => count > returned,
+    );
+    expect(listenerCounter(ferry, SHORT, LISTENER_UDP_FLOWS_ACTIVE)).toBe(1);
+    const active = await waitForSettled(
+      () => listenerCounter(ferry, SHORT, LISTENER_UDP_FLOWS_ACTIVE),
+      (count) => count === 0,
+      10_000,
+      100,
+    );
+    expect(active).toBe(0);
   });
 
   it.skipIf(tsharkSkip !== '')(
