@@ -20,8 +20,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LISTENER_UDP_DROPPED_TOTAL,
+  LISTENER_UDP_FLOWS_ACTIVE,
   loadTarget,
   TARGET_STATE,
+  TARGET_STATE_DRAINING,
   TARGET_STATE_HEALTHY,
   TARGET_STATE_UNHEALTHY,
 } from '../../proto/table-layout.ts';
@@ -169,6 +171,7 @@ describe('GENEVE listener (GWLB)', () => {
 admin: { address: "127.0.0.1:0" }
 listeners:
   - { name: gwlb, protocol: GENEVE, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: firewalls } } }
+  - { name: short, protocol: GENEVE, address: "127.0.0.1:0", idleTimeout: 1s, defaultAction: { forward: { targetGroup: firewalls } } }
 targetGroups:
   - name: firewalls
     protocol: GENEVE
@@ -258,6 +261,28 @@ ${appliances.map((appliance) => `      - { address: "127.0.0.1:${appliance.port}
     expect(dropped).toBe(before + bad.length);
     const forwarded = appliances.reduce((sum, appliance, i) => sum + appliance.received.length - seen[i]!, 0);
     expect(forwarded).toBe(1);
+  });
+
+  it('expires an idle flow from its bounded table, visible in the flow gauge', async () => {
+    const SHORT = 1;
+    const returned = traffic.received.length;
+    traffic.socket.send(
+      genevePacket(3, ipv4Packet('10.11.0.1', 7, '10.12.0.1', 8)),
+      ferry.listenerPorts.get('short')!,
+      '127.0.0.1',
+    );
+    await waitForSettled(
+      () => traffic.received.length,
+      (count) => count > returned,
+    );
+    expect(listenerCounter(ferry, SHORT, LISTENER_UDP_FLOWS_ACTIVE)).toBe(1);
+    const active = await waitForSettled(
+      () => listenerCounter(ferry, SHORT, LISTENER_UDP_FLOWS_ACTIVE),
+      (count) => count === 0,
+      10_000,
+      100,
+    );
+    expect(active).toBe(0);
   });
 
   it.skipIf(tsharkSkip !== '')(
@@ -435,5 +460,89 @@ ${groupYaml('move', 'rebalance', move)}
       expect(moved, `rebalance flow ${i}`).toBe('m2');
     }
     for (let i = 100; i < 108; i++) expect(await route('stay', stay, i), `new flow ${i}`).toBe('s2');
+  });
+});
+
+describe('GENEVE target failover on deregistration', () => {
+  let ferry: TestFerry;
+  let stay: Appliance[];
+  let move: Appliance[];
+  let traffic: { socket: dgram.Socket; received: Buffer[] };
+
+  const groupYaml = (name: string, mode: string, appliances: readonly Appliance[]) => `  - name: ${name}
+    protocol: GENEVE
+    targetFailover: { onUnhealthy: no_rebalance, onDeregistration: ${mode} }
+    deregistrationDelay: 1h
+    healthCheck: { enabled: false }
+    targets:
+${appliances.map((appliance) => `      - { address: "127.0.0.1:${appliance.port}" }`).join('\n')}`;
+
+  beforeAll(async () => {
+    stay = await Promise.all(['d1', 'd2'].map((name) => startAppliance(name)));
+    move = await Promise.all(['r1', 'r2'].map((name) => startAppliance(name)));
+    traffic = await trafficSide();
+    ferry = await startTestFerry(`workers: 2
+admin: { address: "127.0.0.1:0" }
+listeners:
+  - { name: stay, protocol: GENEVE, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: stay } } }
+  - { name: move, protocol: GENEVE, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: move } } }
+targetGroups:
+${groupYaml('stay', 'no_rebalance', stay)}
+${groupYaml('move', 'rebalance', move)}
+`);
+  });
+
+  afterAll(async () => {
+    await ferry?.stop(1_000);
+    traffic?.socket.close();
+    for (const appliance of [...(stay ?? []), ...(move ?? [])]) {
+      appliance.socket.close();
+      appliance.health.close();
+    }
+  });
+
+  async function route(listener: string, appliances: readonly Appliance[], i: number): Promise<string> {
+    const before = appliances.map((appliance) => appliance.received.length);
+    const returned = traffic.received.length;
+    traffic.socket.send(
+      genevePacket(9, ipv4Packet(`10.6.${i}.1`, 2000 + i, '192.0.2.90', 443, 17)),
+      ferry.listenerPorts.get(listener)!,
+      '127.0.0.1',
+    );
+    await waitForSettled(
+      () => traffic.received.length,
+      (count) => count > returned,
+    );
+    return applianceOf(appliances, before)[0] ?? 'none';
+  }
+
+  it('keeps flows on a draining appliance with no_rebalance and moves them with rebalance', async () => {
+    const first = { stay: [] as string[], move: [] as string[] };
+    for (let i = 0; i < 16; i++) {
+      first.stay.push(await route('stay', stay, i));
+      first.move.push(await route('move', move, i));
+    }
+    expect(new Set(first.stay).size).toBe(2);
+    expect(new Set(first.move).size).toBe(2);
+    // Deregistered while their flows are in flight: draining (deregistrationDelay 1h keeps them so).
+    expect(ferry.health.deregister('stay', `127.0.0.1:${stay[0]!.port}`)).toBeDefined();
+    expect(ferry.health.deregister('move', `127.0.0.1:${move[0]!.port}`)).toBeDefined();
+    const slotOf = (appliance: Appliance) =>
+      ferry
+        .topology()
+        .groups.flatMap((group) => group.members)
+        .find((member) => member.port === appliance.port)!.slot;
+    for (const appliance of [stay[0]!, move[0]!]) {
+      const state = await waitForSettled(
+        () => loadTarget(ferry.table.view, slotOf(appliance), TARGET_STATE),
+        (value) => value === TARGET_STATE_DRAINING,
+      );
+      expect(state).toBe(TARGET_STATE_DRAINING);
+    }
+    for (let i = 0; i < 16; i++) {
+      expect(await route('stay', stay, i), `no_rebalance flow ${i}`).toBe(first.stay[i]);
+      expect(await route('move', move, i), `rebalance flow ${i}`).toBe('r2');
+    }
+    for (let i = 100; i < 106; i++) expect(await route('stay', stay, i), `new flow ${i}`).toBe('d2');
   });
 });

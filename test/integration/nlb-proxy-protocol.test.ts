@@ -30,6 +30,7 @@ let plain: L4Target;
 let echoPort: number;
 let frontV2Port: number;
 let frontV1Port: number;
+let frontGatedPort: number;
 
 /** Listener positions in the config below. */
 const STRICT = 3;
@@ -59,6 +60,7 @@ describe.skipIf(skipReason !== '')('PROXY protocol with HAProxy', () => {
     echoPort = await freePort();
     frontV2Port = await freePort();
     frontV1Port = await freePort();
+    frontGatedPort = await freePort();
     ferry = await startTestFerry(`workers: 2
 admin: { address: "127.0.0.1:0" }
 listeners:
@@ -83,6 +85,12 @@ listeners:
     address: "127.0.0.1:0"
     proxyProtocol: { accept: v2, trustedSources: [ 127.0.0.0/8 ] }
     defaultAction: { forward: { targetGroup: plain } }
+  - name: gated
+    protocol: TCP
+    address: "127.0.0.1:0"
+    proxyProtocol: { accept: v2, trustedSources: [ 127.0.0.1/32 ] }
+    allowedSources: [ 127.0.0.7/32 ]
+    defaultAction: { forward: { targetGroup: echo } }
 targetGroups:
   - name: echo
     proxyProtocol: v2
@@ -117,8 +125,15 @@ frontend front_v1
 backend ferry_v1
   mode tcp
   server ferry 127.0.0.1:${portOf('in-any')} send-proxy
+frontend front_gated
+  mode tcp
+  bind 127.0.0.1:${frontGatedPort}
+  default_backend ferry_gated
+backend ferry_gated
+  mode tcp
+  server ferry 127.0.0.1:${portOf('gated')} send-proxy-v2
 `,
-      [echoPort, frontV2Port, frontV1Port],
+      [echoPort, frontV2Port, frontV1Port, frontGatedPort],
     );
   });
 
@@ -154,6 +169,15 @@ backend ferry_v1
     it('reads a v1 header (HAProxy send-proxy) on a listener that accepts any', async () => {
       const text = await exchangeFrom('127.0.0.8', frontV1Port, 'GET / HTTP/1.0\r\n\r\n');
       expect(text).toContain('src=127.0.0.8 ');
+    });
+  });
+
+  describe('when the listener has allowedSources', () => {
+    it('checks the client address the header carries, not the trusted sender', async () => {
+      const allowed = await exchangeFrom('127.0.0.7', frontGatedPort, 'GET / HTTP/1.0\r\n\r\n');
+      expect(allowed).toContain('src=127.0.0.7 ');
+      const refused = await exchangeFrom('127.0.0.8', frontGatedPort, 'GET / HTTP/1.0\r\n\r\n');
+      expect(refused).toBe('');
     });
   });
 

@@ -45,6 +45,7 @@ import {
   loadTarget,
   TARGET_STATE,
   TARGET_STATE_DRAINING,
+  TARGET_STATE_EMPTY,
   TARGET_STATE_UNUSED,
 } from '../../proto/table-layout.ts';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
@@ -167,7 +168,9 @@ export class GeneveListener implements Ticker {
       }
     } else if (!isTargetRoutable(runtime.view, flow.ex.slot) && geneve !== undefined) {
       const state = loadTarget(runtime.view, flow.ex.slot, TARGET_STATE);
-      const isDeregistered = state === TARGET_STATE_DRAINING || state === TARGET_STATE_UNUSED;
+      // Draining, unused, or its slot already freed: the appliance was deregistered.
+      const isDeregistered =
+        state === TARGET_STATE_DRAINING || state === TARGET_STATE_UNUSED || state === TARGET_STATE_EMPTY;
       const isRebalanced = isDeregistered
         ? geneve.isRebalancedOnDeregistration
         : geneve.isRebalancedOnUnhealthy;
