@@ -42,6 +42,8 @@ const KNOWN_LAYOUT_HASHES: Readonly<Record<number, string>> = {
   2: 'f855bf4ecc729727',
   // Sticky-session counters per group and LISTENER_SOURCE_REFUSED_TOTAL (issue 5).
   3: '7fc5aea8bebba5c7',
+  // Zone counters per group: GROUP_CROSS_ZONE_TOTAL, GROUP_ZONE_SPILL_TOTAL (issue 12).
+  4: 'f3acd857284f56b2',
 };
 
 const CACHE_LINE_BYTES = 64;
