@@ -46,6 +46,12 @@ export interface DnsWatcherOptions {
   readonly log: Logger;
   /** Called after every resolution, with whether the target set changed. */
   readonly onResolved: (watcher: DnsWatcher, isChanged: boolean) => void;
+  /**
+   * Targets to keep until the first good answer: the set of the watcher this
+   * one replaces (its `discovery.dns` block changed), so a reload never
+   * empties a group while the new name resolves or fails.
+   */
+  readonly seed?: readonly DiscoveredTarget[];
 }
 
 export class DnsWatcher {
@@ -80,8 +86,9 @@ export class DnsWatcher {
     this.onResolved = options.onResolved;
     this.resolver = new Resolver({ timeout: DNS_QUERY_TIMEOUT_MS, tries: DNS_QUERY_TRIES });
     if (options.spec.servers !== null) this.resolver.setServers([...options.spec.servers]);
-    this.good = null;
-    this.goodKey = '';
+    const seed = options.seed ?? [];
+    this.good = seed.length > 0 ? seed : null;
+    this.goodKey = keyOf(seed);
     this.ttlS = null;
     this.backupCount = 0;
     this.lastResolutionMs = null;
@@ -163,7 +170,7 @@ export class DnsWatcher {
     let isChanged = false;
     let delayMs: number;
     if (result.ok) {
-      const key = result.targets.map((t) => `${t.address}*${t.weight}`).join(',');
+      const key = keyOf(result.targets);
       isChanged = this.good === null ? result.targets.length > 0 : key !== this.goodKey;
       if (isChanged) this.changesTotal++;
       if (this.consecutiveFailures > 0) {
@@ -213,4 +220,9 @@ export class DnsWatcher {
     const exponent = Math.min(20, this.consecutiveFailures - 1);
     return Math.min(maxRefreshMs, minRefreshMs * 2 ** exponent);
   }
+}
+
+/** Identity of a target set: addresses and weights, in the answer's (sorted) order. */
+function keyOf(targets: readonly DiscoveredTarget[]): string {
+  return targets.map((t) => `${t.address}*${t.weight}*${t.zone ?? ''}`).join(',');
 }

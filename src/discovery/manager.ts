@@ -63,11 +63,13 @@ export class DiscoveryManager extends EventEmitter<DiscoveryEvents> {
     const wanted = new Map<string, DnsSpec>();
     for (const group of snapshot.targetGroups)
       if (group.discovery !== null) wanted.set(group.name, group.discovery);
+    const replaced = new Map<string, readonly DiscoveredTarget[]>();
     for (const [name, watcher] of this.watchers) {
       const spec = wanted.get(name);
       if (spec === undefined || JSON.stringify(spec) !== JSON.stringify(watcher.spec)) {
         watcher.stop();
         this.watchers.delete(name);
+        if (spec !== undefined) replaced.set(name, watcher.targets());
       }
     }
     const started: Promise<void>[] = [];
@@ -79,6 +81,7 @@ export class DiscoveryManager extends EventEmitter<DiscoveryEvents> {
         clock: this.clock,
         log: this.log,
         onResolved: (resolved, isChanged) => this.resolved(resolved, isChanged),
+        seed: replaced.get(name) ?? [],
       });
       this.watchers.set(name, watcher);
       this.log.info(
