@@ -11,10 +11,12 @@
  * printed.
  */
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { Agent } from 'undici';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DiscoveryStatus } from '../../proto/control/messages.ts';
 import { parseConfig } from '../../src/config/index.ts';
+import { configDir, ctl, startFileFerry } from '../helpers/control.ts';
 import { ensureDnsmasq, TEST_DOMAIN, TestDns } from '../helpers/dnsmasq.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { ManualClock } from '../helpers/manual-clock.ts';
@@ -328,5 +330,52 @@ describe.skipIf(skipReason !== null)('DNS discovery (dnsmasq)', () => {
         );
       });
     }
+  });
+  describe('ferryctl targets', () => {
+    it('shows where each target came from, and the group STALE with its error while DNS answers NXDOMAIN', async () => {
+      targets = await loopbackTargets(2);
+      const [t1, t2] = targets as [TestTarget, TestTarget];
+      const extra = await startTarget('static');
+      targets.push(extra);
+      dns = await TestDns.start(binary, { ttlS: 5, hosts: { [API]: ['127.0.0.2', '127.0.0.3'] } });
+      const clock = new ManualClock();
+      const dir = configDir();
+      const yaml = discoveryConfig(
+        `        { name: ${API}, type: A, port: ${t1.port}, servers: ["${dns.server}"], zone: zone-a }`,
+        `    healthCheck: { enabled: false }\n    targets:\n      - { address: "${extra.address}", zone: zone-b }`,
+      ).replace(
+        'targetGroups:',
+        `control: { address: "unix:${join(dir, 'ctl.sock')}", tokenFile: ferry.token }\nzone: zone-a\ntargetGroups:`,
+      );
+      ferry = (await startFileFerry(dir, yaml, { clock })) as unknown as TestFerry;
+      const run = (...args: string[]) => ctl(['--config', join(dir, 'ferry.yaml'), ...args]);
+
+      const before = await run('targets');
+      expect(before.code).toBe(0);
+      const lines = before.stdout.split('\n');
+      expect(lines[1]).toMatch(
+        new RegExp(
+          `^  discovery: dns A ${API} via ${dns.server}: ok, resolved 0 ms ago, TTL 5 s, 2 targets, next in 5\\.0 s$`,
+        ),
+      );
+      expect(before.stdout).toMatch(/ZONE +SOURCE +DESCRIPTION/);
+      expect(before.stdout).toMatch(new RegExp(`${extra.address} .* zone-b +config `));
+      expect(before.stdout).toMatch(new RegExp(`${t2.address} .* zone-a +dns:${API} `));
+
+      await dns.update({ ttlS: 5, hosts: {} });
+      await advanceAndResolve(clock, 5_000);
+      const during = await run('targets');
+      expect(during.stdout).toContain(
+        `STALE (1 failed; last good answer 5.0 s ago, its 2 targets kept), resolved 0 ms ago, TTL 5 s, 2 targets, next in 1.0 s, last error ENOTFOUND: ${API}: NXDOMAIN (the name does not exist)`,
+      );
+      const json = JSON.parse((await run('targets', '--json')).stdout);
+      expect(json.targetGroups[0].discovery).toMatchObject({
+        state: 'stale',
+        lastError: { code: 'ENOTFOUND' },
+      });
+      expect(json.targetGroups[0].targets.map((t: { address: string }) => t.address).sort()).toEqual(
+        [extra.address, t1.address, t2.address].sort(),
+      );
+    });
   });
 });
