@@ -115,6 +115,7 @@ const dnsDiscoverySchema = z
         description:
           'When to ask again: `ttl` (the answer’s smallest TTL, kept within minRefresh..maxRefresh) or a fixed duration.',
         'x-type': 'ttl | duration',
+        'x-default': '`ttl`',
       }),
     minRefresh: durationField(DNS_MIN_REFRESH_FLOOR_MS, 3_600_000)
       .prefault(formatDurationMs(DNS_MIN_REFRESH_DEFAULT_MS))
