@@ -368,6 +368,18 @@ describe.skipIf(skipReason !== null)('DNS discovery (dnsmasq)', () => {
       expect(during.stdout).toContain(
         `STALE (1 failed; last good answer 5.0 s ago, its 2 targets kept), resolved 0 ms ago, TTL 5 s, 2 targets, next in 1.0 s, last error ENOTFOUND: ${API}: NXDOMAIN (the name does not exist)`,
       );
+      // The status page's document carries the same: stale discovery, and where each target came from.
+      const status = (await (await fetch(`http://${ferry.adminAddress}/status.json`)).json()) as {
+        targetGroups: {
+          discovery: DiscoveryStatus;
+          targets: { address: string; source: string; zone: string }[];
+        }[];
+      };
+      expect(status.targetGroups[0]!.discovery).toMatchObject({ state: 'stale', targetCount: 2 });
+      expect(status.targetGroups[0]!.targets.find((t) => t.address === t2.address)).toMatchObject({
+        source: 'dns',
+        zone: 'zone-a',
+      });
       const json = JSON.parse((await run('targets', '--json')).stdout);
       expect(json.targetGroups[0].discovery).toMatchObject({
         state: 'stale',
