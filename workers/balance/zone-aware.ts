@@ -31,10 +31,14 @@
  * change, with no message and no rebuild.
  *
  * Cost: the inner pick, plus for spill one state load and one routable check
- * (three Atomics.load) per local member and one integer draw: about
- * 40-50 ns per local member on the dev box (Atomics.load ~12 ns each, see
- * member-scan.ts). local_only adds nothing unless the local zone is empty.
- * Allocates nothing; bounded by the local member count plus the inner picks.
+ * (four Atomics.load) per local member and one integer draw. Measured with a
+ * throwaway loop (.scratch/zone-bench.ts, not kept: 6 targets, 2 local,
+ * round_robin, 1M picks, Node 24 on the 2-core dev box while it was loaded,
+ * so take the difference, not the totals): plain 76-142 ns/pick, wrapped
+ * 174-226 ns/pick, i.e. ~80-100 ns added, ~40-50 ns per local member. With
+ * hundreds of local members prefer local_only (no scan unless the local
+ * zone is empty) or fewer, larger zones. Allocates nothing (the unit test
+ * measures it); bounded by the local member count plus the inner picks.
  *
  * Table fields read: TARGET_STATE, TARGET_EJECTED, TARGET_WEIGHT (local
  * members); written: GROUP_CROSS_ZONE_TOTAL, GROUP_ZONE_SPILL_TOTAL.
