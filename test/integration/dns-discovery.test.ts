@@ -201,6 +201,37 @@ describe.skipIf(skipReason !== null)('DNS discovery (dnsmasq)', () => {
     });
   });
 
+  describe('when the name has both A and AAAA records', () => {
+    it('registers the addresses of both families with type ANY, and only its own family with A or AAAA', async () => {
+      const v4 = await startTarget('v4', { host: '127.0.0.2' });
+      const v6 = await startTarget('v6', { host: '::1', port: v4.port }).catch(() => null);
+      targets = v6 === null ? [v4] : [v4, v6];
+      if (v6 === null) {
+        console.warn('ANY test skipped: cannot listen on [::1] here');
+        return;
+      }
+      dns = await TestDns.start(binary, { ttlS: 30, hosts: { [API]: ['127.0.0.2', '::1'] } });
+      const v6Address = `[::1]:${v4.port}`;
+      for (const [type, expected] of [
+        ['ANY', [v4.address, v6Address]],
+        ['A', [v4.address]],
+        ['AAAA', [v6Address]],
+      ] as const) {
+        ferry = await startTestFerry(
+          discoveryConfig(
+            `        { name: ${API}, type: ${type}, port: ${v4.port}, servers: ["${dns.server}"] }`,
+          ),
+        );
+        expect(addressesIn().map((line) => line.split(' ')[0])).toEqual([...expected].sort());
+        const { byTarget, errors } = await sendMany(20);
+        expect(errors).toBe(0);
+        expect([...byTarget.keys()].sort()).toEqual([...expected].sort());
+        await ferry.stop(1_000);
+        ferry = null;
+      }
+    });
+  });
+
   describe('when SRV records name the targets', () => {
     it('gives each target the port and weight of its record (3:1 within ±5 % over 2,000 requests)', async () => {
       const heavy = await startTarget('heavy');
