@@ -60,7 +60,7 @@
 export const ROW_INT32 = 16;
 
 /** Bump on any change to a field's offset, meaning or unit. */
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
 
 /** Layout version of the writer. Writer: main at allocation. Readers: workers/entry.ts, which refuses a mismatch. */
 export const HEADER_LAYOUT_VERSION = 0;
@@ -103,6 +103,11 @@ export const GROUP_FORWARD_STICKY_HITS_TOTAL = 8;
 export const GROUP_FORWARD_STICKY_MISSES_TOTAL = 9;
 /** Weighted forward with group-level stickiness: requests whose cookie named a group the action no longer sends to (gone or weight 0), given this group anew. Writer: any worker via Atomics.add. Wraps. */
 export const GROUP_FORWARD_STICKY_REPICKS_TOTAL = 10;
+// Zones (workers/balance/zone-aware.ts), counted on the group whose balancer picked.
+/** `crossZone: disabled` groups: picks sent to another zone because no target of Ferry's own zone was routable. Writer: any worker via Atomics.add. Reader: main (metrics, status page). Wraps. */
+export const GROUP_CROSS_ZONE_TOTAL = 11;
+/** `zoneAware` groups: picks spilled to another zone because the local zone's routable share x overprovisioning fell below 100 %. Writer: any worker via Atomics.add. Reader: main (metrics, status page). Wraps. */
+export const GROUP_ZONE_SPILL_TOTAL = 12;
 
 // === Target rows (one per slot) ===
 /** TARGET_STATE_* below. Writer: main. Readers: workers on every pick. Reset: EMPTY when the slot is freed. */
@@ -573,6 +578,8 @@ export const TABLE_FIELDS = {
     GROUP_FORWARD_STICKY_HITS_TOTAL,
     GROUP_FORWARD_STICKY_MISSES_TOTAL,
     GROUP_FORWARD_STICKY_REPICKS_TOTAL,
+    GROUP_CROSS_ZONE_TOTAL,
+    GROUP_ZONE_SPILL_TOTAL,
   },
   TARGET: {
     TARGET_STATE,

@@ -23,6 +23,24 @@ export interface TopologyTarget {
   readonly id: string;
   readonly host: string;
   readonly port: number;
+  /** The target's zone ('' = none); absent in topologies made before zones (tests). */
+  readonly zone?: string;
+  /** True when `zone` is Ferry's own zone (`zone` / FERRY_ZONE); absent = false. */
+  readonly isLocalZone?: boolean;
+}
+
+/**
+ * How a group's picks treat zones (workers/balance/zone-aware.ts); absent or
+ * null when zones play no part (Ferry has no zone, or the group has
+ * `crossZone: enabled` and no `zoneAware`).
+ */
+export interface TopologyZones {
+  /** local_only: `crossZone: disabled`; spill: `zoneAware` (Envoy locality spill-over). */
+  readonly mode: 'local_only' | 'spill';
+  /** zoneAware.overprovisioningFactor x 100 (140 for 1.4); unused for local_only. */
+  readonly overprovisioningPercent: number;
+  /** Below this many members zone-aware picks ignore zones (spill only). */
+  readonly minTargets: number;
 }
 
 export interface TopologyGroup {
@@ -43,6 +61,8 @@ export interface TopologyGroup {
   readonly upstreamTls: TopologyUpstreamTls | null;
   /** Sticky sessions (target-group attribute); absent = off. */
   readonly stickiness?: TopologyStickiness;
+  /** Zone preference; absent or null = none. */
+  readonly zones?: TopologyZones | null;
   /** Send a PROXY protocol v2 header to targets before a layer-4 flow's bytes; absent = off. */
   readonly isProxyProtocolOn?: boolean;
   /** GENEVE appliance groups (GWLB); absent for others. */

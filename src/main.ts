@@ -44,6 +44,7 @@ import {
   startControlServer,
 } from './control/index.ts';
 import { type DemoTargets, startDemoTargets } from './demo/index.ts';
+import { DiscoveryManager } from './discovery/index.ts';
 import { FailoverManager, failoverPoliciesFromConfig } from './failover/index.ts';
 import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from './health/index.ts';
 import type { Clock } from './shared/clock.ts';
@@ -82,6 +83,8 @@ export interface FerryHandle {
   config(): ConfigSnapshot;
   /** Metrics, `/status.json` and the status page (src/telemetry). */
   readonly telemetry: Telemetry;
+  /** DNS discovery: each group's watcher, its status and its 'resolution' events (src/discovery). */
+  readonly discovery: DiscoveryManager;
   /**
    * Apply a new config's target groups: new targets are registered (and
    * checked), removed ones drain, changed attributes take effect. Throws
@@ -214,10 +217,34 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       send(topology);
     });
   };
+  // Discovered targets join the plan (src/discovery); a changed answer re-applies it through the
+  // same path as a reload, so they are checked, registered and drained like any target.
+  let current = snapshot;
+  let isPlanApplied = false;
+  /** `group/address` of targets `ferryctl register` added, so the status can say where a target came from. */
+  const controlRegistered = new Set<string>();
+  const discovery = new DiscoveryManager({
+    log,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    onChange: () => {
+      if (!isPlanApplied) return;
+      try {
+        health.apply(planOf(current), policiesFromConfig(current));
+      } catch (error) {
+        log.error(
+          { err: error },
+          'DNS discovery: the discovered targets do not fit; keeping the previous set',
+        );
+      }
+    },
+  });
+  const planOf = (config: ConfigSnapshot) =>
+    planFromConfig(config, listenerPorts, discovery.discovered(), controlRegistered);
   const health = new HealthManager({
     table,
     log,
     publishTopology: sendTopology,
+    discoveryStatus: () => discovery.status(),
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   const failover = new FailoverManager({
@@ -228,7 +255,9 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   });
   let control: ControlServer | null = null;
   try {
-    health.apply(planFromConfig(snapshot, listenerPorts), policiesFromConfig(snapshot));
+    await discovery.apply(snapshot);
+    health.apply(planOf(snapshot), policiesFromConfig(snapshot));
+    isPlanApplied = true;
     failover.apply(
       snapshot.targetGroups.map((group) => group.name),
       failoverPoliciesFromConfig(snapshot),
@@ -274,6 +303,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     }
   } catch (error) {
     await admin?.close();
+    discovery.stop();
     telemetry?.stop();
     await health.stop();
     await supervisor?.terminate();
@@ -288,7 +318,6 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   const reloads: ReloadCounters = { appliedTotal: 0, rejectedTotal: 0 };
   failover.start();
   const runningTelemetry = telemetry!;
-  let current = snapshot;
   for (const listener of snapshot.listeners) {
     log.info(
       {
@@ -331,6 +360,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
         reloads,
       );
     },
+    discovery,
     reload(next: ConfigSnapshot): Topology {
       if (
         JSON.stringify([next.accessLog, next.tracing]) !==
@@ -359,18 +389,24 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
           'reload applies target groups only; control changed: restart Ferry to apply it',
         );
       }
-      const topology = health.apply(planFromConfig(next, listenerPorts), policiesFromConfig(next));
+      // Watchers of removed or changed discovery blocks stop now (synchronously); new ones resolve
+      // in the background and re-apply the plan when their first answer arrives.
+      const discovering = discovery.apply(next);
+      const topology = health.apply(planOf(next), policiesFromConfig(next));
+      void discovering.catch((error: unknown) => log.error({ err: error }, 'DNS discovery failed to start'));
       failover.apply(
         next.targetGroups.map((group) => group.name),
         failoverPoliciesFromConfig(next),
       );
       current = next;
+      for (const key of controlRegistered) if (!isTargetIn(next, key)) controlRegistered.delete(key);
       log.info({ config: next.sourceName, targetGroups: next.targetGroups.length }, 'config reloaded');
       return topology;
     },
     async stop(graceMs = snapshot.shutdownGracePeriodMs) {
       log.info({ graceMs }, 'draining: no new connections; in-flight requests may finish');
       failover.stop();
+      discovery.stop();
       await control?.close();
       await health.stop();
       await running.drain(graceMs);
@@ -385,7 +421,9 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   if (snapshot.control !== null) {
     const context: ControlContext = {
       config: () => current,
-      reload: (next) => {
+      reload: (next, registered) => {
+        for (const target of registered ?? [])
+          controlRegistered.add(`${target.targetGroup}/${target.address}`);
         handle.reload(next);
       },
       table,
@@ -411,6 +449,13 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     }
   }
   return handle;
+}
+
+/** True when `key` (`group/address`) is a configured target of `snapshot`. */
+function isTargetIn(snapshot: ConfigSnapshot, key: string): boolean {
+  return snapshot.targetGroups.some((group) =>
+    group.targets.some((target) => `${group.name}/${target.address}` === key),
+  );
 }
 
 /** The parts of a config a reload cannot change (they are bound or sized at start). */

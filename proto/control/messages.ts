@@ -54,6 +54,42 @@ export interface TargetRow {
   readonly isEjected: boolean;
   /** While draining: epoch ms the drain began and its deadline (deregistrationDelay). */
   readonly drain: { readonly sinceMs: number; readonly deadlineMs: number } | null;
+  /** Where the target came from: config (the file), control (`register`), dns. Absent from older servers. */
+  readonly source?: 'config' | 'control' | 'dns';
+  /** The DNS name that discovered it (source dns), else null. */
+  readonly discoveredBy?: string | null;
+  /** The target's zone, or null. */
+  readonly zone?: string | null;
+}
+
+/**
+ * A group's DNS discovery as the status page and `ferryctl targets` show it
+ * (src/discovery/dns-watcher.ts keeps it). Times are epoch ms.
+ */
+export interface DiscoveryStatus {
+  readonly targetGroup: string;
+  readonly name: string;
+  readonly type: 'A' | 'AAAA' | 'ANY' | 'SRV';
+  /** Servers asked; null = the system resolver's. */
+  readonly servers: readonly string[] | null;
+  /** pending: no answer yet; ok: the last resolution succeeded; stale: it failed and the last good set is kept. */
+  readonly state: 'pending' | 'ok' | 'stale';
+  /** True while a resolution is in flight (at most one per group). */
+  readonly isResolving: boolean;
+  readonly lastResolutionMs: number | null;
+  readonly lastSuccessMs: number | null;
+  /** TTL of the last good answer, seconds; null when it had no records. */
+  readonly ttlS: number | null;
+  readonly nextRefreshMs: number | null;
+  readonly lastError: { readonly code: string; readonly message: string; readonly atMs: number } | null;
+  readonly consecutiveFailures: number;
+  readonly targetCount: number;
+  /** SRV records of a higher priority value, not registered (docs/discovery.md). */
+  readonly backupCount: number;
+  readonly resolutionsTotal: number;
+  readonly failuresTotal: number;
+  /** Answers that changed the set of targets or their weights. */
+  readonly changesTotal: number;
 }
 
 export interface TargetGroupRows {
@@ -62,6 +98,10 @@ export interface TargetGroupRows {
   readonly routeTo: string;
   readonly algorithm: string;
   readonly targets: readonly TargetRow[];
+  /** DNS discovery of the group; null (or absent, from older servers) when it has none. */
+  readonly discovery?: DiscoveryStatus | null;
+  /** Zone counters: picks sent out of Ferry's zone by `crossZone: disabled` and by `zoneAware` spill-over. */
+  readonly zones?: { readonly crossZoneTotal: number; readonly spillTotal: number } | null;
 }
 
 export interface TargetsResult {

@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type {
   DeregisterResult,
+  DiscoveryStatus,
   DrainResult,
   FailoverStatusResult,
   RegisterResult,
@@ -466,12 +467,22 @@ function printTargets(result: TargetsResult, print: Print): void {
   for (const group of result.targetGroups) {
     const route = group.routeTo === group.name ? '' : `, failed over: traffic goes to ${group.routeTo}`;
     print(`target group ${group.name} (${group.algorithm}${route})`);
+    if (group.discovery !== undefined && group.discovery !== null)
+      print(discoveryLine(group.discovery, result.atMs));
+    if (group.zones !== undefined && group.zones !== null) {
+      print(
+        `  zones: ${group.zones.crossZoneTotal} requests sent cross-zone (no local target), ${group.zones.spillTotal} spilled over`,
+      );
+    }
     if (group.targets.length === 0) {
       print('  no targets');
       continue;
     }
+    // ZONE and SOURCE appear only when some target has a zone or did not come from the config file.
+    const hasZone = group.targets.some((target) => (target.zone ?? null) !== null);
+    const hasSource = group.targets.some((target) => (target.source ?? 'config') !== 'config');
     const rows = group.targets.map((target) => [
-      target.address,
+      `  ${target.address}`,
       target.state + (target.isEjected ? ' (ejected)' : ''),
       target.reason ?? '-',
       String(target.activeConnections),
@@ -480,15 +491,49 @@ function printTargets(result: TargetsResult, print: Print): void {
       target.weight.configured === target.weight.effective
         ? String(target.weight.configured)
         : `${target.weight.effective}/${target.weight.configured}`,
+      ...(hasZone ? [target.zone ?? '-'] : []),
+      ...(hasSource ? [sourceText(target.source ?? 'config', target.discoveredBy ?? null)] : []),
       target.description ?? '',
     ]);
-    for (const line of table(
-      ['  TARGET', 'STATE', 'REASON', 'CONNS', 'IN-FLIGHT', 'LATENCY', 'WEIGHT', 'DESCRIPTION'],
-      rows.map((row) => [`  ${row[0]}`, ...row.slice(1)]),
-    )) {
-      print(line);
-    }
+    const header = [
+      '  TARGET',
+      'STATE',
+      'REASON',
+      'CONNS',
+      'IN-FLIGHT',
+      'LATENCY',
+      'WEIGHT',
+      ...(hasZone ? ['ZONE'] : []),
+      ...(hasSource ? ['SOURCE'] : []),
+      'DESCRIPTION',
+    ];
+    for (const line of table(header, rows)) print(line);
   }
+}
+
+function sourceText(source: string, discoveredBy: string | null): string {
+  return source === 'dns' && discoveredBy !== null ? `dns:${discoveredBy}` : source;
+}
+
+/** One line on a group's DNS discovery: name, state (STALE loudly), last answer, TTL, next try, last error. */
+function discoveryLine(d: DiscoveryStatus, atMs: number): string {
+  const servers = d.servers === null ? 'system resolver' : d.servers.join(', ');
+  const ago = (ms: number | null) => (ms === null ? 'never' : `${formatMs(Math.max(0, atMs - ms))} ago`);
+  const parts = [
+    `  discovery: dns ${d.type} ${d.name} via ${servers}:`,
+    d.state === 'stale'
+      ? `STALE (${d.consecutiveFailures} failed; last good answer ${ago(d.lastSuccessMs)}, its ${d.targetCount} targets kept)`
+      : d.state,
+    `resolved ${ago(d.lastResolutionMs)}`,
+    `TTL ${d.ttlS === null ? '-' : `${d.ttlS} s`}`,
+    `${d.targetCount} targets${d.backupCount > 0 ? ` (+${d.backupCount} SRV backup records)` : ''}`,
+    d.nextRefreshMs === null ? '' : `next in ${formatMs(Math.max(0, d.nextRefreshMs - atMs))}`,
+    d.lastError === null ? '' : `last error ${d.lastError.code}: ${d.lastError.message}`,
+  ];
+  return parts
+    .filter((part) => part !== '')
+    .join(', ')
+    .replace(':, ', ': ');
 }
 
 /** After deregister: follow each target's drain with `targets` until it is gone (unless --no-wait). */

@@ -30,6 +30,7 @@ import {
   formatConfigPath,
 } from './config-error.ts';
 import { checkControlRules } from './control-rules.ts';
+import { NAME_PATTERN, NAME_RULE } from './fields.ts';
 import { checkConfigRules } from './rules.ts';
 import { configSchema, type ParsedConfig } from './schema.ts';
 import { checkTlsRules } from './tls-rules.ts';
@@ -78,7 +79,12 @@ export interface ParseOptions {
   readonly configDir?: string;
   /** What `workers: auto` resolves to before the MAX_WORKERS cap; default os.availableParallelism(). */
   readonly availableParallelism?: number;
+  /** Environment read for FERRY_ZONE (overrides `zone`); default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
+
+/** The environment variable that overrides the config's `zone` (set from the pod's topology label). */
+export const FERRY_ZONE_ENV = 'FERRY_ZONE';
 
 // === Parsing ===
 /**
@@ -121,6 +127,12 @@ export function parseConfig(text: string, sourceName: string, options: ParseOpti
   errors.push(...checkConfigRules(raw));
   errors.push(...checkTlsRules(raw, options.configDir ?? dirname(resolve(sourceName))));
   errors.push(...checkControlRules(raw));
+  const zoneOverride = (options.env ?? process.env)[FERRY_ZONE_ENV];
+  if (zoneOverride !== undefined && zoneOverride !== '' && !NAME_PATTERN.test(zoneOverride)) {
+    errors.push(
+      invalid(FERRY_ZONE_ENV, `expected a zone name (${NAME_RULE}), got ${describeValue(zoneOverride)}`),
+    );
+  }
   if (!parsed.success || errors.length > 0)
     return fail(locateAndSort(dedupe(errors), doc.contents, lineCounter));
 
@@ -133,6 +145,7 @@ export function parseConfig(text: string, sourceName: string, options: ParseOpti
     configDir: options.configDir ?? dirname(resolve(sourceName)),
     workerCount,
     ...parsed.data,
+    zone: zoneOverride !== undefined && zoneOverride !== '' ? zoneOverride : parsed.data.zone,
   });
   documents.set(snapshot, deepFreeze(raw));
   return { ok: true, snapshot };

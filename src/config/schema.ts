@@ -38,6 +38,7 @@ import {
 import { parseAddress } from './address.ts';
 import { describeValue } from './config-error.ts';
 import { controlField, failoverField } from './control-schema.ts';
+import { crossZoneField, discoveryField, zoneAwareField, zoneField } from './discovery-schema.ts';
 import { formatDurationMs } from './duration.ts';
 import { booleanField, durationField, enumOf, integerIn, nameField, unlessMissing } from './fields.ts';
 import { HASH_KEY_SYNTAX, parseHashKey } from './hash-key.ts';
@@ -191,8 +192,11 @@ const targetSchema = z
       .describe(
         'Relative share of traffic for weighted algorithms; 0 takes no new traffic (like a drained target).',
       ),
+    zone: zoneField()
+      .optional()
+      .meta({ description: 'The zone the target runs in (see `zone` and `zoneAware`); default: no zone.' }),
   })
-  .transform((target) => ({ ...target.address, weight: target.weight }));
+  .transform((target) => ({ ...target.address, weight: target.weight, zone: target.zone ?? null }));
 
 /** Default health-check timeout: ELB's 5 s, or half the interval when that is shorter, so it stays below it. */
 const HEALTH_CHECK_TIMEOUT_DEFAULT_MS = 5 * MS_PER_S;
@@ -430,6 +434,9 @@ const targetGroupSchema = z
       .describe(
         'Layer-4 listeners: send a PROXY protocol v2 header (client address and port, and TLVs for the SNI and ALPN when known) to each target before the client bytes (NLB proxy_protocol_v2).',
       ),
+    discovery: discoveryField,
+    crossZone: crossZoneField,
+    zoneAware: zoneAwareField,
   })
   .transform((group) => ({
     name: group.name,
@@ -464,6 +471,12 @@ const targetGroupSchema = z
             isRebalancedOnDeregistration: group.targetFailover?.onDeregistration === 'rebalance',
           }
         : null,
+    /** DNS discovery (discovery-schema.ts); null when the group has only static and control-port targets. */
+    discovery: group.discovery,
+    /** false = `crossZone: disabled` (local zone only, unless none of it is routable). */
+    isCrossZone: group.crossZone === 'enabled',
+    /** Zone-aware spill-over (discovery-schema.ts); null when off. */
+    zoneAware: group.zoneAware,
   }));
 
 // === Listeners ===
@@ -613,6 +626,11 @@ export const configSchema = z
       })
       .prefault([])
       .describe('Named sets of targets with their algorithm, health checks and attributes.'),
+    zone: zoneField().optional().meta({
+      description:
+        'The zone this Ferry runs in (`eu-west-1a`); the environment variable FERRY_ZONE overrides it. Targets in the same zone are local for `crossZone` and `zoneAware`.',
+      'x-default': 'FERRY_ZONE, else none',
+    }),
     shutdownGracePeriod: durationField(0, MS_PER_H)
       .prefault(formatDurationMs(SHUTDOWN_GRACE_MS))
       .describe('On SIGTERM/SIGINT, how long in-flight requests may finish before Ferry exits.'),
@@ -666,6 +684,8 @@ export const configSchema = z
       }),
       shutdownGracePeriodMs: config.shutdownGracePeriod,
       drainDelayMs: config.drainDelay,
+      /** Ferry's own zone as written; parse.ts applies FERRY_ZONE. null = no zone (zones then play no part). */
+      zone: config.zone ?? null,
       /** src/telemetry resolves the path and the OTEL_* environment (observability-schema.ts). */
       accessLog: config.accessLog,
       tracing: config.tracing,

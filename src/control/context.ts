@@ -22,8 +22,13 @@ export interface ControlContext {
    * Apply a new snapshot's target groups (Ferry's reload path): atomic, or
    * throws ProxyError (FERRY_ERR_CONFIG_INVALID when something only a restart
    * can change differs, FERRY_ERR_CONFIG_CAPACITY) having changed nothing.
+   * `registered` names the targets a `register` added, so the read model
+   * shows them as coming from the control port.
    */
-  readonly reload: (next: ConfigSnapshot) => void;
+  readonly reload: (
+    next: ConfigSnapshot,
+    registered?: readonly { readonly targetGroup: string; readonly address: string }[],
+  ) => void;
   readonly table: TableWriter;
   readonly health: HealthManager;
   readonly failover: FailoverManager;

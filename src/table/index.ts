@@ -63,14 +63,17 @@ import type {
 } from '../../proto/thread-messages.ts';
 import { assert } from '../shared/assert.ts';
 import { ProxyError } from '../shared/errors.ts';
-import type { TablePlan, TableTargetGroup } from './plan.ts';
+import type { TablePlan, TableTargetGroup, TargetSource } from './plan.ts';
 import { effectiveWeights, PERMILLE_FULL } from './weights.ts';
 
 export {
+  type DiscoveredTargets,
   planFromConfig,
   type TableListener,
   type TablePlan,
   type TableTargetGroup,
+  type TableTargetPlan,
+  type TargetSource,
 } from './plan.ts';
 export { effectiveWeights, PERMILLE_FULL, SLOW_START_SCALE_MAX, type WeightInput } from './weights.ts';
 
@@ -91,6 +94,12 @@ export interface TableTarget {
   readonly isDraining: boolean;
   /** HEADER_GENERATION published with the DRAINING mark; a worker that observed it picks the target no more. 0 when not draining. */
   readonly drainGeneration: number;
+  /** The target's zone, or null. */
+  readonly zone: string | null;
+  /** Where the target came from (config file, control port, DNS). */
+  readonly source: TargetSource;
+  /** The DNS name that discovered it; null unless source is dns. */
+  readonly discoveredBy: string | null;
 }
 
 /** How `drain` went; the control port maps these to its answers. */
@@ -107,6 +116,9 @@ interface SlotEntry {
   slowStartPermille: number;
   isDraining: boolean;
   drainGeneration: number;
+  zone: string | null;
+  source: TargetSource;
+  discoveredBy: string | null;
 }
 
 export function targetKey(groupName: string, address: string): string {
@@ -244,6 +256,9 @@ export class TableWriter {
             slowStartPermille: PERMILLE_FULL,
             isDraining: false,
             drainGeneration: 0,
+            zone: null,
+            source: 'config',
+            discoveredBy: null,
           };
           this.addEntry(entry);
           this.resetSlot(slot);
@@ -255,6 +270,9 @@ export class TableWriter {
           storeTarget(view, entry.slot, TARGET_STATE, initialState(group));
         }
         entry.configuredWeight = target.weight;
+        entry.zone = target.zone ?? null;
+        entry.source = target.source ?? 'config';
+        entry.discoveredBy = target.discoveredBy ?? null;
         storeTarget(view, entry.slot, TARGET_GROUP_INDEX, groupIndex);
       }
     });
@@ -433,7 +451,14 @@ export class TableWriter {
     const membersByGroup = new Map<string, TopologyTarget[]>();
     for (const entry of this.entries.values()) {
       const members = membersByGroup.get(entry.groupName) ?? [];
-      members.push({ slot: entry.slot, id: entry.address, host: entry.host, port: entry.port });
+      members.push({
+        slot: entry.slot,
+        id: entry.address,
+        host: entry.host,
+        port: entry.port,
+        zone: entry.zone ?? '',
+        isLocalZone: entry.zone !== null && entry.zone === (plan.localZone ?? null),
+      });
       membersByGroup.set(entry.groupName, members);
     }
     const groups: TopologyGroup[] = plan.targetGroups.map((group, groupIndex) => {
@@ -452,6 +477,7 @@ export class TableWriter {
         upstreamTls: group.upstreamTls ?? null,
         ...(group.isProxyProtocolOn === true ? { isProxyProtocolOn: true } : {}),
         ...(group.geneve === undefined ? {} : { geneve: group.geneve }),
+        zones: group.zones ?? null,
       };
     });
     const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));

@@ -21,6 +21,7 @@ import type {
   TopologyListenerProtocol,
   TopologyListenerTls,
   TopologyUpstreamTls,
+  TopologyZones,
 } from '../../proto/thread-messages.ts';
 import type { ConfigSnapshot } from '../config/index.ts';
 import { listenerTlsPlan, upstreamTlsPlan } from './tls-plan.ts';
@@ -45,13 +46,34 @@ export interface TableTargetGroup {
   readonly isProxyProtocolOn?: boolean;
   /** GENEVE appliance groups: flow stickiness and target failover; absent for others. */
   readonly geneve?: TopologyGeneve;
-  readonly targets: readonly {
-    readonly address: string;
-    readonly host: string;
-    readonly port: number;
-    readonly weight: number;
-  }[];
+  /** Zone preference of the group's picks; absent or null = none. */
+  readonly zones?: TopologyZones | null;
+  readonly targets: readonly TableTargetPlan[];
 }
+
+/** Where a target came from: the config file, the control port (`register`), or a DNS name. */
+export type TargetSource = 'config' | 'control' | 'dns';
+
+/** One target of a group's plan. */
+export interface TableTargetPlan {
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  /** The target's zone; absent or null = none. */
+  readonly zone?: string | null;
+  /** Where it came from; absent = config. */
+  readonly source?: TargetSource;
+  /** The DNS name that discovered it (source dns); absent otherwise. */
+  readonly discoveredBy?: string;
+}
+
+/**
+ * Targets found by discovery, by group name (src/discovery). They join the
+ * group's configured targets; an address the config (or the control port)
+ * already lists keeps its configured entry.
+ */
+export type DiscoveredTargets = ReadonlyMap<string, readonly TableTargetPlan[]>;
 
 export interface TableListener {
   readonly name: string;
@@ -72,6 +94,8 @@ export interface TableListener {
 export interface TablePlan {
   readonly targetGroups: readonly TableTargetGroup[];
   readonly listeners: readonly TableListener[];
+  /** Ferry's own zone (`zone` / FERRY_ZONE); absent or null = none. */
+  readonly localZone?: string | null;
 }
 
 // === Projection from config ===
@@ -82,12 +106,24 @@ const PROXY_ACCEPT_MASKS = { v1: 1, v2: 2, any: 3 } as const;
 /** Listener ports as actually bound (port 0 resolved), by listener name. */
 export type ResolvedPorts = ReadonlyMap<string, number>;
 
-export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): TablePlan {
+/**
+ * The table plan of a snapshot, with `discovered` targets merged into their
+ * groups (after the configured ones, duplicates dropped). `controlAddresses`
+ * names the `group/address` keys the control port registered, so they show
+ * as such. Thread: main. Pure; allocates the plan.
+ */
+export function planFromConfig(
+  snapshot: ConfigSnapshot,
+  ports: ResolvedPorts,
+  discovered: DiscoveredTargets = new Map(),
+  controlAddresses: ReadonlySet<string> = new Set(),
+): TablePlan {
   const groupsInUse = new Set(snapshot.listeners.flatMap((listener) => listener.forwardTargetGroups));
   // A standby takes its primary's traffic after a failover, so its targets are checked like a group in use.
   for (const group of snapshot.targetGroups)
     if (group.failover !== null) groupsInUse.add(group.failover.standby);
   return {
+    localZone: snapshot.zone,
     targetGroups: snapshot.targetGroups.map((group) => ({
       name: group.name,
       algorithm: group.algorithm,
@@ -110,12 +146,18 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       isProxyProtocolOn: group.proxyProtocol === 'v2',
       ...(group.geneve === null ? {} : { geneve: group.geneve }),
       stickiness: group.stickiness,
-      targets: group.targets.map((target) => ({
-        address: target.address,
-        host: target.host,
-        port: target.port,
-        weight: target.weight,
-      })),
+      zones: zonesOf(snapshot.zone, group),
+      targets: mergeTargets(
+        group.targets.map((target) => ({
+          address: target.address,
+          host: target.host,
+          port: target.port,
+          weight: target.weight,
+          zone: target.zone,
+          source: controlAddresses.has(`${group.name}/${target.address}`) ? 'control' : 'config',
+        })),
+        discovered.get(group.name) ?? [],
+      ),
     })),
     listeners: snapshot.listeners.map((listener) => ({
       name: listener.name,
@@ -150,5 +192,36 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
         maxUdpFlows: snapshot.limits.maxUdpFlows,
       },
     })),
+  };
+}
+
+/** Configured targets first, then discovered ones whose address is not already there. */
+function mergeTargets(
+  configured: readonly TableTargetPlan[],
+  discovered: readonly TableTargetPlan[],
+): TableTargetPlan[] {
+  if (discovered.length === 0) return [...configured];
+  const seen = new Set(configured.map((target) => target.address));
+  const merged = [...configured];
+  for (const target of discovered) {
+    if (seen.has(target.address)) continue;
+    seen.add(target.address);
+    merged.push(target);
+  }
+  return merged;
+}
+
+/** The zone preference of a group's picks, or null when Ferry has no zone or the group asks for none. */
+function zonesOf(
+  localZone: string | null,
+  group: ConfigSnapshot['targetGroups'][number],
+): TopologyZones | null {
+  if (localZone === null) return null;
+  if (!group.isCrossZone) return { mode: 'local_only', overprovisioningPercent: 100, minTargets: 1 };
+  if (group.zoneAware === null) return null;
+  return {
+    mode: 'spill',
+    overprovisioningPercent: group.zoneAware.overprovisioningPercent,
+    minTargets: group.zoneAware.minTargets,
   };
 }

@@ -24,6 +24,7 @@
  * gauges.ts and never accumulated.
  */
 import {
+  GROUP_CROSS_ZONE_TOTAL,
   GROUP_FAIL_OPEN_TOTAL,
   GROUP_FORWARD_STICKY_HITS_TOTAL,
   GROUP_FORWARD_STICKY_MISSES_TOTAL,
@@ -32,6 +33,7 @@ import {
   GROUP_STICKY_HITS_TOTAL,
   GROUP_STICKY_MISSES_TOTAL,
   GROUP_STICKY_REPICKS_TOTAL,
+  GROUP_ZONE_SPILL_TOTAL,
   HISTOGRAM_BUCKETS,
   HISTOGRAM_SUM_100US,
   LISTENER_BYTES_IN_TOTAL,
@@ -178,6 +180,8 @@ export const GROUP_COUNTERS = [
   { key: 'forwardStickyHits', field: GROUP_FORWARD_STICKY_HITS_TOTAL },
   { key: 'forwardStickyMisses', field: GROUP_FORWARD_STICKY_MISSES_TOTAL },
   { key: 'forwardStickyRepicks', field: GROUP_FORWARD_STICKY_REPICKS_TOTAL },
+  { key: 'crossZoneRequests', field: GROUP_CROSS_ZONE_TOTAL },
+  { key: 'zoneSpillRequests', field: GROUP_ZONE_SPILL_TOTAL },
 ] as const satisfies readonly CounterRow[];
 
 export type GroupCounterKey = (typeof GROUP_COUNTERS)[number]['key'];

@@ -113,7 +113,7 @@ export class Telemetry {
   /** The `/metrics` text (polls first, so a scrape is current). */
   metricsText(): string {
     this.collector.poll(false);
-    return renderMetrics(this.collector);
+    return renderMetrics(this.collector, this.sources.health?.report() ?? null);
   }
 
   /** The `/status.json` document. */

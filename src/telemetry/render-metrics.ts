@@ -17,11 +17,14 @@
  * targets; within a family, series in the collector's order. Rendering reads
  * only; the caller polls first so a scrape is current.
  */
+
+import type { DiscoveryStatus } from '../../proto/control/messages.ts';
 import {
   LAYOUT_VERSION,
   RESPONSE_TIME_BUCKET_BOUNDS_US,
   RESPONSE_TIME_BUCKET_COUNT,
 } from '../../proto/table-layout.ts';
+import type { TargetsReport } from '../health/index.ts';
 import type { MetricsCollector } from './collector.ts';
 import { GROUP_CELL, GROUP_COUNTERS, type GroupCounterKey, LISTENER_CELL, SLOT_CELL } from './counters.ts';
 import type { TargetGauges } from './gauges.ts';
@@ -163,6 +166,14 @@ const GROUP_FAMILIES: {
     name: 'ferry_target_group_forward_sticky_repicks_total',
     help: 'Weighted forward with group stickiness: requests whose cookie named a group no longer in the action, given this group anew.',
   },
+  crossZoneRequests: {
+    name: 'ferry_target_group_cross_zone_requests_total',
+    help: 'crossZone disabled: requests sent to another zone because no target of Ferry’s own zone was routable.',
+  },
+  zoneSpillRequests: {
+    name: 'ferry_target_group_zone_spill_requests_total',
+    help: 'zoneAware: requests spilled to another zone because the local zone’s routable share x overprovisioning fell below 100 %.',
+  },
 };
 
 /** Target counter families rendered before the response-time histogram. */
@@ -253,7 +264,7 @@ const RESPONSE_TIME_BOUNDS_S = RESPONSE_TIME_BUCKET_BOUNDS_US.map((us) => us / 1
  * table's gauges live. Thread: main. Allocates the text; throws only on a bad
  * metric or label name (a bug).
  */
-export function renderMetrics(collector: MetricsCollector): string {
+export function renderMetrics(collector: MetricsCollector, report: TargetsReport | null = null): string {
   const w = new PrometheusWriter();
   const { sources } = collector;
   w.family('ferry_info', 'gauge', 'Ferry build and shared-table layout version.').sample(
@@ -279,7 +290,89 @@ export function renderMetrics(collector: MetricsCollector): string {
   renderListeners(w, collector);
   renderGroups(w, collector);
   renderTargets(w, collector);
+  // Zones and discovery come from the health read model (absent in collector-only tests).
+  if (report !== null) {
+    renderZones(w, report);
+    renderDiscovery(w, report);
+  }
   return w.toString();
+}
+
+/** Targets per group, zone and state (the status page groups them the same way). Only groups whose targets carry zones. */
+function renderZones(w: PrometheusWriter, report: TargetsReport): void {
+  w.family(
+    'ferry_zone_targets',
+    'gauge',
+    'Targets per target group, zone and state; "local" is 1 for Ferry’s own zone.',
+  );
+  for (const group of report.targetGroups) {
+    const counts = new Map<string, { zone: string; state: string; isLocal: boolean; count: number }>();
+    for (const target of group.targets) {
+      // Reports from before zones (fixtures) may lack the field: treat as no zone.
+      if (target.zone === null || target.zone === undefined) continue;
+      const key = `${target.zone}\n${target.state}`;
+      const entry = counts.get(key) ?? {
+        zone: target.zone,
+        state: target.state,
+        isLocal: target.isLocalZone,
+        count: 0,
+      };
+      entry.count++;
+      counts.set(key, entry);
+    }
+    for (const entry of counts.values()) {
+      w.sample(
+        'ferry_zone_targets',
+        { target_group: group.name, zone: entry.zone, state: entry.state, local: entry.isLocal ? '1' : '0' },
+        entry.count,
+      );
+    }
+  }
+}
+
+/** DNS discovery per group (src/discovery): resolutions, failures, changes, staleness. */
+function renderDiscovery(w: PrometheusWriter, report: TargetsReport): void {
+  const discovered = report.targetGroups.flatMap((group) =>
+    group.discovery === null || group.discovery === undefined ? [] : [group.discovery],
+  );
+  const families: readonly [string, MetricType, string, (d: DiscoveryStatus) => number][] = [
+    [
+      'ferry_discovery_resolutions_total',
+      'counter',
+      'DNS resolutions finished (answered or failed).',
+      (d) => d.resolutionsTotal,
+    ],
+    [
+      'ferry_discovery_failures_total',
+      'counter',
+      'DNS resolutions that failed (NXDOMAIN, SERVFAIL, REFUSED, timeout, …); the last good targets were kept.',
+      (d) => d.failuresTotal,
+    ],
+    [
+      'ferry_discovery_changes_total',
+      'counter',
+      'DNS answers that changed the set of targets or their weights.',
+      (d) => d.changesTotal,
+    ],
+    [
+      'ferry_discovery_stale',
+      'gauge',
+      '1 while the last resolution failed and the group runs on the last good answer.',
+      (d) => (d.state === 'stale' ? 1 : 0),
+    ],
+    ['ferry_discovery_targets', 'gauge', 'Targets in the last good answer.', (d) => d.targetCount],
+    ['ferry_discovery_ttl_seconds', 'gauge', 'TTL of the last good answer.', (d) => d.ttlS ?? 0],
+    [
+      'ferry_discovery_last_success_timestamp_seconds',
+      'gauge',
+      'When the last good answer arrived (Unix time; 0 = never).',
+      (d) => (d.lastSuccessMs ?? 0) / 1000,
+    ],
+  ];
+  for (const [name, type, help, value] of families) {
+    w.family(name, type, help);
+    for (const d of discovered) w.sample(name, { target_group: d.targetGroup, name: d.name }, value(d));
+  }
 }
 
 function renderListeners(w: PrometheusWriter, collector: MetricsCollector): void {

@@ -141,17 +141,49 @@ function renderGroup(g) {
       el('th', { class: 'num' }, 'latency ms (avg · ewma)'), el('th', { class: 'num' }, 'req/s'),
       el('th', {}, 'last minutes'), el('th', { class: 'num' }, '2xx · 4xx · 5xx'),
       el('th', { class: 'num' }, 'conn. errors')));
-  for (const t of g.targets) {
+  // Targets grouped by zone, Ferry's own zone first, with a header row per zone (only when targets carry zones).
+  const hasZones = g.targets.some((t) => t.zone);
+  const targets = hasZones
+    ? [...g.targets].sort((a, b) => (b.isLocalZone - a.isLocalZone) || String(a.zone || '~').localeCompare(String(b.zone || '~')))
+    : g.targets;
+  let zoneShown;
+  for (const t of targets) {
+    if (hasZones && t.zone !== zoneShown) {
+      zoneShown = t.zone;
+      const inZone = targets.filter((o) => o.zone === t.zone);
+      const up = inZone.filter((o) => (o.state === 'healthy' || o.state === 'unavailable') && !o.ejected).length;
+      table.append(el('tr', { class: 'zone', 'data-zone': t.zone || '' }, el('td', { colspan: '10' },
+        el('strong', {}, 'zone ' + (t.zone || 'none')), t.isLocalZone ? ' (local)' : '',
+        el('span', { class: 'muted' }, ' · ' + up + ' of ' + inZone.length + ' routable'))));
+    }
     const state = el('td', { 'data-role': 'state' }, badge(t.state + (t.ejected ? ' (ejected)' : ''), 's-' + t.state));
     if (t.reason) state.append(' ', el('span', { class: 'reason', title: t.description || '' }, t.reason));
     const r = t.responses;
+    const where = t.source === 'dns' ? 'dns: ' + t.discoveredBy : t.source === 'control' ? 'control port' : '';
     table.append(el('tr', { 'data-target': g.name + '/' + t.address, 'data-state': t.state },
-      el('td', {}, t.address), state, num(t.weight), num(t.inFlight), num(t.activeConnections),
+      el('td', {}, t.address, where ? el('div', { class: 'muted', 'data-role': 'source' }, where) : ''), state, num(t.weight), num(t.inFlight), num(t.activeConnections),
       num(fmt(t.latencyMs, 2) + ' · ' + fmt(t.latencyEwmaMs, 2)), num(fmt(t.requestRate)),
       el('td', {}, chart(t.history.requestRate, 160, 24)),
       num(fmt(r['2xx']) + ' · ' + fmt(r['4xx']) + ' · ' + fmt(r['5xx'])), num(fmt(t.connectionErrorsTotal))));
   }
-  return el('section', { class: 'group', 'data-group': g.name }, title, summary,
+  const extra = [];
+  if (g.discovery) {
+    const d = g.discovery;
+    const line = el('div', { 'data-role': 'discovery' }, 'DNS ' + d.type + ' ' + d.name + ' ',
+      badge(d.state === 'stale' ? 'stale: keeping ' + d.targetCount + ' targets' : d.state, d.state === 'stale' ? 'bad' : d.state === 'ok' ? 'ok' : 'warn'),
+      el('span', { class: 'muted' }, ' last resolved ' + (d.lastResolutionMs ? new Date(d.lastResolutionMs).toLocaleTimeString() : 'never') +
+        ' · last good ' + (d.lastSuccessMs ? new Date(d.lastSuccessMs).toLocaleTimeString() : 'never') +
+        ' · TTL ' + (d.ttlS === null ? '-' : d.ttlS + ' s') + ' · ' + d.resolutionsTotal + ' resolutions, ' +
+        d.failuresTotal + ' failed, ' + d.changesTotal + ' changes' +
+        (d.lastError ? ' · last error ' + d.lastError.code + ': ' + d.lastError.message : '')));
+    if (d.state === 'stale') title.append(badge('DNS stale', 'bad'));
+    extra.push(line);
+  }
+  if (g.zones) {
+    extra.push(el('div', { class: 'muted', 'data-role': 'zones' }, (g.zones.mode === 'spill' ? 'zone-aware' : 'cross-zone off') +
+      ' (local zone ' + g.zones.localZone + ') · ' + fmt(g.zones.spillTotal) + ' spilled · ' + fmt(g.zones.crossZoneTotal) + ' sent cross-zone'));
+  }
+  return el('section', { class: 'group', 'data-group': g.name }, title, summary, ...extra,
     chart(g.history.requestRate, 600, 48), table);
 }
 

@@ -156,6 +156,10 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
           requestRate: round(series.lastRate),
           ...targetTotals(series),
           healthChecks: { ...series.checks },
+          zone: health?.zone ?? null,
+          isLocalZone: health?.isLocalZone ?? false,
+          source: health?.source ?? null,
+          discoveredBy: health?.discoveredBy ?? null,
           history: { requestRate: series.requestRate.toArray(), latencyMs: series.latencyMs.toArray() },
         };
       });
@@ -178,6 +182,8 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
       },
       requestRate: round(groupSeries.lastRate),
       history: { requestRate: groupSeries.requestRate.toArray() },
+      zones: healthGroup?.zones ?? null,
+      discovery: healthGroup?.discovery ?? null,
       targets,
     };
   });

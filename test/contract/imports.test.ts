@@ -35,6 +35,7 @@ const SURFACE_ONLY_FOLDERS = [
   'src/config',
   'src/control',
   'src/demo',
+  'src/discovery',
   'src/failover',
   'src/health',
   'src/supervisor',

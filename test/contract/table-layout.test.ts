@@ -44,6 +44,8 @@ const KNOWN_LAYOUT_HASHES: Readonly<Record<number, string>> = {
   3: '7fc5aea8bebba5c7',
   // Layer-4 listener counters: PROXY refusals, SNI peek failures, UDP flows and drops (issue 13).
   4: '554b71f5fc2865ce',
+  // Issue 13's listener counters and issue 12's zone counters, merged (both had taken 4).
+  5: 'bc581df15b9ee776',
 };
 
 const CACHE_LINE_BYTES = 64;

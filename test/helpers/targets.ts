@@ -28,7 +28,15 @@ export interface TestTarget {
   readonly server: http.Server;
 }
 
-export async function startTarget(name: string): Promise<TestTarget> {
+/**
+ * Start one target. `listen` picks another loopback address (127.0.0.2, …:
+ * DNS A records carry no port, so DNS-discovered targets share one port on
+ * several loopback addresses) and a fixed port; default 127.0.0.1, port 0.
+ */
+export async function startTarget(
+  name: string,
+  listen: { readonly host?: string; readonly port?: number } = {},
+): Promise<TestTarget> {
   const server = http.createServer();
   const target: TestTarget = {
     name,
@@ -79,9 +87,13 @@ export async function startTarget(name: string): Promise<TestTarget> {
       else answer();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const host = listen.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port ?? 0, host, () => resolve());
+  });
   const port = (server.address() as AddressInfo).port;
-  return Object.assign(target, { address: `127.0.0.1:${port}`, port });
+  return Object.assign(target, { address: `${host}:${port}`, port });
 }
 
 export async function startTargets(count: number, prefix = 't'): Promise<TestTarget[]> {

@@ -18,7 +18,11 @@
  *   hash                        maglev-hash.ts                 weighted Maglev
  *   random                      random.ts                      uniform
  *   weighted_random             weighted-random.ts             Vose alias table
+ *
+ * Zones wrap any of them (zone-aware.ts, `createZonedBalancer`): the wrapper
+ * chooses the zone, the algorithm the target within it.
  */
+import type { TopologyGroup } from '../../proto/thread-messages.ts';
 import { assert } from '../../src/shared/assert.ts';
 import { LeastConnections } from './least-connections.ts';
 import { LeastOutstandingRequests } from './least-outstanding-requests.ts';
@@ -29,6 +33,7 @@ import { ResponseTime } from './response-time.ts';
 import { RoundRobin } from './round-robin.ts';
 import { ALGORITHMS, type AlgorithmName, type Balancer, type RandomSource } from './types.ts';
 import { WeightedRandom } from './weighted-random.ts';
+import { ZoneAwareBalancer } from './zone-aware.ts';
 
 export { isEligible } from './member-scan.ts';
 export { buildSmoothSequence } from './round-robin.ts';
@@ -73,4 +78,25 @@ export function createBalancer(algorithm: AlgorithmName, groupIndex: number, ran
   const Constructor = BALANCERS[algorithm];
   assert(Constructor !== undefined, `createBalancer: unknown algorithm ${String(algorithm)}`);
   return new Constructor(groupIndex, random);
+}
+
+/**
+ * The balancer of one target group as its topology asks: the group's
+ * algorithm, wrapped in ZoneAwareBalancer when the group has a zone
+ * preference and at least one member in Ferry's own zone (else zones play no
+ * part and the plain balancer is returned). Thread: worker, config time
+ * (allocates). Throws (assert) on an unknown algorithm.
+ */
+export function createGroupBalancer(group: TopologyGroup, random: RandomSource): Balancer {
+  const algorithm = group.algorithm as AlgorithmName;
+  const zones = group.zones ?? null;
+  const localIds = new Set(group.members.filter((member) => member.isLocalZone === true).map((m) => m.id));
+  if (zones === null || localIds.size === 0) return createBalancer(algorithm, group.groupIndex, random);
+  return new ZoneAwareBalancer(
+    () => createBalancer(algorithm, group.groupIndex, random),
+    group.groupIndex,
+    random,
+    zones,
+    localIds,
+  );
 }

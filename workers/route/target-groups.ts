@@ -34,7 +34,7 @@ import { GENERATION_WAIT_MS } from '../../src/shared/limits.ts';
 import { createRandom } from '../../src/shared/random.ts';
 import {
   type Balancer,
-  createBalancer,
+  createGroupBalancer,
   ELIGIBLE_ANY,
   ELIGIBLE_ROUTABLE,
   type PrebuiltLookup,
@@ -79,11 +79,8 @@ export class TargetGroups {
       const memberSlots = Int32Array.from(group.members, (member) => member.slot);
       const memberIds = group.members.map((member) => member.id);
       for (const member of group.members) targetsBySlot.set(member.slot, member);
-      const balancer = createBalancer(
-        group.algorithm as Balancer['algorithm'],
-        group.groupIndex,
-        this.random,
-      );
+      // Zones wrap the algorithm (workers/balance/zone-aware.ts) when the group asks for them.
+      const balancer = createGroupBalancer(group, this.random);
       const prebuilt =
         group.hashTable === null
           ? null

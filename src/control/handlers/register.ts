@@ -45,7 +45,10 @@ export const registerHandler = defineHandler({
         );
       }
     });
-    context.reload(next);
+    context.reload(
+      next,
+      args.targets.map((target) => ({ targetGroup: args.targetGroup, address: target.address })),
+    );
     const group = next.targetGroups.find((candidate) => candidate.name === args.targetGroup);
     return {
       targetGroup: args.targetGroup,

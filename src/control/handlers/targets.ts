@@ -38,8 +38,21 @@ export function targetsReport(context: ControlContext, targetGroup: string | und
       weight: target.weight,
       isEjected: target.outlier.isEjected,
       drain: target.drain,
+      source: target.source,
+      discoveredBy: target.discoveredBy,
+      zone: target.zone,
     }));
-    groups.push({ name: group.name, routeTo: group.routeTo, algorithm: group.algorithm, targets });
+    groups.push({
+      name: group.name,
+      routeTo: group.routeTo,
+      algorithm: group.algorithm,
+      targets,
+      discovery: group.discovery,
+      zones:
+        group.zones === null
+          ? null
+          : { crossZoneTotal: group.zones.crossZoneTotal, spillTotal: group.zones.spillTotal },
+    });
   }
   if (targetGroup !== undefined && groups.length === 0) {
     throw new ControlError(

@@ -7,6 +7,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import type { DiscoveryStatus } from '../../../proto/control/messages.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { TableWriter } from '../../table/index.ts';
 import type { HealthEvents } from './events.ts';
@@ -21,4 +22,6 @@ export interface HealthContext {
   readonly events: EventEmitter<HealthEvents>;
   /** Policies of the groups in the config last applied, by name. */
   policies: ReadonlyMap<string, GroupPolicy>;
+  /** DNS discovery status by group, read by the report (src/discovery keeps it). */
+  readonly discoveryStatus: () => ReadonlyMap<string, DiscoveryStatus>;
 }

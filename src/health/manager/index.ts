@@ -25,6 +25,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import type { DiscoveryStatus } from '../../../proto/control/messages.ts';
 import {
   loadTarget,
   TARGET_STATE,
@@ -74,6 +75,8 @@ export interface HealthManagerOptions {
   readonly clock?: Clock;
   /** Uniform [0, 1) source for jitter; tests may fix it. Default Math.random. */
   readonly random?: () => number;
+  /** DNS discovery status by group (src/discovery), for the read model; default none. */
+  readonly discoveryStatus?: () => ReadonlyMap<string, DiscoveryStatus>;
 }
 
 export class HealthManager extends EventEmitter<HealthEvents> {
@@ -97,6 +100,7 @@ export class HealthManager extends EventEmitter<HealthEvents> {
       registry: new TargetRegistry(),
       events: this,
       policies: new Map(),
+      discoveryStatus: options.discoveryStatus ?? (() => new Map()),
     };
     this.publishTopology = options.publishTopology;
     this.scheduler = new CheckScheduler(this.context, {

@@ -9,9 +9,12 @@
  * `/status.json` (src/telemetry/status.ts) looks targets up in it; none of
  * them reads the table or the config for target facts of its own.
  */
+import type { DiscoveryStatus } from '../../../proto/control/messages.ts';
 import {
+  GROUP_CROSS_ZONE_TOTAL,
   GROUP_FAIL_OPEN_TOTAL,
   GROUP_NO_TARGET_TOTAL,
+  GROUP_ZONE_SPILL_TOTAL,
   loadGroup,
   loadTarget,
   TARGET_ACTIVE_CONNECTIONS,
@@ -58,6 +61,14 @@ export interface TargetStatus {
   readonly activeConnections: number;
   /** The workers' latency estimate (TARGET_LATENCY_EWMA_US); null before the first measured request. */
   readonly latencyEwmaUs: number | null;
+  /** Where the target came from: the config file, the control port, or DNS discovery. */
+  readonly source: 'config' | 'control' | 'dns';
+  /** The DNS name that discovered it; null unless source is dns. */
+  readonly discoveredBy: string | null;
+  /** The target's zone, or null. */
+  readonly zone: string | null;
+  /** True when `zone` is Ferry's own zone. */
+  readonly isLocalZone: boolean;
 }
 
 export interface GroupStatus {
@@ -83,6 +94,15 @@ export interface GroupStatus {
   readonly failOpenRequestsTotal: number;
   /** Requests answered 503 because no target could be picked (wraps at 2^31). */
   readonly noTargetRequestsTotal: number;
+  /** Zone preference (null when none) and its counters (GROUP_CROSS_ZONE_TOTAL, GROUP_ZONE_SPILL_TOTAL; wrap at 2^31). */
+  readonly zones: {
+    readonly mode: 'local_only' | 'spill';
+    readonly localZone: string;
+    readonly crossZoneTotal: number;
+    readonly spillTotal: number;
+  } | null;
+  /** DNS discovery of the group; null when it has none. */
+  readonly discovery: DiscoveryStatus | null;
   readonly targets: readonly TargetStatus[];
 }
 
@@ -162,6 +182,10 @@ export function targetStatus(context: HealthContext, record: TargetRecord, nowMs
     inFlight: loadTarget(view, slot, TARGET_IN_FLIGHT),
     activeConnections: loadTarget(view, slot, TARGET_ACTIVE_CONNECTIONS),
     latencyEwmaUs: latencyUs > 0 ? latencyUs : null,
+    source: target.source,
+    discoveredBy: target.discoveredBy,
+    zone: target.zone,
+    isLocalZone: target.zone !== null && target.zone === (context.table.currentPlan().localZone ?? null),
   };
 }
 
@@ -172,7 +196,9 @@ function groupStatus(
   nowMs: number,
 ): GroupStatus {
   const { table } = context;
-  const groupIndex = table.currentPlan().targetGroups.findIndex((group) => group.name === name);
+  const plan = table.currentPlan();
+  const groupIndex = plan.targetGroups.findIndex((group) => group.name === name);
+  const zones = plan.targetGroups[groupIndex]?.zones ?? null;
   const check = policy?.healthCheck;
   const targets = [...context.registry.group(name)]
     .sort((a, b) => a.target.slot - b.target.slot)
@@ -196,6 +222,16 @@ function groupStatus(
     failOpen: policy?.failOpen ?? false,
     failOpenRequestsTotal: groupIndex < 0 ? 0 : loadGroup(table.view, groupIndex, GROUP_FAIL_OPEN_TOTAL),
     noTargetRequestsTotal: groupIndex < 0 ? 0 : loadGroup(table.view, groupIndex, GROUP_NO_TARGET_TOTAL),
+    zones:
+      zones === null || groupIndex < 0
+        ? null
+        : {
+            mode: zones.mode,
+            localZone: plan.localZone ?? '',
+            crossZoneTotal: loadGroup(table.view, groupIndex, GROUP_CROSS_ZONE_TOTAL),
+            spillTotal: loadGroup(table.view, groupIndex, GROUP_ZONE_SPILL_TOTAL),
+          },
+    discovery: context.discoveryStatus().get(name) ?? null,
     targets,
   };
 }
