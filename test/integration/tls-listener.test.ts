@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadWorker, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
 import { createPki, type TestCert, type TestPki } from '../helpers/certs.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { targetCounters, waitForSettled } from '../helpers/table-counters.ts';
@@ -362,7 +363,7 @@ describe('HTTPS listener', () => {
   });
 
   describe('when the certificate files are replaced', () => {
-    it('serves the new certificate to new connections while a long request finishes on the old one', async () => {
+    it('serves the new certificate to new connections in both workers while a long request finishes on the old one', async () => {
       const port = portOf('rotating');
       const before = await handshake(port, 'rot.test', pki.ca.cert);
       const oldFingerprint = before.fingerprint256;
@@ -399,6 +400,21 @@ describe('HTTPS listener', () => {
         const results = await Promise.all([1, 2, 3, 4].map(() => handshake(port, 'rot.test', pki.ca.cert)));
         return results.every((result) => result.fingerprint256 === newFingerprint);
       });
+
+      // And it is each worker that serves it: fresh connections until both workers answered one
+      // (WORKER_REQUESTS_TOTAL tells which), every one with the new certificate.
+      const servedBy = new Set<number>();
+      for (let attempt = 0; attempt < 64 && servedBy.size < 2; attempt++) {
+        const before = [0, 1].map((worker) => loadWorker(ferry.table.view, worker, WORKER_REQUESTS_TOTAL));
+        const result = await httpsGet(port, '/', { ca: pki.ca.cert, servername: 'rot.test', agent: false });
+        expect(result.status).toBe(200);
+        expect(result.socket.getPeerCertificate().fingerprint256).toBe(newFingerprint);
+        for (const worker of [0, 1]) {
+          if (loadWorker(ferry.table.view, worker, WORKER_REQUESTS_TOTAL) !== before[worker])
+            servedBy.add(worker);
+        }
+      }
+      expect([...servedBy].sort()).toEqual([0, 1]);
 
       for (const target of targets) target.release();
       const finished = await held;
