@@ -6,8 +6,11 @@
  * draining) and drain — under continuous keep-alive load, which must not
  * lose a request.
  */
+import { once } from 'node:events';
 import { statSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
+import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReleaseEvent } from '../../src/health/index.ts';
 import {
@@ -218,16 +221,55 @@ describe('ferryctl reload', () => {
 });
 
 describe('ferryctl drain', () => {
-  it('stops accepting, lets in-flight requests finish, and reports', async () => {
+  it('stops accepting, lets the 4 requests in flight finish, and reports them', async () => {
     await load.stop();
     expect(load.failures()).toEqual([]);
-    const drained = await run('drain', '--grace', '5s');
+    const all = [...targets, extra];
+    const heldNow = () => all.reduce((sum, target) => sum + target.held.length, 0);
+    const agent = new Agent({ connections: 4 });
+    const inFlight = Array.from({ length: 4 }, () => request(`${ferry.url}/hold`, { dispatcher: agent }));
+    await waitUntil(() => heldNow() === 4, 'the targets to hold 4 requests');
+    const draining = run('drain', '--grace', '10s');
+    // While the 4 are held, the listener closes: a new connection is refused (bounded wait).
+    const port = Number(new URL(ferry.url).port);
+    let isRefused = false;
+    for (let attempt = 0; attempt < 200 && !isRefused; attempt++) {
+      isRefused = await isConnectionRefused(port);
+      if (!isRefused) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(isRefused).toBe(true);
+    expect(heldNow()).toBe(4);
+    for (const target of all) target.release();
+    const responses = await Promise.all(inFlight);
+    expect(responses.map((res) => res.statusCode)).toEqual([200, 200, 200, 200]);
+    expect(
+      (await Promise.all(responses.map((res) => res.body.text()))).every((body) => body.includes('released')),
+    ).toBe(true);
+    await agent.close();
+    const drained = await draining;
     expect(drained.stderr).toBe('');
     expect(drained.stdout).toMatch(
-      /^drained in \d+ ms: \d+ connections and \d+ requests in flight at the start; every request finished\n/,
+      /^drained in [\d.]+ m?s: \d+ connections and 4 requests in flight at the start; every request finished\n/,
     );
     expect(ferry.supervisor.readyCount).toBe(0);
     const again = await run('drain');
     expect(again.stderr).toBe('ferryctl: FERRY_ERR_CONTROL_CONFLICT: Ferry is already drained or draining\n');
   });
 });
+
+async function waitUntil(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  if (!condition()) throw new Error(`gave up waiting for ${what}`);
+}
+
+/** Whether a TCP connect to the port is refused (true) or accepted (false, then closed). */
+async function isConnectionRefused(port: number): Promise<boolean> {
+  const socket = net.connect(port, '127.0.0.1');
+  try {
+    await once(socket, 'connect');
+    socket.destroy();
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ECONNREFUSED';
+  }
+}

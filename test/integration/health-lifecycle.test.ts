@@ -14,6 +14,7 @@ import { HEALTH_TICK_MS, type ReleaseEvent } from '../../src/health/index.ts';
 import { simpleConfig, startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { ManualClock } from '../helpers/manual-clock.ts';
 import { startTarget, startTargets, type TestTarget } from '../helpers/targets.ts';
+import { workerRequests, workerRequestsSince } from '../helpers/workers.ts';
 import { type Answer, get, nextEvent, runUntil, ticks, workersCaughtUp } from './health-support.ts';
 
 let ferry: TestFerry | null = null;
@@ -79,6 +80,7 @@ describe('deregistration', () => {
         clock.advance(HEALTH_TICK_MS);
       }
     };
+    const before = workerRequests(ferry, 2);
     const load = Promise.all(Array.from({ length: CONCURRENCY }, loop));
     await halfway;
     const inFlightAtDrain = ferry.health.target('app', leaving.address)!.inFlight;
@@ -92,8 +94,13 @@ describe('deregistration', () => {
     await runUntil(ferry.health, clock, () => released !== null, 100);
     await releasedEvent;
 
-    // Zero failures: every one of the requests got its 200.
+    // Zero failures: every one of the requests got its 200, and both workers served some.
     expect(answers).toHaveLength(CONCURRENCY * ROUNDS);
+    const served = workerRequestsSince(ferry, before);
+    expect(
+      served.every((count) => count > 0),
+      `requests per worker: ${served}`,
+    ).toBe(true);
     expect(answers.filter((a) => a.status !== 200)).toEqual([]);
     // Its in-flight requests completed; no request started after the deregistration went to it.
     expect(inFlightAtDrain).toBeGreaterThan(0);

@@ -70,7 +70,12 @@ describe('outlier detection', () => {
     );
     const health = ferry!.health;
     const events: EjectionEvent[] = [];
-    health.on('ejection', (event) => events.push(event));
+    /** ManualClock ms at which each event was emitted. */
+    const atMs: number[] = [];
+    health.on('ejection', (event) => {
+      events.push(event);
+      atMs.push(clock.nowMs());
+    });
 
     let guard = 0;
     while (events.length === 0 && guard++ < 40) await step();
@@ -97,6 +102,21 @@ describe('outlier detection', () => {
     const [again] = await second;
     expect(again).toMatchObject({ count: 5, ejections: 2 });
     expect(bad.hits.get('/')).toBe(10);
+
+    // Out for 2 × baseEjectionTime this time: no request reaches it for 4 s of the manager's clock,
+    // then it is re-admitted (within the two 100 ms ticks of the step that crosses 4 s).
+    const readmittedAgain = nextEvent(health, 'ejection', (e) => e.address === bad.address && !e.isEjected);
+    guard = 0;
+    while (events.length === 3 && guard++ < 100) expect((await step()).target).toBe(good.address);
+    await readmittedAgain;
+    expect(bad.hits.get('/')).toBe(10);
+    const [ejected1, readmitted1, ejected2, readmitted2] = atMs as [number, number, number, number];
+    expect(events[0]!.untilMs! - ejected1).toBe(2_000);
+    expect(events[2]!.untilMs! - ejected2).toBe(4_000);
+    expect(readmitted1 - ejected1).toBeGreaterThanOrEqual(2_000);
+    expect(readmitted1 - ejected1).toBeLessThanOrEqual(2_200);
+    expect(readmitted2 - ejected2).toBeGreaterThanOrEqual(4_000);
+    expect(readmitted2 - ejected2).toBeLessThanOrEqual(4_200);
   });
 
   it('ejects a target that refuses connections on consecutive gateway failures, with active checks off', async () => {

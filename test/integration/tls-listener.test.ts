@@ -11,14 +11,16 @@
  */
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { cpSync, renameSync } from 'node:fs';
+import { cpSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadWorker, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
 import { createPki, type TestCert, type TestPki } from '../helpers/certs.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { targetCounters, waitForSettled } from '../helpers/table-counters.ts';
@@ -361,7 +363,7 @@ describe('HTTPS listener', () => {
   });
 
   describe('when the certificate files are replaced', () => {
-    it('serves the new certificate to new connections while a long request finishes on the old one', async () => {
+    it('serves the new certificate to new connections in both workers while a long request finishes on the old one', async () => {
       const port = portOf('rotating');
       const before = await handshake(port, 'rot.test', pki.ca.cert);
       const oldFingerprint = before.fingerprint256;
@@ -399,11 +401,109 @@ describe('HTTPS listener', () => {
         return results.every((result) => result.fingerprint256 === newFingerprint);
       });
 
+      // And it is each worker that serves it: fresh connections until both workers answered one
+      // (WORKER_REQUESTS_TOTAL tells which), every one with the new certificate.
+      const servedBy = new Set<number>();
+      for (let attempt = 0; attempt < 64 && servedBy.size < 2; attempt++) {
+        const before = [0, 1].map((worker) => loadWorker(ferry.table.view, worker, WORKER_REQUESTS_TOTAL));
+        const result = await httpsGet(port, '/', { ca: pki.ca.cert, servername: 'rot.test', agent: false });
+        expect(result.status).toBe(200);
+        expect(result.socket.getPeerCertificate().fingerprint256).toBe(newFingerprint);
+        for (const worker of [0, 1]) {
+          if (loadWorker(ferry.table.view, worker, WORKER_REQUESTS_TOTAL) !== before[worker])
+            servedBy.add(worker);
+        }
+      }
+      expect([...servedBy].sort()).toEqual([0, 1]);
+
       for (const target of targets) target.release();
       const finished = await held;
       expect(finished.status).toBe(200);
       expect(finished.body).toMatch(/released/);
       expect(finished.fingerprint).toBe(oldFingerprint);
+    });
+  });
+});
+
+describe('sslPolicy', () => {
+  // An RSA certificate, so a static-RSA suite (AES128-SHA) could be negotiated at all: with the
+  // suite's EC keys a refusal would come from the key type, not from the policy.
+  let rsaDir: string;
+  let policyFerry: TestFerry;
+
+  beforeAll(async () => {
+    rsaDir = mkdtempSync(join(tmpdir(), 'ferry-rsa-'));
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=rsa.test',
+      '-addext',
+      'subjectAltName=DNS:rsa.test',
+      '-keyout',
+      join(rsaDir, 'rsa.key'),
+      '-out',
+      join(rsaDir, 'rsa.crt'),
+    ]);
+    const certificates = `[ { cert: "${join(rsaDir, 'rsa.crt')}", key: "${join(rsaDir, 'rsa.key')}" } ]`;
+    policyFerry = await startTestFerry(`workers: 1
+admin: { address: "127.0.0.1:0" }
+listeners:
+  - { name: tls12, protocol: HTTPS, address: "127.0.0.1:0", sslPolicy: tls12, certificates: ${certificates}, defaultAction: { forward: { targetGroup: app } } }
+  - { name: tls13, protocol: HTTPS, address: "127.0.0.1:0", sslPolicy: tls13, certificates: ${certificates}, defaultAction: { forward: { targetGroup: app } } }
+targetGroups:
+  - { name: app, healthCheck: { enabled: false }, targets: [ { address: "127.0.0.1:${await closedPort()}" } ] }
+`);
+  });
+
+  afterAll(async () => {
+    await policyFerry?.stop(1_000);
+    rmSync(rsaDir, { recursive: true, force: true });
+  });
+
+  /** `openssl s_client` offering only `cipherArgs`: the cipher it negotiated, or '' when the handshake failed. */
+  async function negotiated(listener: string, cipherArgs: readonly string[]): Promise<string> {
+    const port = policyFerry.listenerPorts.get(listener)!;
+    const args = ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'rsa.test', ...cipherArgs];
+    const child = execFile('openssl', args, { timeout: 10_000 });
+    child.stdin?.end();
+    const output = await new Promise<string>((resolve) => {
+      let text = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+      });
+      child.on('close', () => resolve(text));
+    });
+    const cipher = /Cipher is (\S+)/.exec(output)?.[1] ?? '';
+    return cipher === '(NONE)' ? '' : cipher;
+  }
+
+  // SECLEVEL=0 makes the client really offer the weak suite, so a refusal is the server's.
+  const STATIC_RSA_CBC = ['-tls1_2', '-cipher', 'AES128-SHA@SECLEVEL=0'];
+  const ECDHE_CBC = ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-SHA@SECLEVEL=0'];
+  const ECDHE_GCM = ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256'];
+  const TLS13 = ['-tls1_3'];
+
+  describe('when the policy is tls12', () => {
+    it('refuses a client offering only a static-RSA CBC suite or only an ECDHE CBC suite, and takes ECDHE-AEAD and TLS 1.3', async () => {
+      expect(await negotiated('tls12', STATIC_RSA_CBC)).toBe('');
+      expect(await negotiated('tls12', ECDHE_CBC)).toBe('');
+      expect(await negotiated('tls12', ECDHE_GCM)).toBe('ECDHE-RSA-AES128-GCM-SHA256');
+      expect(await negotiated('tls12', TLS13)).toMatch(/^TLS_/);
+    });
+  });
+
+  describe('when the policy is tls13', () => {
+    it('refuses every TLS 1.2 suite, CBC or AEAD, and takes TLS 1.3', async () => {
+      expect(await negotiated('tls13', STATIC_RSA_CBC)).toBe('');
+      expect(await negotiated('tls13', ECDHE_CBC)).toBe('');
+      expect(await negotiated('tls13', ECDHE_GCM)).toBe('');
+      expect(await negotiated('tls13', TLS13)).toMatch(/^TLS_/);
     });
   });
 });

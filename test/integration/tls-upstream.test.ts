@@ -16,6 +16,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPki, type TestCert, type TestPki } from '../helpers/certs.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
+import { RawClient } from '../helpers/raw-http.ts';
 
 /** An HTTPS target that records how each connection came in. */
 interface TlsTarget {
@@ -27,6 +28,8 @@ interface TlsTarget {
   lastClientCn: string;
   lastHeaders: http2.IncomingHttpHeaders;
   count: number;
+  /** TLS handshakes completed (upstream connections opened). */
+  tlsConnections: number;
 }
 
 async function startTlsTarget(cert: TestCert, caForClients: string | null): Promise<TlsTarget> {
@@ -42,7 +45,11 @@ async function startTlsTarget(cert: TestCert, caForClients: string | null): Prom
     lastClientCn: '',
     lastHeaders: {},
     count: 0,
+    tlsConnections: 0,
   };
+  server.on('secureConnection', () => {
+    target.tlsConnections++;
+  });
   server.on('request', (req, res) => {
     const socket = req.socket as TLSSocket;
     target.count++;
@@ -90,6 +97,7 @@ ${listener('verified', 'verified')}
 ${listener('mutual', 'mutual')}
 ${listener('foreign', 'foreign')}
 ${listener('nocert', 'nocert')}
+${listener('misnamed', 'misnamed')}
   - name: front
     protocol: HTTPS
     address: "127.0.0.1:0"
@@ -100,6 +108,7 @@ ${group('verified', plain, `{ ca: "${pki.ca.certPath}", serverName: target.test 
 ${group('mutual', strict, `{ ca: "${pki.ca.certPath}", serverName: target.test, cert: "${ferryClient.certPath}", key: "${ferryClient.keyPath}" }`)}
 ${group('foreign', plain, `{ ca: "${otherPki.ca.certPath}", serverName: target.test }`)}
 ${group('nocert', strict, `{ ca: "${pki.ca.certPath}", serverName: target.test }`)}
+${group('misnamed', plain, `{ ca: "${pki.ca.certPath}", serverName: wrong.test }`)}
 `);
 });
 
@@ -113,14 +122,33 @@ afterAll(async () => {
 
 describe('HTTPS target group', () => {
   describe("when the target's certificate chains to the group's CA", () => {
-    it('re-encrypts to the target, sending the configured SNI, over keep-alive connections', async () => {
+    it('re-encrypts to the target, sending the configured SNI, reusing one TLS connection for 3 requests', async () => {
+      // One downstream keep-alive connection, so one worker and one upstream pool serve all three.
+      const client = await RawClient.connect(ferry.listenerPorts.get('verified')!);
+      const handshakesBefore = plain.tlsConnections;
       for (let i = 0; i < 3; i++) {
-        const response = await request(`${urlOf('verified')}/`);
-        expect(response.statusCode).toBe(200);
-        expect(await response.body.text()).toBe('secure hello\n');
+        await client.write('GET / HTTP/1.1\r\nhost: verified.test\r\n\r\n');
+        const response = await client.response();
+        expect(response.status).toBe(200);
+        expect(response.body.toString()).toBe('secure hello\n');
       }
+      client.destroy();
+      // At most one handshake (none if that worker's pool already held a connection): a new TLS
+      // connection per request would show 3.
+      expect(plain.tlsConnections - handshakesBefore).toBeLessThanOrEqual(1);
       expect(plain.lastServername).toBe('target.test');
       expect(plain.lastHeaders['x-forwarded-proto']).toBe('http');
+    });
+  });
+
+  describe("when the group's serverName is not a name on the target's certificate", () => {
+    it('answers 502 FERRY_ERR_UPSTREAM_TLS and never sends the request', async () => {
+      const before = plain.count;
+      const response = await request(`${urlOf('misnamed')}/`);
+      expect(response.statusCode).toBe(502);
+      expect(response.headers['x-ferry-error']).toBe('FERRY_ERR_UPSTREAM_TLS');
+      await response.body.dump();
+      expect(plain.count).toBe(before);
     });
   });
 

@@ -87,7 +87,7 @@ describe('matchWildcard', () => {
   });
 
   it.each([
-    ['/*' + 'a'.repeat(60) + 'b*' + 'a'.repeat(60) + 'c', 61],
+    [`/*${'a'.repeat(60)}b*${'a'.repeat(60)}c`, 61],
     ['/*aaaa*aaaa*b*', 4],
   ])(
     'reads at most (path length x longest segment) characters of a 16 KiB path for %s',
