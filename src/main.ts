@@ -26,6 +26,8 @@ import type { ConfigSnapshot } from './config/index.ts';
 import {
   type ControlContext,
   type ControlServer,
+  type ExplainSources,
+  explainReport,
   loadControlToken,
   packageVersion,
   startControlServer,
@@ -159,6 +161,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   let control: ControlServer | null = null;
+  let current = snapshot;
   try {
     health.apply(planFromConfig(snapshot, listenerPorts), policiesFromConfig(snapshot));
     failover.apply(
@@ -182,9 +185,16 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     const running = supervisor;
     telemetry = startTelemetry(snapshot, observability, listenerPorts, table, running, health);
     const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
+    const explainSources: ExplainSources = {
+      config: () => current,
+      table,
+      health,
+      traffic: (group, address) => telemetry?.trafficShare(group, address) ?? null,
+    };
     admin = await startAdmin(adminHost, adminPort, {
       isReady: () => running.readyCount === snapshot.workerCount,
       targets: () => health.report(),
+      explain: (group, address) => explainReport(explainSources, group, address),
       telemetry,
     });
   } catch (error) {
@@ -199,7 +209,6 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   const adminServer = admin;
   failover.start();
   const runningTelemetry = telemetry!;
-  let current = snapshot;
   for (const listener of snapshot.listeners) {
     log.info(
       {
@@ -283,6 +292,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       supervisor: running,
       log,
       startedAtMs,
+      traffic: (group, address) => runningTelemetry.trafficShare(group, address),
       isDrained: false,
     };
     try {

@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import type { ExplainResult } from '../../proto/control/messages.ts';
 import type { ConfigSnapshot } from '../config/index.ts';
 import type { FailoverManager } from '../failover/index.ts';
 import type { HealthManager } from '../health/index.ts';
@@ -30,6 +31,8 @@ export interface ControlContext {
   readonly log: Logger;
   /** Epoch ms Ferry started. */
   readonly startedAtMs: number;
+  /** A target's share of its group's recent requests (telemetry history), for `explain`; absent: no traffic facts. */
+  readonly traffic?: (targetGroup: string, address: string) => ExplainResult['traffic'];
   /** Set once `drain` ran: Ferry takes no new connections until restarted. */
   isDrained: boolean;
 }

@@ -25,6 +25,7 @@ import type { CheckResult, EjectionEvent, HealthManager, TargetRef } from '../he
 import { MetricsCollector } from './collector.ts';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 import { renderMetrics } from './render-metrics.ts';
+import { seriesKey } from './series.ts';
 import { type StatusListener, statusDocument } from './status.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
 
@@ -38,6 +39,9 @@ export { resolveAccessLog, resolveObservability, resolveTracing, tracesUrlOf } f
 export { STATUS_SCHEMA_VERSION, type StatusListener } from './status.ts';
 export { STATUS_PAGE_POLL_MS } from './status-page.ts';
 export { FERRY_VERSION } from './version.ts';
+
+/** History `explain` sums for a target's share of its group's traffic: the last 5 minutes (all of it). */
+export const TRAFFIC_WINDOW_S = 300;
 
 /** What telemetry reads; src/main.ts passes the live objects. */
 export interface TelemetrySources {
@@ -98,6 +102,33 @@ export class Telemetry {
   stop(): void {
     this.collector.stop();
     this.unsubscribe();
+  }
+
+  /**
+   * A target's share of its group's requests over the last `windowS`
+   * seconds of history (one point per second, so requests ≈ the sum of the
+   * per-second rates), for `explain`. Null when the target has no series.
+   */
+  trafficShare(
+    targetGroup: string,
+    address: string,
+    windowS = TRAFFIC_WINDOW_S,
+  ): { windowMs: number; requests: number; groupRequests: number; sharePercent: number | null } | null {
+    const { collector } = this;
+    const series = collector.targets.get(seriesKey(targetGroup, address));
+    if (series === undefined) return null;
+    let groupRequests = 0;
+    for (const member of collector.targets.values()) {
+      if (member.targetGroup === targetGroup) groupRequests += member.requestRate.sumLast(windowS);
+    }
+    const requests = Math.round(series.requestRate.sumLast(windowS));
+    groupRequests = Math.round(groupRequests);
+    return {
+      windowMs: windowS * 1000,
+      requests,
+      groupRequests,
+      sharePercent: groupRequests === 0 ? null : Math.round((requests / groupRequests) * 1000) / 10,
+    };
   }
 
   /** The `/metrics` text (polls first, so a scrape is current). */

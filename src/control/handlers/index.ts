@@ -9,6 +9,7 @@ import type { ControlOp } from '../../../proto/control/messages.ts';
 import type { ControlHandler } from '../context.ts';
 import { deregisterHandler } from './deregister.ts';
 import { drainHandler } from './drain.ts';
+import { explainHandler } from './explain.ts';
 import { failbackHandler } from './failback.ts';
 import { failoverHandler } from './failover.ts';
 import { failoverStatusHandler } from './failover-status.ts';
@@ -20,6 +21,7 @@ import { statsHandler } from './stats.ts';
 import { targetsHandler } from './targets.ts';
 
 export { parseArgs } from './args.ts';
+export { type ExplainSources, explainReport } from './explain.ts';
 export type { ControlCounters } from './stats.ts';
 
 /** Every op's handler, by op name. A test checks the keys equal CONTROL_OPS. */
@@ -35,4 +37,5 @@ export const CONTROL_HANDLERS: ReadonlyMap<ControlOp, ControlHandler> = new Map<
   ['drain', drainHandler as ControlHandler],
   ['reload', reloadHandler as ControlHandler],
   ['stats', statsHandler as ControlHandler],
+  ['explain', explainHandler as ControlHandler],
 ]);
