@@ -11,11 +11,13 @@ import { parseArgs } from 'node:util';
 import { defaultConfig, formatConfigErrors, parseConfigFile, runValidate } from '../config/index.ts';
 import { startFerry } from '../main.ts';
 import { isProxyError } from '../shared/errors.ts';
+import { runSimulate } from '../simulate/index.ts';
 import { createRootLogger, logLevelFromEnv } from '../telemetry/index.ts';
 
 const USAGE = `usage:
   ferry [--config ferry.yaml]       run the sidecar (no --config: embedded demo default)
   ferry validate --config F         check a config, print every error with its path
+  ferry simulate --config F --trace T   replay a trace through every algorithm (ferry simulate --help)
   ferry --help | --version
 
 environment:
@@ -32,6 +34,7 @@ function packageVersion(): string {
 
 async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'validate') return runValidate(argv.slice(1));
+  if (argv[0] === 'simulate') return runSimulate(argv.slice(1));
   let values: { config?: string | undefined; help?: boolean | undefined; version?: boolean | undefined };
   try {
     values = parseArgs({

@@ -38,6 +38,7 @@ const SURFACE_ONLY_FOLDERS = [
   'src/failover',
   'src/health',
   'src/supervisor',
+  'src/simulate',
   'src/table',
   'src/telemetry',
   'workers/balance',
@@ -48,6 +49,7 @@ const SURFACE_ONLY_FOLDERS = [
   'workers/record',
   'workers/respond',
   'workers/route',
+  'workers/simulate',
   'workers/tls',
   'workers/upstream',
 ] as const;
