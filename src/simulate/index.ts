@@ -93,8 +93,9 @@ export function runEngine(input: SimInput): Promise<SimResult> {
   });
 }
 
+/** A column cell: padded to `width`, and always followed by at least one space. */
 function pad(text: string, width: number): string {
-  return text.padEnd(width);
+  return text.length >= width ? `${text} ` : text.padEnd(width);
 }
 
 /** The text report: one row per algorithm, then each algorithm's per-target shares. */
