@@ -16,6 +16,7 @@
  * T is a duration from the trace's start (`30s`, `1500ms`, `0`).
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { ALGORITHMS } from '../../proto/algorithms.ts';
@@ -197,7 +198,7 @@ export async function runSimulate(argv: readonly string[]): Promise<number> {
       seed,
     };
     const result = await runEngine(input);
-    const header = `ferry simulate: ${input.requests.length} requests over ${(result.durationMs / 1000).toFixed(1)} s from ${tracePath}, target group ${group.name} (${addresses.length} targets, concurrency ${concurrency})${whatIfSpecs.length === 0 ? '' : `, what-if ${whatIfSpecs.join(' ')}`}`;
+    const header = `ferry simulate: ${input.requests.length} requests over ${(result.durationMs / 1000).toFixed(1)} s from ${basename(tracePath)}, target group ${group.name} (${addresses.length} targets, concurrency ${concurrency})${whatIfSpecs.length === 0 ? '' : `, what-if ${whatIfSpecs.join(' ')}`}`;
     const text = reportText(result, header);
     const prefix = typeof values['out'] === 'string' ? values['out'] : `${tracePath}.simulate`;
     await writeFile(`${prefix}.txt`, text);
