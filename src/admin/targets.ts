@@ -19,6 +19,7 @@
  *       "stateSince", "timeInStateMs",
  *       "lastCheck": { "at", "durationMs", "statusCode", "outcome", "reason" } | null,
  *       "consecutiveSuccesses", "consecutiveFailures", "checksTotal",
+ *       "checks": { "pass", "status", "timeout", "error" },   (since registration; = ferry_target_health_checks_total)
  *       "transitions": [ { "at", "from", "to", "reason" } ],
  *       "weight": { "configured", "effective" }, "slowStart": {...} | null,
  *       "outlier": { "ejected", "ejectedUntil", "ejectionsTotal", ... },
@@ -61,6 +62,7 @@ function targetDocument(target: TargetStatus): Record<string, unknown> {
     consecutiveSuccesses: target.consecutiveSuccesses,
     consecutiveFailures: target.consecutiveFailures,
     checksTotal: target.checksTotal,
+    checks: target.checkOutcomesTotal,
     transitions: target.transitions.map((transition) => ({
       at: iso(transition.atMs),
       from: transition.from,

@@ -9,7 +9,7 @@
  *   config ──> settings.ts ──> supervisor ──> workers/record (log lines, spans: in the workers)
  *   workers ──Atomics──> table ──poll──> collector.ts ──┬─> render-metrics.ts ──> prometheus.ts ──> /metrics
  *                                                       └─> status.ts ──> /status.json, status-page.ts ──> /
- *   health events (checks, ejections) ──> collector.ts; health report (states, transitions) ──> status.ts
+ *   health events (ejections) ──> collector.ts; health report (states, transitions, check totals) ──> status.ts, /metrics
  *
  * Collection, in small parts: counters.ts (which cells, one descriptor table
  * per table region, every snapshot position derived from it), wrap-delta.ts
@@ -21,7 +21,7 @@
 import type http from 'node:http';
 import type { TableView } from '../../proto/table-layout.ts';
 import type { Topology } from '../../proto/thread-messages.ts';
-import type { CheckResult, EjectionEvent, HealthManager, TargetRef } from '../health/index.ts';
+import type { EjectionEvent, HealthManager } from '../health/index.ts';
 import { MetricsCollector } from './collector.ts';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
 import { renderMetrics } from './render-metrics.ts';
@@ -82,17 +82,31 @@ export class Telemetry {
       this.unsubscribe = () => {};
       return;
     }
+    // Ejections are counted from events (outlier detection starts with the tick, after telemetry).
+    // Check counts are not: they are copied from the health read model on every poll of a view
+    // (syncChecks), because checks run before telemetry exists (the first round, before the
+    // workers start) and before a target's series is first polled; counting events lost those,
+    // and /metrics' pass count fell behind /targets' (issue 15 §4).
     const collector = this.collector;
-    const check = (ref: TargetRef, result: CheckResult) =>
-      collector.onCheck(ref.targetGroup, ref.address, result.outcome);
     const ejection = (event: EjectionEvent) =>
       collector.onEjection(event.targetGroup, event.address, event.isEjected);
-    health.on('check', check);
     health.on('ejection', ejection);
     this.unsubscribe = () => {
-      health.off('check', check);
       health.off('ejection', ejection);
     };
+  }
+
+  /** Copy every target's check totals from the health read model into its series (one source of truth). */
+  private syncChecks(): void {
+    const report = this.sources.health?.report();
+    if (report === undefined) return;
+    const { targets } = this.collector;
+    for (const group of report.targetGroups) {
+      for (const target of group.targets) {
+        const series = targets.get(seriesKey(group.name, target.address));
+        if (series !== undefined) Object.assign(series.checks, target.checkOutcomesTotal);
+      }
+    }
   }
 
   start(): void {
@@ -134,6 +148,7 @@ export class Telemetry {
   /** The `/metrics` text (polls first, so a scrape is current). */
   metricsText(): string {
     this.collector.poll(false);
+    this.syncChecks();
     return renderMetrics(this.collector);
   }
 
@@ -141,6 +156,7 @@ export class Telemetry {
   statusDocument(): Record<string, unknown> {
     const { sources } = this;
     this.collector.poll(false);
+    this.syncChecks();
     const topology = sources.topology();
     return statusDocument({
       collector: this.collector,
