@@ -23,7 +23,8 @@ import type { TableView } from '../../proto/table-layout.ts';
 import type { Topology } from '../../proto/thread-messages.ts';
 import type { EjectionEvent, HealthManager } from '../health/index.ts';
 import { MetricsCollector } from './collector.ts';
-import { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
+import { ProcessMetrics } from './process-metrics.ts';
+import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
 import { renderMetrics } from './render-metrics.ts';
 import { seriesKey } from './series.ts';
 import { type StatusListener, statusDocument } from './status.ts';
@@ -61,6 +62,8 @@ export interface TelemetrySources {
 
 export class Telemetry {
   readonly collector: MetricsCollector;
+  /** process_* and nodejs_* (process-metrics.ts), appended to /metrics after Ferry's families. */
+  private processMetrics: ProcessMetrics | null;
   private readonly sources: TelemetrySources;
   private readonly startedAtMs: number;
   private readonly unsubscribe: () => void;
@@ -68,6 +71,7 @@ export class Telemetry {
   constructor(sources: TelemetrySources) {
     this.sources = sources;
     this.startedAtMs = Date.now();
+    this.processMetrics = null;
     this.collector = new MetricsCollector({
       view: sources.view,
       topology: sources.topology,
@@ -111,11 +115,26 @@ export class Telemetry {
 
   start(): void {
     this.collector.start();
+    this.processMetrics ??= new ProcessMetrics();
   }
 
   stop(): void {
     this.collector.stop();
+    this.processMetrics?.stop();
     this.unsubscribe();
+  }
+
+  /**
+   * The whole `/metrics` text: Ferry's families (metricsText) and, once
+   * started, the standard process_* and nodejs_* ones. Kept apart from
+   * metricsText so that stays a pure function of the table and health.
+   */
+  scrapeText(): string {
+    const text = this.metricsText();
+    if (this.processMetrics === null) return text;
+    const w = new PrometheusWriter();
+    this.processMetrics.render(w);
+    return text + w.toString();
   }
 
   /**
@@ -182,7 +201,7 @@ export class Telemetry {
    */
   serve(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean {
     if (path === '/metrics') {
-      send(req, res, PROMETHEUS_CONTENT_TYPE, this.metricsText(), {});
+      send(req, res, PROMETHEUS_CONTENT_TYPE, this.scrapeText(), {});
     } else if (path === '/status.json') {
       send(req, res, 'application/json; charset=utf-8', `${JSON.stringify(this.statusDocument())}\n`, {});
     } else if (path === '/' || path === '/status') {
