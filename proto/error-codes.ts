@@ -255,6 +255,18 @@ export const ERROR_CODES = {
     source: 'internal',
     retryable: true,
   },
+  FERRY_ERR_SIMULATE_BAD_TRACE: {
+    doc: 'The trace given to `ferry simulate` could not be read: a line is neither a CSV row with the expected columns nor a Ferry access-log line, or a value is out of range (the message names the line and column).',
+    status: 400,
+    source: 'config',
+    retryable: false,
+  },
+  FERRY_ERR_SIMULATE_BAD_ARGS: {
+    doc: 'The arguments of `ferry simulate` name an unknown algorithm, target or what-if, or a config without the target group it needs.',
+    status: 400,
+    source: 'config',
+    retryable: false,
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

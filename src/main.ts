@@ -35,6 +35,8 @@ import type { ConfigSnapshot } from './config/index.ts';
 import {
   type ControlContext,
   type ControlServer,
+  type ExplainSources,
+  explainReport,
   loadControlToken,
   packageVersion,
   type ReloadCounters,
@@ -292,9 +294,16 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     const isReady = () => draining.isServing() && running.readyCount === snapshot.workerCount;
     telemetry = startTelemetry(snapshot, observability, listenerPorts, table, running, health, isReady);
     const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
+    const explainSources: ExplainSources = {
+      config: () => current,
+      table,
+      health,
+      traffic: (group, address) => telemetry?.trafficShare(group, address) ?? null,
+    };
     admin = await startAdmin(adminHost, adminPort, {
       isReady,
       targets: () => health.report(),
+      explain: (group, address) => explainReport(explainSources, group, address),
       telemetry,
     });
     if (snapshot.probeAddress !== null) {
@@ -434,6 +443,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       startedAtMs,
       drain: drainController,
       reloads,
+      traffic: (group, address) => runningTelemetry.trafficShare(group, address),
     };
     try {
       control = await startControlServer({

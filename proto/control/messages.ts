@@ -27,6 +27,7 @@ export const CONTROL_OPS = [
   'reload',
   'stats',
   'undrain',
+  'explain',
 ] as const;
 export type ControlOp = (typeof CONTROL_OPS)[number];
 
@@ -343,6 +344,144 @@ export interface StatsResult {
   };
 }
 
+// === explain ===
+export interface ExplainArgs {
+  readonly targetGroup: string;
+  /** The target's `host:port` as registered. */
+  readonly address: string;
+}
+
+/**
+ * Why a target is (not) taking traffic: `because` lists stable codes, most
+ * important first (EXPLAIN_CODES); `summary` says the same in one sentence.
+ */
+export const EXPLAIN_CODES = [
+  /** Healthy and picked by its group's algorithm. */
+  'healthy',
+  /** Checks are off for its group: routable without checking (ELB `unavailable`). */
+  'health_checks_disabled',
+  /** Registered, no check answered yet. */
+  'registration_in_progress',
+  /** Checked, not yet healthyThreshold passes in a row. */
+  'initial_health_checking',
+  /** unhealthyThreshold checks failed in a row (reason: Timeout, ResponseCodeMismatch, FailedHealthChecks). */
+  'failed_health_checks',
+  /** Outlier detection took it out until `outlier.ejectedUntilMs`. */
+  'outlier_ejected',
+  /** Deregistered: finishing in-flight requests until `drain.deadlineMs`. */
+  'draining',
+  /** No listener forwards to its group (ELB Target.NotInUse). */
+  'not_in_use',
+  /** Its effective weight is 0 (set-weight 0): no new picks. */
+  'weight_zero',
+  /** Newly healthy: its weight ramps up until `slowStart.untilMs`. */
+  'slow_start',
+  /** Its group failed over: the group's traffic goes to `failedOverTo`. */
+  'group_failed_over',
+  /** No target of its group is healthy and failOpen is on: traffic goes to every target, this one too. */
+  'fail_open',
+] as const;
+export type ExplainCode = (typeof EXPLAIN_CODES)[number];
+
+export interface ExplainCheck {
+  readonly atMs: number;
+  readonly durationMs: number;
+  readonly statusCode: number | null;
+  /** pass | status | timeout | error */
+  readonly outcome: string;
+  readonly reason: string | null;
+  readonly description: string | null;
+}
+
+export interface ExplainResult {
+  readonly atMs: number;
+  readonly targetGroup: string;
+  readonly address: string;
+  readonly slot: number;
+  readonly algorithm: string;
+  /** True when the target takes new requests or connections now. */
+  readonly isInRotation: boolean;
+  readonly because: readonly ExplainCode[];
+  readonly summary: string;
+  readonly state: string;
+  readonly reason: string | null;
+  readonly description: string | null;
+  readonly stateSinceMs: number;
+  readonly healthCheck: {
+    readonly enabled: boolean;
+    readonly protocol: string;
+    /** A port number, or `traffic-port`. */
+    readonly port: number | string;
+    readonly path: string;
+    readonly intervalMs: number;
+    readonly timeoutMs: number;
+    readonly healthyThreshold: number;
+    readonly unhealthyThreshold: number;
+    readonly matcher: string;
+    readonly consecutiveSuccesses: number;
+    readonly consecutiveFailures: number;
+    /** Checks by outcome since registration (as `ferry_target_health_checks_total`). */
+    readonly outcomesTotal: {
+      readonly pass: number;
+      readonly status: number;
+      readonly timeout: number;
+      readonly error: number;
+    };
+  };
+  /** Newest first, up to 10. */
+  readonly recentChecks: readonly ExplainCheck[];
+  readonly outlier: {
+    readonly isEjected: boolean;
+    readonly ejectedUntilMs: number | null;
+    /** Times ejected, decaying: the next ejection lasts baseEjectionTime × (multiplier + 1), capped. */
+    readonly multiplier: number;
+    readonly ejectionsTotal: number;
+    readonly consecutive5xx: number;
+    readonly consecutiveGatewayFailures: number;
+    /** Newest first, up to 5: cause (consecutive5xx | consecutiveGatewayFailures), count and backoff. */
+    readonly ejections: readonly {
+      readonly atMs: number;
+      readonly trigger: string;
+      readonly count: number;
+      readonly multiplier: number;
+      readonly durationMs: number;
+    }[];
+  };
+  readonly weight: { readonly configured: number; readonly effective: number };
+  readonly slowStart: { readonly sinceMs: number; readonly untilMs: number; readonly percent: number } | null;
+  readonly drain: { readonly sinceMs: number; readonly deadlineMs: number; readonly inFlight: number } | null;
+  readonly load: {
+    readonly inFlight: number;
+    readonly activeConnections: number;
+    readonly latencyEwmaUs: number | null;
+  };
+  /** The group taking this group's traffic when it failed over; null when it serves itself. */
+  readonly failedOverTo: string | null;
+  /** Listener rules and default actions whose forward reaches this target's group (directly or as a failover standby). */
+  readonly routes: readonly {
+    readonly listener: string;
+    /** The rule's priority, or null for the listener's default action. */
+    readonly rulePriority: number | null;
+    /** The group the action names (another group when this one is its standby). */
+    readonly targetGroup: string;
+  }[];
+  /** Its share of its group's requests over the last `windowMs` (null when Ferry keeps no history). */
+  readonly traffic: {
+    readonly windowMs: number;
+    readonly requests: number;
+    readonly groupRequests: number;
+    /** 0..100, one decimal; null when the group had no requests. */
+    readonly sharePercent: number | null;
+  } | null;
+  /** Newest first, up to 10. */
+  readonly transitions: readonly {
+    readonly atMs: number;
+    readonly from: string | null;
+    readonly to: string;
+    readonly reason: string | null;
+  }[];
+}
+
 /** Args and result of each op, for typed clients and handlers. */
 export interface ControlOpShapes {
   targets: { args: TargetsArgs; result: TargetsResult };
@@ -357,4 +496,5 @@ export interface ControlOpShapes {
   reload: { args: ReloadArgs; result: ReloadResult };
   stats: { args: StatsArgs; result: StatsResult };
   undrain: { args: UndrainArgs; result: UndrainResult };
+  explain: { args: ExplainArgs; result: ExplainResult };
 }

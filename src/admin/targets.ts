@@ -19,6 +19,7 @@
  *       "stateSince", "timeInStateMs",
  *       "lastCheck": { "at", "durationMs", "statusCode", "outcome", "reason" } | null,
  *       "consecutiveSuccesses", "consecutiveFailures", "checksTotal",
+ *       "checks": { "pass", "status", "timeout", "error" },   (since registration; = ferry_target_health_checks_total)
  *       "transitions": [ { "at", "from", "to", "reason" } ],
  *       "weight": { "configured", "effective" }, "slowStart": {...} | null,
  *       "outlier": { "ejected", "ejectedUntil", "ejectionsTotal", ... },
@@ -61,6 +62,7 @@ function targetDocument(target: TargetStatus): Record<string, unknown> {
     consecutiveSuccesses: target.consecutiveSuccesses,
     consecutiveFailures: target.consecutiveFailures,
     checksTotal: target.checksTotal,
+    checks: target.checkOutcomesTotal,
     transitions: target.transitions.map((transition) => ({
       at: iso(transition.atMs),
       from: transition.from,
@@ -121,6 +123,57 @@ export function serveTargets(
 ): void {
   const body = `${JSON.stringify(targetsDocument(report), null, 2)}\n`;
   res.writeHead(200, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** `/targets/{group}/{target}/explain`, each part URL-encoded (an IPv6 target's brackets and colons may be). */
+const EXPLAIN_PATH = /^\/targets\/([^/]+)\/([^/]+)\/explain$/;
+
+/**
+ * Answer `GET /targets/{group}/{target}/explain` with the `explain`
+ * document as JSON; 404 with `{"error": {code, message}}` for an unknown
+ * path, group or target, 400 for a part that does not decode.
+ */
+export function serveExplain(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  path: string,
+  explain: (targetGroup: string, address: string) => unknown,
+): void {
+  const match = EXPLAIN_PATH.exec(path);
+  let status = 200;
+  let document: unknown;
+  if (match === null) {
+    status = 404;
+    document = {
+      error: {
+        code: 'FERRY_ERR_CONTROL_NOT_FOUND',
+        message: 'expected /targets/{targetGroup}/{target}/explain',
+      },
+    };
+  } else {
+    try {
+      document = explain(decodeURIComponent(match[1]!), decodeURIComponent(match[2]!));
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (error instanceof URIError) {
+        status = 400;
+        document = { error: { code: 'FERRY_ERR_CONTROL_BAD_ARGS', message: `bad URL encoding in ${path}` } };
+      } else if (typeof code === 'string') {
+        status = 404;
+        document = { error: { code, message: (error as Error).message } };
+      } else {
+        status = 500;
+        document = { error: { code: 'FERRY_ERR_INTERNAL_BUG', message: String(error) } };
+      }
+    }
+  }
+  const body = `${JSON.stringify(document, null, 2)}\n`;
+  res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',

@@ -13,11 +13,13 @@ import { defaultConfig, formatConfigErrors, parseConfigFile, runValidate } from 
 import { type ConfigWatch, installSignalHandlers, watchConfigFile } from '../lifecycle/index.ts';
 import { startFerry } from '../main.ts';
 import { isProxyError } from '../shared/errors.ts';
+import { runSimulate } from '../simulate/index.ts';
 import { createRootLogger, LOG_LEVELS, resolveLogFormat, resolveLogLevel } from '../telemetry/index.ts';
 
 const USAGE = `usage:
   ferry [--config ferry.yaml]       run the sidecar (no --config: embedded demo default)
   ferry validate --config F         check a config, print every error with its path
+  ferry simulate --config F --trace T   replay a trace through every algorithm (ferry simulate --help)
   ferry --help | --version
 
 options:
@@ -54,6 +56,7 @@ interface Flags {
 
 async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'validate') return runValidate(argv.slice(1));
+  if (argv[0] === 'simulate') return runSimulate(argv.slice(1));
   let values: Flags;
   try {
     values = parseArgs({

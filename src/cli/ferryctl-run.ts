@@ -22,6 +22,7 @@ import type {
   DeregisterResult,
   DiscoveryStatus,
   DrainResult,
+  ExplainResult,
   FailoverStatusResult,
   RegisterResult,
   ReloadResult,
@@ -64,6 +65,8 @@ commands:
   undrain                               undo a drain during its delay: serve and be ready again
   reload                                re-read Ferry's config file: apply it whole, or reject it with every error
   stats                                 counters per worker, group and target; failover and control-port counts
+  explain G ADDRESS                     why a target is in or out of rotation: state, reason, recent checks,
+                                        ejections, slow start, drain, the rules that reach it, its traffic share
 
 options:
   --control ADDRESS    host:port or unix:/path (env ${CONTROL_ADDRESS_ENV}; default ${CONTROL_ADDRESS_DEFAULT})
@@ -248,6 +251,9 @@ function buildRequest(command: string, rest: readonly string[], values: Options)
     case 'undrain':
       none();
       return { op: 'undrain', args: {} };
+    case 'explain':
+      if (rest.length !== 2) throw new UsageError('explain: expected G ADDRESS');
+      return { op: 'explain', args: { targetGroup: rest[0], address: rest[1] } };
     case 'reload':
     case 'stats':
       none();
@@ -435,6 +441,9 @@ async function render(op: string, result: unknown, context: RenderContext): Prom
       return;
     case 'stats':
       printStats(result as StatsResult, print);
+      return;
+    case 'explain':
+      for (const line of explainLines(result as ExplainResult)) print(line);
       return;
     default:
       print(JSON.stringify(result, null, 2));
@@ -672,6 +681,104 @@ function printStats(result: StatsResult, print: Print): void {
     `control port: ${c.connectionsOpen} open, ${c.connectionsTotal} connections, ${c.requestsTotal} requests, ` +
       `${c.authFailuresTotal} refused logins, ${c.frameErrorsTotal} bad frames, ${c.connectionsRefusedTotal} refused (too many)`,
   );
+}
+
+/** Seconds from `atMs` to `ms`, signed, for "in 12.0 s" / "3.2 s ago". */
+function relative(ms: number, atMs: number): string {
+  const deltaS = (ms - atMs) / 1000;
+  const text = Math.abs(deltaS) < 10 ? Math.abs(deltaS).toFixed(1) : String(Math.round(Math.abs(deltaS)));
+  return deltaS >= 0 ? `in ${text} s` : `${text} s ago`;
+}
+
+/** `explain`: one screen, the verdict first and the evidence after. */
+function explainLines(r: ExplainResult): string[] {
+  const at = r.atMs;
+  const lines: string[] = [];
+  lines.push(
+    `${r.targetGroup} ${r.address} (${r.algorithm || 'no algorithm'}): ${r.isInRotation ? 'IN ROTATION' : 'OUT OF ROTATION'}`,
+  );
+  lines.push(`  ${r.summary}`);
+  lines.push(`  because: ${r.because.join(', ') || '-'}`);
+  lines.push(
+    `  state ${r.state}${r.reason === null ? '' : ` (${r.reason}: ${r.description ?? ''})`} since ${relative(r.stateSinceMs, at)}`,
+  );
+  const hc = r.healthCheck;
+  lines.push(
+    hc.enabled
+      ? `  health check: ${hc.protocol} ${hc.port === 'traffic-port' ? 'traffic port' : `port ${hc.port}`}${hc.protocol.startsWith('HTTP') ? ` ${hc.path} expecting ${hc.matcher}` : ''}, every ${formatMs(hc.intervalMs)}, timeout ${formatMs(hc.timeoutMs)}, healthy after ${hc.healthyThreshold}, unhealthy after ${hc.unhealthyThreshold}`
+      : '  health check: off',
+  );
+  if (hc.enabled) {
+    const o = hc.outcomesTotal;
+    lines.push(
+      `  streak: ${hc.consecutiveSuccesses} passed, ${hc.consecutiveFailures} failed in a row; totals pass ${o.pass}, status ${o.status}, timeout ${o.timeout}, error ${o.error}`,
+    );
+  }
+  if (r.recentChecks.length > 0) {
+    lines.push('  recent checks (newest first):');
+    for (const line of table(
+      ['    WHEN', 'RESULT', 'LATENCY', 'STATUS', 'DETAIL'],
+      r.recentChecks.map((check) => [
+        `    ${relative(check.atMs, at)}`,
+        check.outcome,
+        `${check.durationMs} ms`,
+        check.statusCode === null ? '-' : String(check.statusCode),
+        check.reason === null ? '' : `${check.reason}: ${check.description ?? ''}`,
+      ]),
+    )) {
+      lines.push(line);
+    }
+  }
+  const ol = r.outlier;
+  lines.push(
+    ol.isEjected
+      ? `  outlier: EJECTED until ${new Date(ol.ejectedUntilMs ?? at).toISOString()} (${relative(ol.ejectedUntilMs ?? at, at)}), multiplier ${ol.multiplier}, ${ol.ejectionsTotal} ejections in all`
+      : `  outlier: not ejected; multiplier ${ol.multiplier}, ${ol.ejectionsTotal} ejections in all; now ${ol.consecutive5xx} consecutive 5xx, ${ol.consecutiveGatewayFailures} gateway failures`,
+  );
+  for (const ejection of ol.ejections) {
+    lines.push(
+      `    ejected ${relative(ejection.atMs, at)}: ${ejection.count} ${ejection.trigger}, for ${formatMs(ejection.durationMs)} (backoff ×${ejection.multiplier})`,
+    );
+  }
+  lines.push(
+    `  weight ${r.weight.effective} of ${r.weight.configured}${r.slowStart === null ? '' : `; slow start at ${r.slowStart.percent}%, full ${relative(r.slowStart.untilMs, at)}`}`,
+  );
+  if (r.drain !== null) {
+    lines.push(
+      `  draining since ${relative(r.drain.sinceMs, at)}: ${r.drain.inFlight} in flight; released when idle, or ${relative(r.drain.deadlineMs, at)} at the latest`,
+    );
+  }
+  lines.push(
+    `  load: ${r.load.inFlight} in flight, ${r.load.activeConnections} connections, latency EWMA ${r.load.latencyEwmaUs === null ? '-' : `${(r.load.latencyEwmaUs / 1000).toFixed(1)} ms`}`,
+  );
+  if (r.failedOverTo !== null) lines.push(`  its group failed over: traffic goes to ${r.failedOverTo}`);
+  lines.push(
+    r.routes.length === 0
+      ? '  routed from: nothing (no listener action reaches this group now)'
+      : `  routed from: ${r.routes
+          .map(
+            (route) =>
+              `${route.listener} ${route.rulePriority === null ? 'default action' : `rule ${route.rulePriority}`}${route.targetGroup === r.targetGroup ? '' : ` (via ${route.targetGroup})`}`,
+          )
+          .join(', ')}`,
+  );
+  if (r.traffic !== null) {
+    lines.push(
+      `  traffic, last ${formatMs(r.traffic.windowMs)}: ${r.traffic.requests} of ${r.traffic.groupRequests} requests to ${r.targetGroup}${r.traffic.sharePercent === null ? '' : ` (${r.traffic.sharePercent}%)`}`,
+    );
+  }
+  if (r.transitions.length > 0) {
+    lines.push(
+      `  transitions: ${r.transitions
+        .slice(0, 5)
+        .map(
+          (t) =>
+            `${relative(t.atMs, at)} ${t.from ?? '-'} -> ${t.to}${t.reason === null ? '' : ` (${t.reason})`}`,
+        )
+        .join('; ')}`,
+    );
+  }
+  return lines;
 }
 
 main(process.argv.slice(2)).then(

@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import type { ExplainResult } from '../../proto/control/messages.ts';
 import type { ConfigSnapshot } from '../config/index.ts';
 import type { FailoverManager } from '../failover/index.ts';
 import type { HealthManager } from '../health/index.ts';
@@ -40,6 +41,8 @@ export interface ControlContext {
   readonly drain: DrainController;
   /** Config file reloads by outcome, shared with SIGHUP and the file watcher. */
   readonly reloads?: ReloadCounters;
+  /** A target's share of its group's recent requests (telemetry history), for `explain`; absent: no traffic facts. */
+  readonly traffic?: (targetGroup: string, address: string) => ExplainResult['traffic'];
 }
 
 /** One control operation: its op name, whether it changes anything (logged at info), its argument shape and its work. */

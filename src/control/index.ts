@@ -21,7 +21,13 @@ export {
 export { diffTargetGroups } from './config-diff.ts';
 export { type ControlContext, type ControlHandler, defineHandler } from './context.ts';
 export { badArgs, ControlError, errorBody } from './errors.ts';
-export { CONTROL_HANDLERS, type ControlCounters, parseArgs } from './handlers/index.ts';
+export {
+  CONTROL_HANDLERS,
+  type ControlCounters,
+  type ExplainSources,
+  explainReport,
+  parseArgs,
+} from './handlers/index.ts';
 export {
   CONTROL_CONNECT_TIMEOUT_MS,
   CONTROL_CONNECTIONS_MAX,

@@ -18,10 +18,19 @@ export {
 } from './checker.ts';
 export { type DrainEnd, haveWorkersObserved } from './drain.ts';
 export { createHttpChecker, type HttpCheckOptions } from './http-checker.ts';
-export { HEALTH_CHECKS_IN_FLIGHT_MAX, HEALTH_FIRST_ROUND_WAIT_MS, HEALTH_TICK_MS } from './limits.ts';
 export {
+  HEALTH_CHECK_HISTORY_MAX,
+  HEALTH_CHECKS_IN_FLIGHT_MAX,
+  HEALTH_EJECTION_HISTORY_MAX,
+  HEALTH_FIRST_ROUND_WAIT_MS,
+  HEALTH_TICK_MS,
+} from './limits.ts';
+export {
+  type CheckOutcomeTotals,
   type DeregisterOutcome,
   type EjectionEvent,
+  type EjectionRecord,
+  type ExplainInputs,
   findTargetStatus,
   type GroupPolicy,
   type GroupStatus,

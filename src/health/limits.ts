@@ -18,6 +18,10 @@ export const HEALTH_TICK_MS = 100;
 export const HEALTH_CHECK_BODY_BYTES_MAX = 64 * 1024;
 /** State transitions kept per target for the admin API. */
 export const HEALTH_TRANSITIONS_KEPT = 10;
+/** Recent health checks kept per target for `explain` (newest last): about one screen. */
+export const HEALTH_CHECK_HISTORY_MAX = 10;
+/** Outlier ejections kept per target for `explain` (newest last). */
+export const HEALTH_EJECTION_HISTORY_MAX = 5;
 /** Each next check is due after interval × (1 ± this), so targets checked together drift apart. */
 export const HEALTH_CHECK_JITTER_FRACTION = 0.1;
 /**

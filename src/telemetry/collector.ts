@@ -126,11 +126,6 @@ export class MetricsCollector {
   }
 
   // === Events from health (src/health emits them; telemetry/index.ts wires them here) ===
-  onCheck(targetGroup: string, address: string, outcome: 'pass' | 'status' | 'timeout' | 'error'): void {
-    const series = this.targets.get(seriesKey(targetGroup, address));
-    if (series !== undefined) series.checks[outcome]++;
-  }
-
   onEjection(targetGroup: string, address: string, isEjected: boolean): void {
     const series = this.targets.get(seriesKey(targetGroup, address));
     if (series !== undefined && isEjected) series.ejections++;

@@ -9,7 +9,7 @@
  *   config ──> settings.ts ──> supervisor ──> workers/record (log lines, spans: in the workers)
  *   workers ──Atomics──> table ──poll──> collector.ts ──┬─> render-metrics.ts ──> prometheus.ts ──> /metrics
  *                                                       └─> status.ts ──> /status.json, status-page.ts ──> /
- *   health events (checks, ejections) ──> collector.ts; health report (states, transitions) ──> status.ts
+ *   health events (ejections) ──> collector.ts; health report (states, transitions, check totals) ──> status.ts, /metrics
  *
  * Collection, in small parts: counters.ts (which cells, one descriptor table
  * per table region, every snapshot position derived from it), wrap-delta.ts
@@ -21,10 +21,12 @@
 import type http from 'node:http';
 import type { TableView } from '../../proto/table-layout.ts';
 import type { Topology } from '../../proto/thread-messages.ts';
-import type { CheckResult, EjectionEvent, HealthManager, TargetRef } from '../health/index.ts';
+import type { EjectionEvent, HealthManager } from '../health/index.ts';
 import { MetricsCollector } from './collector.ts';
-import { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
+import { ProcessMetrics } from './process-metrics.ts';
+import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
 import { renderMetrics } from './render-metrics.ts';
+import { seriesKey } from './series.ts';
 import { type StatusListener, statusDocument } from './status.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
 
@@ -49,6 +51,9 @@ export { STATUS_SCHEMA_VERSION, type StatusListener } from './status.ts';
 export { STATUS_PAGE_POLL_MS } from './status-page.ts';
 export { FERRY_VERSION } from './version.ts';
 
+/** History `explain` sums for a target's share of its group's traffic: the last 5 minutes (all of it). */
+export const TRAFFIC_WINDOW_S = 300;
+
 /** What telemetry reads; src/main.ts passes the live objects. */
 export interface TelemetrySources {
   readonly view: TableView;
@@ -67,6 +72,8 @@ export interface TelemetrySources {
 
 export class Telemetry {
   readonly collector: MetricsCollector;
+  /** process_* and nodejs_* (process-metrics.ts), appended to /metrics after Ferry's families. */
+  private processMetrics: ProcessMetrics | null;
   private readonly sources: TelemetrySources;
   private readonly startedAtMs: number;
   private readonly unsubscribe: () => void;
@@ -74,6 +81,7 @@ export class Telemetry {
   constructor(sources: TelemetrySources) {
     this.sources = sources;
     this.startedAtMs = Date.now();
+    this.processMetrics = null;
     this.collector = new MetricsCollector({
       view: sources.view,
       topology: sources.topology,
@@ -88,31 +96,88 @@ export class Telemetry {
       this.unsubscribe = () => {};
       return;
     }
+    // Ejections are counted from events (outlier detection starts with the tick, after telemetry).
+    // Check counts are not: they are copied from the health read model on every poll of a view
+    // (syncChecks), because checks run before telemetry exists (the first round, before the
+    // workers start) and before a target's series is first polled; counting events lost those,
+    // and /metrics' pass count fell behind /targets' (issue 15 §4).
     const collector = this.collector;
-    const check = (ref: TargetRef, result: CheckResult) =>
-      collector.onCheck(ref.targetGroup, ref.address, result.outcome);
     const ejection = (event: EjectionEvent) =>
       collector.onEjection(event.targetGroup, event.address, event.isEjected);
-    health.on('check', check);
     health.on('ejection', ejection);
     this.unsubscribe = () => {
-      health.off('check', check);
       health.off('ejection', ejection);
     };
   }
 
+  /** Copy every target's check totals from the health read model into its series (one source of truth). */
+  private syncChecks(): void {
+    const report = this.sources.health?.report();
+    if (report === undefined) return;
+    const { targets } = this.collector;
+    for (const group of report.targetGroups) {
+      for (const target of group.targets) {
+        const series = targets.get(seriesKey(group.name, target.address));
+        if (series !== undefined) Object.assign(series.checks, target.checkOutcomesTotal);
+      }
+    }
+  }
+
   start(): void {
     this.collector.start();
+    this.processMetrics ??= new ProcessMetrics();
   }
 
   stop(): void {
     this.collector.stop();
+    this.processMetrics?.stop();
     this.unsubscribe();
+  }
+
+  /**
+   * The whole `/metrics` text: Ferry's families (metricsText) and, once
+   * started, the standard process_* and nodejs_* ones. Kept apart from
+   * metricsText so that stays a pure function of the table and health.
+   */
+  scrapeText(): string {
+    const text = this.metricsText();
+    if (this.processMetrics === null) return text;
+    const w = new PrometheusWriter();
+    this.processMetrics.render(w);
+    return text + w.toString();
+  }
+
+  /**
+   * A target's share of its group's requests over the last `windowS`
+   * seconds of history (one point per second, so requests ≈ the sum of the
+   * per-second rates), for `explain`. Null when the target has no series.
+   */
+  trafficShare(
+    targetGroup: string,
+    address: string,
+    windowS = TRAFFIC_WINDOW_S,
+  ): { windowMs: number; requests: number; groupRequests: number; sharePercent: number | null } | null {
+    const { collector } = this;
+    const series = collector.targets.get(seriesKey(targetGroup, address));
+    if (series === undefined) return null;
+    let groupRequests = 0;
+    for (const member of collector.targets.values()) {
+      if (member.targetGroup === targetGroup) groupRequests += member.requestRate.sumLast(windowS);
+    }
+    const requests = Math.round(series.requestRate.sumLast(windowS));
+    groupRequests = Math.round(groupRequests);
+    return {
+      windowMs: windowS * 1000,
+      requests,
+      groupRequests,
+      sharePercent: groupRequests === 0 ? null : Math.round((requests / groupRequests) * 1000) / 10,
+    };
   }
 
   /** The `/metrics` text (polls first, so a scrape is current). */
   metricsText(): string {
     this.collector.poll(false);
+    this.syncChecks();
     return renderMetrics(this.collector, this.sources.health?.report() ?? null);
   }
 
@@ -120,6 +185,7 @@ export class Telemetry {
   statusDocument(): Record<string, unknown> {
     const { sources } = this;
     this.collector.poll(false);
+    this.syncChecks();
     const topology = sources.topology();
     return statusDocument({
       collector: this.collector,
@@ -145,7 +211,7 @@ export class Telemetry {
    */
   serve(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean {
     if (path === '/metrics') {
-      send(req, res, PROMETHEUS_CONTENT_TYPE, this.metricsText(), {});
+      send(req, res, PROMETHEUS_CONTENT_TYPE, this.scrapeText(), {});
     } else if (path === '/status.json') {
       send(req, res, 'application/json; charset=utf-8', `${JSON.stringify(this.statusDocument())}\n`, {});
     } else if (path === '/' || path === '/status') {

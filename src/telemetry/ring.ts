@@ -26,6 +26,15 @@ export class Ring {
     if (this.count < this.values.length) this.count++;
   }
 
+  /** The sum of the newest `count` values (fewer when fewer were pushed). Allocates nothing. */
+  sumLast(count: number): number {
+    const size = this.values.length;
+    const taken = Math.min(count, this.count);
+    let sum = 0;
+    for (let i = 1; i <= taken; i++) sum += this.values[(this.head - i + size) % size]!;
+    return sum;
+  }
+
   /** Oldest first, rounded to 3 decimals for JSON. Allocates the array. */
   toArray(): number[] {
     const out: number[] = [];

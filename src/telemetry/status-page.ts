@@ -102,6 +102,10 @@ function bytes(n) {
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
   return (i === 0 ? n : n.toFixed(1)) + ' ' + units[i];
 }
+// The admin route GET /targets/{group}/{target}/explain (src/admin): the same document as ferryctl explain.
+function explainHref(group, address) {
+  return '/targets/' + encodeURIComponent(group) + '/' + encodeURIComponent(address) + '/explain';
+}
 function badge(text, cls) { return el('span', { class: 'badge ' + cls }, text); }
 function row(cells) { return el('tr', {}, ...cells); }
 function num(value) { return el('td', { class: 'num' }, value); }
@@ -161,7 +165,7 @@ function renderGroup(g) {
     const r = t.responses;
     const where = t.source === 'dns' ? 'dns: ' + t.discoveredBy : t.source === 'control' ? 'control port' : '';
     table.append(el('tr', { 'data-target': g.name + '/' + t.address, 'data-state': t.state },
-      el('td', {}, t.address, where ? el('div', { class: 'muted', 'data-role': 'source' }, where) : ''), state, num(t.weight), num(t.inFlight), num(t.activeConnections),
+      el('td', {}, el('a', { href: explainHref(g.name, t.address), title: 'why is this target in or out of rotation?', 'data-role': 'explain' }, t.address), where ? el('div', { class: 'muted', 'data-role': 'source' }, where) : ''), state, num(t.weight), num(t.inFlight), num(t.activeConnections),
       num(fmt(t.latencyMs, 2) + ' · ' + fmt(t.latencyEwmaMs, 2)), num(fmt(t.requestRate)),
       el('td', {}, chart(t.history.requestRate, 160, 24)),
       num(fmt(r['2xx']) + ' · ' + fmt(r['4xx']) + ' · ' + fmt(r['5xx'])), num(fmt(t.connectionErrorsTotal))));

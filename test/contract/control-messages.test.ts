@@ -58,6 +58,77 @@ const GROUP_STATUS: FailoverGroupStatus = {
 
 /** One request and one reply of every op, as the proto shapes describe them. */
 const EXAMPLES: Examples = {
+  explain: {
+    args: { targetGroup: 'api', address: '127.0.0.1:9001' },
+    result: {
+      atMs: 1_790_000_000_000,
+      targetGroup: 'api',
+      address: '127.0.0.1:9001',
+      slot: 3,
+      algorithm: 'least_outstanding_requests',
+      isInRotation: false,
+      because: ['outlier_ejected', 'healthy'],
+      summary: 'out of rotation: ejected by outlier detection (consecutive5xx) for another 28 s, ejection 1.',
+      state: 'healthy',
+      reason: null,
+      description: null,
+      stateSinceMs: 1_789_999_000_000,
+      healthCheck: {
+        enabled: true,
+        protocol: 'HTTP',
+        port: 'traffic-port',
+        path: '/healthz',
+        intervalMs: 10_000,
+        timeoutMs: 2_000,
+        healthyThreshold: 3,
+        unhealthyThreshold: 2,
+        matcher: '200',
+        consecutiveSuccesses: 12,
+        consecutiveFailures: 0,
+        outcomesTotal: { pass: 40, status: 1, timeout: 2, error: 0 },
+      },
+      recentChecks: [
+        {
+          atMs: 1_789_999_990_000,
+          durationMs: 3,
+          statusCode: 200,
+          outcome: 'pass',
+          reason: null,
+          description: null,
+        },
+        {
+          atMs: 1_789_999_980_000,
+          durationMs: 2_000,
+          statusCode: null,
+          outcome: 'timeout',
+          reason: 'Target.Timeout',
+          description: 'Request timed out after 2000 ms',
+        },
+      ],
+      outlier: {
+        isEjected: true,
+        ejectedUntilMs: 1_790_000_028_000,
+        multiplier: 1,
+        ejectionsTotal: 1,
+        consecutive5xx: 0,
+        consecutiveGatewayFailures: 0,
+        ejections: [
+          { atMs: 1_789_999_998_000, trigger: 'consecutive5xx', count: 5, multiplier: 1, durationMs: 30_000 },
+        ],
+      },
+      weight: { configured: 5, effective: 5 },
+      slowStart: { sinceMs: 1_789_999_900_000, untilMs: 1_790_000_020_000, percent: 60 },
+      drain: null,
+      load: { inFlight: 0, activeConnections: 2, latencyEwmaUs: null },
+      failedOverTo: null,
+      routes: [
+        { listener: 'web', rulePriority: null, targetGroup: 'api' },
+        { listener: 'web', rulePriority: 10, targetGroup: 'api-canary' },
+      ],
+      traffic: { windowMs: 300_000, requests: 120, groupRequests: 480, sharePercent: 25 },
+      transitions: [{ atMs: 1_789_999_000_000, from: 'initial', to: 'healthy', reason: null }],
+    },
+  },
   targets: {
     args: { targetGroup: 'api' },
     result: {

@@ -39,6 +39,7 @@ const SURFACE_ONLY_FOLDERS = [
   'src/failover',
   'src/health',
   'src/supervisor',
+  'src/simulate',
   'src/table',
   'src/telemetry',
   'workers/balance',
@@ -49,6 +50,7 @@ const SURFACE_ONLY_FOLDERS = [
   'workers/record',
   'workers/respond',
   'workers/route',
+  'workers/simulate',
   'workers/tls',
   'workers/upstream',
 ] as const;

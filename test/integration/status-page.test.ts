@@ -167,6 +167,21 @@ describe('status page', () => {
     await expect.poll(() => page.locator('#transitions').textContent()).toContain('healthy → unhealthy');
   });
 
+  it('links each target to its explain document, which names the target and says why it is out of rotation', async () => {
+    const down = targets[1]!;
+    const link = stateOf(down.address).locator('a[data-role="explain"]');
+    const href = await link.getAttribute('href');
+    expect(href).toBe(`/targets/web/${encodeURIComponent(down.address)}/explain`);
+    const response = await fetch(`http://${ferry.adminAddress}${href}`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      targetGroup: 'web',
+      address: down.address,
+      state: 'unhealthy',
+      because: expect.arrayContaining(['failed_health_checks']),
+    });
+  });
+
   it('logs no console errors', () => {
     expect(consoleErrors).toEqual([]);
   });

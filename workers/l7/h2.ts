@@ -160,7 +160,7 @@ export class H2Session implements LiveConnection {
     this.session = session;
     this.socket = socket;
     this.remoteAddress = unmappedAddress(socket.remoteAddress ?? '');
-    this.rec = new RequestRecord(runtime.observer, listener.listener, this.socket, this.remoteAddress);
+    this.rec = new RequestRecord(runtime.observer, listener.listener, this.socket, this.remoteAddress, true);
     this.openStreamCount = 0;
     this.idleSinceMs = runtime.nowMs;
     this.isClosed = false;
@@ -193,7 +193,13 @@ export class H2Session implements LiveConnection {
   }
 
   newRecord(): RequestRecord {
-    return new RequestRecord(this.runtime.observer, this.listener.listener, this.socket, this.remoteAddress);
+    return new RequestRecord(
+      this.runtime.observer,
+      this.listener.listener,
+      this.socket,
+      this.remoteAddress,
+      true,
+    );
   }
 
   tick(nowMs: number): void {
@@ -390,7 +396,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
       this.refuse('FERRY_ERR_PICK_NO_TARGET');
       return;
     }
-    this.rec.picked(ex.group, ex.target, ex.pickKind);
+    this.rec.picked(ex, groupIndex);
     const tls = runtime.upstreamTls.forGroup(ex.group);
     const pool = runtime.httpPools.poolFor(ex.slot, ex.target, ex.group, tls);
     this.connect(pool);

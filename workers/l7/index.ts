@@ -413,7 +413,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       return;
     }
     this.upstreamTls = this.runtime.upstreamTls.forGroup(ex.group);
-    this.rec.picked(ex.group, ex.target, ex.pickKind);
+    this.rec.picked(ex, groupIndex);
     this.upstreamHead = this.buildUpstreamHead();
     this.connect();
   }

@@ -9,7 +9,7 @@
  *
  *   accept ──> accepted()                     LISTENER_CONNECTIONS_TOTAL, ACTIVE +1
  *   readHead ─> requestStarted(req)           LISTENER_REQUESTS_TOTAL; SERVER span
- *   pick ────> picked(group, target, kind)    CLIENT span (traceparent for the upstream head)
+ *   pick ────> picked(exchange, group asked) CLIENT span (traceparent for the upstream head)
  *   connect ─> upstreamSent(slot, isNew)      STATS_NEW_CONNECTIONS_TOTAL
  *   relay ───> responseStarted(status)
  *   finish ──> finished()                     line + spans end
@@ -49,13 +49,27 @@ import {
   LISTENER_FERRY_503_TOTAL,
   LISTENER_FERRY_504_TOTAL,
   LISTENER_REQUESTS_TOTAL,
+  loadTarget,
   STATS_CONNECT_ERRORS_TOTAL,
   STATS_NEW_CONNECTIONS_TOTAL,
+  TARGET_ACTIVE_CONNECTIONS,
+  TARGET_IN_FLIGHT,
+  TARGET_LATENCY_EWMA_US,
+  TARGET_PEAK_EWMA_US,
+  TARGET_WEIGHT,
 } from '../../proto/table-layout.ts';
 import type { TopologyGroup, TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
 import { monoUs } from '../../src/shared/clock.ts';
 import type { RequestHead } from '../http/index.ts';
-import { PICK_BALANCED, PICK_FAIL_OPEN, PICK_STICKY } from '../route/index.ts';
+import {
+  PICK_BALANCED,
+  PICK_FAIL_OPEN,
+  PICK_STICKY,
+  type PickOutcome,
+  STICKY_HIT,
+  STICKY_MISS,
+  STICKY_REPICK,
+} from '../route/index.ts';
 import type { Observer } from './observer.ts';
 
 /** The rule name of a request that matched no listener rule (it took the default action); l7 reports the rule via routed(). */
@@ -77,6 +91,14 @@ function spanMs(fromUs: number, toUs: number): number | null {
 /** The 32-hex trace id of a `traceparent` value (version 00 layout), or null. */
 function traceIdOfTraceparent(value: string): string | null {
   return value.length >= 55 && value.charCodeAt(2) === 45 /* - */ ? value.slice(3, 35) : null;
+}
+
+/** `ferry.lb.sticky` / `lb.sticky`: what stickiness did. */
+function stickyName(stickyOutcome: number): string {
+  if (stickyOutcome === STICKY_HIT) return 'hit';
+  if (stickyOutcome === STICKY_MISS) return 'miss';
+  if (stickyOutcome === STICKY_REPICK) return 'repick';
+  return 'none';
 }
 
 function headerValue(req: RequestHead, name: string): string | null {
@@ -102,6 +124,23 @@ export class RequestRecord {
   private group: TopologyGroup | null;
   private target: TopologyTarget | null;
   private pickKind: number;
+  /** STICKY_* of the pick. */
+  private stickyOutcome: number;
+  /** The group the route asked for; differs from `group` after a failover. */
+  private requestedGroupIndex: number;
+  /**
+   * The picked target's score inputs, read from the table right after the
+   * pick (what the balancer saw) — only when a span records or access logs
+   * are on: integer loads into these fields, no object (STYLE H1, H4).
+   */
+  private hasLbInputs: boolean;
+  private lbInFlight: number;
+  private lbConnections: number;
+  private lbLatencyEwmaUs: number;
+  private lbPeakEwmaUs: number;
+  private lbWeight: number;
+  /** The listener is HTTP/2 (workers/l7/h2.ts): the access log's request line and the span's protocol version say 2. */
+  private readonly isHttp2: boolean;
   /** The listener rule that matched (its priority as text), or RULE_DEFAULT. */
   private rule: string;
   private attempt: number;
@@ -119,8 +158,15 @@ export class RequestRecord {
   private metricBytesIn: number;
   private metricBytesOut: number;
 
-  constructor(observer: Observer, listener: TopologyListener, socket: Socket, clientAddress: string) {
+  constructor(
+    observer: Observer,
+    listener: TopologyListener,
+    socket: Socket,
+    clientAddress: string,
+    isHttp2 = false,
+  ) {
     this.observer = observer;
+    this.isHttp2 = isHttp2;
     this.listener = listener;
     this.listenerIndex = observer.listenerIndexOf(listener);
     this.socket = socket;
@@ -134,6 +180,14 @@ export class RequestRecord {
     this.group = null;
     this.target = null;
     this.pickKind = 0;
+    this.stickyOutcome = 0;
+    this.requestedGroupIndex = -1;
+    this.hasLbInputs = false;
+    this.lbInFlight = 0;
+    this.lbConnections = 0;
+    this.lbLatencyEwmaUs = 0;
+    this.lbPeakEwmaUs = 0;
+    this.lbWeight = 0;
     this.rule = RULE_DEFAULT;
     this.attempt = 0;
     this.targetStatus = 0;
@@ -179,6 +233,9 @@ export class RequestRecord {
     this.group = null;
     this.target = null;
     this.pickKind = 0;
+    this.stickyOutcome = 0;
+    this.requestedGroupIndex = -1;
+    this.hasLbInputs = false;
     this.rule = RULE_DEFAULT;
     this.attempt = 0;
     this.targetStatus = 0;
@@ -211,7 +268,7 @@ export class RequestRecord {
       'server.port': this.listener.port,
       'client.address': this.socket.remoteAddress ?? '',
       'client.port': this.socket.remotePort ?? 0,
-      'network.protocol.version': req.versionMinor === 0 ? '1.0' : '1.1',
+      'network.protocol.version': this.isHttp2 ? '2' : req.versionMinor === 0 ? '1.0' : '1.1',
       'user_agent.original': headerValue(req, 'user-agent') ?? '',
       'ferry.listener': this.listener.name,
       'ferry.rule': RULE_DEFAULT,
@@ -230,20 +287,80 @@ export class RequestRecord {
   }
 
   // === pick ===
-  /** A target was picked in `group` (the group that served: the standby after failover). */
-  picked(group: TopologyGroup | null, target: TopologyTarget, pickKind: number): void {
+  /**
+   * A target was picked: `out` is the exchange the one pick entry point
+   * (Router.pick) wrote, `requestedGroupIndex` the group the route asked for
+   * (the serving group differs after a failover). With a recording span or
+   * access logs on, the picked target's score inputs are read from the table
+   * now (what the balancer saw, before this request's in-flight count is
+   * taken); otherwise nothing is read or built.
+   */
+  picked(out: PickOutcome, requestedGroupIndex: number): void {
+    const group = out.group;
+    const target = out.target!;
     this.group = group;
     this.target = target;
-    this.pickKind = pickKind;
+    this.pickKind = out.pickKind;
+    this.stickyOutcome = out.stickyOutcome;
+    this.requestedGroupIndex = requestedGroupIndex;
     const tracing = this.observer.tracing;
     const server = this.serverSpan;
+    const isSpanRecording = tracing !== null && server !== null && tracing.isRecording(server);
+    this.hasLbInputs = isSpanRecording || this.logger !== null;
+    if (this.hasLbInputs) {
+      const view = this.observer.view;
+      const slot = out.slot;
+      this.lbInFlight = loadTarget(view, slot, TARGET_IN_FLIGHT);
+      this.lbConnections = loadTarget(view, slot, TARGET_ACTIVE_CONNECTIONS);
+      this.lbLatencyEwmaUs = loadTarget(view, slot, TARGET_LATENCY_EWMA_US);
+      this.lbPeakEwmaUs = loadTarget(view, slot, TARGET_PEAK_EWMA_US);
+      this.lbWeight = loadTarget(view, slot, TARGET_WEIGHT);
+    }
     if (tracing === null || server === null) return;
     const groupName = group?.name ?? '';
     const algorithm = group?.algorithm ?? '';
-    const reason = pickReasonOf(pickKind, algorithm) ?? '';
+    const reason = pickReasonOf(this.pickKind, algorithm) ?? '';
     tracing.setAttribute(server, 'ferry.target_group', groupName);
     tracing.setAttribute(server, 'ferry.target', target.id);
+    if (isSpanRecording) tracing.setAttributes(server, this.lbAttributes(algorithm, reason));
     this.startClientSpan(tracing, server, groupName, algorithm, reason);
+  }
+
+  /** The `ferry.lb.*` attributes of the SERVER span (docs/observability.md); built only while it records. */
+  private lbAttributes(algorithm: string, reason: string): Record<string, string | number | boolean> {
+    const group = this.group;
+    return {
+      'ferry.lb.algorithm': algorithm,
+      'ferry.lb.pick': reason,
+      'ferry.lb.sticky': stickyName(this.stickyOutcome),
+      'ferry.lb.candidates': group?.members.length ?? 0,
+      'ferry.lb.failover': group !== null && group.groupIndex !== this.requestedGroupIndex,
+      'ferry.lb.fail_open': this.pickKind === PICK_FAIL_OPEN,
+      'ferry.lb.target.in_flight': this.lbInFlight,
+      'ferry.lb.target.connections': this.lbConnections,
+      'ferry.lb.target.latency_ewma_us': this.lbLatencyEwmaUs,
+      'ferry.lb.target.peak_ewma_us': this.lbPeakEwmaUs,
+      'ferry.lb.target.weight': this.lbWeight,
+    };
+  }
+
+  /** The access-log line's `lb` object: the same facts as the span's `ferry.lb.*`; built only for a line written. */
+  private lbField(): Record<string, string | number | boolean> | null {
+    const group = this.group;
+    if (group === null || this.target === null || !this.hasLbInputs) return null;
+    return {
+      algorithm: group.algorithm,
+      pick: pickReasonOf(this.pickKind, group.algorithm) ?? '',
+      sticky: stickyName(this.stickyOutcome),
+      candidates: group.members.length,
+      failover: group.groupIndex !== this.requestedGroupIndex,
+      failOpen: this.pickKind === PICK_FAIL_OPEN,
+      inFlight: this.lbInFlight,
+      connections: this.lbConnections,
+      latencyEwmaUs: this.lbLatencyEwmaUs,
+      peakEwmaUs: this.lbPeakEwmaUs,
+      weight: this.lbWeight,
+    };
   }
 
   /** `traceparent`/`tracestate` lines for the upstream head ('' without tracing). */
@@ -415,6 +532,7 @@ export class RequestRecord {
       tlsCipher: tls === null ? null : (tls.getCipher()?.name ?? null),
       traceId: this.traceId,
       rule: req === null ? null : this.rule,
+      lb: this.lbField(),
       code,
       phase: this.phase(code),
     };
@@ -422,7 +540,7 @@ export class RequestRecord {
 
   /** ALB's `request` field: method, absolute URL, protocol. */
   private requestLine(req: RequestHead): string {
-    const version = req.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
+    const version = this.isHttp2 ? 'HTTP/2.0' : req.versionMinor === 0 ? 'HTTP/1.0' : 'HTTP/1.1';
     const url = req.target.startsWith('/') ? `${this.scheme}://${req.host}${req.target}` : req.target;
     return `${req.method} ${url} ${version}`;
   }

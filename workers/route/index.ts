@@ -9,7 +9,17 @@
 export { ACTION_FIXED_RESPONSE, ACTION_FORWARD, CidrTable, type CompiledAction } from './compile.ts';
 export { FLOW_PROTOCOL_TCP, FLOW_PROTOCOL_UDP, FlowTuple, flowKeyHash } from './flow-tuple.ts';
 export { matchCidr, matchListener, matchSni } from './match.ts';
-export { PICK_BALANCED, PICK_FAIL_OPEN, PICK_NONE, PICK_STICKY, type PickOutcome } from './pick.ts';
+export {
+  PICK_BALANCED,
+  PICK_FAIL_OPEN,
+  PICK_NONE,
+  PICK_STICKY,
+  type PickOutcome,
+  STICKY_HIT,
+  STICKY_MISS,
+  STICKY_NONE,
+  STICKY_REPICK,
+} from './pick.ts';
 export { Router } from './router.ts';
 export { isSourceAllowed, refuseSource, SourceFilter, SourceFilters } from './source-filter.ts';
 export { ExchangeCookies } from './sticky.ts';

@@ -23,6 +23,12 @@ export const PICK_FAIL_OPEN = 2;
 /** The target a valid stickiness cookie named (workers/route/router.ts). */
 export const PICK_STICKY = 3;
 
+/** How stickiness decided (for spans and logs): not sticky, cookie honoured, no cookie, cookie's target gone. */
+export const STICKY_NONE = 0;
+export const STICKY_HIT = 1;
+export const STICKY_MISS = 2;
+export const STICKY_REPICK = 3;
+
 /** The fields a pick writes. Implemented by workers/upstream/exchange.ts. */
 export interface PickOutcome {
   /** The picked slot, or NO_SLOT. */
@@ -33,6 +39,8 @@ export interface PickOutcome {
   group: TopologyGroup | null;
   /** PICK_* */
   pickKind: number;
+  /** STICKY_*: what stickiness did (STICKY_NONE when the serving group is not sticky). */
+  stickyOutcome: number;
   /** Stickiness cookies the response must set (HTTP only; TCP flows leave them empty). */
   readonly cookies: ExchangeCookies;
 }

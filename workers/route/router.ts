@@ -45,7 +45,14 @@ import type { RequestHead, ResponseHead } from '../http/index.ts';
 import { type CompiledAction, CompiledListener } from './compile.ts';
 import { type FlowTuple, flowKeyHash } from './flow-tuple.ts';
 import { requestKeyHash } from './hash-key.ts';
-import { PICK_STICKY, type PickOutcome } from './pick.ts';
+import {
+  PICK_STICKY,
+  type PickOutcome,
+  STICKY_HIT,
+  STICKY_MISS,
+  STICKY_NONE,
+  STICKY_REPICK,
+} from './pick.ts';
 import {
   type ExchangeCookies,
   pushStickyResponseCookies,
@@ -206,6 +213,7 @@ export class Router {
     const codec = this.codec;
     const routeTo = loadGroup(view, groupIndex, GROUP_ROUTE_TO);
     const sticky = this.stickyGroups[routeTo] ?? null;
+    out.stickyOutcome = STICKY_NONE;
     if (sticky === null || codec === null || req === null)
       return groups.balance(out, groupIndex, keyHash, nowMs);
 
@@ -233,6 +241,7 @@ export class Router {
         addGroup(view, routeTo, GROUP_STICKY_HITS_TOTAL, 1);
         out.group = groups.group(routeTo) ?? null;
         groups.picked(out, slot, PICK_STICKY);
+        out.stickyOutcome = STICKY_HIT;
         cookies.bindTarget(sticky, slot, generation, session);
         return slot;
       }
@@ -240,6 +249,7 @@ export class Router {
     }
     const slot = groups.balance(out, groupIndex, keyHash, nowMs);
     addGroup(view, routeTo, counter, 1);
+    out.stickyOutcome = counter === GROUP_STICKY_REPICKS_TOTAL ? STICKY_REPICK : STICKY_MISS;
     if (slot === NO_SLOT) return NO_SLOT;
     const generation = loadTarget(view, slot, TARGET_GENERATION);
     if (!isApp || counter === GROUP_STICKY_REPICKS_TOTAL)

@@ -29,7 +29,7 @@ import type { TopologyGroup, TopologyTarget } from '../../proto/thread-messages.
 import { monoUs } from '../../src/shared/clock.ts';
 import { UPSTREAM_CONNECT_TIMEOUT_MS, UPSTREAM_RESPONSE_TIMEOUT_MS } from '../../src/shared/limits.ts';
 import { recordExchange } from '../record/index.ts';
-import { ExchangeCookies, PICK_NONE, type PickOutcome } from '../route/index.ts';
+import { ExchangeCookies, PICK_NONE, type PickOutcome, STICKY_NONE } from '../route/index.ts';
 
 export class Exchange implements PickOutcome {
   private readonly view: TableView;
@@ -38,6 +38,7 @@ export class Exchange implements PickOutcome {
   target: TopologyTarget | null;
   group: TopologyGroup | null;
   pickKind: number;
+  stickyOutcome: number;
   readonly cookies: ExchangeCookies;
   /** True between take() and drop(): this exchange holds one TARGET_IN_FLIGHT on `slot`. */
   private isInFlight: boolean;
@@ -51,6 +52,7 @@ export class Exchange implements PickOutcome {
     this.target = null;
     this.group = null;
     this.pickKind = PICK_NONE;
+    this.stickyOutcome = STICKY_NONE;
     this.cookies = new ExchangeCookies();
     this.isInFlight = false;
     this.dispatchUs = 0;
@@ -62,6 +64,7 @@ export class Exchange implements PickOutcome {
     this.target = null;
     this.group = null;
     this.pickKind = PICK_NONE;
+    this.stickyOutcome = STICKY_NONE;
     this.cookies.reset();
   }
 

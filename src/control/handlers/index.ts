@@ -9,6 +9,7 @@ import type { ControlOp } from '../../../proto/control/messages.ts';
 import type { ControlHandler } from '../context.ts';
 import { deregisterHandler } from './deregister.ts';
 import { drainHandler } from './drain.ts';
+import { explainHandler } from './explain.ts';
 import { failbackHandler } from './failback.ts';
 import { failoverHandler } from './failover.ts';
 import { failoverStatusHandler } from './failover-status.ts';
@@ -21,6 +22,7 @@ import { targetsHandler } from './targets.ts';
 import { undrainHandler } from './undrain.ts';
 
 export { parseArgs } from './args.ts';
+export { type ExplainSources, explainReport } from './explain.ts';
 export type { ControlCounters } from './stats.ts';
 
 /** Every op's handler, by op name. A test checks the keys equal CONTROL_OPS. */
@@ -37,4 +39,5 @@ export const CONTROL_HANDLERS: ReadonlyMap<ControlOp, ControlHandler> = new Map<
   ['reload', reloadHandler as ControlHandler],
   ['stats', statsHandler as ControlHandler],
   ['undrain', undrainHandler as ControlHandler],
+  ['explain', explainHandler as ControlHandler],
 ]);

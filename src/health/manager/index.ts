@@ -25,7 +25,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { DiscoveryStatus } from '../../../proto/control/messages.ts';
+import type { DiscoveryStatus, ExplainResult } from '../../../proto/control/messages.ts';
 import {
   loadTarget,
   TARGET_STATE,
@@ -40,12 +40,13 @@ import { assert } from '../../shared/assert.ts';
 import { type Clock, type ClockTimer, REAL_CLOCK } from '../../shared/clock.ts';
 import type { TablePlan, TableTarget, TableWriter } from '../../table/index.ts';
 import type { CheckResult } from '../checker.ts';
-import { HEALTH_TICK_MS } from '../limits.ts';
+import { HEALTH_CHECK_HISTORY_MAX, HEALTH_TICK_MS } from '../limits.ts';
 import { failureReason } from '../reasons.ts';
 import { judge } from '../thresholds.ts';
 import type { HealthContext } from './context.ts';
 import { DrainTracker } from './drains.ts';
 import type { DeregisterOutcome, HealthEvents } from './events.ts';
+import { type ExplainInputs, explainTarget } from './explain.ts';
 import { OutlierEjector } from './outliers.ts';
 import type { GroupPolicy } from './policy.ts';
 import { isCheckedState, refOf, type TargetRecord, TargetRegistry } from './registry.ts';
@@ -62,8 +63,9 @@ export type {
   TargetRef,
   TransitionEvent,
 } from './events.ts';
+export type { ExplainInputs } from './explain.ts';
 export { type GroupPolicy, policiesFromConfig } from './policy.ts';
-export type { LastCheck, TransitionRecord } from './registry.ts';
+export type { CheckOutcomeTotals, EjectionRecord, LastCheck, TransitionRecord } from './registry.ts';
 export { findTargetStatus, type GroupStatus, type TargetStatus, type TargetsReport } from './report.ts';
 
 export interface HealthManagerOptions {
@@ -212,6 +214,19 @@ export class HealthManager extends EventEmitter<HealthEvents> {
     return record === undefined ? undefined : targetStatus(this.context, record, clock.nowMs());
   }
 
+  /**
+   * Why one target is (not) in rotation (explain.ts), from the same report
+   * as `report()`; undefined when the group or target is not registered.
+   */
+  explain(targetGroup: string, address: string, inputs: ExplainInputs): ExplainResult | undefined {
+    const report = this.report();
+    const group = report.targetGroups.find((candidate) => candidate.name === targetGroup);
+    const target = group?.targets.find((candidate) => candidate.address === address);
+    return group === undefined || target === undefined
+      ? undefined
+      : explainTarget(target, group, inputs, report.atMs);
+  }
+
   /** Every group and its targets, in config order; draining targets of removed groups come last. */
   report(): TargetsReport {
     return buildReport(this.context, this.context.clock.nowMs());
@@ -280,6 +295,7 @@ export class HealthManager extends EventEmitter<HealthEvents> {
     const isPass = result.outcome === 'pass';
     const failure = failureReason(result);
     record.checksTotal++;
+    record.checkOutcomesTotal[result.outcome]++;
     record.lastCheck = {
       atMs: startedMs,
       durationMs: result.durationMs,
@@ -287,6 +303,8 @@ export class HealthManager extends EventEmitter<HealthEvents> {
       outcome: result.outcome,
       reason: failure,
     };
+    if (record.recentChecks.length === HEALTH_CHECK_HISTORY_MAX) record.recentChecks.shift();
+    record.recentChecks.push(record.lastCheck);
     const judged = judge(record.state, record.streak, isPass, policy.healthCheck);
     record.streak = judged.streak;
     this.emit('check', refOf(record), result);

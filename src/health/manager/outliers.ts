@@ -15,6 +15,7 @@ import {
   TARGET_CONSECUTIVE_GATEWAY_FAILURES,
   TARGET_STATE_DRAINING,
 } from '../../../proto/table-layout.ts';
+import { HEALTH_EJECTION_HISTORY_MAX } from '../limits.ts';
 import { ejectionCap, ejectionDurationMs, ejectionTrigger } from '../outlier.ts';
 import type { HealthContext } from './context.ts';
 import { isRoutableState, refOf, type TargetRecord } from './registry.ts';
@@ -67,6 +68,14 @@ export class OutlierEjector {
       context.table.setEjected(slot, true);
       ejected++;
       const count = trigger === 'consecutive5xx' ? count5xx : countGateway;
+      if (outlier.history.length === HEALTH_EJECTION_HISTORY_MAX) outlier.history.shift();
+      outlier.history.push({
+        atMs: nowMs,
+        trigger,
+        count,
+        multiplier: outlier.multiplier,
+        durationMs: outlier.ejectedUntilMs - nowMs,
+      });
       context.log.warn(
         {
           targetGroup: group,

@@ -38,6 +38,27 @@ export interface LastCheck {
   readonly reason: HealthReason | null;
 }
 
+/** Checks by outcome since the record was made (never reset while it lives: what `/metrics` counts). */
+export interface CheckOutcomeTotals {
+  pass: number;
+  status: number;
+  timeout: number;
+  error: number;
+}
+
+/** One outlier ejection, as `explain` shows it. */
+export interface EjectionRecord {
+  /** Epoch ms of the ejection. */
+  readonly atMs: number;
+  readonly trigger: EjectionTrigger;
+  /** Consecutive failures the workers had counted. */
+  readonly count: number;
+  /** The multiplier it was ejected with (1 = baseEjectionTime; the backoff). */
+  readonly multiplier: number;
+  /** How long it was ejected for (baseEjectionTime × multiplier, capped). */
+  readonly durationMs: number;
+}
+
 export interface TransitionRecord {
   readonly atMs: number;
   readonly from: TargetStateName | null;
@@ -61,6 +82,8 @@ export interface OutlierState {
   multiplier: number;
   ejectionsTotal: number;
   lastTrigger: EjectionTrigger | null;
+  /** The last HEALTH_EJECTION_HISTORY_MAX ejections, oldest first. */
+  readonly history: EjectionRecord[];
   /** Epoch ms from which the multiplier decays by one per baseEjectionTime. */
   multiplierSinceMs: number;
 }
@@ -91,6 +114,9 @@ export interface TargetRecord {
   streak: Streak;
   checksTotal: number;
   lastCheck: LastCheck | null;
+  /** The last HEALTH_CHECK_HISTORY_MAX checks, oldest first. */
+  readonly recentChecks: LastCheck[];
+  readonly checkOutcomesTotal: CheckOutcomeTotals;
   readonly schedule: CheckSchedule;
   readonly outlier: OutlierState;
   readonly slowStart: SlowStartState;
@@ -133,6 +159,8 @@ export class TargetRegistry {
       streak: { successes: 0, failures: 0 },
       checksTotal: 0,
       lastCheck: null,
+      recentChecks: [],
+      checkOutcomesTotal: { pass: 0, status: 0, timeout: 0, error: 0 },
       schedule: { timer: null, epoch: 0, isQueued: false },
       outlier: {
         isEjected: false,
@@ -140,6 +168,7 @@ export class TargetRegistry {
         multiplier: 0,
         ejectionsTotal: 0,
         lastTrigger: null,
+        history: [],
         multiplierSinceMs: nowMs,
       },
       slowStart: { isExempt: isSlowStartExempt, sinceMs: null, untilMs: 0 },

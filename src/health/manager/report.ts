@@ -29,7 +29,13 @@ import type { EjectionTrigger } from '../outlier.ts';
 import { type HealthReason, stateName, type TargetStateName } from '../reasons.ts';
 import type { HealthContext } from './context.ts';
 import type { GroupPolicy } from './policy.ts';
-import type { LastCheck, TargetRecord, TransitionRecord } from './registry.ts';
+import type {
+  CheckOutcomeTotals,
+  EjectionRecord,
+  LastCheck,
+  TargetRecord,
+  TransitionRecord,
+} from './registry.ts';
 
 /** A target's health and load, as every view of targets shows it. */
 export interface TargetStatus {
@@ -43,7 +49,12 @@ export interface TargetStatus {
   readonly lastCheck: LastCheck | null;
   readonly consecutiveSuccesses: number;
   readonly consecutiveFailures: number;
+  /** Checks since the target last (re-)entered checking: ELB's threshold counting starts again there. */
   readonly checksTotal: number;
+  /** Checks by outcome since registration, never reset: `ferry_target_health_checks_total` exports these. */
+  readonly checkOutcomesTotal: Readonly<CheckOutcomeTotals>;
+  /** The last HEALTH_CHECK_HISTORY_MAX checks, oldest first. */
+  readonly recentChecks: readonly LastCheck[];
   readonly transitions: readonly TransitionRecord[];
   readonly weight: { readonly configured: number; readonly effective: number };
   readonly slowStart: { readonly sinceMs: number; readonly untilMs: number; readonly percent: number } | null;
@@ -53,6 +64,8 @@ export interface TargetStatus {
     readonly ejectionsTotal: number;
     readonly multiplier: number;
     readonly lastTrigger: EjectionTrigger | null;
+    /** The last HEALTH_EJECTION_HISTORY_MAX ejections, oldest first. */
+    readonly history: readonly EjectionRecord[];
     readonly consecutive5xx: number;
     readonly consecutiveGatewayFailures: number;
   };
@@ -156,6 +169,8 @@ export function targetStatus(context: HealthContext, record: TargetRecord, nowMs
     consecutiveSuccesses: record.streak.successes,
     consecutiveFailures: record.streak.failures,
     checksTotal: record.checksTotal,
+    checkOutcomesTotal: { ...record.checkOutcomesTotal },
+    recentChecks: [...record.recentChecks],
     transitions: [...record.transitions],
     weight: { configured: target.configuredWeight, effective: loadTarget(view, slot, TARGET_WEIGHT) },
     slowStart:
@@ -172,6 +187,7 @@ export function targetStatus(context: HealthContext, record: TargetRecord, nowMs
       ejectionsTotal: record.outlier.ejectionsTotal,
       multiplier: record.outlier.multiplier,
       lastTrigger: record.outlier.lastTrigger,
+      history: [...record.outlier.history],
       consecutive5xx: loadTarget(view, slot, TARGET_CONSECUTIVE_5XX),
       consecutiveGatewayFailures: loadTarget(view, slot, TARGET_CONSECUTIVE_GATEWAY_FAILURES),
     },

@@ -109,11 +109,18 @@ function topologyWith(appMembers: readonly Member[]): Topology {
 /** A health manager's surface as Telemetry uses it: events and a report. */
 function fakeHealth(): HealthManager {
   const emitter = new EventEmitter();
-  const target = (address: string, slot: number, state: string, sinceMs: number) => ({
+  const target = (
+    address: string,
+    slot: number,
+    state: string,
+    sinceMs: number,
+    checkOutcomesTotal: Record<CheckResult['outcome'], number>,
+  ) => ({
     targetGroup: 'app',
     address,
     slot,
     state,
+    checkOutcomesTotal,
     reason:
       state === 'unhealthy'
         ? { code: 'Target.Timeout', description: 'Request timed out', statusCode: null, cause: null }
@@ -132,11 +139,27 @@ function fakeHealth(): HealthManager {
         isInUse: true,
         failOpen: true,
         targets: [
-          target('a:1', 0, 'healthy', EPOCH_MS - 60_000),
-          target('b:2', 2, 'unhealthy', EPOCH_MS - 30_000),
+          target('a:1', 0, 'healthy', EPOCH_MS - 60_000, { pass: 2, status: 0, timeout: 0, error: 0 }),
+          target('b:2', 2, 'unhealthy', EPOCH_MS - 30_000, { pass: 0, status: 1, timeout: 1, error: 0 }),
         ],
       },
-      { name: 'standby', isInUse: false, failOpen: false, targets: [] },
+      {
+        name: 'standby',
+        isInUse: false,
+        failOpen: false,
+        targets: [
+          {
+            ...target('c:3', 1, 'unavailable', EPOCH_MS - 90_000, {
+              pass: 0,
+              status: 0,
+              timeout: 0,
+              error: 1,
+            }),
+            targetGroup: 'standby',
+            transitions: [],
+          },
+        ],
+      },
     ],
   };
   return Object.assign(emitter, { report: () => report }) as unknown as HealthManager;
@@ -153,10 +176,6 @@ function ejection(isEjected: boolean): EjectionEvent {
     ejections: 1,
     untilMs: null,
   };
-}
-
-function checkResult(outcome: CheckResult['outcome']): CheckResult {
-  return { outcome, statusCode: 0, cause: null, detail: '', durationMs: 1 };
 }
 
 /** Counts into every cell the collector reads; `round` scales the values so two rounds differ. */
@@ -265,12 +284,7 @@ function setUp() {
   count(view, 2);
   vi.advanceTimersByTime(1_500);
   telemetry.collector.poll();
-  // Health events, then a scrape-time round (not a history tick).
-  health.emit('check', { targetGroup: 'app', address: 'a:1', slot: 0 }, checkResult('pass'));
-  health.emit('check', { targetGroup: 'app', address: 'a:1', slot: 0 }, checkResult('pass'));
-  health.emit('check', { targetGroup: 'app', address: 'b:2', slot: 2 }, checkResult('timeout'));
-  health.emit('check', { targetGroup: 'app', address: 'b:2', slot: 2 }, checkResult('status'));
-  health.emit('check', { targetGroup: 'standby', address: 'c:3', slot: 1 }, checkResult('error'));
+  // Ejection events (check counts come from the report), then a scrape-time round (not a history tick).
   for (const isEjected of [true, false, true]) health.emit('ejection', ejection(isEjected));
   count(view, 3);
   vi.advanceTimersByTime(250);

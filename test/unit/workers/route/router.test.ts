@@ -104,7 +104,14 @@ function cookieSet(router: Router, cookies: ExchangeCookies, name: string): stri
 
 /** A fresh pick outcome (what workers/upstream/exchange.ts carries). */
 function outcome(): PickOutcome {
-  return { slot: NO_SLOT, target: null, group: null, pickKind: PICK_NONE, cookies: new ExchangeCookies() };
+  return {
+    slot: NO_SLOT,
+    target: null,
+    group: null,
+    pickKind: PICK_NONE,
+    stickyOutcome: 0,
+    cookies: new ExchangeCookies(),
+  };
 }
 
 /** Pick once with `cookie` (or none); returns the slot, why, and the cookie the response would set. */
