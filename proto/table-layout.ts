@@ -60,7 +60,7 @@
 export const ROW_INT32 = 16;
 
 /** Bump on any change to a field's offset, meaning or unit. */
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 /** Layout version of the writer. Writer: main at allocation. Readers: workers/entry.ts, which refuses a mismatch. */
 export const HEADER_LAYOUT_VERSION = 0;
@@ -225,6 +225,10 @@ export const LISTENER_FERRY_503_TOTAL = 9;
 export const LISTENER_FERRY_504_TOTAL = 10;
 /** Connections closed at accept because the client address is not allowed (`scheme: internal`, `allowedSources`; workers/listen/source-filter.ts). Not in LISTENER_CONNECTIONS_TOTAL or _REJECTED_. */
 export const LISTENER_SOURCE_REFUSED_TOTAL = 11;
+/** Connections cut for a client deadline (issue 10): request head, request body, send (slow reader), TLS handshake. Counted against the client, never a target. */
+export const LISTENER_CLIENT_TIMEOUTS_TOTAL = 12;
+/** Connections refused at accept because the listener's or the worker's `maxConnections` was reached (issue 10). Not in LISTENER_CONNECTIONS_TOTAL. */
+export const LISTENER_LIMIT_REFUSED_TOTAL = 13;
 
 // === Ledger cells (per worker, per slot; 2 Int32 each) ===
 /** This worker's requests in flight to the slot. Writer: owning worker (Atomics.add, same moments as TARGET_IN_FLIGHT). Reader: main on worker exit. */
@@ -610,6 +614,8 @@ export const TABLE_FIELDS = {
     LISTENER_FERRY_503_TOTAL,
     LISTENER_FERRY_504_TOTAL,
     LISTENER_SOURCE_REFUSED_TOTAL,
+    LISTENER_CLIENT_TIMEOUTS_TOTAL,
+    LISTENER_LIMIT_REFUSED_TOTAL,
   },
 } as const;
 

@@ -80,6 +80,21 @@ export interface TopologyUpstreamTls {
   readonly isVerifyOn: boolean;
 }
 
+/** Client-side deadlines of an HTTP/HTTPS listener (config `listeners[].timeouts`), checked on the worker tick. */
+export interface TopologyListenerTimeouts {
+  /** From accept (or a later request's first byte) to a complete head: 408, or a quiet close if nothing came. */
+  readonly requestHeaderMs: number;
+  /** Request body: this long from its head, plus 1 s per `requestBodyMinRateBytesPerS` bytes received: 408. */
+  readonly requestBodyMs: number;
+  readonly requestBodyMinRateBytesPerS: number;
+  /** A queued write to the client must be taken whole within this time, else reset. */
+  readonly sendMs: number;
+  /** HTTPS: accept to finished handshake. */
+  readonly tlsHandshakeMs: number;
+  /** Idle keep-alive connection between requests. */
+  readonly keepAliveMs: number;
+}
+
 export interface TopologyListener {
   readonly name: string;
   readonly protocol: 'HTTP' | 'HTTPS' | 'TCP';
@@ -93,6 +108,8 @@ export interface TopologyListener {
   readonly tls: TopologyListenerTls | null;
   /** Rules, default action and source checks (workers/route, workers/listen); absent = forward everything to defaultGroupIndex from any source. */
   readonly routing?: TopologyRouting;
+  /** Client deadlines (issue 10). */
+  readonly timeouts: TopologyListenerTimeouts;
 }
 
 // === Routing and stickiness (issue 5) ===

@@ -30,8 +30,14 @@ import { WEIGHT_MAX } from '../../proto/table-layout.ts';
 import {
   DEFAULT_MAX_TARGET_GROUPS,
   DEFAULT_MAX_TARGETS,
+  HTTP_HEADER_TIMEOUT_MS,
+  HTTP_KEEP_ALIVE_TIMEOUT_MS,
+  HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S,
+  HTTP_REQUEST_BODY_TIMEOUT_MS,
+  HTTP_SEND_TIMEOUT_MS,
   MAX_WORKERS,
   SHUTDOWN_GRACE_MS,
+  TLS_HANDSHAKE_TIMEOUT_MS,
   UPSTREAM_CONNECT_TIMEOUT_MS,
   UPSTREAM_RESPONSE_TIMEOUT_MS,
 } from '../shared/limits.ts';
@@ -397,6 +403,52 @@ const targetGroupSchema = z
   }));
 
 // === Listeners ===
+/**
+ * Client-side deadlines of an HTTP/HTTPS listener (issue 10). Each is checked
+ * by the worker's coarse tick, so it may fire up to one tick (250 ms) late.
+ * Every one of them is the client's fault: it is counted on the listener and
+ * never against a target (no outlier or response-time penalty).
+ */
+const listenerTimeoutsSchema = z
+  .strictObject({
+    requestHeader: durationField(1, 10 * MS_PER_MIN)
+      .prefault(formatDurationMs(HTTP_HEADER_TIMEOUT_MS))
+      .describe(
+        'Time from accept (and from the first byte of each later request) to a complete request head; beyond it 408 FERRY_ERR_HTTP_HEADER_TIMEOUT, or a quiet close when the connection sent nothing.',
+      ),
+    requestBody: durationField(1, 24 * MS_PER_H)
+      .prefault(formatDurationMs(HTTP_REQUEST_BODY_TIMEOUT_MS))
+      .describe(
+        'Time a request body gets, counted from its head and extended by one second per `requestBodyMinRate` bytes received; beyond it 408 FERRY_ERR_HTTP_BODY_TIMEOUT.',
+      ),
+    requestBodyMinRate: integerIn(0, 1_000_000_000)
+      .default(HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S)
+      .describe(
+        'Bytes per second of request body that earn one more second of `requestBody` time (Apache MinRate); 0 = the body gets `requestBody` in total.',
+      ),
+    send: durationField(1, 24 * MS_PER_H)
+      .prefault(formatDurationMs(HTTP_SEND_TIMEOUT_MS))
+      .describe(
+        'Time a client has to take a queued response write (at most 64 KiB); beyond it the connection is reset (FERRY_ERR_DOWNSTREAM_SEND_TIMEOUT).',
+      ),
+    tlsHandshake: durationField(1, 10 * MS_PER_MIN)
+      .prefault(formatDurationMs(TLS_HANDSHAKE_TIMEOUT_MS))
+      .describe(
+        'HTTPS: time from accept to a finished TLS handshake; beyond it the connection is closed (FERRY_ERR_TLS_HANDSHAKE_TIMEOUT).',
+      ),
+    keepAlive: durationField(1, 24 * MS_PER_H)
+      .prefault(formatDurationMs(HTTP_KEEP_ALIVE_TIMEOUT_MS))
+      .describe('Time an idle keep-alive connection is kept between requests.'),
+  })
+  .transform((timeouts) => ({
+    requestHeaderMs: timeouts.requestHeader,
+    requestBodyMs: timeouts.requestBody,
+    requestBodyMinRateBytesPerS: timeouts.requestBodyMinRate,
+    sendMs: timeouts.send,
+    tlsHandshakeMs: timeouts.tlsHandshake,
+    keepAliveMs: timeouts.keepAlive,
+  }));
+
 const listenerSchema = z
   .strictObject({
     name: nameField('name').describe('Unique name, used in logs, metrics and the control port.'),
@@ -420,6 +472,9 @@ const listenerSchema = z
     certificates: certificatesField,
     sslPolicy: sslPolicyField,
     mutualAuthentication: mutualAuthenticationField,
+    timeouts: listenerTimeoutsSchema
+      .prefault({})
+      .describe('Deadlines for slow and idle clients (HTTP and HTTPS listeners).'),
   })
   .transform((listener) => ({
     name: listener.name,
@@ -437,6 +492,7 @@ const listenerSchema = z
     forwardTargetGroups: forwardTargetGroups(listener.rules, listener.defaultAction),
     /** certificates, sslPolicy, mutualAuthentication: filled for HTTPS, empty otherwise (tls-schema.ts). */
     ...listenerTlsOutput(listener),
+    timeouts: listener.timeouts,
   }));
 
 // === Top level ===

@@ -20,6 +20,22 @@ export const HTTP_HEADER_TIMEOUT_MS = 10_000;
 /** Idle keep-alive downstream connection lifetime. */
 export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 60_000;
 /**
+ * Request body deadline (issue 10, Apache's `RequestReadTimeout body=20,MinRate=500`):
+ * the body must arrive within HTTP_REQUEST_BODY_TIMEOUT_MS, extended by one second
+ * for every HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S bytes received; 408 beyond.
+ * 300 clients trickling 1 byte every 5 s are all cut 20-21 s after their head.
+ */
+export const HTTP_REQUEST_BODY_TIMEOUT_MS = 20_000;
+export const HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S = 500;
+/**
+ * Slow readers (NGINX `send_timeout`): once a write to the client is queued
+ * (the client's kernel window is full), the client must take all of it within
+ * this time or the connection is reset. A write is at most one upstream read
+ * (UPSTREAM_READ_BUFFER_BYTES), so at the default this is a floor of about
+ * 2 KiB/s; 100 readers taking a few bytes a second are all cut within 31 s.
+ */
+export const HTTP_SEND_TIMEOUT_MS = 30_000;
+/**
  * Response bytes after the head, in the same upstream read, up to which the
  * head and they leave downstream as one latin1 string in one write (above
  * it: a corked writev of the head string and the body Buffer). Small enough
@@ -91,3 +107,13 @@ export const TLS_RELOAD_SETTLE_MS = 200;
 export const H2_CONCURRENT_STREAMS_MAX = 128;
 /** HTTP/2 downstream: upstream connections per target per worker for proxied streams (more requests queue). */
 export const H2_UPSTREAM_CONNECTIONS_MAX = 128;
+
+/** A listener's client deadlines when config says nothing (proto TopologyListenerTimeouts' shape; for tests and benches that build topologies by hand). */
+export const LISTENER_TIMEOUTS_DEFAULT = {
+  requestHeaderMs: HTTP_HEADER_TIMEOUT_MS,
+  requestBodyMs: HTTP_REQUEST_BODY_TIMEOUT_MS,
+  requestBodyMinRateBytesPerS: HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S,
+  sendMs: HTTP_SEND_TIMEOUT_MS,
+  tlsHandshakeMs: TLS_HANDSHAKE_TIMEOUT_MS,
+  keepAliveMs: HTTP_KEEP_ALIVE_TIMEOUT_MS,
+} as const;

@@ -463,6 +463,7 @@ export class TableWriter {
       isTargetHeaderOn: listener.addTargetHeader,
       ...(listener.routing === undefined ? {} : { routing: listener.routing }),
       tls: listener.tls ?? null,
+      timeouts: listener.timeouts,
     }));
     return { generation, groups, listeners, stickinessKey: this.stickinessKey };
   }

@@ -16,6 +16,7 @@ import type {
   TopologyGroup,
   TopologyHashKey,
   TopologyListener,
+  TopologyListenerTimeouts,
   TopologyListenerTls,
   TopologyUpstreamTls,
 } from '../../proto/thread-messages.ts';
@@ -58,6 +59,8 @@ export interface TableListener {
   readonly routing?: TopologyListener['routing'];
   /** TLS termination of an HTTPS listener, paths resolved; absent or null otherwise. */
   readonly tls?: TopologyListenerTls | null;
+  /** Client deadlines, passed through to the workers. */
+  readonly timeouts: TopologyListenerTimeouts;
 }
 
 export interface TablePlan {
@@ -122,6 +125,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
         internalSources: listener.internalSources,
       },
       tls: listenerTlsPlan(snapshot, listener),
+      timeouts: listener.timeouts,
     })),
   };
 }

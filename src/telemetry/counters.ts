@@ -36,12 +36,14 @@ import {
   HISTOGRAM_SUM_100US,
   LISTENER_BYTES_IN_TOTAL,
   LISTENER_BYTES_OUT_TOTAL,
+  LISTENER_CLIENT_TIMEOUTS_TOTAL,
   LISTENER_CONNECTIONS_TOTAL,
   LISTENER_FERRY_4XX_TOTAL,
   LISTENER_FERRY_5XX_TOTAL,
   LISTENER_FERRY_502_TOTAL,
   LISTENER_FERRY_503_TOTAL,
   LISTENER_FERRY_504_TOTAL,
+  LISTENER_LIMIT_REFUSED_TOTAL,
   LISTENER_REJECTED_CONNECTIONS_TOTAL,
   LISTENER_REQUESTS_TOTAL,
   loadGroup,
@@ -204,6 +206,8 @@ export const LISTENER_COUNTERS = [
   { key: 'generated502', field: LISTENER_FERRY_502_TOTAL },
   { key: 'generated503', field: LISTENER_FERRY_503_TOTAL },
   { key: 'generated504', field: LISTENER_FERRY_504_TOTAL },
+  { key: 'clientTimeouts', field: LISTENER_CLIENT_TIMEOUTS_TOTAL },
+  { key: 'limitRefused', field: LISTENER_LIMIT_REFUSED_TOTAL },
 ] as const satisfies readonly CounterRow[];
 
 /** Position of each listener counter in a listener snapshot and in ListenerSeries.totals. */

@@ -42,6 +42,8 @@ const KNOWN_LAYOUT_HASHES: Readonly<Record<number, string>> = {
   2: 'f855bf4ecc729727',
   // Sticky-session counters per group and LISTENER_SOURCE_REFUSED_TOTAL (issue 5).
   3: '7fc5aea8bebba5c7',
+  // LISTENER_CLIENT_TIMEOUTS_TOTAL and LISTENER_LIMIT_REFUSED_TOTAL (issue 10: slow clients, connection limits).
+  4: 'cfb8b2310108cdf0',
 };
 
 const CACHE_LINE_BYTES = 64;

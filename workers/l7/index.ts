@@ -59,13 +59,9 @@
 import type { Socket } from 'node:net';
 import type { ErrorCode } from '../../proto/error-codes.ts';
 import { addWorker, NO_SLOT, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
+import type { TopologyListenerTimeouts } from '../../proto/thread-messages.ts';
 import { unmappedAddress } from '../../src/shared/ip.ts';
-import {
-  HTTP_HEAD_BYTES_MAX,
-  HTTP_HEADER_TIMEOUT_MS,
-  HTTP_KEEP_ALIVE_TIMEOUT_MS,
-  INLINE_BODY_BYTES_MAX,
-} from '../../src/shared/limits.ts';
+import { HTTP_HEAD_BYTES_MAX, INLINE_BODY_BYTES_MAX } from '../../src/shared/limits.ts';
 import {
   BODY_CHUNKED,
   BODY_LENGTH,
@@ -103,14 +99,6 @@ const PHASE_RESPONSE = 2;
 /** After a 101: raw bytes both ways. */
 const PHASE_TUNNEL = 3;
 const PHASE_CLOSED = 4;
-
-/**
- * After Ferry ends its side of a downstream connection, the time the client
- * gets to read what is queued and close its own side before the socket is
- * destroyed: a half-open client must not hold a connection (and a drain)
- * forever. The same bound a client has to send a head.
- */
-const DOWNSTREAM_LINGER_MS = HTTP_HEADER_TIMEOUT_MS;
 
 /** True when `name` is listed in a Connection header's tokens (also hop-by-hop). */
 function isConnectionToken(tokens: string, name: string): boolean {
@@ -222,9 +210,18 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private isCloseAfterResponse: boolean;
 
   // --- the single deadline the tick checks ---
+  /** The listener's client deadlines (config `timeouts`; issue 10). */
+  private readonly timeouts: TopologyListenerTimeouts;
   private deadlineMs: number;
   /** Error to answer with when the deadline passes; null = close quietly (idle keep-alive). */
   private deadlineCode: ErrorCode | null;
+  /** True while the head deadline runs from accept (a new connection); false once a request was served (keep-alive). */
+  private isFirstHead: boolean;
+  /** Request body deadline: the table clock when the window opened and body bytes received since (issue 10). */
+  private bodyStartMs: number;
+  private bodyBytes: number;
+  /** Send deadline (slow reader): when queued downstream bytes must have drained; 0 = nothing queued. */
+  private sendDeadlineMs: number;
   /** readHead on a later tick, after Ferry answered a request itself (no recursion through pipelined requests). */
   private readonly readHeadNext: () => void;
 
@@ -254,8 +251,15 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.headText = '';
     this.isUpstreamReusable = true;
     this.isCloseAfterResponse = false;
-    this.deadlineMs = runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
+    this.timeouts = listener.listener.timeouts;
+    // The head deadline runs from accept (issue 10): a connection that sends
+    // nothing is closed quietly at it, one that sends part of a head gets 408.
+    this.deadlineMs = runtime.nowMs + this.timeouts.requestHeaderMs;
     this.deadlineCode = null;
+    this.isFirstHead = true;
+    this.bodyStartMs = 0;
+    this.bodyBytes = 0;
+    this.sendDeadlineMs = 0;
     this.readHeadNext = () => {
       if (this.phase === PHASE_HEAD) this.readHead();
     };
@@ -268,6 +272,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onDownstreamData(chunk));
     socket.on('drain', () => {
+      this.sendDeadlineMs = 0; // the client took everything queued: the send deadline starts over
       if (this.up !== null && this.phase !== PHASE_CLOSED) this.up.socket.resume();
       else if (this.phase === PHASE_HEAD) this.socket.resume(); // paused by answerLocally
     });
@@ -308,11 +313,13 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     const consumed = parseRequestHead(pending, 0, pending.length, this.req);
     if (consumed === NEED_MORE) {
       if (this.deadlineCode !== 'FERRY_ERR_HTTP_HEADER_TIMEOUT') {
-        this.deadlineMs = this.runtime.nowMs + HTTP_HEADER_TIMEOUT_MS;
+        // A new connection's head deadline already runs from accept; a keep-alive one's starts now.
+        if (!this.isFirstHead) this.deadlineMs = this.runtime.nowMs + this.timeouts.requestHeaderMs;
         this.deadlineCode = 'FERRY_ERR_HTTP_HEADER_TIMEOUT';
       }
       return;
     }
+    this.isFirstHead = false;
     if (consumed < 0) {
       const code: ErrorCode =
         consumed === PARSE_ERR_TOO_LARGE
@@ -396,7 +403,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     const isFlushed =
       typeof response === 'string' ? socket.write(response, 'latin1') : socket.write(response);
     if (!isFlushed) socket.pause(); // the 'drain' handler resumes reading
-    this.deadlineMs = this.runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
+    this.deadlineMs = this.runtime.nowMs + this.timeouts.keepAliveMs;
     this.deadlineCode = null;
     if (this.pending !== null) process.nextTick(this.readHeadNext);
   }
@@ -476,6 +483,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     } else if (this.pending !== null) {
       const body = this.pending;
       this.pending = null;
+      this.openBodyWindow();
       this.forwardBody(body);
     } else if (
       this.req.bodyKind === BODY_NONE ||
@@ -484,6 +492,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       // `Content-Length: 0` too: no body byte will come to finish it, and
       // waiting would close the connection after every such request.
       this.finishRequest(null);
+    } else {
+      this.openBodyWindow();
     }
     if (isCorked) up.socket.uncork();
     // Keep reading while waiting for the response, so a client abort is seen at once
@@ -515,12 +525,17 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       default:
         bodyEnd = 0;
     }
-    // The response timeout counts from the end of the request: while the body
-    // still streams, each piece of it restarts the clock (a long upload is not
-    // a slow target).
-    this.deadlineMs = this.runtime.nowMs + this.ex.responseTimeoutMs;
     if (bodyEnd === -1) {
-      if (!up.socket.write(chunk)) this.socket.pause();
+      // The body deadline (issue 10): the client must keep up the listener's
+      // minimum rate. Unless the target is the slow side: while it does not
+      // take what was written, the client is paused and the target's response
+      // timeout runs instead (onUpstreamDrain opens a new body window).
+      if (up.socket.write(chunk)) this.extendBodyWindow(chunk.length);
+      else {
+        this.socket.pause();
+        this.deadlineMs = this.runtime.nowMs + this.ex.responseTimeoutMs;
+        this.deadlineCode = 'FERRY_ERR_UPSTREAM_TIMEOUT';
+      }
       return;
     }
     if (bodyEnd > 0) up.socket.write(chunk.subarray(0, bodyEnd));
@@ -530,11 +545,40 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private finishRequest(rest: Buffer | null): void {
     this.isRequestDone = true;
     this.phase = PHASE_RESPONSE;
+    // The response timeout counts from the end of the request (a long upload is not a slow target).
+    this.deadlineMs = this.runtime.nowMs + this.ex.responseTimeoutMs;
+    this.deadlineCode = 'FERRY_ERR_UPSTREAM_TIMEOUT';
     if (rest !== null) this.pending = concat(this.pending, rest);
   }
 
+  /**
+   * Open a request-body window (issue 10, Apache's RequestReadTimeout
+   * body=…,MinRate=…): the body has `requestBodyMs` from now, plus one second
+   * per `requestBodyMinRateBytesPerS` bytes that arrive. A client below the
+   * rate gets 408 FERRY_ERR_HTTP_BODY_TIMEOUT, counted against the client.
+   */
+  private openBodyWindow(): void {
+    this.bodyStartMs = this.runtime.nowMs;
+    this.bodyBytes = 0;
+    this.deadlineMs = this.bodyStartMs + this.timeouts.requestBodyMs;
+    this.deadlineCode = 'FERRY_ERR_HTTP_BODY_TIMEOUT';
+  }
+
+  /** Count `byteCount` body bytes into the window; integer ms, no allocation. */
+  private extendBodyWindow(byteCount: number): void {
+    const rate = this.timeouts.requestBodyMinRateBytesPerS;
+    this.bodyBytes += byteCount;
+    const earnedMs = rate === 0 ? 0 : Math.floor((this.bodyBytes * 1000) / rate);
+    this.deadlineMs = this.bodyStartMs + this.timeouts.requestBodyMs + earnedMs;
+    this.deadlineCode = 'FERRY_ERR_HTTP_BODY_TIMEOUT';
+  }
+
   onUpstreamDrain(up: UpstreamSocket): void {
-    if (up === this.up && (this.phase === PHASE_BODY || this.phase === PHASE_TUNNEL)) this.socket.resume();
+    if (up !== this.up) return;
+    if (this.phase === PHASE_BODY) {
+      this.openBodyWindow(); // the target took the body: the client's clock runs again
+      this.socket.resume();
+    } else if (this.phase === PHASE_TUNNEL) this.socket.resume();
   }
 
   // === relay ===
@@ -747,7 +791,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       return;
     }
     this.phase = PHASE_HEAD;
-    this.deadlineMs = this.runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
+    this.deadlineMs = this.runtime.nowMs + this.timeouts.keepAliveMs;
     this.deadlineCode = null;
     this.socket.resume();
     if (this.pending !== null) this.readHead();
@@ -838,9 +882,15 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.socket.end();
   }
 
+  /**
+   * After Ferry ends its side, the time the client gets to read what is
+   * queued and close its own side before the socket is destroyed: a
+   * half-open client must not hold a connection (and a drain) forever. The
+   * same bound a client has to send a head.
+   */
   private startLinger(): void {
     this.phase = PHASE_CLOSED;
-    this.deadlineMs = this.runtime.nowMs + DOWNSTREAM_LINGER_MS;
+    this.deadlineMs = this.runtime.nowMs + this.timeouts.requestHeaderMs;
     this.deadlineCode = null;
   }
 
@@ -872,6 +922,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   // === deadlines and drain ===
   tick(nowMs: number): void {
     this.rec.tick();
+    if (this.isSendTooSlow(nowMs)) {
+      this.cutSlowReader();
+      return;
+    }
     if (nowMs - this.deadlineMs < 0) return;
     if (this.phase === PHASE_CLOSED) {
       // The linger is over and the client still holds its side open.
@@ -880,12 +934,53 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     }
     const code = this.deadlineCode;
     if (code === null) {
+      // An idle keep-alive connection, or a new one that sent nothing (closed quietly, counted).
+      if (this.isFirstHead) this.rec.clientTimedOut();
       this.endDownstream();
     } else if (code === 'FERRY_ERR_HTTP_HEADER_TIMEOUT') {
+      this.rec.clientTimedOut();
       this.refuse(code);
+    } else if (code === 'FERRY_ERR_HTTP_BODY_TIMEOUT') {
+      // The client's fault: no gateway failure, no latency sample for the target.
+      this.rec.clientTimedOut();
+      this.failExchange(code, false);
     } else {
       this.failExchange(code, true);
     }
+  }
+
+  /**
+   * Slow reader (issue 10, NGINX send_timeout): bytes queued for the client
+   * that it has not taken whole within `timeouts.sendMs`. The 'drain' handler
+   * clears the deadline whenever the queue empties, so a client that keeps
+   * reading never meets it. Also after Ferry ended its side (linger) and in
+   * keep-alive, where the tail of a response may still be queued.
+   */
+  private isSendTooSlow(nowMs: number): boolean {
+    if (this.socket.writableLength === 0) {
+      this.sendDeadlineMs = 0;
+      return false;
+    }
+    if (this.sendDeadlineMs === 0) {
+      this.sendDeadlineMs = nowMs + this.timeouts.sendMs;
+      return false;
+    }
+    return nowMs - this.sendDeadlineMs >= 0;
+  }
+
+  /** Reset a slow reader's connection; the exchange (if any) ends without blaming its target. */
+  private cutSlowReader(): void {
+    const code: ErrorCode = 'FERRY_ERR_DOWNSTREAM_SEND_TIMEOUT';
+    this.rec.clientTimedOut();
+    const up = this.up;
+    if (up !== null) {
+      this.rec.upstreamFailed(code, this.ex.slot, false, this.isResponseHeadSent);
+      this.endExchange();
+      up.owner = null;
+      up.socket.destroy();
+    }
+    this.phase = PHASE_CLOSED;
+    rawSocketOf(this.socket).resetAndDestroy();
   }
 
   drain(): void {

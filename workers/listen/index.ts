@@ -11,9 +11,41 @@ import type { TLSSocket } from 'node:tls';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
 import { acceptTcp } from '../l4/index.ts';
 import { H2Listener, HttpConnection, ListenerRuntime } from '../l7/index.ts';
-import type { WorkerRuntime } from '../runtime.ts';
-import { TlsTerminator } from '../tls/index.ts';
+import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
+import { rawSocketOf, TlsTerminator } from '../tls/index.ts';
 import { isSourceAllowed, refuseSource, type SourceFilters } from './source-filter.ts';
+
+/**
+ * An HTTPS connection between accept and a finished handshake (issue 10):
+ * on the worker tick like every other deadline, so a client that sends
+ * nothing, or a ClientHello a byte at a time, is closed at
+ * `timeouts.tlsHandshake` and counted (LISTENER_CLIENT_TIMEOUTS_TOTAL).
+ */
+class PendingHandshake implements LiveConnection {
+  private readonly runtime: WorkerRuntime;
+  private readonly listener: TopologyListener;
+  readonly socket: net.Socket;
+  private readonly deadlineMs: number;
+
+  constructor(runtime: WorkerRuntime, listener: TopologyListener, socket: net.Socket) {
+    this.runtime = runtime;
+    this.listener = listener;
+    this.socket = socket;
+    this.deadlineMs = runtime.nowMs + listener.timeouts.tlsHandshakeMs;
+  }
+
+  tick(nowMs: number): void {
+    if (nowMs - this.deadlineMs < 0) return;
+    this.runtime.observer.tlsHandshakeTimedOut(this.listener);
+    this.runtime.remove(this);
+    this.socket.destroy();
+  }
+
+  drain(): void {
+    this.runtime.remove(this);
+    this.socket.destroy();
+  }
+}
 
 /**
  * Bind one listener. Resolves with the server once it listens; rejects with
@@ -25,7 +57,10 @@ export function bindListener(
   listener: TopologyListener,
 ): Promise<net.Server> {
   const listenerRuntime = new ListenerRuntime(listener);
-  const terminator = listener.tls === null ? null : terminateTls(runtime, listener, listenerRuntime);
+  /** Raw sockets of this listener's handshakes in progress (HTTPS), each on the worker tick. */
+  const handshakes = new Map<net.Socket, PendingHandshake>();
+  const terminator =
+    listener.tls === null ? null : terminateTls(runtime, listener, listenerRuntime, handshakes);
   const server = net.createServer((socket) => {
     if (runtime.isDraining) {
       runtime.observer.connectionRejected(listener);
@@ -37,9 +72,16 @@ export function bindListener(
       return;
     }
     if (listener.protocol === 'TCP') acceptTcp(runtime, listener, socket);
-    else if (terminator !== null)
-      terminator.accept(socket); // HTTPS: tls, then l7 or h2
-    else new HttpConnection(runtime, listenerRuntime, socket).accept();
+    else if (terminator !== null) {
+      // HTTPS: tls (bounded by timeouts.tlsHandshake), then l7 or h2.
+      const pending = new PendingHandshake(runtime, listener, socket);
+      handshakes.set(socket, pending);
+      runtime.add(pending);
+      socket.once('close', () => {
+        if (handshakes.delete(socket)) runtime.remove(pending);
+      });
+      terminator.accept(socket);
+    } else new HttpConnection(runtime, listenerRuntime, socket).accept();
   });
   if (terminator !== null) server.on('close', () => terminator.close());
   return new Promise((resolve, reject) => {
@@ -61,9 +103,16 @@ function terminateTls(
   runtime: WorkerRuntime,
   listener: TopologyListener,
   listenerRuntime: ListenerRuntime,
+  handshakes: Map<net.Socket, PendingHandshake>,
 ): TlsTerminator {
   const h2 = new H2Listener(runtime, listenerRuntime);
   return new TlsTerminator(listener, listener.tls!, runtime.log, (socket: TLSSocket) => {
+    const raw = rawSocketOf(socket);
+    const pending = handshakes.get(raw);
+    if (pending !== undefined) {
+      handshakes.delete(raw);
+      runtime.remove(pending);
+    }
     if (runtime.isDraining) socket.destroy();
     else if (socket.alpnProtocol === 'h2') h2.accept(socket);
     else new HttpConnection(runtime, listenerRuntime, socket).accept();

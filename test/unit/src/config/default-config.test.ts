@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_YAML, defaultConfig } from '../../../../src/config/default-config.ts';
 import { parseConfig } from '../../../../src/config/parse.ts';
+import { LISTENER_TIMEOUTS_DEFAULT } from '../../../../src/shared/limits.ts';
 
 describe('DEFAULT_CONFIG_YAML', () => {
   it('is a valid config', () => {
@@ -34,6 +35,7 @@ describe('defaultConfig', () => {
         certificates: [],
         sslPolicy: null,
         mutualAuthentication: { mode: 'off', trustStore: null },
+        timeouts: LISTENER_TIMEOUTS_DEFAULT,
       },
     ]);
     expect(snapshot.targetGroups.map((group) => [group.name, group.algorithm])).toEqual([

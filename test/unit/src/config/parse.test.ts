@@ -18,6 +18,7 @@ import {
   parseConfigFile,
   resolveConfigPath,
 } from '../../../../src/config/parse.ts';
+import { LISTENER_TIMEOUTS_DEFAULT } from '../../../../src/shared/limits.ts';
 
 const FIXTURES_DIR = fileURLToPath(new URL('../../../fixtures/config/', import.meta.url));
 const fixture = (name: string): string => `${FIXTURES_DIR}${name}`;
@@ -94,6 +95,7 @@ describe('parseConfig', () => {
             certificates: [],
             sslPolicy: null,
             mutualAuthentication: { mode: 'off', trustStore: null },
+            timeouts: LISTENER_TIMEOUTS_DEFAULT,
           },
           {
             name: 'db',
@@ -115,6 +117,7 @@ describe('parseConfig', () => {
             certificates: [],
             sslPolicy: null,
             mutualAuthentication: { mode: 'off', trustStore: null },
+            timeouts: LISTENER_TIMEOUTS_DEFAULT,
           },
         ],
         targetGroups: [
