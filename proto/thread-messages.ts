@@ -25,6 +25,23 @@ export interface TopologyTarget {
   readonly port: number;
 }
 
+/**
+ * Retries on another target (config `targetGroups[].retries`, issue 10). Only
+ * failures before any request byte reached a target are retried on another
+ * one (connect refused, reset or timed out); a reused keep-alive socket that
+ * turns out dead retries an idempotent bodiless request on a new connection.
+ */
+export interface TopologyRetries {
+  /** Retries after the first try, 0..5. */
+  readonly attempts: number;
+  readonly isOnConnectFailure: boolean;
+  readonly isOnStaleConnection: boolean;
+  /** Retries in flight per worker, as a percentage of its requests in flight. */
+  readonly budgetPercent: number;
+  /** Retries in flight per worker always allowed, whatever the percentage. */
+  readonly minConcurrency: number;
+}
+
 export interface TopologyGroup {
   readonly groupIndex: number;
   readonly name: string;
@@ -43,6 +60,8 @@ export interface TopologyGroup {
   readonly upstreamTls: TopologyUpstreamTls | null;
   /** Sticky sessions (target-group attribute); absent = off. */
   readonly stickiness?: TopologyStickiness;
+  /** Retries (issue 10); absent = RETRIES_DEFAULT (src/shared/limits.ts). */
+  readonly retries?: TopologyRetries;
 }
 
 /** One certificate of an HTTPS listener: absolute PEM file paths (resolved by main against the config folder). */

@@ -26,7 +26,7 @@ import { TICK_MS } from '../src/shared/limits.ts';
 import { Observer } from './record/index.ts';
 import { Router, TargetGroups } from './route/index.ts';
 import { UpstreamTlsContexts } from './tls/index.ts';
-import { HttpPools, SocketPool } from './upstream/index.ts';
+import { HttpPools, RetryBudget, SocketPool } from './upstream/index.ts';
 
 /** A downstream connection as the runtime sees it. */
 export interface LiveConnection {
@@ -48,6 +48,8 @@ export class WorkerRuntime {
   /** undici Pools per slot for HTTP/2 downstream streams (workers/upstream/http-pool.ts). */
   readonly httpPools: HttpPools;
   readonly log: Logger;
+  /** Retries on another target in flight vs requests in flight (workers/upstream/retry-budget.ts). */
+  readonly retryBudget: RetryBudget;
   readonly clockOriginS: number;
   readonly connections: Set<LiveConnection>;
   /** Record phase shared state: listener counters, access log, tracer (workers/record). */
@@ -69,6 +71,7 @@ export class WorkerRuntime {
     this.pool = new SocketPool(view, workerIndex);
     this.upstreamTls = new UpstreamTlsContexts(log);
     this.httpPools = new HttpPools(view, workerIndex);
+    this.retryBudget = new RetryBudget();
     this.connections = new Set();
     this.observer = new Observer(view, workerIndex, topology.listeners, log);
     this.nowMs = clockMs(clockOriginS);

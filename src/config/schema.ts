@@ -36,6 +36,10 @@ import {
   HTTP_REQUEST_BODY_TIMEOUT_MS,
   HTTP_SEND_TIMEOUT_MS,
   MAX_WORKERS,
+  RETRY_ATTEMPTS_DEFAULT,
+  RETRY_ATTEMPTS_MAX,
+  RETRY_BUDGET_PERCENT_DEFAULT,
+  RETRY_MIN_CONCURRENCY_DEFAULT,
   SHUTDOWN_GRACE_MS,
   TLS_HANDSHAKE_TIMEOUT_MS,
   UPSTREAM_CONNECT_TIMEOUT_MS,
@@ -327,6 +331,46 @@ const upstreamTimeoutsSchema = z
   })
   .transform((timeouts) => ({ connectMs: timeouts.connect, responseMs: timeouts.response }));
 
+/** What a group's `retries.on` may name. */
+const RETRY_ON = ['connect-failure', 'stale-connection'] as const;
+
+/**
+ * Retries on another target (issue 10). Only what cannot have reached a
+ * target is retried elsewhere: a connect refused, reset or timed out before
+ * any request byte was written. A request whose body was partly sent is
+ * never retried (Ferry keeps no copy of a streamed body).
+ */
+const retriesSchema = z
+  .strictObject({
+    attempts: integerIn(0, RETRY_ATTEMPTS_MAX)
+      .default(RETRY_ATTEMPTS_DEFAULT)
+      .describe(
+        'Retries after the first try (0 = off); each goes through the pick again, avoiding the target that failed.',
+      ),
+    on: z
+      .array(enumOf(RETRY_ON))
+      .max(RETRY_ON.length)
+      .default([...RETRY_ON])
+      .describe(
+        'connect-failure: the connection to the target was refused, reset or timed out before any request byte was sent (any method). stale-connection: a reused keep-alive connection closed before answering (idempotent bodiless requests, once, on a new connection).',
+      ),
+    budgetPercent: integerIn(0, 100)
+      .default(RETRY_BUDGET_PERCENT_DEFAULT)
+      .describe(
+        "Retries in flight on a worker may be at most this percentage of its requests in flight (Envoy's retry budget).",
+      ),
+    minConcurrency: integerIn(0, 10_000)
+      .default(RETRY_MIN_CONCURRENCY_DEFAULT)
+      .describe('Retries in flight on a worker that are always allowed, whatever `budgetPercent` says.'),
+  })
+  .transform((retries) => ({
+    attempts: retries.attempts,
+    isOnConnectFailure: retries.on.includes('connect-failure'),
+    isOnStaleConnection: retries.on.includes('stale-connection'),
+    budgetPercent: retries.budgetPercent,
+    minConcurrency: retries.minConcurrency,
+  }));
+
 const targetGroupSchema = z
   .strictObject({
     name: nameField('name').describe('Unique name; listeners forward to it by this name.'),
@@ -373,6 +417,9 @@ const targetGroupSchema = z
       .default(true)
       .describe('When no target is healthy, route to all of them (true, like ALB) or answer 503 (false).'),
     timeouts: upstreamTimeoutsSchema.prefault({}).describe('Upstream timeouts for requests to this group.'),
+    retries: retriesSchema
+      .prefault({})
+      .describe('Retries on another target for failures no target saw (HTTP/1.1 listeners).'),
     failover: failoverField,
     protocol: targetGroupProtocolField,
     tls: upstreamTlsField,
@@ -393,6 +440,7 @@ const targetGroupSchema = z
     slowStartMs: group.slowStart,
     failOpen: group.failOpen,
     timeouts: group.timeouts,
+    retries: group.retries,
     /** Hot failover to a standby group (control-schema.ts); null when none is named. */
     failover: group.failover ?? null,
     protocol: group.protocol,

@@ -57,6 +57,20 @@ export const UPSTREAM_READ_BUFFER_BYTES = 64 * 1024;
 /** Read buffers a worker keeps for reuse when their sockets go idle (workers/upstream/socket-pool.ts); more are left to the GC. */
 export const UPSTREAM_READ_BUFFERS_FREE_MAX = 16;
 
+/**
+ * Retries on another target (issue 10, target-group `retries`): the most a
+ * config may ask for, the default, and the retry budget (Envoy's
+ * retry_budget): retries in flight on a worker may be at most
+ * RETRY_BUDGET_PERCENT_DEFAULT % of its requests in flight, but always
+ * RETRY_MIN_CONCURRENCY_DEFAULT, so retries cannot amplify an outage.
+ */
+export const RETRY_ATTEMPTS_MAX = 5;
+export const RETRY_ATTEMPTS_DEFAULT = 2;
+export const RETRY_BUDGET_PERCENT_DEFAULT = 20;
+export const RETRY_MIN_CONCURRENCY_DEFAULT = 3;
+/** Picks a retry makes to land on a target other than the one that failed (Envoy's host_selection_retry_max_attempts); then it takes what it got. */
+export const RETRY_PICK_ATTEMPTS_MAX = 3;
+
 /** Pick attempts before a picker gives up with NO_SLOT. */
 export const PICK_ATTEMPTS_MAX = 8;
 /** Seqlock read retries before a reader reports the table busy. */
@@ -107,6 +121,15 @@ export const TLS_RELOAD_SETTLE_MS = 200;
 export const H2_CONCURRENT_STREAMS_MAX = 128;
 /** HTTP/2 downstream: upstream connections per target per worker for proxied streams (more requests queue). */
 export const H2_UPSTREAM_CONNECTIONS_MAX = 128;
+
+/** A target group's retries when config says nothing (proto TopologyRetries' shape). */
+export const RETRIES_DEFAULT = {
+  attempts: RETRY_ATTEMPTS_DEFAULT,
+  isOnConnectFailure: true,
+  isOnStaleConnection: true,
+  budgetPercent: RETRY_BUDGET_PERCENT_DEFAULT,
+  minConcurrency: RETRY_MIN_CONCURRENCY_DEFAULT,
+} as const;
 
 /** A listener's client deadlines when config says nothing (proto TopologyListenerTimeouts' shape; for tests and benches that build topologies by hand). */
 export const LISTENER_TIMEOUTS_DEFAULT = {

@@ -447,6 +447,7 @@ export class TableWriter {
         members,
         connectTimeoutMs: group.connectTimeoutMs,
         responseTimeoutMs: group.responseTimeoutMs,
+        ...(group.retries === undefined ? {} : { retries: group.retries }),
         hashTable: null, // filled off-thread by src/table/hash-tables.ts before the workers see it
         ...(group.stickiness === undefined ? {} : { stickiness: group.stickiness }),
         upstreamTls: group.upstreamTls ?? null,

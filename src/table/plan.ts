@@ -18,6 +18,7 @@ import type {
   TopologyListener,
   TopologyListenerTimeouts,
   TopologyListenerTls,
+  TopologyRetries,
   TopologyUpstreamTls,
 } from '../../proto/thread-messages.ts';
 import type { ConfigSnapshot } from '../config/index.ts';
@@ -35,6 +36,8 @@ export interface TableTargetGroup {
   readonly isInUse?: boolean;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /** Retries on another target; absent = RETRIES_DEFAULT. */
+  readonly retries?: TopologyRetries;
   /** Sticky sessions (target-group attribute); absent = off. */
   readonly stickiness?: TopologyGroup['stickiness'];
   /** TLS to the targets (`protocol: HTTPS`), paths resolved; absent or null = plain HTTP. */
@@ -97,6 +100,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       isInUse: groupsInUse.has(group.name),
       connectTimeoutMs: group.timeouts.connectMs,
       responseTimeoutMs: group.timeouts.responseMs,
+      retries: group.retries,
       upstreamTls: upstreamTlsPlan(snapshot, group),
       stickiness: group.stickiness,
       targets: group.targets.map((target) => ({

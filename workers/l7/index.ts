@@ -61,7 +61,11 @@ import type { ErrorCode } from '../../proto/error-codes.ts';
 import { addWorker, NO_SLOT, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
 import type { TopologyListenerTimeouts } from '../../proto/thread-messages.ts';
 import { unmappedAddress } from '../../src/shared/ip.ts';
-import { HTTP_HEAD_BYTES_MAX, INLINE_BODY_BYTES_MAX } from '../../src/shared/limits.ts';
+import {
+  HTTP_HEAD_BYTES_MAX,
+  INLINE_BODY_BYTES_MAX,
+  RETRY_PICK_ATTEMPTS_MAX,
+} from '../../src/shared/limits.ts';
 import {
   BODY_CHUNKED,
   BODY_LENGTH,
@@ -192,7 +196,13 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   /** Pick result, deadlines and the in-flight count (workers/upstream/exchange.ts); reused per request. */
   private readonly ex: Exchange;
   private up: UpstreamSocket | null;
+  /** Retries this request has made (stale keep-alive socket or another target). */
   private attempt: number;
+  /** The target group the route chose (before failover), for a retry's new pick. */
+  private groupIndex: number;
+  /** This exchange counts in the worker's retry budget: as a request, and as a retry. */
+  private isBudgetRequest: boolean;
+  private isBudgetRetry: boolean;
   /** The request head as forwarded upstream, kept for a retry on a stale pooled socket. */
   private upstreamHead: string;
   /** TLS to the picked target's group (HTTPS groups), null for plain HTTP. */
@@ -241,6 +251,9 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.ex = new Exchange(runtime.view, runtime.workerIndex);
     this.up = null;
     this.attempt = 0;
+    this.groupIndex = -1;
+    this.isBudgetRequest = false;
+    this.isBudgetRetry = false;
     this.upstreamHead = '';
     this.upstreamTls = null;
     this.upPending = null;
@@ -411,6 +424,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   // === pick ===
   private pick(groupIndex: number): void {
     const ex = this.ex;
+    this.groupIndex = groupIndex;
     this.runtime.router.pick(ex, groupIndex, this.req, this.remoteAddress, this.runtime.nowMs);
     if (ex.target === null) {
       this.refuse('FERRY_ERR_PICK_NO_TARGET');
@@ -426,6 +440,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private connect(): void {
     const runtime = this.runtime;
     this.ex.take();
+    if (!this.isBudgetRequest) {
+      this.isBudgetRequest = true;
+      runtime.retryBudget.requestsInFlight++;
+    }
     this.phase = PHASE_BODY;
     this.isRequestDone = false;
     this.isUpstreamHeadSent = false;
@@ -462,6 +480,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     const target = ex.target!;
     this.rec.retried();
     if (this.rec.isTracing) this.upstreamHead = this.buildUpstreamHead(); // the new attempt's traceparent
+    // Nothing is on the new connection yet: should it fail to connect, the retry may go to another target.
+    this.isUpstreamHeadSent = false;
     this.deadlineMs = this.runtime.readClock() + ex.connectTimeoutMs;
     this.deadlineCode = 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
     this.up = this.runtime.pool.connect(ex.slot, target.host, target.port, this, this.upstreamTls);
@@ -802,6 +822,11 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.ex.drop();
     this.up = null;
     this.attempt = 0;
+    const budget = this.runtime.retryBudget;
+    if (this.isBudgetRequest) budget.requestsInFlight--;
+    if (this.isBudgetRetry) budget.retriesInFlight--;
+    this.isBudgetRequest = false;
+    this.isBudgetRetry = false;
   }
 
   onUpstreamClose(up: UpstreamSocket, errno: string): void {
@@ -818,21 +843,87 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       return;
     }
     const hasNoResponseBytes = !this.isResponseHeadSent && this.upPending === null;
-    if (
+    const code = upstreamErrorCode(errno, '');
+    if (!up.isConnected && this.retryOnAnotherTarget(code, false)) return;
+    const retries = this.ex.retries;
+    // The request may have reached the target, so only idempotent bodiless
+    // requests are sent again (RFC 9112 §9.3.1.1, RFC 9110 §9.2.2).
+    const isReplayable =
       hasNoResponseBytes &&
-      up.isReused &&
       this.req.bodyKind === BODY_NONE &&
       isIdempotent(this.req.method) &&
-      this.attempt === 0
-    ) {
-      // A pooled socket the target had (most likely) already closed. The
-      // request may still have reached it, so only idempotent methods are
-      // retried (RFC 9112 §9.3.1.1, RFC 9110 §9.2.2); once, on a new connection.
-      this.attempt = 1;
+      retries.isOnStaleConnection &&
+      this.attempt < retries.attempts;
+    if (isReplayable && up.isReused && this.attempt === 0) {
+      // A pooled socket the target had (most likely) already closed: once, on a new connection to it.
+      this.attempt++;
       this.connectFresh();
       return;
     }
-    this.failExchange(upstreamErrorCode(errno, ''), true);
+    // A new connection that died before answering: the target is going away; another one.
+    if (isReplayable && this.retryOnAnotherTarget(code, true)) return;
+    this.failExchange(code, true);
+  }
+
+  /**
+   * Retry on another target (issue 10, group `retries`): for a connect
+   * that failed (refused, reset, timed out) before the head was written, so
+   * no target saw a byte of this request, whatever its method; or, with
+   * `isReplay`, an idempotent bodiless request whose new connection died
+   * before any response byte (the caller checked that). Body bytes
+   * that came meanwhile are still in `pending` (the client is paused while
+   * connecting, so at most one read of them). The failure counts against the
+   * target that failed, as without a retry; the new pick goes through
+   * Router.pick again, up to RETRY_PICK_ATTEMPTS_MAX times to land on
+   * another slot. Returns false (nothing done) when retries are off, spent,
+   * or over the worker's budget.
+   */
+  private retryOnAnotherTarget(code: ErrorCode, isReplay: boolean): boolean {
+    if (
+      code !== 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' &&
+      code !== 'FERRY_ERR_UPSTREAM_RESET' &&
+      code !== 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT'
+    )
+      return false;
+    if (this.groupIndex < 0) return false;
+    if (!isReplay && this.isUpstreamHeadSent) return false;
+    const ex = this.ex;
+    const retries = ex.retries;
+    if (this.attempt >= retries.attempts) return false;
+    if (!isReplay && !retries.isOnConnectFailure) return false;
+    const budget = this.runtime.retryBudget;
+    if (!this.isBudgetRetry && !budget.canRetry(retries.budgetPercent, retries.minConcurrency)) return false;
+    const up = this.up;
+    const failedSlot = ex.slot;
+    this.rec.upstreamFailed(code, failedSlot, up === null || !up.isConnected, false);
+    ex.recordOutcome(RECORD_STATUS_GATEWAY_FAILURE, this.runtime.readClock());
+    ex.drop();
+    if (up !== null) {
+      up.owner = null;
+      up.socket.destroy();
+    }
+    this.up = null;
+    this.attempt++;
+    if (!this.isBudgetRetry) {
+      this.isBudgetRetry = true;
+      budget.retriesInFlight++;
+    }
+    const router = this.runtime.router;
+    for (let i = 0; i < RETRY_PICK_ATTEMPTS_MAX; i++) {
+      router.pick(ex, this.groupIndex, this.req, this.remoteAddress, this.runtime.nowMs);
+      if (ex.slot !== failedSlot) break;
+    }
+    if (ex.target === null) {
+      this.endExchange();
+      this.refuse(code);
+      return true;
+    }
+    this.upstreamTls = this.runtime.upstreamTls.forGroup(ex.group);
+    this.rec.retried();
+    this.rec.picked(ex.group, ex.target, ex.pickKind);
+    if (this.rec.isTracing) this.upstreamHead = this.buildUpstreamHead(); // the new attempt's traceparent
+    this.connect();
+    return true;
   }
 
   // === failure paths ===
@@ -928,7 +1019,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     }
     if (nowMs - this.deadlineMs < 0) return;
     if (this.phase === PHASE_CLOSED) {
-      // The linger is over and the client still holds its side open.
+      // The linger is over and the client still holds its side open: a client
+      // that does not read (a response that fit in the kernel's buffers leaves
+      // Ferry's queue empty, so only this bound sees it) or does not close.
+      this.rec.clientTimedOut();
       this.socket.destroy();
       return;
     }
@@ -944,6 +1038,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       // The client's fault: no gateway failure, no latency sample for the target.
       this.rec.clientTimedOut();
       this.failExchange(code, false);
+    } else if (code === 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT' && this.retryOnAnotherTarget(code, false)) {
+      // retried on another target
     } else {
       this.failExchange(code, true);
     }

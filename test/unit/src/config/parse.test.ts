@@ -18,7 +18,7 @@ import {
   parseConfigFile,
   resolveConfigPath,
 } from '../../../../src/config/parse.ts';
-import { LISTENER_TIMEOUTS_DEFAULT } from '../../../../src/shared/limits.ts';
+import { LISTENER_TIMEOUTS_DEFAULT, RETRIES_DEFAULT } from '../../../../src/shared/limits.ts';
 
 const FIXTURES_DIR = fileURLToPath(new URL('../../../fixtures/config/', import.meta.url));
 const fixture = (name: string): string => `${FIXTURES_DIR}${name}`;
@@ -161,6 +161,7 @@ describe('parseConfig', () => {
             slowStartMs: 45_000,
             failOpen: false,
             timeouts: { connectMs: 750, responseMs: 120_000 },
+            retries: RETRIES_DEFAULT,
             failover: null,
             protocol: 'HTTP',
             tls: null,
@@ -194,6 +195,7 @@ describe('parseConfig', () => {
             slowStartMs: 0,
             failOpen: true,
             timeouts: { connectMs: 5_000, responseMs: 60_000 },
+            retries: RETRIES_DEFAULT,
             failover: null,
             protocol: 'HTTP',
             tls: null,
@@ -252,6 +254,7 @@ describe('parseConfig', () => {
         slowStartMs: 0,
         failOpen: true,
         timeouts: { connectMs: 5_000, responseMs: 60_000 },
+        retries: RETRIES_DEFAULT,
         failover: null,
         protocol: 'HTTP',
         tls: null,
