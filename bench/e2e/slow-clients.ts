@@ -229,7 +229,7 @@ targetGroups:
       '| attack | clients | cut | time to cut (Ferry-side or client-side) | goal |',
       '| --- | --- | --- | --- | --- |',
       `| slow body (1 B / 5 s, CL 100000) | ${BODY_CLIENTS} | ${cutMs.length} with 408 (${[...codes].map(([c, n]) => `${c}: ${n}`).join(', ')}) | client-side p50 ${s(percentile(cutMs, 50))} s, max ${s(cutMs.at(-1) ?? Number.NaN)} s | all within 35 s |`,
-      `| slow reader (1 MiB, 4 B/s) | ${READER_CLIENTS} | ${last.timeouts} send timeouts, ${final.get('readers')!.active} still open | all cut ${readersCutMs < 0 ? `NOT within ${s(MAX_MS)} s` : `within ${s(readersCutMs)} s`} (admin /metrics, 1 s poll; peak ${peakReadersActive} open) | all within 60 s |`,
+      `| slow reader (1 MiB, 4 B/s) | ${READER_CLIENTS} | ${last.timeouts} client timeouts (send or linger), ${final.get('readers')!.active} still open | all cut ${readersCutMs < 0 ? `NOT within ${s(MAX_MS)} s` : `within ${s(readersCutMs)} s`} (admin /metrics, 1 s poll; peak ${peakReadersActive} open) | all within 60 s |`,
       '',
       `Target connection errors counted during the run: ${targetFailures(metricsText)} (slow clients are never a target's fault).`,
       '',

@@ -315,6 +315,16 @@ export class TableWriter {
   }
 
   /** Eject or re-admit a target (outlier detection). Resets its consecutive-failure counters either way. */
+  /**
+   * Forget a target's consecutive-failure counts (issue 10): on a health
+   * transition, failures counted while it was known to be down (fail-open
+   * traffic, retries) say nothing about it now.
+   */
+  resetConsecutiveFailures(slot: number): void {
+    storeTarget(this.view, slot, TARGET_CONSECUTIVE_5XX, 0);
+    storeTarget(this.view, slot, TARGET_CONSECUTIVE_GATEWAY_FAILURES, 0);
+  }
+
   setEjected(slot: number, isEjected: boolean): void {
     storeTarget(this.view, slot, TARGET_EJECTED, isEjected ? 1 : 0);
     storeTarget(this.view, slot, TARGET_CONSECUTIVE_5XX, 0);
