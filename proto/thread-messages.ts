@@ -60,6 +60,8 @@ export interface TopologyGroup {
   readonly upstreamTls: TopologyUpstreamTls | null;
   /** Sticky sessions (target-group attribute); absent = off. */
   readonly stickiness?: TopologyStickiness;
+  /** Group index of `failover.standby` (issue 10: picked before failing open); absent or -1 = none. */
+  readonly standbyGroupIndex?: number;
   /** Retries (issue 10); absent = RETRIES_DEFAULT (src/shared/limits.ts). */
   readonly retries?: TopologyRetries;
 }
@@ -129,6 +131,8 @@ export interface TopologyListener {
   readonly routing?: TopologyRouting;
   /** Client deadlines (issue 10). */
   readonly timeouts: TopologyListenerTimeouts;
+  /** Request header names with `_` (issue 10): dropped (default), allowed, or the request rejected with 400. */
+  readonly headersWithUnderscores?: 'drop' | 'allow' | 'reject';
 }
 
 // === Routing and stickiness (issue 5) ===

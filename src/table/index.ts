@@ -446,6 +446,7 @@ export class TableWriter {
       members.push({ slot: entry.slot, id: entry.address, host: entry.host, port: entry.port });
       membersByGroup.set(entry.groupName, members);
     }
+    const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));
     const groups: TopologyGroup[] = plan.targetGroups.map((group, groupIndex) => {
       const members = membersByGroup.get(group.name) ?? [];
       members.sort((a, b) => a.slot - b.slot);
@@ -458,12 +459,15 @@ export class TableWriter {
         connectTimeoutMs: group.connectTimeoutMs,
         responseTimeoutMs: group.responseTimeoutMs,
         ...(group.retries === undefined ? {} : { retries: group.retries }),
+        standbyGroupIndex:
+          group.standby === undefined || group.standby === null
+            ? -1
+            : (groupIndexByName.get(group.standby) ?? -1),
         hashTable: null, // filled off-thread by src/table/hash-tables.ts before the workers see it
         ...(group.stickiness === undefined ? {} : { stickiness: group.stickiness }),
         upstreamTls: group.upstreamTls ?? null,
       };
     });
-    const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));
     const listeners: TopologyListener[] = plan.listeners.map((listener) => ({
       name: listener.name,
       protocol: listener.protocol,
@@ -475,6 +479,7 @@ export class TableWriter {
       ...(listener.routing === undefined ? {} : { routing: listener.routing }),
       tls: listener.tls ?? null,
       timeouts: listener.timeouts,
+      headersWithUnderscores: listener.headersWithUnderscores ?? 'drop',
     }));
     return { generation, groups, listeners, stickinessKey: this.stickinessKey };
   }

@@ -36,6 +36,8 @@ export interface TableTargetGroup {
   readonly isInUse?: boolean;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /** `failover.standby`'s name; absent or null = none. */
+  readonly standby?: string | null;
   /** Retries on another target; absent = RETRIES_DEFAULT. */
   readonly retries?: TopologyRetries;
   /** Sticky sessions (target-group attribute); absent = off. */
@@ -64,6 +66,7 @@ export interface TableListener {
   readonly tls?: TopologyListenerTls | null;
   /** Client deadlines, passed through to the workers. */
   readonly timeouts: TopologyListenerTimeouts;
+  readonly headersWithUnderscores?: TopologyListener['headersWithUnderscores'];
 }
 
 export interface TablePlan {
@@ -101,6 +104,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       connectTimeoutMs: group.timeouts.connectMs,
       responseTimeoutMs: group.timeouts.responseMs,
       retries: group.retries,
+      standby: group.failover?.standby ?? null,
       upstreamTls: upstreamTlsPlan(snapshot, group),
       stickiness: group.stickiness,
       targets: group.targets.map((target) => ({
@@ -130,6 +134,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       },
       tls: listenerTlsPlan(snapshot, listener),
       timeouts: listener.timeouts,
+      headersWithUnderscores: listener.headersWithUnderscores,
     })),
   };
 }

@@ -57,7 +57,7 @@ import {
 import type { TopologyGroup, TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
 import { monoUs } from '../../src/shared/clock.ts';
 import type { RequestHead } from '../http/index.ts';
-import { PICK_BALANCED, PICK_FAIL_OPEN, PICK_STICKY } from '../route/index.ts';
+import { PICK_BALANCED, PICK_FAIL_OPEN, PICK_STANDBY, PICK_STICKY } from '../route/index.ts';
 import type { Observer } from './observer.ts';
 
 /** The rule name of a request that matched no listener rule (it took the default action); l7 reports the rule via routed(). */
@@ -67,6 +67,7 @@ const RULE_DEFAULT = 'default';
 export function pickReasonOf(pickKind: number, algorithm: string): string | null {
   if (pickKind === PICK_FAIL_OPEN) return 'fail_open';
   if (pickKind === PICK_STICKY) return 'sticky';
+  if (pickKind === PICK_STANDBY) return 'standby';
   if (pickKind === PICK_BALANCED) return algorithm === 'hash' ? 'hash' : 'balanced';
   return null;
 }
