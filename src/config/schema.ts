@@ -520,6 +520,11 @@ const listenerSchema = z
     certificates: certificatesField,
     sslPolicy: sslPolicyField,
     mutualAuthentication: mutualAuthenticationField,
+    headersWithUnderscores: enumOf(['drop', 'allow', 'reject'] as const)
+      .default('drop')
+      .describe(
+        "Request header names containing `_` (`X_Forwarded_For`), which applications that normalise `_` to `-` would read as another header: drop them (NGINX's and Envoy's default), allow them, or reject the request with 400.",
+      ),
     timeouts: listenerTimeoutsSchema
       .prefault({})
       .describe('Deadlines for slow and idle clients (HTTP and HTTPS listeners).'),
@@ -541,6 +546,7 @@ const listenerSchema = z
     /** certificates, sslPolicy, mutualAuthentication: filled for HTTPS, empty otherwise (tls-schema.ts). */
     ...listenerTlsOutput(listener),
     timeouts: listener.timeouts,
+    headersWithUnderscores: listener.headersWithUnderscores,
   }));
 
 // === Top level ===

@@ -91,7 +91,7 @@ import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction, matchListen
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import { rawSocketOf, type UpstreamTlsOptions } from '../tls/index.ts';
 import { Exchange, type UpstreamOwner, type UpstreamSocket, upstreamErrorCode } from '../upstream/index.ts';
-import type { ListenerRuntime } from './listener-runtime.ts';
+import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from './listener-runtime.ts';
 
 // === Connection phases ===
 /** Waiting for (the rest of) a request head. */
@@ -333,6 +333,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       return;
     }
     this.isFirstHead = false;
+    if (this.listener.underscoreAction !== UNDERSCORE_ALLOW && !this.dropUnderscoreHeaders()) return;
     if (consumed < 0) {
       const code: ErrorCode =
         consumed === PARSE_ERR_TOO_LARGE
@@ -352,6 +353,39 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       return;
     }
     this.route();
+  }
+
+  /**
+   * Header names with `_` (issue 10): compacted out of the parsed head in
+   * place (drop: routing, hash keys and the target never see them, as with
+   * NGINX's `underscores_in_headers off`), or the request refused (reject).
+   * Returns false when refused. Allocates nothing.
+   */
+  private dropUnderscoreHeaders(): boolean {
+    const req = this.req;
+    const names = req.headerNames;
+    const values = req.headerValues;
+    let kept = 0;
+    for (let i = 0; i < req.headerCount; i++) {
+      const name = names[i]!;
+      if (name.indexOf('_') !== -1) {
+        if (this.listener.underscoreAction === UNDERSCORE_REJECT) {
+          addWorker(this.runtime.view, this.runtime.workerIndex, WORKER_REQUESTS_TOTAL, 1);
+          this.rec.requestStarted(req);
+          req.errorReason = `header name with an underscore: ${name}`;
+          this.refuse('FERRY_ERR_HTTP_BAD_REQUEST');
+          return false;
+        }
+        continue;
+      }
+      if (kept !== i) {
+        names[kept] = name;
+        values[kept] = values[i]!;
+      }
+      kept++;
+    }
+    req.headerCount = kept;
+    return true;
   }
 
   // === route ===

@@ -36,6 +36,7 @@ describe('defaultConfig', () => {
         sslPolicy: null,
         mutualAuthentication: { mode: 'off', trustStore: null },
         timeouts: LISTENER_TIMEOUTS_DEFAULT,
+        headersWithUnderscores: 'drop',
       },
     ]);
     expect(snapshot.targetGroups.map((group) => [group.name, group.algorithm])).toEqual([

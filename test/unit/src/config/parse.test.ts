@@ -96,6 +96,7 @@ describe('parseConfig', () => {
             sslPolicy: null,
             mutualAuthentication: { mode: 'off', trustStore: null },
             timeouts: LISTENER_TIMEOUTS_DEFAULT,
+            headersWithUnderscores: 'drop',
           },
           {
             name: 'db',
@@ -118,6 +119,7 @@ describe('parseConfig', () => {
             sslPolicy: null,
             mutualAuthentication: { mode: 'off', trustStore: null },
             timeouts: LISTENER_TIMEOUTS_DEFAULT,
+            headersWithUnderscores: 'drop',
           },
         ],
         targetGroups: [

@@ -114,6 +114,7 @@ describe('renderConfigReference', () => {
       'listeners[].mutualAuthentication',
       'listeners[].mutualAuthentication.mode',
       'listeners[].mutualAuthentication.trustStore',
+      'listeners[].headersWithUnderscores',
       'listeners[].timeouts',
       'listeners[].timeouts.requestHeader',
       'listeners[].timeouts.requestBody',
