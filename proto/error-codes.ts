@@ -238,6 +238,19 @@ export const ERROR_CODES = {
     source: 'downstream',
     retryable: false,
   },
+  // --- issue 10: floods and local limits ---
+  FERRY_ERR_LISTENER_CONNECTION_LIMIT: {
+    doc: "The listener's or the process's maxConnections was reached, so the new connection was refused at accept.",
+    status: 503,
+    source: 'internal',
+    retryable: true,
+  },
+  FERRY_ERR_INTERNAL_RESOURCES: {
+    doc: 'Ferry ran out of a local resource (file descriptors, socket buffers) opening a connection to the target; never counted against the target.',
+    status: 503,
+    source: 'internal',
+    retryable: true,
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -131,6 +131,9 @@ export interface TopologyListener {
   readonly routing?: TopologyRouting;
   /** Client deadlines (issue 10). */
   readonly timeouts: TopologyListenerTimeouts;
+  /** Connection caps checked at accept (issue 10): this listener's over all workers, and the process's; 0 = none. */
+  readonly maxConnections?: number;
+  readonly maxConnectionsTotal?: number;
   /** Request header names with `_` (issue 10): dropped (default), allowed, or the request rejected with 400. */
   readonly headersWithUnderscores?: 'drop' | 'allow' | 'reject';
 }

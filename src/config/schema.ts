@@ -35,6 +35,8 @@ import {
   HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S,
   HTTP_REQUEST_BODY_TIMEOUT_MS,
   HTTP_SEND_TIMEOUT_MS,
+  MAX_CONNECTIONS_CAP,
+  MAX_CONNECTIONS_FD_RESERVE,
   MAX_WORKERS,
   RETRY_ATTEMPTS_DEFAULT,
   RETRY_ATTEMPTS_MAX,
@@ -525,6 +527,11 @@ const listenerSchema = z
       .describe(
         "Request header names containing `_` (`X_Forwarded_For`), which applications that normalise `_` to `-` would read as another header: drop them (NGINX's and Envoy's default), allow them, or reject the request with 400.",
       ),
+    maxConnections: integerIn(1, MAX_CONNECTIONS_CAP).optional().meta({
+      description:
+        'Connections this listener holds at once (over all workers); more are refused at accept. Within `limits.maxConnections`.',
+      'x-default': 'no listener cap (only `limits.maxConnections`)',
+    }),
     timeouts: listenerTimeoutsSchema
       .prefault({})
       .describe('Deadlines for slow and idle clients (HTTP and HTTPS listeners).'),
@@ -547,6 +554,8 @@ const listenerSchema = z
     ...listenerTlsOutput(listener),
     timeouts: listener.timeouts,
     headersWithUnderscores: listener.headersWithUnderscores,
+    /** null: only the process-wide cap. */
+    maxConnections: listener.maxConnections ?? null,
   }));
 
 // === Top level ===
@@ -585,6 +594,16 @@ export const configSchema = z
           .default(DEFAULT_MAX_TARGETS)
           .describe(
             'Target slots in the shared table, over all groups; more targets is a FERRY_ERR_CONFIG_CAPACITY error.',
+          ),
+        maxConnections: z
+          .union([z.literal('auto'), integerIn(1, MAX_CONNECTIONS_CAP)], {
+            error: unlessMissing(
+              (input) => `expected auto or an integer 1..${MAX_CONNECTIONS_CAP}, got ${describeValue(input)}`,
+            ),
+          })
+          .default('auto')
+          .describe(
+            `Downstream connections the whole process holds at once (every listener, every worker); more are refused at accept (HTTP: 503 with Retry-After, TCP: closed). auto: (open-file limit - ${MAX_CONNECTIONS_FD_RESERVE}) / 2, leaving descriptors for targets, health checks and the admin port.`,
           ),
         maxTargetGroups: integerIn(1, LIMITS_MAX_TARGET_GROUPS_CAP)
           .default(DEFAULT_MAX_TARGET_GROUPS)

@@ -71,6 +71,18 @@ export const RETRY_MIN_CONCURRENCY_DEFAULT = 3;
 /** Picks a retry makes to land on a target other than the one that failed (Envoy's host_selection_retry_max_attempts); then it takes what it got. */
 export const RETRY_PICK_ATTEMPTS_MAX = 3;
 
+/**
+ * Connection caps (issue 10, `limits.maxConnections: auto`): descriptors kept
+ * out of the downstream budget for upstream pools, health checks, the admin
+ * and control ports, log files and Node itself. Each proxied connection
+ * needs two descriptors (client and target), so auto is
+ * (soft RLIMIT_NOFILE - reserve) / 2, at least MAX_CONNECTIONS_AUTO_MIN.
+ */
+export const MAX_CONNECTIONS_FD_RESERVE = 256;
+export const MAX_CONNECTIONS_AUTO_MIN = 64;
+/** Largest `maxConnections` a config may set. */
+export const MAX_CONNECTIONS_CAP = 10_000_000;
+
 /** Pick attempts before a picker gives up with NO_SLOT. */
 export const PICK_ATTEMPTS_MAX = 8;
 /** Seqlock read retries before a reader reports the table busy. */

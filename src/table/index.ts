@@ -480,6 +480,8 @@ export class TableWriter {
       tls: listener.tls ?? null,
       timeouts: listener.timeouts,
       headersWithUnderscores: listener.headersWithUnderscores ?? 'drop',
+      maxConnections: listener.maxConnections ?? 0,
+      maxConnectionsTotal: listener.maxConnectionsTotal ?? 0,
     }));
     return { generation, groups, listeners, stickinessKey: this.stickinessKey };
   }

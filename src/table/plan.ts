@@ -67,6 +67,8 @@ export interface TableListener {
   /** Client deadlines, passed through to the workers. */
   readonly timeouts: TopologyListenerTimeouts;
   readonly headersWithUnderscores?: TopologyListener['headersWithUnderscores'];
+  readonly maxConnections?: number;
+  readonly maxConnectionsTotal?: number;
 }
 
 export interface TablePlan {
@@ -135,6 +137,8 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       tls: listenerTlsPlan(snapshot, listener),
       timeouts: listener.timeouts,
       headersWithUnderscores: listener.headersWithUnderscores,
+      maxConnections: listener.maxConnections ?? 0,
+      maxConnectionsTotal: snapshot.maxConnectionsTotal,
     })),
   };
 }

@@ -896,7 +896,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     }
     // A new connection that died before answering: the target is going away; another one.
     if (isReplayable && this.retryOnAnotherTarget(code, true)) return;
-    this.failExchange(code, true);
+    // Local exhaustion (EMFILE) is never the target's failure (issue 10).
+    this.failExchange(code, code !== 'FERRY_ERR_INTERNAL_RESOURCES');
   }
 
   /**

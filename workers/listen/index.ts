@@ -13,6 +13,7 @@ import { acceptTcp } from '../l4/index.ts';
 import { H2Listener, HttpConnection, ListenerRuntime } from '../l7/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import { rawSocketOf, TlsTerminator } from '../tls/index.ts';
+import { isOverConnectionLimit, refuseOverLimit } from './connection-limit.ts';
 import { isSourceAllowed, refuseSource, type SourceFilters } from './source-filter.ts';
 
 /**
@@ -61,7 +62,12 @@ export function bindListener(
   const handshakes = new Map<net.Socket, PendingHandshake>();
   const terminator =
     listener.tls === null ? null : terminateTls(runtime, listener, listenerRuntime, handshakes);
+  const listenerIndex = runtime.observer.listenerIndexOf(listener);
   const server = net.createServer((socket) => {
+    if (isOverConnectionLimit(runtime.view, listener, listenerIndex)) {
+      refuseOverLimit(runtime.view, runtime.workerIndex, listener, listenerIndex, socket);
+      return;
+    }
     if (runtime.isDraining) {
       runtime.observer.connectionRejected(listener);
       socket.destroy();

@@ -37,6 +37,7 @@ describe('defaultConfig', () => {
         mutualAuthentication: { mode: 'off', trustStore: null },
         timeouts: LISTENER_TIMEOUTS_DEFAULT,
         headersWithUnderscores: 'drop',
+        maxConnections: null,
       },
     ]);
     expect(snapshot.targetGroups.map((group) => [group.name, group.algorithm])).toEqual([

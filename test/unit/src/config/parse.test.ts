@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { ConfigLoadError } from '../../../../src/config/config-error.ts';
 import {
+  autoMaxConnections,
   CONFIG_BYTES_MAX,
   type ConfigResult,
   type ConfigSnapshot,
@@ -70,9 +71,10 @@ describe('parseConfig', () => {
         sourceName: fixture('full.yaml'),
         configDir: FIXTURES_DIR.slice(0, -1),
         workerCount: 3,
+        maxConnectionsTotal: autoMaxConnections(),
         workers: 3,
         admin: { address: '[::1]:9902', host: '::1', port: 9902 },
-        limits: { maxTargets: 16, maxTargetGroups: 4 },
+        limits: { maxTargets: 16, maxConnections: 'auto', maxTargetGroups: 4 },
         demo: false,
         listeners: [
           {
@@ -97,6 +99,7 @@ describe('parseConfig', () => {
             mutualAuthentication: { mode: 'off', trustStore: null },
             timeouts: LISTENER_TIMEOUTS_DEFAULT,
             headersWithUnderscores: 'drop',
+            maxConnections: null,
           },
           {
             name: 'db',
@@ -120,6 +123,7 @@ describe('parseConfig', () => {
             mutualAuthentication: { mode: 'off', trustStore: null },
             timeouts: LISTENER_TIMEOUTS_DEFAULT,
             headersWithUnderscores: 'drop',
+            maxConnections: null,
           },
         ],
         targetGroups: [
@@ -218,7 +222,7 @@ describe('parseConfig', () => {
       );
       expect(snapshot.workers).toBe('auto');
       expect(snapshot.admin).toEqual({ address: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 });
-      expect(snapshot.limits).toEqual({ maxTargets: 1024, maxTargetGroups: 64 });
+      expect(snapshot.limits).toEqual({ maxTargets: 1024, maxConnections: 'auto', maxTargetGroups: 64 });
       expect(snapshot.demo).toBe(false);
       expect(snapshot.control).toBeNull();
       expect(snapshot.shutdownGracePeriodMs).toBe(10_000);
