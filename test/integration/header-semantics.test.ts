@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
-import { rawRequest } from '../helpers/raw-http.ts';
+import { RawClient, rawRequest } from '../helpers/raw-http.ts';
 import { startTarget, type TestTarget } from '../helpers/targets.ts';
 
 let ferry: TestFerry;
@@ -66,6 +66,28 @@ describe('HttpConnection header names with underscores (issue 10: https://github
       const { response } = await rawRequest(portOf('picky'), REQUEST);
       expect(response.status).toBe(400);
       expect(response.header('x-ferry-error')).toBe('FERRY_ERR_HTTP_BAD_REQUEST');
+      expect(target.count).toBe(before);
+    });
+  });
+});
+
+describe('HttpConnection h2c prior knowledge (issue 10: https://github.com/ferry/ferry/issues/10)', () => {
+  describe('when a client opens an HTTP listener with the HTTP/2 preface', () => {
+    it('answers SETTINGS and GOAWAY HTTP_1_1_REQUIRED, then closes, forwarding nothing', async () => {
+      const before = target.count;
+      const client = await RawClient.connect(portOf('strict'));
+      // The preface and the client's empty SETTINGS, as curl --http2-prior-knowledge sends them.
+      await client.write(
+        Buffer.concat([
+          Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+          Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+        ]),
+      );
+      const bytes = await client.readToEnd();
+      expect(bytes.length).toBe(26);
+      expect(bytes[3]).toBe(0x04); // SETTINGS
+      expect(bytes[12]).toBe(0x07); // GOAWAY
+      expect(bytes.readUInt32BE(22)).toBe(0x0d); // HTTP_1_1_REQUIRED
       expect(target.count).toBe(before);
     });
   });

@@ -104,6 +104,42 @@ const PHASE_RESPONSE = 2;
 const PHASE_TUNNEL = 3;
 const PHASE_CLOSED = 4;
 
+/** The HTTP/2 connection preface (RFC 9113 §3.4). */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/**
+ * The answer to an h2c prior-knowledge client: an empty SETTINGS frame (the
+ * server preface), then GOAWAY (last stream 0, HTTP_1_1_REQUIRED = 0xd).
+ * Frame header: length (24 bits), type, flags, stream id (31 bits).
+ */
+const H2C_REFUSAL = Buffer.from([
+  0,
+  0,
+  0,
+  0x04,
+  0,
+  0,
+  0,
+  0,
+  0, // SETTINGS, no parameters
+  0,
+  0,
+  8,
+  0x07,
+  0,
+  0,
+  0,
+  0,
+  0, // GOAWAY, 8 bytes of payload, stream 0
+  0,
+  0,
+  0,
+  0, // last stream id 0
+  0,
+  0,
+  0,
+  0x0d, // HTTP_1_1_REQUIRED
+]);
+
 /** True when `name` is listed in a Connection header's tokens (also hop-by-hop). */
 function isConnectionToken(tokens: string, name: string): boolean {
   if (tokens === '') return false;
@@ -323,6 +359,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private readHead(): void {
     const pending = this.pending;
     if (pending === null || pending.length === 0) return;
+    // 'P': maybe the HTTP/2 connection preface (h2c prior knowledge), which gets an HTTP/2 answer.
+    if (pending[0] === 0x50 && this.isFirstHead && this.answerH2cPreface(pending)) return;
     const consumed = parseRequestHead(pending, 0, pending.length, this.req);
     if (consumed === NEED_MORE) {
       if (this.deadlineCode !== 'FERRY_ERR_HTTP_HEADER_TIMEOUT') {
@@ -385,6 +423,30 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       kept++;
     }
     req.headerCount = kept;
+    return true;
+  }
+
+  /**
+   * h2c prior knowledge on an HTTP/1.1 listener (issue 10; docs/tls.md: h2c
+   * is not offered): a client that opens with the HTTP/2 preface cannot read
+   * an HTTP/1.1 answer, so it gets what RFC 9113 gives it to understand, an
+   * empty SETTINGS frame and GOAWAY with HTTP_1_1_REQUIRED, and the
+   * connection closes (curl: "HTTP/1.1 required"). Returns true when handled
+   * (or when more bytes are needed to tell).
+   */
+  private answerH2cPreface(pending: Buffer): boolean {
+    const prefaceLength = H2_PREFACE.length;
+    const compared = Math.min(pending.length, prefaceLength);
+    if (pending.compare(H2_PREFACE, 0, compared, 0, compared) !== 0) return false;
+    if (compared < prefaceLength) {
+      // Its first 18 bytes would parse as an HTTP/2.0 head (505): wait for the rest, under the head deadline.
+      this.deadlineCode = 'FERRY_ERR_HTTP_HEADER_TIMEOUT';
+      return true;
+    }
+    this.rec.refused('FERRY_ERR_HTTP_VERSION');
+    this.pending = null;
+    this.startLinger();
+    this.socket.end(H2C_REFUSAL);
     return true;
   }
 
