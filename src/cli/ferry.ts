@@ -8,10 +8,28 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { defaultConfig, formatConfigErrors, parseConfigFile, runValidate } from '../config/index.ts';
+import {
+  type ConfigSnapshot,
+  defaultConfig,
+  formatConfigErrors,
+  parseConfigFile,
+  runValidate,
+} from '../config/index.ts';
+import { loadControlToken } from '../control/index.ts';
 import { startFerry } from '../main.ts';
+
 import { isProxyError } from '../shared/errors.ts';
 import { createRootLogger, logLevelFromEnv } from '../telemetry/index.ts';
+
+/** `ferry validate` refuses what startup refuses: the control token rules (src/control/token.ts). */
+async function checkControlToken(snapshot: ConfigSnapshot): Promise<string | null> {
+  try {
+    await loadControlToken(snapshot);
+    return null;
+  } catch (error) {
+    return isProxyError(error) ? `${error.code}: ${error.message}` : (error as Error).message;
+  }
+}
 
 const USAGE = `usage:
   ferry [--config ferry.yaml]       run the sidecar (no --config: embedded demo default)
@@ -31,7 +49,7 @@ function packageVersion(): string {
 }
 
 async function run(argv: string[]): Promise<number> {
-  if (argv[0] === 'validate') return runValidate(argv.slice(1));
+  if (argv[0] === 'validate') return runValidate(argv.slice(1), undefined, checkControlToken);
   let values: { config?: string | undefined; help?: boolean | undefined; version?: boolean | undefined };
   try {
     values = parseArgs({
