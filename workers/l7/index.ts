@@ -10,25 +10,37 @@
  * in workers/record, error responses in workers/respond):
  *
  *   accept ──> tls ──> readHead ... (HTTP/1.1 over TLS, the chart below); ALPN h2: workers/l7/h2.ts
- *               └─ HTTPS listeners only (workers/tls): a failed or timed-out handshake closes the
- *                  connection, no HTTP answer being possible (no certificate on an mTLS listener, TLS 1.1)
+ *     │         └─ HTTPS listeners only (workers/tls): a failed handshake closes the connection, no
+ *     │            HTTP answer being possible (no certificate on an mTLS listener, TLS 1.1);
+ *     │            TLS_HANDSHAKE_TIMEOUT (closed, counted): `timeouts.tlsHandshake` from accept, on the tick
+ *     └─ LISTENER_CONNECTION_LIMIT (503 + Retry-After on HTTP, else closed): limits.maxConnections or the
+ *        listener's maxConnections reached (workers/listen/connection-limit.ts)
  *
  *   accept ──> readHead ──> route ──> pick ──> connect ──> forward ──> relay ──> finish ──> record
  *     │           │           │         │          │           │          │          │
  *     │           │           │         │          │           │          │          └─ keep-alive: back to readHead
  *     │           │           │         │          │           │          └─ UPSTREAM_BAD_RESPONSE (502; also chunked to a 1.0 request),
  *     │           │           │         │          │           │             UPSTREAM_RESET mid-body (client connection reset),
- *     │           │           │         │          │           │             DOWNSTREAM_ABORTED
+ *     │           │           │         │          │           │             DOWNSTREAM_ABORTED, DOWNSTREAM_SEND_TIMEOUT (reset:
+ *     │           │           │         │          │           │             the client did not take a queued write within `timeouts.send`)
  *     │           │           │         │          │           └─ HTTP_BAD_REQUEST (bad chunked body, 400),
+ *     │           │           │         │          │              HTTP_BODY_TIMEOUT (408: body below `timeouts.requestBody`
+ *     │           │           │         │          │              + minimum rate; the client's fault, no target penalty),
  *     │           │           │         │          │              UPSTREAM_TIMEOUT (504), DOWNSTREAM_ABORTED
  *     │           │           │         │          └─ UPSTREAM_CONNECT_REFUSED / _RESET (502),
  *     │           │           │         │             UPSTREAM_CONNECT_TIMEOUT (504; includes the TLS handshake),
- *     │           │           │         │             UPSTREAM_TLS (502; HTTPS groups: verification or handshake failed)
- *     │           │           │         └─ PICK_NO_TARGET (503); sticky target (cookie) first, else the balancer
+ *     │           │           │         │             UPSTREAM_TLS (502; HTTPS groups: verification or handshake failed),
+ *     │           │           │         │             INTERNAL_RESOURCES (503: local EMFILE, never the target's fault);
+ *     │           │           │         │             refused/reset/timed out before the head was written: retried on
+ *     │           │           │         │             another target through pick (group `retries`, retry budget)
+ *     │           │           │         └─ PICK_NO_TARGET (503); sticky target (cookie) first, else the balancer,
+ *     │           │           │            then the standby of a group with no routable target, then fail-open
  *     │           │           └─ ROUTE_NO_MATCH (404); rules by priority, then the default action:
  *     │           │              forward -> pick | redirect, fixedResponse -> answered here (keep-alive kept)
- *     │           └─ HTTP_BAD_REQUEST (400), HTTP_HEADERS_TOO_LARGE (431),
- *     │              HTTP_VERSION (505), HTTP_HEADER_TIMEOUT (408)
+ *     │           └─ HTTP_BAD_REQUEST (400; also an `_` header name when the listener rejects them;
+ *     │              dropped by default), HTTP_HEADERS_TOO_LARGE (431), HTTP_VERSION (505; the h2c
+ *     │              preface gets SETTINGS + GOAWAY HTTP_1_1_REQUIRED), HTTP_HEADER_TIMEOUT (408,
+ *     │              from accept; a new connection that sent nothing is closed quietly)
  *     └─ DRAINING: new connections are not accepted while draining;
  *        source not allowed (scheme internal, allowedSources): reset at accept (workers/listen)
  *
@@ -45,10 +57,13 @@
  * SERVER/CLIENT spans are built only while access logs or tracing are on.
  * With tracing on, the caller's traceparent/tracestate are replaced by ours.
  *
- * Deadlines (one per connection, checked by the worker tick): the head
- * (408), connect (504), then the response timeout, restarted by each piece
- * of request body and each response byte, so it counts from the end of the
- * request; after Ferry ends its side, a linger bound for the client to close.
+ * Deadlines (one per connection, checked by the worker tick; the listener's
+ * `timeouts`): the head from accept (408), connect (504), the request body
+ * with its minimum rate (408), then the response timeout, restarted by each
+ * response byte, so it counts from the end of the request; after Ferry ends
+ * its side, a linger bound for the client to close. Beside the one deadline,
+ * the send deadline: queued bytes the client has not taken within
+ * `timeouts.send` reset the connection (slow reader).
  *
  * Upgrades (`Upgrade: websocket`) are forwarded; after a 101 both sockets are
  * piped raw (a tunnel) and the upstream socket is never pooled again. Other
