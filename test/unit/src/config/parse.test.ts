@@ -441,6 +441,13 @@ describe('parseConfig', () => {
           'response_time | peak_ewma | hash | random | weighted_random, got "rr"',
       ],
       [
+        'group algorithm misspelt',
+        ['targetGroups', 0, 'algorithm'],
+        'least_conections',
+        'targetGroups[0].algorithm: expected one of round_robin | least_connections | least_outstanding_requests | ' +
+          'response_time | peak_ewma | hash | random | weighted_random, got "least_conections" (did you mean least_connections?)',
+      ],
+      [
         'group name bad',
         ['targetGroups', 0, 'name'],
         'my group',
