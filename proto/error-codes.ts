@@ -267,6 +267,38 @@ export const ERROR_CODES = {
     source: 'config',
     retryable: false,
   },
+  // --- issue 10: slow and idle clients (the client's fault, never counted against a target) ---
+  FERRY_ERR_HTTP_BODY_TIMEOUT: {
+    doc: "The client sent its request body slower than the listener's requestBody deadline and minimum rate allow.",
+    status: 408,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_DOWNSTREAM_SEND_TIMEOUT: {
+    doc: "The client did not take a queued part of its response within the listener's send deadline, so the connection was reset.",
+    status: 408,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_TLS_HANDSHAKE_TIMEOUT: {
+    doc: "The client did not finish its TLS handshake within the listener's tlsHandshake deadline, so the connection was closed.",
+    status: 408,
+    source: 'downstream',
+    retryable: false,
+  },
+  // --- issue 10: floods and local limits ---
+  FERRY_ERR_LISTENER_CONNECTION_LIMIT: {
+    doc: "The listener's or the process's maxConnections was reached, so the new connection was refused at accept.",
+    status: 503,
+    source: 'internal',
+    retryable: true,
+  },
+  FERRY_ERR_INTERNAL_RESOURCES: {
+    doc: 'Ferry ran out of a local resource (file descriptors, socket buffers) opening a connection to the target; never counted against the target.',
+    status: 503,
+    source: 'internal',
+    retryable: true,
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

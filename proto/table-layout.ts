@@ -23,7 +23,7 @@
  *   | HEADER(16) | GROUP x G | TARGET x T | WORKER x W | STATS x T  | HISTOGRAM x T| LISTENER x W x L| LEDGER x W x T x 2 |
  *   +------------+-----------+------------+------------+------------+-------------+----------------+---------------------+
  *   G = HEADER_GROUP_CAPACITY, T = HEADER_TARGET_CAPACITY, W = HEADER_WORKER_CAPACITY,
- *   L = HEADER_LISTENER_CAPACITY
+ *   L = HEADER_LISTENER_CAPACITY; a LISTENER row is two lines (ROW_INT32_PER_LISTENER = 32)
  *
  * STATS and HISTOGRAM rows are the per-target metrics (ELB's CloudWatch set:
  * target status classes, connection errors, the response-time histogram);
@@ -60,7 +60,7 @@
 export const ROW_INT32 = 16;
 
 /** Bump on any change to a field's offset, meaning or unit. */
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 6;
 
 /** Layout version of the writer. Writer: main at allocation. Readers: workers/entry.ts, which refuses a mismatch. */
 export const HEADER_LAYOUT_VERSION = 0;
@@ -204,6 +204,13 @@ export const RESPONSE_TIME_BUCKET_BOUNDS_US: readonly number[] = [
 export const RESPONSE_TIME_BUCKET_COUNT = RESPONSE_TIME_BUCKET_BOUNDS_US.length + 1;
 
 // === Listener rows (one per worker and listener; metrics) ===
+/**
+ * Int32 cells per LISTENER row: two cache lines (32 cells). Issue 13's layer-4
+ * counters filled the first line and issue 10's client-deadline and
+ * connection-limit counters needed more; a row stays whole cache lines so two
+ * workers' rows never share one.
+ */
+export const ROW_INT32_PER_LISTENER = 2 * ROW_INT32;
 // Writer: the owning worker only (Atomics.add, uncontended). Reader: main, summing over workers.
 // Totals wrap and never reset: a restarted worker keeps adding to its predecessor's row.
 /** Downstream connections accepted (ELB NewConnectionCount). */
@@ -238,6 +245,10 @@ export const LISTENER_SNI_PEEK_FAILED_TOTAL = 13;
 export const LISTENER_UDP_FLOWS_ACTIVE = 14;
 /** Datagrams dropped: the flow table was full, no target could be picked, or a flow's queue before its upstream socket was ready was full. */
 export const LISTENER_UDP_DROPPED_TOTAL = 15;
+/** Connections cut for a client deadline (issue 10): request head, request body, send (slow reader), TLS handshake. Counted against the client, never a target. */
+export const LISTENER_CLIENT_TIMEOUTS_TOTAL = 16;
+/** Connections refused at accept because the listener's or the worker's `maxConnections` was reached (issue 10). Not in LISTENER_CONNECTIONS_TOTAL. */
+export const LISTENER_LIMIT_REFUSED_TOTAL = 17;
 
 // === Ledger cells (per worker, per slot; 2 Int32 each) ===
 /** This worker's requests in flight to the slot. Writer: owning worker (Atomics.add, same moments as TARGET_IN_FLIGHT). Reader: main on worker exit. */
@@ -274,10 +285,10 @@ export function tableBytes(capacity: TableCapacity): number {
     HEADER_ROWS +
     capacity.groupCapacity +
     capacity.targetCapacity * 3 + // TARGET, STATS, HISTOGRAM
-    capacity.workerCapacity +
-    capacity.workerCapacity * listenerCapacityOf(capacity);
+    capacity.workerCapacity;
+  const listenerCells = capacity.workerCapacity * listenerCapacityOf(capacity) * ROW_INT32_PER_LISTENER;
   const ledgerCells = capacity.workerCapacity * capacity.targetCapacity * LEDGER_CELLS;
-  return (rows * ROW_INT32 + ledgerCells) * Int32Array.BYTES_PER_ELEMENT;
+  return (rows * ROW_INT32 + listenerCells + ledgerCells) * Int32Array.BYTES_PER_ELEMENT;
 }
 
 // === Accessors ===
@@ -333,7 +344,7 @@ export function attachTable(buffer: SharedArrayBuffer): TableView {
   const statsBase = workerBase + workerCapacity * ROW_INT32;
   const histogramBase = statsBase + targetCapacity * ROW_INT32;
   const listenerBase = histogramBase + targetCapacity * ROW_INT32;
-  const ledgerBase = listenerBase + workerCapacity * listenerCapacity * ROW_INT32;
+  const ledgerBase = listenerBase + workerCapacity * listenerCapacity * ROW_INT32_PER_LISTENER;
   const endCell = ledgerBase + workerCapacity * targetCapacity * LEDGER_CELLS;
   if (endCell * Int32Array.BYTES_PER_ELEMENT > buffer.byteLength) {
     throw new Error('table-layout: buffer is smaller than its header says');
@@ -477,7 +488,9 @@ export function loadHistogram(view: TableView, slot: number, cell: number): numb
 }
 
 function listenerCell(view: TableView, workerIndex: number, listenerIndex: number, field: number): number {
-  return view.listenerBase + (workerIndex * view.listenerCapacity + listenerIndex) * ROW_INT32 + field;
+  return (
+    view.listenerBase + (workerIndex * view.listenerCapacity + listenerIndex) * ROW_INT32_PER_LISTENER + field
+  );
 }
 /** Returns the value before the add, like Atomics.add. Owning worker only. */
 export function addListener(
@@ -629,6 +642,8 @@ export const TABLE_FIELDS = {
     LISTENER_SNI_PEEK_FAILED_TOTAL,
     LISTENER_UDP_FLOWS_ACTIVE,
     LISTENER_UDP_DROPPED_TOTAL,
+    LISTENER_CLIENT_TIMEOUTS_TOTAL,
+    LISTENER_LIMIT_REFUSED_TOTAL,
   },
 } as const;
 
@@ -637,9 +652,10 @@ for (const [region, fields] of Object.entries(TABLE_FIELDS)) {
   const offsets = Object.values(fields) as number[];
   if (new Set(offsets).size !== offsets.length)
     throw new Error(`table-layout: ${region} offsets are not unique`);
+  const rowCells = region === 'LISTENER' ? ROW_INT32_PER_LISTENER : ROW_INT32;
   for (const offset of offsets) {
-    if (!Number.isInteger(offset) || offset < 0 || offset >= ROW_INT32) {
-      throw new Error(`table-layout: ${region} offset ${offset} is outside its ${ROW_INT32}-cell row`);
+    if (!Number.isInteger(offset) || offset < 0 || offset >= rowCells) {
+      throw new Error(`table-layout: ${region} offset ${offset} is outside its ${rowCells}-cell row`);
     }
   }
 }

@@ -43,6 +43,23 @@ export interface TopologyZones {
   readonly minTargets: number;
 }
 
+/**
+ * Retries on another target (config `targetGroups[].retries`, issue 10). Only
+ * failures before any request byte reached a target are retried on another
+ * one (connect refused, reset or timed out); a reused keep-alive socket that
+ * turns out dead retries an idempotent bodiless request on a new connection.
+ */
+export interface TopologyRetries {
+  /** Retries after the first try, 0..5. */
+  readonly attempts: number;
+  readonly isOnConnectFailure: boolean;
+  readonly isOnStaleConnection: boolean;
+  /** Retries in flight per worker, as a percentage of its requests in flight. */
+  readonly budgetPercent: number;
+  /** Retries in flight per worker always allowed, whatever the percentage. */
+  readonly minConcurrency: number;
+}
+
 export interface TopologyGroup {
   readonly groupIndex: number;
   readonly name: string;
@@ -67,6 +84,10 @@ export interface TopologyGroup {
   readonly isProxyProtocolOn?: boolean;
   /** GENEVE appliance groups (GWLB); absent for others. */
   readonly geneve?: TopologyGeneve;
+  /** Group index of `failover.standby` (issue 10: picked before failing open); absent or -1 = none. */
+  readonly standbyGroupIndex?: number;
+  /** Retries (issue 10); absent = RETRIES_DEFAULT (src/shared/limits.ts). */
+  readonly retries?: TopologyRetries;
 }
 
 /** A GENEVE appliance group's flow attributes (GWLB's stickiness type and target failover). */
@@ -130,6 +151,21 @@ export interface TopologyLayer4 {
 
 export type TopologyListenerProtocol = 'HTTP' | 'HTTPS' | 'TCP' | 'TLS' | 'UDP' | 'TCP_UDP' | 'GENEVE';
 
+/** Client-side deadlines of an HTTP/HTTPS listener (config `listeners[].timeouts`), checked on the worker tick. */
+export interface TopologyListenerTimeouts {
+  /** From accept (or a later request's first byte) to a complete head: 408, or a quiet close if nothing came. */
+  readonly requestHeaderMs: number;
+  /** Request body: this long from its head, plus 1 s per `requestBodyMinRateBytesPerS` bytes received: 408. */
+  readonly requestBodyMs: number;
+  readonly requestBodyMinRateBytesPerS: number;
+  /** A queued write to the client must be taken whole within this time, else reset. */
+  readonly sendMs: number;
+  /** HTTPS: accept to finished handshake. */
+  readonly tlsHandshakeMs: number;
+  /** Idle keep-alive connection between requests. */
+  readonly keepAliveMs: number;
+}
+
 export interface TopologyListener {
   readonly name: string;
   readonly protocol: TopologyListenerProtocol;
@@ -145,6 +181,13 @@ export interface TopologyListener {
   readonly routing?: TopologyRouting;
   /** Layer-4 settings (TCP, TLS, UDP, TCP_UDP listeners); absent = ELB defaults, no PROXY protocol. */
   readonly layer4?: TopologyLayer4;
+  /** Client deadlines (issue 10). */
+  readonly timeouts: TopologyListenerTimeouts;
+  /** Connection caps checked at accept (issue 10): this listener's over all workers, and the process's; 0 = none. */
+  readonly maxConnections?: number;
+  readonly maxConnectionsTotal?: number;
+  /** Request header names with `_` (issue 10): dropped (default), allowed, or the request rejected with 400. */
+  readonly headersWithUnderscores?: 'drop' | 'allow' | 'reject';
 }
 
 // === Routing and stickiness (issue 5) ===

@@ -26,7 +26,7 @@ import { TICK_MS } from '../src/shared/limits.ts';
 import { Observer } from './record/index.ts';
 import { Router, TargetGroups } from './route/index.ts';
 import { UpstreamTlsContexts } from './tls/index.ts';
-import { HttpPools, SocketPool } from './upstream/index.ts';
+import { HttpPools, RetryBudget, SocketPool } from './upstream/index.ts';
 
 /** A downstream connection as the runtime sees it. */
 export interface LiveConnection {
@@ -53,6 +53,8 @@ export class WorkerRuntime {
   /** undici Pools per slot for HTTP/2 downstream streams (workers/upstream/http-pool.ts). */
   readonly httpPools: HttpPools;
   readonly log: Logger;
+  /** Retries on another target in flight vs requests in flight (workers/upstream/retry-budget.ts). */
+  readonly retryBudget: RetryBudget;
   readonly clockOriginS: number;
   readonly connections: Set<LiveConnection>;
   /** Flow tables and other per-listener state with deadlines (not connections: drain does not wait for them). */
@@ -76,6 +78,7 @@ export class WorkerRuntime {
     this.pool = new SocketPool(view, workerIndex);
     this.upstreamTls = new UpstreamTlsContexts(log);
     this.httpPools = new HttpPools(view, workerIndex);
+    this.retryBudget = new RetryBudget();
     this.connections = new Set();
     this.tickers = new Set();
     this.observer = new Observer(view, workerIndex, topology.listeners, log);

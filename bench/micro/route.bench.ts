@@ -21,6 +21,7 @@ import os from 'node:os';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { TopologyListener, TopologyRule } from '../../proto/thread-messages.ts';
+import { LISTENER_TIMEOUTS_DEFAULT } from '../../src/shared/limits.ts';
 import type { RequestHead } from '../../workers/http/http1-types.ts';
 import { createRequestHead } from '../../workers/http/parse-request-head.ts';
 import { CompiledListener } from '../../workers/route/compile.ts';
@@ -148,6 +149,7 @@ function makeListener(ruleCount: number): CompiledListener {
   const listener: TopologyListener = {
     name: 'bench',
     protocol: 'HTTP',
+    timeouts: LISTENER_TIMEOUTS_DEFAULT,
     host: '127.0.0.1',
     port: 8080,
     defaultGroupIndex: 0,

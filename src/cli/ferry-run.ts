@@ -9,12 +9,29 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { defaultConfig, formatConfigErrors, parseConfigFile, runValidate } from '../config/index.ts';
+import {
+  type ConfigSnapshot,
+  defaultConfig,
+  formatConfigErrors,
+  parseConfigFile,
+  runValidate,
+} from '../config/index.ts';
+import { loadControlToken } from '../control/index.ts';
 import { type ConfigWatch, installSignalHandlers, watchConfigFile } from '../lifecycle/index.ts';
 import { startFerry } from '../main.ts';
 import { isProxyError } from '../shared/errors.ts';
 import { runSimulate } from '../simulate/index.ts';
 import { createRootLogger, LOG_LEVELS, resolveLogFormat, resolveLogLevel } from '../telemetry/index.ts';
+
+/** `ferry validate` refuses what startup refuses: the control token rules (src/control/token.ts). */
+async function checkControlToken(snapshot: ConfigSnapshot): Promise<string | null> {
+  try {
+    await loadControlToken(snapshot);
+    return null;
+  } catch (error) {
+    return isProxyError(error) ? `${error.code}: ${error.message}` : (error as Error).message;
+  }
+}
 
 const USAGE = `usage:
   ferry [--config ferry.yaml]       run the sidecar (no --config: embedded demo default)
@@ -55,7 +72,7 @@ interface Flags {
 }
 
 async function run(argv: string[]): Promise<number> {
-  if (argv[0] === 'validate') return runValidate(argv.slice(1));
+  if (argv[0] === 'validate') return runValidate(argv.slice(1), undefined, checkControlToken);
   if (argv[0] === 'simulate') return runSimulate(argv.slice(1));
   let values: Flags;
   try {

@@ -41,11 +41,51 @@ export function booleanField() {
   });
 }
 
-/** An enum with the allowed values in its message. */
+/** An enum with the allowed values in its message, and the closest one when a typo is likely (`least_conections`). */
 export function enumOf<const T extends readonly [string, ...string[]]>(values: T) {
   return z.enum(values, {
-    error: unlessMissing((input) => `expected one of ${values.join(' | ')}, got ${describeValue(input)}`),
+    error: unlessMissing((input) => {
+      const suggestion = typeof input === 'string' ? closestValue(input, values) : null;
+      const hint = suggestion === null ? '' : ` (did you mean ${suggestion}?)`;
+      return `expected one of ${values.join(' | ')}, got ${describeValue(input)}${hint}`;
+    }),
   });
+}
+
+/**
+ * The allowed value nearest to `input` by edit distance (case-blind), if the
+ * value has at least 6 characters and the distance is at most a quarter of
+ * them: long words get typos, short ones are choices (`tls11` is not a typo
+ * of `tls12`). Null otherwise, and for a case-only difference.
+ * Config time only; allocates.
+ */
+export function closestValue(input: string, values: readonly string[]): string | null {
+  const text = input.toLowerCase();
+  let best: string | null = null;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const value of values) {
+    const distance = editDistance(text, value.toLowerCase());
+    if (distance < bestDistance) {
+      bestDistance = distance;
+      best = value;
+    }
+  }
+  if (best === null || bestDistance === 0 || best.length < 6) return null;
+  return bestDistance <= Math.floor(best.length / 4) ? best : null;
+}
+
+/** Levenshtein distance; inputs are config words (short), so the O(n·m) table is fine. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 /**

@@ -15,12 +15,13 @@
  * shared table; freezing it means nothing can change config behind the
  * table's back, and a reload is "parse a new snapshot, diff, publish".
  */
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { type core, z } from 'zod';
-import { MAX_WORKERS } from '../shared/limits.ts';
+import { MAX_CONNECTIONS_AUTO_MIN, MAX_CONNECTIONS_FD_RESERVE, MAX_WORKERS } from '../shared/limits.ts';
 import {
   type ConfigError,
   ConfigLoadError,
@@ -48,6 +49,27 @@ type DeepReadonly<T> = T extends readonly (infer Item)[]
     : T;
 
 /** Fields that depend on the file and the machine, added after validation. */
+/**
+ * `limits.maxConnections: auto` (issue 10): from the soft open-file limit in
+ * /proc/self/limits (Linux), leaving MAX_CONNECTIONS_FD_RESERVE descriptors
+ * and one per upstream connection; 0 (no cap) where the limit cannot be read
+ * or is unlimited.
+ */
+export function autoMaxConnections(limitsText: string | null = readProcLimits()): number {
+  const match = limitsText === null ? null : /^Max open files\s+(\d+|unlimited)/m.exec(limitsText);
+  if (match === null || match[1] === 'unlimited') return 0;
+  const softLimit = Number(match[1]);
+  return Math.max(MAX_CONNECTIONS_AUTO_MIN, Math.floor((softLimit - MAX_CONNECTIONS_FD_RESERVE) / 2));
+}
+
+function readProcLimits(): string | null {
+  try {
+    return readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return null;
+  }
+}
+
 interface SnapshotSource {
   /** The file path, or a label such as `<embedded default>`. */
   sourceName: string;
@@ -55,6 +77,8 @@ interface SnapshotSource {
   configDir: string;
   /** Worker threads to run: `workers`, with `auto` resolved to the machine's parallelism (at most MAX_WORKERS). */
   workerCount: number;
+  /** `limits.maxConnections`, with `auto` resolved from this process's open-file limit; 0 = no cap (limit unknown). */
+  maxConnectionsTotal: number;
 }
 
 /** A validated config: every default filled in, durations in ms, addresses split; deep-frozen. */
@@ -140,10 +164,13 @@ export function parseConfig(text: string, sourceName: string, options: ParseOpti
     parsed.data.workers === 'auto'
       ? Math.max(1, Math.min(options.availableParallelism ?? availableParallelism(), MAX_WORKERS))
       : parsed.data.workers;
+  const maxConnectionsTotal =
+    parsed.data.limits.maxConnections === 'auto' ? autoMaxConnections() : parsed.data.limits.maxConnections;
   const snapshot: ConfigSnapshot = deepFreeze({
     sourceName,
     configDir: options.configDir ?? dirname(resolve(sourceName)),
     workerCount,
+    maxConnectionsTotal,
     ...parsed.data,
     zone: zoneOverride !== undefined && zoneOverride !== '' ? zoneOverride : parsed.data.zone,
   });

@@ -30,8 +30,20 @@ import { WEIGHT_MAX } from '../../proto/table-layout.ts';
 import {
   DEFAULT_MAX_TARGET_GROUPS,
   DEFAULT_MAX_TARGETS,
+  HTTP_HEADER_TIMEOUT_MS,
+  HTTP_KEEP_ALIVE_TIMEOUT_MS,
+  HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S,
+  HTTP_REQUEST_BODY_TIMEOUT_MS,
+  HTTP_SEND_TIMEOUT_MS,
+  MAX_CONNECTIONS_CAP,
+  MAX_CONNECTIONS_FD_RESERVE,
   MAX_WORKERS,
+  RETRY_ATTEMPTS_DEFAULT,
+  RETRY_ATTEMPTS_MAX,
+  RETRY_BUDGET_PERCENT_DEFAULT,
+  RETRY_MIN_CONCURRENCY_DEFAULT,
   SHUTDOWN_GRACE_MS,
+  TLS_HANDSHAKE_TIMEOUT_MS,
   UPSTREAM_CONNECT_TIMEOUT_MS,
   UPSTREAM_RESPONSE_TIMEOUT_MS,
 } from '../shared/limits.ts';
@@ -358,6 +370,46 @@ const upstreamTimeoutsSchema = z
   })
   .transform((timeouts) => ({ connectMs: timeouts.connect, responseMs: timeouts.response }));
 
+/** What a group's `retries.on` may name. */
+const RETRY_ON = ['connect-failure', 'stale-connection'] as const;
+
+/**
+ * Retries on another target (issue 10). Only what cannot have reached a
+ * target is retried elsewhere: a connect refused, reset or timed out before
+ * any request byte was written. A request whose body was partly sent is
+ * never retried (Ferry keeps no copy of a streamed body).
+ */
+const retriesSchema = z
+  .strictObject({
+    attempts: integerIn(0, RETRY_ATTEMPTS_MAX)
+      .default(RETRY_ATTEMPTS_DEFAULT)
+      .describe(
+        'Retries after the first try (0 = off); each goes through the pick again, avoiding the target that failed.',
+      ),
+    on: z
+      .array(enumOf(RETRY_ON))
+      .max(RETRY_ON.length)
+      .default([...RETRY_ON])
+      .describe(
+        'connect-failure: the connection to the target was refused, reset or timed out before any request byte was sent (any method). stale-connection: a reused keep-alive connection closed before answering (idempotent bodiless requests, once, on a new connection).',
+      ),
+    budgetPercent: integerIn(0, 100)
+      .default(RETRY_BUDGET_PERCENT_DEFAULT)
+      .describe(
+        "Retries in flight on a worker may be at most this percentage of its requests in flight (Envoy's retry budget).",
+      ),
+    minConcurrency: integerIn(0, 10_000)
+      .default(RETRY_MIN_CONCURRENCY_DEFAULT)
+      .describe('Retries in flight on a worker that are always allowed, whatever `budgetPercent` says.'),
+  })
+  .transform((retries) => ({
+    attempts: retries.attempts,
+    isOnConnectFailure: retries.on.includes('connect-failure'),
+    isOnStaleConnection: retries.on.includes('stale-connection'),
+    budgetPercent: retries.budgetPercent,
+    minConcurrency: retries.minConcurrency,
+  }));
+
 const targetGroupSchema = z
   .strictObject({
     name: nameField('name').describe('Unique name; listeners forward to it by this name.'),
@@ -404,6 +456,9 @@ const targetGroupSchema = z
       .default(true)
       .describe('When no target is healthy, route to all of them (true, like ALB) or answer 503 (false).'),
     timeouts: upstreamTimeoutsSchema.prefault({}).describe('Upstream timeouts for requests to this group.'),
+    retries: retriesSchema
+      .prefault({})
+      .describe('Retries on another target for failures no target saw (HTTP/1.1 listeners).'),
     failover: failoverField,
     protocol: targetGroupProtocolField,
     tls: upstreamTlsField,
@@ -454,6 +509,7 @@ const targetGroupSchema = z
     slowStartMs: group.slowStart,
     failOpen: group.failOpen,
     timeouts: group.timeouts,
+    retries: group.retries,
     /** Hot failover to a standby group (control-schema.ts); null when none is named. */
     failover: group.failover ?? null,
     protocol: group.protocol,
@@ -480,6 +536,52 @@ const targetGroupSchema = z
   }));
 
 // === Listeners ===
+/**
+ * Client-side deadlines of an HTTP/HTTPS listener (issue 10). Each is checked
+ * by the worker's coarse tick, so it may fire up to one tick (250 ms) late.
+ * Every one of them is the client's fault: it is counted on the listener and
+ * never against a target (no outlier or response-time penalty).
+ */
+const listenerTimeoutsSchema = z
+  .strictObject({
+    requestHeader: durationField(1, 10 * MS_PER_MIN)
+      .prefault(formatDurationMs(HTTP_HEADER_TIMEOUT_MS))
+      .describe(
+        'Time from accept (and from the first byte of each later request) to a complete request head; beyond it 408 FERRY_ERR_HTTP_HEADER_TIMEOUT, or a quiet close when the connection sent nothing.',
+      ),
+    requestBody: durationField(1, 24 * MS_PER_H)
+      .prefault(formatDurationMs(HTTP_REQUEST_BODY_TIMEOUT_MS))
+      .describe(
+        'Time a request body gets, counted from its head and extended by one second per `requestBodyMinRate` bytes received; beyond it 408 FERRY_ERR_HTTP_BODY_TIMEOUT.',
+      ),
+    requestBodyMinRate: integerIn(0, 1_000_000_000)
+      .default(HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S)
+      .describe(
+        'Bytes per second of request body that earn one more second of `requestBody` time (Apache MinRate); 0 = the body gets `requestBody` in total.',
+      ),
+    send: durationField(1, 24 * MS_PER_H)
+      .prefault(formatDurationMs(HTTP_SEND_TIMEOUT_MS))
+      .describe(
+        'Time a client has to take a queued response write (at most 64 KiB); beyond it the connection is reset (FERRY_ERR_DOWNSTREAM_SEND_TIMEOUT).',
+      ),
+    tlsHandshake: durationField(1, 10 * MS_PER_MIN)
+      .prefault(formatDurationMs(TLS_HANDSHAKE_TIMEOUT_MS))
+      .describe(
+        'HTTPS: time from accept to a finished TLS handshake; beyond it the connection is closed (FERRY_ERR_TLS_HANDSHAKE_TIMEOUT).',
+      ),
+    keepAlive: durationField(1, 24 * MS_PER_H)
+      .prefault(formatDurationMs(HTTP_KEEP_ALIVE_TIMEOUT_MS))
+      .describe('Time an idle keep-alive connection is kept between requests.'),
+  })
+  .transform((timeouts) => ({
+    requestHeaderMs: timeouts.requestHeader,
+    requestBodyMs: timeouts.requestBody,
+    requestBodyMinRateBytesPerS: timeouts.requestBodyMinRate,
+    sendMs: timeouts.send,
+    tlsHandshakeMs: timeouts.tlsHandshake,
+    keepAliveMs: timeouts.keepAlive,
+  }));
+
 const listenerSchema = z
   .strictObject({
     name: nameField('name').describe('Unique name, used in logs, metrics and the control port.'),
@@ -529,6 +631,19 @@ const listenerSchema = z
         description:
           'TCP and TLS listeners: read a PROXY protocol header from trusted senders and use its client address for rules, hashing, allowedSources, logs and PROXY headers sent on. A connection from a trusted source must carry one; from any other source none is read.',
       }),
+    headersWithUnderscores: enumOf(['drop', 'allow', 'reject'] as const)
+      .default('drop')
+      .describe(
+        "Request header names containing `_` (`X_Forwarded_For`), which applications that normalise `_` to `-` would read as another header: drop them (NGINX's and Envoy's default), allow them, or reject the request with 400.",
+      ),
+    maxConnections: integerIn(1, MAX_CONNECTIONS_CAP).optional().meta({
+      description:
+        'Connections this listener holds at once (over all workers); more are refused at accept. Within `limits.maxConnections`.',
+      'x-default': 'no listener cap (only `limits.maxConnections`)',
+    }),
+    timeouts: listenerTimeoutsSchema
+      .prefault({})
+      .describe('Deadlines for slow and idle clients (HTTP and HTTPS listeners).'),
   })
   .transform((listener) => ({
     name: listener.name,
@@ -553,6 +668,10 @@ const listenerSchema = z
     udpIdleTimeoutMs: listener.idleTimeout ?? UDP_IDLE_TIMEOUT_DEFAULT_MS,
     /** PROXY protocol in; null when off. */
     proxyProtocol: listener.proxyProtocol ?? null,
+    timeouts: listener.timeouts,
+    headersWithUnderscores: listener.headersWithUnderscores,
+    /** null: only the process-wide cap. */
+    maxConnections: listener.maxConnections ?? null,
   }));
 
 // === Top level ===
@@ -595,6 +714,16 @@ export const configSchema = z
           .default(DEFAULT_MAX_TARGETS)
           .describe(
             'Target slots in the shared table, over all groups; more targets is a FERRY_ERR_CONFIG_CAPACITY error.',
+          ),
+        maxConnections: z
+          .union([z.literal('auto'), integerIn(1, MAX_CONNECTIONS_CAP)], {
+            error: unlessMissing(
+              (input) => `expected auto or an integer 1..${MAX_CONNECTIONS_CAP}, got ${describeValue(input)}`,
+            ),
+          })
+          .default('auto')
+          .describe(
+            `Downstream connections the whole process holds at once (every listener, every worker); more are refused at accept (HTTP: 503 with Retry-After, TCP: closed). auto: (open-file limit - ${MAX_CONNECTIONS_FD_RESERVE}) / 2, leaving descriptors for targets, health checks and the admin port.`,
           ),
         maxTargetGroups: integerIn(1, LIMITS_MAX_TARGET_GROUPS_CAP)
           .default(DEFAULT_MAX_TARGET_GROUPS)

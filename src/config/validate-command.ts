@@ -8,13 +8,20 @@
  */
 import { parseArgs } from 'node:util';
 import { countErrors, formatConfigErrors } from './config-error.ts';
-import { parseConfigFile } from './parse.ts';
+import { type ConfigSnapshot, parseConfigFile } from './parse.ts';
 
 /** Where the command writes; the CLI passes process.stdout/stderr, tests pass collectors. */
 export interface CommandOutput {
   readonly stdout: { write(text: string): unknown };
   readonly stderr: { write(text: string): unknown };
 }
+
+/**
+ * A check startup makes beyond the schema, which validate runs too (the CLI
+ * passes it: src/config cannot reach src/control). Resolves to the error
+ * text (with its code) or null. Must not throw.
+ */
+export type StartupCheck = (snapshot: ConfigSnapshot) => Promise<string | null>;
 
 export const VALIDATE_USAGE = 'usage: ferry validate --config <file.yaml>';
 
@@ -31,6 +38,7 @@ export const EXIT_USAGE = 2;
 export async function runValidate(
   argv: readonly string[],
   output: CommandOutput = { stdout: process.stdout, stderr: process.stderr },
+  checkStartup: StartupCheck | null = null,
 ): Promise<number> {
   let configPath: string | undefined;
   try {
@@ -55,6 +63,14 @@ export async function runValidate(
       `${configPath}: ${countErrors(result.errors.length)}\n${formatConfigErrors(result.errors)}\n`,
     );
     return EXIT_INVALID;
+  }
+  if (checkStartup !== null) {
+    // What startup checks beyond the schema (issue 10: a control port off loopback without a token).
+    const refusal = await checkStartup(result.snapshot);
+    if (refusal !== null) {
+      output.stderr.write(`${configPath}: ${refusal}\n`);
+      return EXIT_INVALID;
+    }
   }
   const { listeners, targetGroups } = result.snapshot;
   const targetCount = targetGroups.reduce((sum, group) => sum + group.targets.length, 0);

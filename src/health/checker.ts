@@ -15,7 +15,21 @@ import type { Matcher } from '../config/index.ts';
 /** How a check ended. `status`: an HTTP answer outside the matcher. */
 export type CheckOutcome = 'pass' | 'status' | 'timeout' | 'error';
 /** What broke when a check ended in `error` (ELB's Target.FailedHealthChecks). */
-export type FailureCause = 'refused' | 'reset' | 'tls' | 'malformed' | 'unreachable' | 'dns' | 'other';
+/**
+ * `local`: Ferry itself could not run the check (out of file descriptors,
+ * buffers or memory: EMFILE, ENFILE, ENOBUFS, ENOMEM). Issue 10: a connection
+ * flood once marked every target unhealthy this way; such a result says
+ * nothing about the target, so it does not count (manager/index.ts).
+ */
+export type FailureCause =
+  | 'refused'
+  | 'reset'
+  | 'tls'
+  | 'malformed'
+  | 'unreachable'
+  | 'dns'
+  | 'local'
+  | 'other';
 
 export interface CheckResult {
   readonly outcome: CheckOutcome;
@@ -57,6 +71,8 @@ const TIMEOUT_CODES = new Set([
 ]);
 const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const UNREACHABLE_CODES = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL']);
+/** Errors of this process, not of the target (issue 10). */
+export const LOCAL_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM']);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NONAME']);
 
 /**
@@ -77,6 +93,7 @@ export function classifyError(
   const name = typeof failure.name === 'string' ? failure.name : '';
   const message = typeof failure.message === 'string' ? failure.message : '';
   if (TIMEOUT_CODES.has(code)) return { outcome: 'timeout', cause: null, detail: code };
+  if (LOCAL_CODES.has(code)) return { outcome: 'error', cause: 'local', detail: code };
   if (code === 'ECONNREFUSED') return { outcome: 'error', cause: 'refused', detail: code };
   if (
     code.startsWith('ERR_SSL_') ||

@@ -83,6 +83,7 @@ const CAUSE_TEXT: Readonly<Record<FailureCause, string>> = {
   malformed: 'malformed response',
   unreachable: 'host unreachable',
   dns: 'host name did not resolve',
+  local: 'Ferry could not open a connection (local resources exhausted)',
   other: 'connection failed',
 };
 

@@ -20,6 +20,22 @@ export const HTTP_HEADER_TIMEOUT_MS = 10_000;
 /** Idle keep-alive downstream connection lifetime. */
 export const HTTP_KEEP_ALIVE_TIMEOUT_MS = 60_000;
 /**
+ * Request body deadline (issue 10, Apache's `RequestReadTimeout body=20,MinRate=500`):
+ * the body must arrive within HTTP_REQUEST_BODY_TIMEOUT_MS, extended by one second
+ * for every HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S bytes received; 408 beyond.
+ * 300 clients trickling 1 byte every 5 s are all cut 20-21 s after their head.
+ */
+export const HTTP_REQUEST_BODY_TIMEOUT_MS = 20_000;
+export const HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S = 500;
+/**
+ * Slow readers (NGINX `send_timeout`): once a write to the client is queued
+ * (the client's kernel window is full), the client must take all of it within
+ * this time or the connection is reset. A write is at most one upstream read
+ * (UPSTREAM_READ_BUFFER_BYTES), so at the default this is a floor of about
+ * 2 KiB/s; 100 readers taking a few bytes a second are all cut within 31 s.
+ */
+export const HTTP_SEND_TIMEOUT_MS = 30_000;
+/**
  * Response bytes after the head, in the same upstream read, up to which the
  * head and they leave downstream as one latin1 string in one write (above
  * it: a corked writev of the head string and the body Buffer). Small enough
@@ -40,6 +56,32 @@ export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
 export const UPSTREAM_READ_BUFFER_BYTES = 64 * 1024;
 /** Read buffers a worker keeps for reuse when their sockets go idle (workers/upstream/socket-pool.ts); more are left to the GC. */
 export const UPSTREAM_READ_BUFFERS_FREE_MAX = 16;
+
+/**
+ * Retries on another target (issue 10, target-group `retries`): the most a
+ * config may ask for, the default, and the retry budget (Envoy's
+ * retry_budget): retries in flight on a worker may be at most
+ * RETRY_BUDGET_PERCENT_DEFAULT % of its requests in flight, but always
+ * RETRY_MIN_CONCURRENCY_DEFAULT, so retries cannot amplify an outage.
+ */
+export const RETRY_ATTEMPTS_MAX = 5;
+export const RETRY_ATTEMPTS_DEFAULT = 2;
+export const RETRY_BUDGET_PERCENT_DEFAULT = 20;
+export const RETRY_MIN_CONCURRENCY_DEFAULT = 3;
+/** Picks a retry makes to land on a target other than the one that failed (Envoy's host_selection_retry_max_attempts); then it takes what it got. */
+export const RETRY_PICK_ATTEMPTS_MAX = 3;
+
+/**
+ * Connection caps (issue 10, `limits.maxConnections: auto`): descriptors kept
+ * out of the downstream budget for upstream pools, health checks, the admin
+ * and control ports, log files and Node itself. Each proxied connection
+ * needs two descriptors (client and target), so auto is
+ * (soft RLIMIT_NOFILE - reserve) / 2, at least MAX_CONNECTIONS_AUTO_MIN.
+ */
+export const MAX_CONNECTIONS_FD_RESERVE = 256;
+export const MAX_CONNECTIONS_AUTO_MIN = 64;
+/** Largest `maxConnections` a config may set. */
+export const MAX_CONNECTIONS_CAP = 10_000_000;
 
 /** Pick attempts before a picker gives up with NO_SLOT. */
 export const PICK_ATTEMPTS_MAX = 8;
@@ -99,3 +141,22 @@ export const TLS_RELOAD_SETTLE_MS = 200;
 export const H2_CONCURRENT_STREAMS_MAX = 128;
 /** HTTP/2 downstream: upstream connections per target per worker for proxied streams (more requests queue). */
 export const H2_UPSTREAM_CONNECTIONS_MAX = 128;
+
+/** A target group's retries when config says nothing (proto TopologyRetries' shape). */
+export const RETRIES_DEFAULT = {
+  attempts: RETRY_ATTEMPTS_DEFAULT,
+  isOnConnectFailure: true,
+  isOnStaleConnection: true,
+  budgetPercent: RETRY_BUDGET_PERCENT_DEFAULT,
+  minConcurrency: RETRY_MIN_CONCURRENCY_DEFAULT,
+} as const;
+
+/** A listener's client deadlines when config says nothing (proto TopologyListenerTimeouts' shape; for tests and benches that build topologies by hand). */
+export const LISTENER_TIMEOUTS_DEFAULT = {
+  requestHeaderMs: HTTP_HEADER_TIMEOUT_MS,
+  requestBodyMs: HTTP_REQUEST_BODY_TIMEOUT_MS,
+  requestBodyMinRateBytesPerS: HTTP_REQUEST_BODY_MIN_RATE_BYTES_PER_S,
+  sendMs: HTTP_SEND_TIMEOUT_MS,
+  tlsHandshakeMs: TLS_HANDSHAKE_TIMEOUT_MS,
+  keepAliveMs: HTTP_KEEP_ALIVE_TIMEOUT_MS,
+} as const;

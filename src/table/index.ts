@@ -333,6 +333,16 @@ export class TableWriter {
   }
 
   /** Eject or re-admit a target (outlier detection). Resets its consecutive-failure counters either way. */
+  /**
+   * Forget a target's consecutive-failure counts (issue 10): on a health
+   * transition, failures counted while it was known to be down (fail-open
+   * traffic, retries) say nothing about it now.
+   */
+  resetConsecutiveFailures(slot: number): void {
+    storeTarget(this.view, slot, TARGET_CONSECUTIVE_5XX, 0);
+    storeTarget(this.view, slot, TARGET_CONSECUTIVE_GATEWAY_FAILURES, 0);
+  }
+
   setEjected(slot: number, isEjected: boolean): void {
     storeTarget(this.view, slot, TARGET_EJECTED, isEjected ? 1 : 0);
     storeTarget(this.view, slot, TARGET_CONSECUTIVE_5XX, 0);
@@ -461,6 +471,7 @@ export class TableWriter {
       });
       membersByGroup.set(entry.groupName, members);
     }
+    const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));
     const groups: TopologyGroup[] = plan.targetGroups.map((group, groupIndex) => {
       const members = membersByGroup.get(group.name) ?? [];
       members.sort((a, b) => a.slot - b.slot);
@@ -472,6 +483,11 @@ export class TableWriter {
         members,
         connectTimeoutMs: group.connectTimeoutMs,
         responseTimeoutMs: group.responseTimeoutMs,
+        ...(group.retries === undefined ? {} : { retries: group.retries }),
+        standbyGroupIndex:
+          group.standby === undefined || group.standby === null
+            ? -1
+            : (groupIndexByName.get(group.standby) ?? -1),
         hashTable: null, // filled off-thread by src/table/hash-tables.ts before the workers see it
         ...(group.stickiness === undefined ? {} : { stickiness: group.stickiness }),
         upstreamTls: group.upstreamTls ?? null,
@@ -480,7 +496,6 @@ export class TableWriter {
         zones: group.zones ?? null,
       };
     });
-    const groupIndexByName = new Map(plan.targetGroups.map((group, index) => [group.name, index]));
     const listeners: TopologyListener[] = plan.listeners.map((listener) => ({
       name: listener.name,
       protocol: listener.protocol,
@@ -492,6 +507,10 @@ export class TableWriter {
       ...(listener.routing === undefined ? {} : { routing: listener.routing }),
       tls: listener.tls ?? null,
       ...(listener.layer4 === undefined ? {} : { layer4: listener.layer4 }),
+      timeouts: listener.timeouts,
+      headersWithUnderscores: listener.headersWithUnderscores ?? 'drop',
+      maxConnections: listener.maxConnections ?? 0,
+      maxConnectionsTotal: listener.maxConnectionsTotal ?? 0,
     }));
     return { generation, groups, listeners, stickinessKey: this.stickinessKey };
   }

@@ -19,7 +19,9 @@ import type {
   TopologyLayer4,
   TopologyListener,
   TopologyListenerProtocol,
+  TopologyListenerTimeouts,
   TopologyListenerTls,
+  TopologyRetries,
   TopologyUpstreamTls,
   TopologyZones,
 } from '../../proto/thread-messages.ts';
@@ -38,6 +40,10 @@ export interface TableTargetGroup {
   readonly isInUse?: boolean;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  /** `failover.standby`'s name; absent or null = none. */
+  readonly standby?: string | null;
+  /** Retries on another target; absent = RETRIES_DEFAULT. */
+  readonly retries?: TopologyRetries;
   /** Sticky sessions (target-group attribute); absent = off. */
   readonly stickiness?: TopologyGroup['stickiness'];
   /** TLS to the targets (`protocol: HTTPS`), paths resolved; absent or null = plain HTTP. */
@@ -89,6 +95,11 @@ export interface TableListener {
   readonly tls?: TopologyListenerTls | null;
   /** Layer-4 settings (TCP, TLS, UDP, TCP_UDP); absent = defaults. */
   readonly layer4?: TopologyLayer4;
+  /** Client deadlines, passed through to the workers. */
+  readonly timeouts: TopologyListenerTimeouts;
+  readonly headersWithUnderscores?: TopologyListener['headersWithUnderscores'];
+  readonly maxConnections?: number;
+  readonly maxConnectionsTotal?: number;
 }
 
 export interface TablePlan {
@@ -142,6 +153,8 @@ export function planFromConfig(
       isInUse: groupsInUse.has(group.name),
       connectTimeoutMs: group.timeouts.connectMs,
       responseTimeoutMs: group.timeouts.responseMs,
+      retries: group.retries,
+      standby: group.failover?.standby ?? null,
       upstreamTls: upstreamTlsPlan(snapshot, group),
       isProxyProtocolOn: group.proxyProtocol === 'v2',
       ...(group.geneve === null ? {} : { geneve: group.geneve }),
@@ -191,6 +204,10 @@ export function planFromConfig(
               },
         maxUdpFlows: snapshot.limits.maxUdpFlows,
       },
+      timeouts: listener.timeouts,
+      headersWithUnderscores: listener.headersWithUnderscores,
+      maxConnections: listener.maxConnections ?? 0,
+      maxConnectionsTotal: snapshot.maxConnectionsTotal,
     })),
   };
 }

@@ -38,12 +38,14 @@ import {
   HISTOGRAM_SUM_100US,
   LISTENER_BYTES_IN_TOTAL,
   LISTENER_BYTES_OUT_TOTAL,
+  LISTENER_CLIENT_TIMEOUTS_TOTAL,
   LISTENER_CONNECTIONS_TOTAL,
   LISTENER_FERRY_4XX_TOTAL,
   LISTENER_FERRY_5XX_TOTAL,
   LISTENER_FERRY_502_TOTAL,
   LISTENER_FERRY_503_TOTAL,
   LISTENER_FERRY_504_TOTAL,
+  LISTENER_LIMIT_REFUSED_TOTAL,
   LISTENER_PROXY_REFUSED_TOTAL,
   LISTENER_REJECTED_CONNECTIONS_TOTAL,
   LISTENER_REQUESTS_TOTAL,
@@ -216,6 +218,8 @@ export const LISTENER_COUNTERS = [
   { key: 'proxyRefused', field: LISTENER_PROXY_REFUSED_TOTAL },
   { key: 'sniPeekFailed', field: LISTENER_SNI_PEEK_FAILED_TOTAL },
   { key: 'udpDropped', field: LISTENER_UDP_DROPPED_TOTAL },
+  { key: 'clientTimeouts', field: LISTENER_CLIENT_TIMEOUTS_TOTAL },
+  { key: 'limitRefused', field: LISTENER_LIMIT_REFUSED_TOTAL },
 ] as const satisfies readonly CounterRow[];
 
 /** Position of each listener counter in a listener snapshot and in ListenerSeries.totals. */

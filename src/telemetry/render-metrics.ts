@@ -70,6 +70,18 @@ const LISTENER_FAMILIES: readonly CellFamily<ListenerKey | 'activeConnections' |
     samples: [[{}, 'rejectedConnections']],
   },
   {
+    name: 'ferry_listener_client_timeouts_total',
+    type: 'counter',
+    help: 'Connections cut for a client deadline: request head, request body, slow reader, TLS handshake (counted against the client, never a target).',
+    samples: [[{}, 'clientTimeouts']],
+  },
+  {
+    name: 'ferry_listener_limit_refused_connections_total',
+    type: 'counter',
+    help: 'Connections refused at accept because maxConnections (listener or global) was reached.',
+    samples: [[{}, 'limitRefused']],
+  },
+  {
     name: 'ferry_listener_processed_bytes_total',
     type: 'counter',
     help: 'Bytes received from and sent to clients (ELB ProcessedBytes).',

@@ -25,6 +25,7 @@ import {
   loadHeader,
   RESPONSE_TIME_BUCKET_BOUNDS_US,
   ROW_INT32,
+  ROW_INT32_PER_LISTENER,
   storeHeader,
   TABLE_FIELDS,
   type TableCapacity,
@@ -46,6 +47,8 @@ const KNOWN_LAYOUT_HASHES: Readonly<Record<number, string>> = {
   4: '554b71f5fc2865ce',
   // Issue 13's listener counters and issue 12's zone counters, merged (both had taken 4).
   5: 'bc581df15b9ee776',
+  // Issue 10's client-timeout and connection-limit listener counters; LISTENER rows become two cache lines.
+  6: '67658fc69e08e992',
 };
 
 const CACHE_LINE_BYTES = 64;
@@ -155,9 +158,10 @@ describe('TABLE_FIELDS', () => {
       );
     });
 
-    it('has integer offsets in 0..ROW_INT32-1', () => {
+    it('has integer offsets inside its row (ROW_INT32 cells; a LISTENER row has ROW_INT32_PER_LISTENER)', () => {
+      const rowCells = region === 'LISTENER' ? ROW_INT32_PER_LISTENER : ROW_INT32;
       for (const [name, offset] of Object.entries(fields)) {
-        expect(Number.isInteger(offset) && offset >= 0 && offset < ROW_INT32, `${name} = ${offset}`).toBe(
+        expect(Number.isInteger(offset) && offset >= 0 && offset < rowCells, `${name} = ${offset}`).toBe(
           true,
         );
       }
@@ -184,6 +188,10 @@ describe('TABLE_FIELDS', () => {
 describe('ROW_INT32', () => {
   it('makes one row exactly one 64-byte cache line', () => {
     expect(ROW_INT32 * Int32Array.BYTES_PER_ELEMENT).toBe(CACHE_LINE_BYTES);
+  });
+
+  it('makes a LISTENER row whole cache lines', () => {
+    expect((ROW_INT32_PER_LISTENER * Int32Array.BYTES_PER_ELEMENT) % CACHE_LINE_BYTES).toBe(0);
   });
 
   it('starts every row region on a 64-byte boundary', () => {

@@ -146,3 +146,18 @@ targetGroups:
     });
   });
 });
+
+describe('ferry validate, what startup refuses (issue 10: https://github.com/ferry/ferry/issues/10)', () => {
+  it('rejects a control port on a non-loopback address without a token, with its code', async () => {
+    const { code, stderr } = await runCli([
+      'validate',
+      '--config',
+      writeConfig(`listeners:
+  - { name: web, address: "127.0.0.1:0", defaultAction: { fixedResponse: { statusCode: 200 } } }
+control: { address: "0.0.0.0:9900" }
+`),
+    ]);
+    expect(code).toBe(1);
+    expect(stderr).toContain('FERRY_ERR_CONTROL_TOKEN_REQUIRED');
+  });
+});

@@ -5,6 +5,7 @@
  * checked. Also `/status.json`, the same counters as the page sees them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RETRY_ATTEMPTS_DEFAULT } from '../../src/shared/limits.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { familyOf, metricValue, type PromFamily, parsePrometheusText } from '../helpers/prometheus.ts';
 import { RawClient } from '../helpers/raw-http.ts';
@@ -188,8 +189,11 @@ describe('GET /metrics', () => {
         }),
       ).toBe(REFUSED_REQUESTS);
       const dead = { target_group: 'refusing', target: deadAddress };
-      expect(metricValue(families, 'ferry_target_connection_errors_total', dead)).toBe(REFUSED_REQUESTS);
-      expect(metricValue(families, 'ferry_target_gateway_failures_total', dead)).toBe(REFUSED_REQUESTS);
+      // Issue 10: each refused connect is retried (group `retries`, default 2), and every try counts
+      // against the target; the only target here refuses them all.
+      const tries = REFUSED_REQUESTS * (1 + RETRY_ATTEMPTS_DEFAULT);
+      expect(metricValue(families, 'ferry_target_connection_errors_total', dead)).toBe(tries);
+      expect(metricValue(families, 'ferry_target_gateway_failures_total', dead)).toBe(tries);
       expect(metricValue(families, 'ferry_target_response_time_seconds_count', dead)).toBe(0);
     });
 

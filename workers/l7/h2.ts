@@ -66,7 +66,7 @@ import { redirectInputs, respondH2WithError } from '../respond/index.ts';
 import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction, matchListener } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import { Exchange, isConnectErrorCode, upstreamErrorCode } from '../upstream/index.ts';
-import type { ListenerRuntime } from './listener-runtime.ts';
+import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from './listener-runtime.ts';
 
 /** Pseudo-headers a request carries besides its fields (:method, :scheme, :authority, :path). */
 const PSEUDO_HEADER_COUNT_MAX = 4;
@@ -256,6 +256,10 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     stream.on('close', () => this.onStreamClose());
     addWorker(this.runtime.view, this.runtime.workerIndex, WORKER_REQUESTS_TOTAL, 1);
     this.rec.requestStarted(this.req);
+    if (this.req.errorReason !== '') {
+      this.refuse('FERRY_ERR_HTTP_BAD_REQUEST'); // readHead found a header name it rejects
+      return;
+    }
     if (this.req.method === 'CONNECT') {
       this.req.errorReason = 'CONNECT is not supported';
       this.refuse('FERRY_ERR_HTTP_BAD_REQUEST');
@@ -287,6 +291,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     let forwardedFor = '';
     const isTracing = this.rec.isTracing;
     const out = this.upstreamHeaders;
+    const underscoreAction = this.owner.listener.underscoreAction;
     out.push('host', req.host);
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i]!;
@@ -297,6 +302,12 @@ class H2Exchange implements Dispatcher.DispatchHandler {
         continue;
       }
       if (name === 'host') continue;
+      if (underscoreAction !== UNDERSCORE_ALLOW && name.indexOf('_') !== -1) {
+        // Issue 10: dropped, or the stream refused with 400 when the listener says reject.
+        if (underscoreAction === UNDERSCORE_REJECT)
+          req.errorReason = `header name with an underscore: ${name}`;
+        continue;
+      }
       names[count] = name;
       values[count++] = value;
       if (name === 'expect') req.isExpectContinue = value.toLowerCase() === '100-continue';

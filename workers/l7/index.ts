@@ -10,25 +10,37 @@
  * in workers/record, error responses in workers/respond):
  *
  *   accept ──> tls ──> readHead ... (HTTP/1.1 over TLS, the chart below); ALPN h2: workers/l7/h2.ts
- *               └─ HTTPS listeners only (workers/tls): a failed or timed-out handshake closes the
- *                  connection, no HTTP answer being possible (no certificate on an mTLS listener, TLS 1.1)
+ *     │         └─ HTTPS listeners only (workers/tls): a failed handshake closes the connection, no
+ *     │            HTTP answer being possible (no certificate on an mTLS listener, TLS 1.1);
+ *     │            TLS_HANDSHAKE_TIMEOUT (closed, counted): `timeouts.tlsHandshake` from accept, on the tick
+ *     └─ LISTENER_CONNECTION_LIMIT (503 + Retry-After on HTTP, else closed): limits.maxConnections or the
+ *        listener's maxConnections reached (workers/listen/connection-limit.ts)
  *
  *   accept ──> readHead ──> route ──> pick ──> connect ──> forward ──> relay ──> finish ──> record
  *     │           │           │         │          │           │          │          │
  *     │           │           │         │          │           │          │          └─ keep-alive: back to readHead
  *     │           │           │         │          │           │          └─ UPSTREAM_BAD_RESPONSE (502; also chunked to a 1.0 request),
  *     │           │           │         │          │           │             UPSTREAM_RESET mid-body (client connection reset),
- *     │           │           │         │          │           │             DOWNSTREAM_ABORTED
+ *     │           │           │         │          │           │             DOWNSTREAM_ABORTED, DOWNSTREAM_SEND_TIMEOUT (reset:
+ *     │           │           │         │          │           │             the client did not take a queued write within `timeouts.send`)
  *     │           │           │         │          │           └─ HTTP_BAD_REQUEST (bad chunked body, 400),
+ *     │           │           │         │          │              HTTP_BODY_TIMEOUT (408: body below `timeouts.requestBody`
+ *     │           │           │         │          │              + minimum rate; the client's fault, no target penalty),
  *     │           │           │         │          │              UPSTREAM_TIMEOUT (504), DOWNSTREAM_ABORTED
  *     │           │           │         │          └─ UPSTREAM_CONNECT_REFUSED / _RESET (502),
  *     │           │           │         │             UPSTREAM_CONNECT_TIMEOUT (504; includes the TLS handshake),
- *     │           │           │         │             UPSTREAM_TLS (502; HTTPS groups: verification or handshake failed)
- *     │           │           │         └─ PICK_NO_TARGET (503); sticky target (cookie) first, else the balancer
+ *     │           │           │         │             UPSTREAM_TLS (502; HTTPS groups: verification or handshake failed),
+ *     │           │           │         │             INTERNAL_RESOURCES (503: local EMFILE, never the target's fault);
+ *     │           │           │         │             refused/reset/timed out before the head was written: retried on
+ *     │           │           │         │             another target through pick (group `retries`, retry budget)
+ *     │           │           │         └─ PICK_NO_TARGET (503); sticky target (cookie) first, else the balancer,
+ *     │           │           │            then the standby of a group with no routable target, then fail-open
  *     │           │           └─ ROUTE_NO_MATCH (404); rules by priority, then the default action:
  *     │           │              forward -> pick | redirect, fixedResponse -> answered here (keep-alive kept)
- *     │           └─ HTTP_BAD_REQUEST (400), HTTP_HEADERS_TOO_LARGE (431),
- *     │              HTTP_VERSION (505), HTTP_HEADER_TIMEOUT (408)
+ *     │           └─ HTTP_BAD_REQUEST (400; also an `_` header name when the listener rejects them;
+ *     │              dropped by default), HTTP_HEADERS_TOO_LARGE (431), HTTP_VERSION (505; the h2c
+ *     │              preface gets SETTINGS + GOAWAY HTTP_1_1_REQUIRED), HTTP_HEADER_TIMEOUT (408,
+ *     │              from accept; a new connection that sent nothing is closed quietly)
  *     └─ DRAINING: new connections are not accepted while draining;
  *        source not allowed (scheme internal, allowedSources): reset at accept (workers/listen)
  *
@@ -48,10 +60,13 @@
  * SERVER/CLIENT spans are built only while access logs or tracing are on.
  * With tracing on, the caller's traceparent/tracestate are replaced by ours.
  *
- * Deadlines (one per connection, checked by the worker tick): the head
- * (408), connect (504), then the response timeout, restarted by each piece
- * of request body and each response byte, so it counts from the end of the
- * request; after Ferry ends its side, a linger bound for the client to close.
+ * Deadlines (one per connection, checked by the worker tick; the listener's
+ * `timeouts`): the head from accept (408), connect (504), the request body
+ * with its minimum rate (408), then the response timeout, restarted by each
+ * response byte, so it counts from the end of the request; after Ferry ends
+ * its side, a linger bound for the client to close. Beside the one deadline,
+ * the send deadline: queued bytes the client has not taken within
+ * `timeouts.send` reset the connection (slow reader).
  *
  * Upgrades (`Upgrade: websocket`) are forwarded; after a 101 both sockets are
  * piped raw (a tunnel) and the upstream socket is never pooled again. Other
@@ -62,12 +77,12 @@
 import type { Socket } from 'node:net';
 import type { ErrorCode } from '../../proto/error-codes.ts';
 import { addWorker, NO_SLOT, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
+import type { TopologyListenerTimeouts } from '../../proto/thread-messages.ts';
 import { unmappedAddress } from '../../src/shared/ip.ts';
 import {
   HTTP_HEAD_BYTES_MAX,
-  HTTP_HEADER_TIMEOUT_MS,
-  HTTP_KEEP_ALIVE_TIMEOUT_MS,
   INLINE_BODY_BYTES_MAX,
+  RETRY_PICK_ATTEMPTS_MAX,
 } from '../../src/shared/limits.ts';
 import {
   BODY_CHUNKED,
@@ -94,7 +109,7 @@ import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction, matchListen
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import { rawSocketOf, type UpstreamTlsOptions } from '../tls/index.ts';
 import { Exchange, type UpstreamOwner, type UpstreamSocket, upstreamErrorCode } from '../upstream/index.ts';
-import type { ListenerRuntime } from './listener-runtime.ts';
+import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from './listener-runtime.ts';
 
 // === Connection phases ===
 /** Waiting for (the rest of) a request head. */
@@ -107,13 +122,41 @@ const PHASE_RESPONSE = 2;
 const PHASE_TUNNEL = 3;
 const PHASE_CLOSED = 4;
 
+/** The HTTP/2 connection preface (RFC 9113 §3.4). */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /**
- * After Ferry ends its side of a downstream connection, the time the client
- * gets to read what is queued and close its own side before the socket is
- * destroyed: a half-open client must not hold a connection (and a drain)
- * forever. The same bound a client has to send a head.
+ * The answer to an h2c prior-knowledge client: an empty SETTINGS frame (the
+ * server preface), then GOAWAY (last stream 0, HTTP_1_1_REQUIRED = 0xd).
+ * Frame header: length (24 bits), type, flags, stream id (31 bits).
  */
-const DOWNSTREAM_LINGER_MS = HTTP_HEADER_TIMEOUT_MS;
+const H2C_REFUSAL = Buffer.from([
+  0,
+  0,
+  0,
+  0x04,
+  0,
+  0,
+  0,
+  0,
+  0, // SETTINGS, no parameters
+  0,
+  0,
+  8,
+  0x07,
+  0,
+  0,
+  0,
+  0,
+  0, // GOAWAY, 8 bytes of payload, stream 0
+  0,
+  0,
+  0,
+  0, // last stream id 0
+  0,
+  0,
+  0,
+  0x0d, // HTTP_1_1_REQUIRED
+]);
 
 /** True when `name` is listed in a Connection header's tokens (also hop-by-hop). */
 function isConnectionToken(tokens: string, name: string): boolean {
@@ -207,7 +250,13 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   /** Pick result, deadlines and the in-flight count (workers/upstream/exchange.ts); reused per request. */
   private readonly ex: Exchange;
   private up: UpstreamSocket | null;
+  /** Retries this request has made (stale keep-alive socket or another target). */
   private attempt: number;
+  /** The target group the route chose (before failover), for a retry's new pick. */
+  private groupIndex: number;
+  /** This exchange counts in the worker's retry budget: as a request, and as a retry. */
+  private isBudgetRequest: boolean;
+  private isBudgetRetry: boolean;
   /** The request head as forwarded upstream, kept for a retry on a stale pooled socket. */
   private upstreamHead: string;
   /** TLS to the picked target's group (HTTPS groups), null for plain HTTP. */
@@ -225,9 +274,18 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private isCloseAfterResponse: boolean;
 
   // --- the single deadline the tick checks ---
+  /** The listener's client deadlines (config `timeouts`; issue 10). */
+  private readonly timeouts: TopologyListenerTimeouts;
   private deadlineMs: number;
   /** Error to answer with when the deadline passes; null = close quietly (idle keep-alive). */
   private deadlineCode: ErrorCode | null;
+  /** True while the head deadline runs from accept (a new connection); false once a request was served (keep-alive). */
+  private isFirstHead: boolean;
+  /** Request body deadline: the table clock when the window opened and body bytes received since (issue 10). */
+  private bodyStartMs: number;
+  private bodyBytes: number;
+  /** Send deadline (slow reader): when queued downstream bytes must have drained; 0 = nothing queued. */
+  private sendDeadlineMs: number;
   /** readHead on a later tick, after Ferry answered a request itself (no recursion through pipelined requests). */
   private readonly readHeadNext: () => void;
 
@@ -247,6 +305,9 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.ex = new Exchange(runtime.view, runtime.workerIndex);
     this.up = null;
     this.attempt = 0;
+    this.groupIndex = -1;
+    this.isBudgetRequest = false;
+    this.isBudgetRetry = false;
     this.upstreamHead = '';
     this.upstreamTls = null;
     this.upPending = null;
@@ -257,8 +318,15 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.headText = '';
     this.isUpstreamReusable = true;
     this.isCloseAfterResponse = false;
-    this.deadlineMs = runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
+    this.timeouts = listener.listener.timeouts;
+    // The head deadline runs from accept (issue 10): a connection that sends
+    // nothing is closed quietly at it, one that sends part of a head gets 408.
+    this.deadlineMs = runtime.nowMs + this.timeouts.requestHeaderMs;
     this.deadlineCode = null;
+    this.isFirstHead = true;
+    this.bodyStartMs = 0;
+    this.bodyBytes = 0;
+    this.sendDeadlineMs = 0;
     this.readHeadNext = () => {
       if (this.phase === PHASE_HEAD) this.readHead();
     };
@@ -271,6 +339,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onDownstreamData(chunk));
     socket.on('drain', () => {
+      this.sendDeadlineMs = 0; // the client took everything queued: the send deadline starts over
       if (this.up !== null && this.phase !== PHASE_CLOSED) this.up.socket.resume();
       else if (this.phase === PHASE_HEAD) this.socket.resume(); // paused by answerLocally
     });
@@ -308,14 +377,19 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private readHead(): void {
     const pending = this.pending;
     if (pending === null || pending.length === 0) return;
+    // 'P': maybe the HTTP/2 connection preface (h2c prior knowledge), which gets an HTTP/2 answer.
+    if (pending[0] === 0x50 && this.isFirstHead && this.answerH2cPreface(pending)) return;
     const consumed = parseRequestHead(pending, 0, pending.length, this.req);
     if (consumed === NEED_MORE) {
       if (this.deadlineCode !== 'FERRY_ERR_HTTP_HEADER_TIMEOUT') {
-        this.deadlineMs = this.runtime.nowMs + HTTP_HEADER_TIMEOUT_MS;
+        // A new connection's head deadline already runs from accept; a keep-alive one's starts now.
+        if (!this.isFirstHead) this.deadlineMs = this.runtime.nowMs + this.timeouts.requestHeaderMs;
         this.deadlineCode = 'FERRY_ERR_HTTP_HEADER_TIMEOUT';
       }
       return;
     }
+    this.isFirstHead = false;
+    if (this.listener.underscoreAction !== UNDERSCORE_ALLOW && !this.dropUnderscoreHeaders()) return;
     if (consumed < 0) {
       const code: ErrorCode =
         consumed === PARSE_ERR_TOO_LARGE
@@ -335,6 +409,63 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       return;
     }
     this.route();
+  }
+
+  /**
+   * Header names with `_` (issue 10): compacted out of the parsed head in
+   * place (drop: routing, hash keys and the target never see them, as with
+   * NGINX's `underscores_in_headers off`), or the request refused (reject).
+   * Returns false when refused. Allocates nothing.
+   */
+  private dropUnderscoreHeaders(): boolean {
+    const req = this.req;
+    const names = req.headerNames;
+    const values = req.headerValues;
+    let kept = 0;
+    for (let i = 0; i < req.headerCount; i++) {
+      const name = names[i]!;
+      if (name.indexOf('_') !== -1) {
+        if (this.listener.underscoreAction === UNDERSCORE_REJECT) {
+          addWorker(this.runtime.view, this.runtime.workerIndex, WORKER_REQUESTS_TOTAL, 1);
+          this.rec.requestStarted(req);
+          req.errorReason = `header name with an underscore: ${name}`;
+          this.refuse('FERRY_ERR_HTTP_BAD_REQUEST');
+          return false;
+        }
+        continue;
+      }
+      if (kept !== i) {
+        names[kept] = name;
+        values[kept] = values[i]!;
+      }
+      kept++;
+    }
+    req.headerCount = kept;
+    return true;
+  }
+
+  /**
+   * h2c prior knowledge on an HTTP/1.1 listener (issue 10; docs/tls.md: h2c
+   * is not offered): a client that opens with the HTTP/2 preface cannot read
+   * an HTTP/1.1 answer, so it gets what RFC 9113 gives it to understand, an
+   * empty SETTINGS frame and GOAWAY with HTTP_1_1_REQUIRED, and the
+   * connection closes (curl: "HTTP/1.1 required"). Returns true when handled
+   * (or when more bytes are needed to tell).
+   */
+  private answerH2cPreface(pending: Buffer): boolean {
+    const prefaceLength = H2_PREFACE.length;
+    const compared = Math.min(pending.length, prefaceLength);
+    if (pending.compare(H2_PREFACE, 0, compared, 0, compared) !== 0) return false;
+    if (compared < prefaceLength) {
+      // Its first 18 bytes would parse as an HTTP/2.0 head (505): wait for the rest, under the head deadline.
+      this.deadlineCode = 'FERRY_ERR_HTTP_HEADER_TIMEOUT';
+      return true;
+    }
+    this.rec.refused('FERRY_ERR_HTTP_VERSION');
+    this.pending = null;
+    this.startLinger();
+    this.socket.end(H2C_REFUSAL);
+    return true;
   }
 
   // === route ===
@@ -399,7 +530,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     const isFlushed =
       typeof response === 'string' ? socket.write(response, 'latin1') : socket.write(response);
     if (!isFlushed) socket.pause(); // the 'drain' handler resumes reading
-    this.deadlineMs = this.runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
+    this.deadlineMs = this.runtime.nowMs + this.timeouts.keepAliveMs;
     this.deadlineCode = null;
     if (this.pending !== null) process.nextTick(this.readHeadNext);
   }
@@ -407,6 +538,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   // === pick ===
   private pick(groupIndex: number): void {
     const ex = this.ex;
+    this.groupIndex = groupIndex;
     this.runtime.router.pick(ex, groupIndex, this.req, this.remoteAddress, this.runtime.nowMs);
     if (ex.target === null) {
       this.refuse('FERRY_ERR_PICK_NO_TARGET');
@@ -422,6 +554,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private connect(): void {
     const runtime = this.runtime;
     this.ex.take();
+    if (!this.isBudgetRequest) {
+      this.isBudgetRequest = true;
+      runtime.retryBudget.requestsInFlight++;
+    }
     this.phase = PHASE_BODY;
     this.isRequestDone = false;
     this.isUpstreamHeadSent = false;
@@ -458,6 +594,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     const target = ex.target!;
     this.rec.retried();
     if (this.rec.isTracing) this.upstreamHead = this.buildUpstreamHead(); // the new attempt's traceparent
+    // Nothing is on the new connection yet: should it fail to connect, the retry may go to another target.
+    this.isUpstreamHeadSent = false;
     this.deadlineMs = this.runtime.readClock() + ex.connectTimeoutMs;
     this.deadlineCode = 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT';
     this.up = this.runtime.pool.connect(ex.slot, target.host, target.port, this, this.upstreamTls);
@@ -479,6 +617,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     } else if (this.pending !== null) {
       const body = this.pending;
       this.pending = null;
+      this.openBodyWindow();
       this.forwardBody(body);
     } else if (
       this.req.bodyKind === BODY_NONE ||
@@ -487,6 +626,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       // `Content-Length: 0` too: no body byte will come to finish it, and
       // waiting would close the connection after every such request.
       this.finishRequest(null);
+    } else {
+      this.openBodyWindow();
     }
     if (isCorked) up.socket.uncork();
     // Keep reading while waiting for the response, so a client abort is seen at once
@@ -518,12 +659,17 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       default:
         bodyEnd = 0;
     }
-    // The response timeout counts from the end of the request: while the body
-    // still streams, each piece of it restarts the clock (a long upload is not
-    // a slow target).
-    this.deadlineMs = this.runtime.nowMs + this.ex.responseTimeoutMs;
     if (bodyEnd === -1) {
-      if (!up.socket.write(chunk)) this.socket.pause();
+      // The body deadline (issue 10): the client must keep up the listener's
+      // minimum rate. Unless the target is the slow side: while it does not
+      // take what was written, the client is paused and the target's response
+      // timeout runs instead (onUpstreamDrain opens a new body window).
+      if (up.socket.write(chunk)) this.extendBodyWindow(chunk.length);
+      else {
+        this.socket.pause();
+        this.deadlineMs = this.runtime.nowMs + this.ex.responseTimeoutMs;
+        this.deadlineCode = 'FERRY_ERR_UPSTREAM_TIMEOUT';
+      }
       return;
     }
     if (bodyEnd > 0) up.socket.write(chunk.subarray(0, bodyEnd));
@@ -533,11 +679,40 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private finishRequest(rest: Buffer | null): void {
     this.isRequestDone = true;
     this.phase = PHASE_RESPONSE;
+    // The response timeout counts from the end of the request (a long upload is not a slow target).
+    this.deadlineMs = this.runtime.nowMs + this.ex.responseTimeoutMs;
+    this.deadlineCode = 'FERRY_ERR_UPSTREAM_TIMEOUT';
     if (rest !== null) this.pending = concat(this.pending, rest);
   }
 
+  /**
+   * Open a request-body window (issue 10, Apache's RequestReadTimeout
+   * body=…,MinRate=…): the body has `requestBodyMs` from now, plus one second
+   * per `requestBodyMinRateBytesPerS` bytes that arrive. A client below the
+   * rate gets 408 FERRY_ERR_HTTP_BODY_TIMEOUT, counted against the client.
+   */
+  private openBodyWindow(): void {
+    this.bodyStartMs = this.runtime.nowMs;
+    this.bodyBytes = 0;
+    this.deadlineMs = this.bodyStartMs + this.timeouts.requestBodyMs;
+    this.deadlineCode = 'FERRY_ERR_HTTP_BODY_TIMEOUT';
+  }
+
+  /** Count `byteCount` body bytes into the window; integer ms, no allocation. */
+  private extendBodyWindow(byteCount: number): void {
+    const rate = this.timeouts.requestBodyMinRateBytesPerS;
+    this.bodyBytes += byteCount;
+    const earnedMs = rate === 0 ? 0 : Math.floor((this.bodyBytes * 1000) / rate);
+    this.deadlineMs = this.bodyStartMs + this.timeouts.requestBodyMs + earnedMs;
+    this.deadlineCode = 'FERRY_ERR_HTTP_BODY_TIMEOUT';
+  }
+
   onUpstreamDrain(up: UpstreamSocket): void {
-    if (up === this.up && (this.phase === PHASE_BODY || this.phase === PHASE_TUNNEL)) this.socket.resume();
+    if (up !== this.up) return;
+    if (this.phase === PHASE_BODY) {
+      this.openBodyWindow(); // the target took the body: the client's clock runs again
+      this.socket.resume();
+    } else if (this.phase === PHASE_TUNNEL) this.socket.resume();
   }
 
   // === relay ===
@@ -750,7 +925,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       return;
     }
     this.phase = PHASE_HEAD;
-    this.deadlineMs = this.runtime.nowMs + HTTP_KEEP_ALIVE_TIMEOUT_MS;
+    this.deadlineMs = this.runtime.nowMs + this.timeouts.keepAliveMs;
     this.deadlineCode = null;
     this.socket.resume();
     if (this.pending !== null) this.readHead();
@@ -761,6 +936,11 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.ex.drop();
     this.up = null;
     this.attempt = 0;
+    const budget = this.runtime.retryBudget;
+    if (this.isBudgetRequest) budget.requestsInFlight--;
+    if (this.isBudgetRetry) budget.retriesInFlight--;
+    this.isBudgetRequest = false;
+    this.isBudgetRetry = false;
   }
 
   onUpstreamClose(up: UpstreamSocket, errno: string): void {
@@ -777,21 +957,88 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       return;
     }
     const hasNoResponseBytes = !this.isResponseHeadSent && this.upPending === null;
-    if (
+    const code = upstreamErrorCode(errno, '');
+    if (!up.isConnected && this.retryOnAnotherTarget(code, false)) return;
+    const retries = this.ex.retries;
+    // The request may have reached the target, so only idempotent bodiless
+    // requests are sent again (RFC 9112 §9.3.1.1, RFC 9110 §9.2.2).
+    const isReplayable =
       hasNoResponseBytes &&
-      up.isReused &&
       this.req.bodyKind === BODY_NONE &&
       isIdempotent(this.req.method) &&
-      this.attempt === 0
-    ) {
-      // A pooled socket the target had (most likely) already closed. The
-      // request may still have reached it, so only idempotent methods are
-      // retried (RFC 9112 §9.3.1.1, RFC 9110 §9.2.2); once, on a new connection.
-      this.attempt = 1;
+      retries.isOnStaleConnection &&
+      this.attempt < retries.attempts;
+    if (isReplayable && up.isReused && this.attempt === 0) {
+      // A pooled socket the target had (most likely) already closed: once, on a new connection to it.
+      this.attempt++;
       this.connectFresh();
       return;
     }
-    this.failExchange(upstreamErrorCode(errno, ''), true);
+    // A new connection that died before answering: the target is going away; another one.
+    if (isReplayable && this.retryOnAnotherTarget(code, true)) return;
+    // Local exhaustion (EMFILE) is never the target's failure (issue 10).
+    this.failExchange(code, code !== 'FERRY_ERR_INTERNAL_RESOURCES');
+  }
+
+  /**
+   * Retry on another target (issue 10, group `retries`): for a connect
+   * that failed (refused, reset, timed out) before the head was written, so
+   * no target saw a byte of this request, whatever its method; or, with
+   * `isReplay`, an idempotent bodiless request whose new connection died
+   * before any response byte (the caller checked that). Body bytes
+   * that came meanwhile are still in `pending` (the client is paused while
+   * connecting, so at most one read of them). The failure counts against the
+   * target that failed, as without a retry; the new pick goes through
+   * Router.pick again, up to RETRY_PICK_ATTEMPTS_MAX times to land on
+   * another slot. Returns false (nothing done) when retries are off, spent,
+   * or over the worker's budget.
+   */
+  private retryOnAnotherTarget(code: ErrorCode, isReplay: boolean): boolean {
+    if (
+      code !== 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' &&
+      code !== 'FERRY_ERR_UPSTREAM_RESET' &&
+      code !== 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT'
+    )
+      return false;
+    if (this.groupIndex < 0) return false;
+    if (!isReplay && this.isUpstreamHeadSent) return false;
+    const ex = this.ex;
+    const retries = ex.retries;
+    if (this.attempt >= retries.attempts) return false;
+    if (!isReplay && !retries.isOnConnectFailure) return false;
+    const budget = this.runtime.retryBudget;
+    if (!this.isBudgetRetry && !budget.canRetry(retries.budgetPercent, retries.minConcurrency)) return false;
+    const up = this.up;
+    const failedSlot = ex.slot;
+    this.rec.upstreamFailed(code, failedSlot, up === null || !up.isConnected, false);
+    ex.recordOutcome(RECORD_STATUS_GATEWAY_FAILURE, this.runtime.readClock());
+    ex.drop();
+    if (up !== null) {
+      up.owner = null;
+      up.socket.destroy();
+    }
+    this.up = null;
+    this.attempt++;
+    if (!this.isBudgetRetry) {
+      this.isBudgetRetry = true;
+      budget.retriesInFlight++;
+    }
+    const router = this.runtime.router;
+    for (let i = 0; i < RETRY_PICK_ATTEMPTS_MAX; i++) {
+      router.pick(ex, this.groupIndex, this.req, this.remoteAddress, this.runtime.nowMs);
+      if (ex.slot !== failedSlot) break;
+    }
+    if (ex.target === null) {
+      this.endExchange();
+      this.refuse(code);
+      return true;
+    }
+    this.upstreamTls = this.runtime.upstreamTls.forGroup(ex.group);
+    this.rec.retried();
+    this.rec.picked(ex, this.groupIndex);
+    if (this.rec.isTracing) this.upstreamHead = this.buildUpstreamHead(); // the new attempt's traceparent
+    this.connect();
+    return true;
   }
 
   // === failure paths ===
@@ -841,9 +1088,15 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.socket.end();
   }
 
+  /**
+   * After Ferry ends its side, the time the client gets to read what is
+   * queued and close its own side before the socket is destroyed: a
+   * half-open client must not hold a connection (and a drain) forever. The
+   * same bound a client has to send a head.
+   */
   private startLinger(): void {
     this.phase = PHASE_CLOSED;
-    this.deadlineMs = this.runtime.nowMs + DOWNSTREAM_LINGER_MS;
+    this.deadlineMs = this.runtime.nowMs + this.timeouts.requestHeaderMs;
     this.deadlineCode = null;
   }
 
@@ -875,20 +1128,70 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   // === deadlines and drain ===
   tick(nowMs: number): void {
     this.rec.tick();
+    if (this.isSendTooSlow(nowMs)) {
+      this.cutSlowReader();
+      return;
+    }
     if (nowMs - this.deadlineMs < 0) return;
     if (this.phase === PHASE_CLOSED) {
-      // The linger is over and the client still holds its side open.
+      // The linger is over and the client still holds its side open: a client
+      // that does not read (a response that fit in the kernel's buffers leaves
+      // Ferry's queue empty, so only this bound sees it) or does not close.
+      this.rec.clientTimedOut();
       this.socket.destroy();
       return;
     }
     const code = this.deadlineCode;
     if (code === null) {
+      // An idle keep-alive connection, or a new one that sent nothing (closed quietly, counted).
+      if (this.isFirstHead) this.rec.clientTimedOut();
       this.endDownstream();
     } else if (code === 'FERRY_ERR_HTTP_HEADER_TIMEOUT') {
+      this.rec.clientTimedOut();
       this.refuse(code);
+    } else if (code === 'FERRY_ERR_HTTP_BODY_TIMEOUT') {
+      // The client's fault: no gateway failure, no latency sample for the target.
+      this.rec.clientTimedOut();
+      this.failExchange(code, false);
+    } else if (code === 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT' && this.retryOnAnotherTarget(code, false)) {
+      // retried on another target
     } else {
       this.failExchange(code, true);
     }
+  }
+
+  /**
+   * Slow reader (issue 10, NGINX send_timeout): bytes queued for the client
+   * that it has not taken whole within `timeouts.sendMs`. The 'drain' handler
+   * clears the deadline whenever the queue empties, so a client that keeps
+   * reading never meets it. Also after Ferry ended its side (linger) and in
+   * keep-alive, where the tail of a response may still be queued.
+   */
+  private isSendTooSlow(nowMs: number): boolean {
+    if (this.socket.writableLength === 0) {
+      this.sendDeadlineMs = 0;
+      return false;
+    }
+    if (this.sendDeadlineMs === 0) {
+      this.sendDeadlineMs = nowMs + this.timeouts.sendMs;
+      return false;
+    }
+    return nowMs - this.sendDeadlineMs >= 0;
+  }
+
+  /** Reset a slow reader's connection; the exchange (if any) ends without blaming its target. */
+  private cutSlowReader(): void {
+    const code: ErrorCode = 'FERRY_ERR_DOWNSTREAM_SEND_TIMEOUT';
+    this.rec.clientTimedOut();
+    const up = this.up;
+    if (up !== null) {
+      this.rec.upstreamFailed(code, this.ex.slot, false, this.isResponseHeadSent);
+      this.endExchange();
+      up.owner = null;
+      up.socket.destroy();
+    }
+    this.phase = PHASE_CLOSED;
+    rawSocketOf(this.socket).resetAndDestroy();
   }
 
   drain(): void {

@@ -7,15 +7,25 @@
  */
 import type { TopologyListener } from '../../proto/thread-messages.ts';
 
+/** `headersWithUnderscores` as an integer for the hot path. */
+export const UNDERSCORE_ALLOW = 0;
+export const UNDERSCORE_DROP = 1;
+export const UNDERSCORE_REJECT = 2;
+
 /** Precomputed per-listener strings (H2). */
 export class ListenerRuntime {
   readonly listener: TopologyListener;
   /** `x-forwarded-proto` and `x-forwarded-port` header lines for this listener. */
   readonly forwardedLines: string;
+  /** UNDERSCORE_* (issue 10): what happens to request header names with `_`. */
+  readonly underscoreAction: number;
 
   constructor(listener: TopologyListener) {
     this.listener = listener;
     const proto = listener.protocol === 'HTTPS' ? 'https' : 'http';
     this.forwardedLines = `x-forwarded-proto: ${proto}\r\nx-forwarded-port: ${listener.port}\r\n`;
+    const action = listener.headersWithUnderscores ?? 'drop';
+    this.underscoreAction =
+      action === 'allow' ? UNDERSCORE_ALLOW : action === 'reject' ? UNDERSCORE_REJECT : UNDERSCORE_DROP;
   }
 }

@@ -18,12 +18,45 @@ import type { TopologyListener } from '../../proto/thread-messages.ts';
 import { bindGeneveListener, bindUdpListener, isTrustedPeer, Layer4Listener, TcpFlow } from '../l4/index.ts';
 import { H2Listener, HttpConnection, ListenerRuntime } from '../l7/index.ts';
 import { CidrTable, isSourceAllowed, refuseSource, type SourceFilters } from '../route/index.ts';
-import type { WorkerRuntime } from '../runtime.ts';
-import { TlsTerminator } from '../tls/index.ts';
+import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
+import { rawSocketOf, TlsTerminator } from '../tls/index.ts';
+import { isOverConnectionLimit, refuseOverLimit } from './connection-limit.ts';
 
 /** A bound listener: what drain closes. */
 export interface BoundListener {
   close(): void;
+}
+
+/**
+ * An HTTPS connection between accept and a finished handshake (issue 10):
+ * on the worker tick like every other deadline, so a client that sends
+ * nothing, or a ClientHello a byte at a time, is closed at
+ * `timeouts.tlsHandshake` and counted (LISTENER_CLIENT_TIMEOUTS_TOTAL).
+ */
+class PendingHandshake implements LiveConnection {
+  private readonly runtime: WorkerRuntime;
+  private readonly listener: TopologyListener;
+  readonly socket: net.Socket;
+  private readonly deadlineMs: number;
+
+  constructor(runtime: WorkerRuntime, listener: TopologyListener, socket: net.Socket) {
+    this.runtime = runtime;
+    this.listener = listener;
+    this.socket = socket;
+    this.deadlineMs = runtime.nowMs + listener.timeouts.tlsHandshakeMs;
+  }
+
+  tick(nowMs: number): void {
+    if (nowMs - this.deadlineMs < 0) return;
+    this.runtime.observer.tlsHandshakeTimedOut(this.listener);
+    this.runtime.remove(this);
+    this.socket.destroy();
+  }
+
+  drain(): void {
+    this.runtime.remove(this);
+    this.socket.destroy();
+  }
 }
 
 /**
@@ -70,14 +103,21 @@ function bindStream(
       )
     : null;
   const listenerRuntime = new ListenerRuntime(listener);
+  /** Raw sockets of this listener's handshakes in progress (HTTPS), each on the worker tick. */
+  const handshakes = new Map<net.Socket, PendingHandshake>();
   const terminator =
     listener.tls === null
       ? null
       : l4 !== null
         ? terminateTlsFlows(runtime, listener, l4, sourceFilters)
-        : terminateTls(runtime, listener, listenerRuntime);
+        : terminateTls(runtime, listener, listenerRuntime, handshakes);
+  const listenerIndex = runtime.observer.listenerIndexOf(listener);
   // Layer-4 flows relay a half-close (one side's FIN) instead of closing both directions.
   const server = net.createServer({ allowHalfOpen: l4 !== null && terminator === null }, (socket) => {
+    if (isOverConnectionLimit(runtime.view, listener, listenerIndex)) {
+      refuseOverLimit(runtime.view, runtime.workerIndex, listener, listenerIndex, socket);
+      return;
+    }
     if (runtime.isDraining) {
       runtime.observer.connectionRejected(listener);
       socket.destroy();
@@ -90,8 +130,17 @@ function bindStream(
       refuseSource(runtime.view, runtime.workerIndex, runtime.observer.listenerIndexOf(listener), socket);
       return;
     }
-    if (terminator !== null)
-      terminator.accept(socket); // HTTPS: tls, then l7 or h2; TLS: tls, then l4
+    if (terminator !== null && l4 === null) {
+      // HTTPS: tls (bounded by timeouts.tlsHandshake), then l7 or h2.
+      const pending = new PendingHandshake(runtime, listener, socket);
+      handshakes.set(socket, pending);
+      runtime.add(pending);
+      socket.once('close', () => {
+        if (handshakes.delete(socket)) runtime.remove(pending);
+      });
+      terminator.accept(socket);
+    } else if (terminator !== null)
+      terminator.accept(socket); // TLS: tls, then l4
     else if (l4 !== null) new TcpFlow(runtime, l4, socket, filter, '', '').start();
     else new HttpConnection(runtime, listenerRuntime, socket).accept();
   });
@@ -115,9 +164,16 @@ function terminateTls(
   runtime: WorkerRuntime,
   listener: TopologyListener,
   listenerRuntime: ListenerRuntime,
+  handshakes: Map<net.Socket, PendingHandshake>,
 ): TlsTerminator {
   const h2 = new H2Listener(runtime, listenerRuntime);
   return new TlsTerminator(listener, listener.tls!, runtime.log, (socket: TLSSocket) => {
+    const raw = rawSocketOf(socket);
+    const pending = handshakes.get(raw);
+    if (pending !== undefined) {
+      handshakes.delete(raw);
+      runtime.remove(pending);
+    }
     if (runtime.isDraining) socket.destroy();
     else if (socket.alpnProtocol === 'h2') h2.accept(socket);
     else new HttpConnection(runtime, listenerRuntime, socket).accept();

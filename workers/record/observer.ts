@@ -17,6 +17,7 @@ import type { ObservabilityBootData, WorkerObservability } from '../../proto/obs
 import {
   addListener,
   LISTENER_ACTIVE_CONNECTIONS,
+  LISTENER_CLIENT_TIMEOUTS_TOTAL,
   LISTENER_REJECTED_CONNECTIONS_TOTAL,
   storeListener,
   type TableView,
@@ -87,6 +88,13 @@ export class Observer {
     const listenerIndex = this.listenerIndexOf(listener);
     if (listenerIndex >= 0)
       addListener(this.view, this.workerIndex, listenerIndex, LISTENER_REJECTED_CONNECTIONS_TOTAL, 1);
+  }
+
+  /** A TLS handshake outlived its listener's deadline (issue 10; no RequestRecord exists yet). */
+  tlsHandshakeTimedOut(listener: TopologyListener): void {
+    const listenerIndex = this.listenerIndexOf(listener);
+    if (listenerIndex >= 0)
+      addListener(this.view, this.workerIndex, listenerIndex, LISTENER_CLIENT_TIMEOUTS_TOTAL, 1);
   }
 
   /** Flush the access log and export the last spans (drain). Bounded; never throws. */

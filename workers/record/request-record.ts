@@ -16,6 +16,7 @@
  *   failures: upstreamFailed(code, …)         STATS_CONNECT_ERRORS_TOTAL; CLIENT span error
  *             refused(code)                   LISTENER_FERRY_*; line + spans end
  *             aborted()                       client went away mid-request
+ *             clientTimedOut()                LISTENER_CLIENT_TIMEOUTS_TOTAL (head, body, send deadlines)
  *   close ───> closed()                       ACTIVE -1, processed bytes
  *
  * Target status classes and the response-time histogram are counted by
@@ -42,6 +43,7 @@ import {
   LISTENER_ACTIVE_CONNECTIONS,
   LISTENER_BYTES_IN_TOTAL,
   LISTENER_BYTES_OUT_TOTAL,
+  LISTENER_CLIENT_TIMEOUTS_TOTAL,
   LISTENER_CONNECTIONS_TOTAL,
   LISTENER_FERRY_4XX_TOTAL,
   LISTENER_FERRY_5XX_TOTAL,
@@ -64,6 +66,7 @@ import type { RequestHead } from '../http/index.ts';
 import {
   PICK_BALANCED,
   PICK_FAIL_OPEN,
+  PICK_STANDBY,
   PICK_STICKY,
   type PickOutcome,
   STICKY_HIT,
@@ -79,6 +82,7 @@ const RULE_DEFAULT = 'default';
 export function pickReasonOf(pickKind: number, algorithm: string): string | null {
   if (pickKind === PICK_FAIL_OPEN) return 'fail_open';
   if (pickKind === PICK_STICKY) return 'sticky';
+  if (pickKind === PICK_STANDBY) return 'standby';
   if (pickKind === PICK_BALANCED) return algorithm === 'hash' ? 'hash' : 'balanced';
   return null;
 }
@@ -466,6 +470,11 @@ export class RequestRecord {
   }
 
   /** The client went away mid-request. */
+  /** A client deadline cut the connection (head, body or send; issue 10): the client's fault, never a target's. */
+  clientTimedOut(): void {
+    this.count(LISTENER_CLIENT_TIMEOUTS_TOTAL, 1);
+  }
+
   aborted(): void {
     if (this.isOpen) this.finalize(499, 'FERRY_ERR_DOWNSTREAM_ABORTED');
   }

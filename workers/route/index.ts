@@ -13,6 +13,7 @@ export {
   PICK_BALANCED,
   PICK_FAIL_OPEN,
   PICK_NONE,
+  PICK_STANDBY,
   PICK_STICKY,
   type PickOutcome,
   STICKY_HIT,

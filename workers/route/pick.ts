@@ -22,6 +22,13 @@ export const PICK_BALANCED = 1;
 export const PICK_FAIL_OPEN = 2;
 /** The target a valid stickiness cookie named (workers/route/router.ts). */
 export const PICK_STICKY = 3;
+/**
+ * The group had no routable target and its standby did (issue 10): a
+ * healthy standby takes precedence over failing open to targets that fail
+ * their connects, from the first request, before main's automatic failover
+ * (`failover.after`) makes the switch official.
+ */
+export const PICK_STANDBY = 4;
 
 /** How stickiness decided (for spans and logs): not sticky, cookie honoured, no cookie, cookie's target gone. */
 export const STICKY_NONE = 0;

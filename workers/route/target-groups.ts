@@ -39,7 +39,7 @@ import {
   ELIGIBLE_ROUTABLE,
   type PrebuiltLookup,
 } from '../balance/index.ts';
-import { PICK_BALANCED, PICK_FAIL_OPEN, PICK_NONE, type PickOutcome } from './pick.ts';
+import { PICK_BALANCED, PICK_FAIL_OPEN, PICK_NONE, PICK_STANDBY, type PickOutcome } from './pick.ts';
 
 interface GroupRuntime {
   readonly group: TopologyGroup;
@@ -125,6 +125,17 @@ export class TargetGroups {
     out.group = runtime.group;
     let slot = runtime.balancer.pick(this.view, keyHash, nowMs, ELIGIBLE_ROUTABLE);
     if (slot !== NO_SLOT) return this.picked(out, slot, PICK_BALANCED);
+    // Failover before fail-open (issue 10): a standby with a routable target serves at once,
+    // instead of spreading requests over targets known to be down until `failover.after`.
+    const standbyIndex = runtime.group.standbyGroupIndex ?? -1;
+    const standby = standbyIndex >= 0 && routeTo === groupIndex ? this.groups[standbyIndex] : undefined;
+    if (standby !== undefined && loadGroup(this.view, standbyIndex, GROUP_ROUTE_TO) === standbyIndex) {
+      slot = standby.balancer.pick(this.view, keyHash, nowMs, ELIGIBLE_ROUTABLE);
+      if (slot !== NO_SLOT) {
+        out.group = standby.group;
+        return this.picked(out, slot, PICK_STANDBY);
+      }
+    }
     if (loadGroup(this.view, servingIndex, GROUP_FAIL_OPEN) === 1) {
       slot = runtime.balancer.pick(this.view, keyHash, nowMs, ELIGIBLE_ANY);
       if (slot !== NO_SLOT) {

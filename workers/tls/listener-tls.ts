@@ -12,7 +12,7 @@
  *
  * Why a tls.Server that never listens: accepting stays in workers/listen
  * (reusePort, the scheme/allowedSources checks before any TLS work), while
- * node:tls keeps everything it does well: handshake timeout, client
+ * node:tls keeps everything it does well: client
  * certificate verification, `tlsClientError`, and a default context that can
  * be swapped in place. Raw sockets are handed to it with
  * `emit('connection')`, the documented way to feed a server a socket.
@@ -37,7 +37,6 @@ import type { Logger } from 'pino';
 import type { TopologyListener, TopologyListenerTls } from '../../proto/thread-messages.ts';
 import { HTTPS_ALPN_PROTOCOLS } from '../../proto/tls-policies.ts';
 import { certificateDnsNames, isWildcardName } from '../../src/shared/cert-names.ts';
-import { TLS_HANDSHAKE_TIMEOUT_MS } from '../../src/shared/limits.ts';
 import { PemWatch } from './pem-watch.ts';
 import { policyContextOptions, readPem, tlsPolicyOf } from './policy.ts';
 
@@ -148,7 +147,10 @@ export class TlsTerminator {
       ...(alpnProtocols.length === 0 ? {} : { ALPNProtocols: [...alpnProtocols] }),
       requestCert: isClientCertRequired,
       rejectUnauthorized: isClientCertRequired,
-      handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+      // The handshake deadline rides the worker tick (workers/listen PendingHandshake,
+      // `timeouts.tlsHandshake`): node's own is a timer per socket, and it did not
+      // bound a client that sent nothing or a trickled ClientHello (issue 10).
+      handshakeTimeout: 0,
     });
     this.server.on('secureConnection', onSecure);
     this.server.on('tlsClientError', (error: NodeJS.ErrnoException) => {

@@ -17,6 +17,9 @@ import { isTlsErrorCode } from '../tls/index.ts';
  */
 export function upstreamErrorCode(code: string, causeCode: string): ErrorCode {
   if (code === 'ECONNREFUSED' || causeCode === 'ECONNREFUSED') return 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED';
+  // Issue 10: this process is out of descriptors or buffers; the target did nothing wrong.
+  if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOBUFS' || code === 'ENOMEM')
+    return 'FERRY_ERR_INTERNAL_RESOURCES';
   if (isTlsErrorCode(code) || isTlsErrorCode(causeCode)) return 'FERRY_ERR_UPSTREAM_TLS';
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':

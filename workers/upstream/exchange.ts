@@ -25,9 +25,13 @@ import {
   TARGET_IN_FLIGHT,
   type TableView,
 } from '../../proto/table-layout.ts';
-import type { TopologyGroup, TopologyTarget } from '../../proto/thread-messages.ts';
+import type { TopologyGroup, TopologyRetries, TopologyTarget } from '../../proto/thread-messages.ts';
 import { monoUs } from '../../src/shared/clock.ts';
-import { UPSTREAM_CONNECT_TIMEOUT_MS, UPSTREAM_RESPONSE_TIMEOUT_MS } from '../../src/shared/limits.ts';
+import {
+  RETRIES_DEFAULT,
+  UPSTREAM_CONNECT_TIMEOUT_MS,
+  UPSTREAM_RESPONSE_TIMEOUT_MS,
+} from '../../src/shared/limits.ts';
 import { recordExchange } from '../record/index.ts';
 import { ExchangeCookies, PICK_NONE, type PickOutcome, STICKY_NONE } from '../route/index.ts';
 
@@ -71,6 +75,11 @@ export class Exchange implements PickOutcome {
   /** Connect timeout of the group that serves (UPSTREAM_CONNECT_TIMEOUT_MS before a pick). */
   get connectTimeoutMs(): number {
     return this.group?.connectTimeoutMs ?? UPSTREAM_CONNECT_TIMEOUT_MS;
+  }
+
+  /** Retries of the group that serves (RETRIES_DEFAULT before a pick or when the topology says nothing). */
+  get retries(): TopologyRetries {
+    return this.group?.retries ?? RETRIES_DEFAULT;
   }
 
   /** Response timeout of the group that serves (UPSTREAM_RESPONSE_TIMEOUT_MS before a pick). */

@@ -305,9 +305,14 @@ export class HealthManager extends EventEmitter<HealthEvents> {
     };
     if (record.recentChecks.length === HEALTH_CHECK_HISTORY_MAX) record.recentChecks.shift();
     record.recentChecks.push(record.lastCheck);
-    const judged = judge(record.state, record.streak, isPass, policy.healthCheck);
+    const judged =
+      result.cause === 'local'
+        ? { state: record.state, streak: record.streak }
+        : judge(record.state, record.streak, isPass, policy.healthCheck);
     record.streak = judged.streak;
     this.emit('check', refOf(record), result);
+    // A check Ferry could not run (EMFILE under a connection flood) says nothing about the target.
+    if (result.cause === 'local') return;
     this.states.moveTo(record, judged.state, judged.state === TARGET_STATE_UNHEALTHY ? failure : null);
   }
 

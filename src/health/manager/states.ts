@@ -56,6 +56,9 @@ export class TargetStates {
     record.reason = reason ?? standingReason(state, record);
     if (from === state) return;
     if (state !== TARGET_STATE_DRAINING) this.context.table.setState(record.target.slot, state);
+    // A health transition starts the outlier count over (issue 10): a target back to healthy
+    // was ejected 64 ms later for gateway failures counted while it was known to be down.
+    this.context.table.resetConsecutiveFailures(record.target.slot);
     record.state = state;
     record.stateSinceMs = nowMs;
     this.noteTransition(record, from, state, nowMs);

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG_YAML, defaultConfig } from '../../../../src/config/default-config.ts';
 import { parseConfig } from '../../../../src/config/parse.ts';
+import { LISTENER_TIMEOUTS_DEFAULT } from '../../../../src/shared/limits.ts';
 
 describe('DEFAULT_CONFIG_YAML', () => {
   it('is a valid config', () => {
@@ -38,6 +39,9 @@ describe('defaultConfig', () => {
         tcpIdleTimeoutMs: 350_000,
         udpIdleTimeoutMs: 120_000,
         proxyProtocol: null,
+        timeouts: LISTENER_TIMEOUTS_DEFAULT,
+        headersWithUnderscores: 'drop',
+        maxConnections: null,
       },
     ]);
     expect(snapshot.targetGroups.map((group) => [group.name, group.algorithm])).toEqual([

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { ConfigLoadError } from '../../../../src/config/config-error.ts';
 import {
+  autoMaxConnections,
   CONFIG_BYTES_MAX,
   type ConfigResult,
   type ConfigSnapshot,
@@ -18,6 +19,7 @@ import {
   parseConfigFile,
   resolveConfigPath,
 } from '../../../../src/config/parse.ts';
+import { LISTENER_TIMEOUTS_DEFAULT, RETRIES_DEFAULT } from '../../../../src/shared/limits.ts';
 
 const FIXTURES_DIR = fileURLToPath(new URL('../../../fixtures/config/', import.meta.url));
 const fixture = (name: string): string => `${FIXTURES_DIR}${name}`;
@@ -69,9 +71,10 @@ describe('parseConfig', () => {
         sourceName: fixture('full.yaml'),
         configDir: FIXTURES_DIR.slice(0, -1),
         workerCount: 3,
+        maxConnectionsTotal: autoMaxConnections(),
         workers: 3,
         admin: { address: '[::1]:9902', host: '::1', port: 9902 },
-        limits: { maxTargets: 16, maxTargetGroups: 4, maxUdpFlows: 16_384 },
+        limits: { maxTargets: 16, maxConnections: 'auto', maxTargetGroups: 4, maxUdpFlows: 16_384 },
         demo: false,
         listeners: [
           {
@@ -98,6 +101,9 @@ describe('parseConfig', () => {
             tcpIdleTimeoutMs: 350_000,
             udpIdleTimeoutMs: 120_000,
             proxyProtocol: null,
+            timeouts: LISTENER_TIMEOUTS_DEFAULT,
+            headersWithUnderscores: 'drop',
+            maxConnections: null,
           },
           {
             name: 'db',
@@ -123,6 +129,9 @@ describe('parseConfig', () => {
             tcpIdleTimeoutMs: 350_000,
             udpIdleTimeoutMs: 120_000,
             proxyProtocol: null,
+            timeouts: LISTENER_TIMEOUTS_DEFAULT,
+            headersWithUnderscores: 'drop',
+            maxConnections: null,
           },
         ],
         targetGroups: [
@@ -171,6 +180,7 @@ describe('parseConfig', () => {
             slowStartMs: 45_000,
             failOpen: false,
             timeouts: { connectMs: 750, responseMs: 120_000 },
+            retries: RETRIES_DEFAULT,
             failover: null,
             protocol: 'HTTP',
             tls: null,
@@ -209,6 +219,7 @@ describe('parseConfig', () => {
             slowStartMs: 0,
             failOpen: true,
             timeouts: { connectMs: 5_000, responseMs: 60_000 },
+            retries: RETRIES_DEFAULT,
             failover: null,
             protocol: 'HTTP',
             tls: null,
@@ -232,7 +243,12 @@ describe('parseConfig', () => {
       );
       expect(snapshot.workers).toBe('auto');
       expect(snapshot.admin).toEqual({ address: '127.0.0.1:9901', host: '127.0.0.1', port: 9901 });
-      expect(snapshot.limits).toEqual({ maxTargets: 1024, maxTargetGroups: 64, maxUdpFlows: 16_384 });
+      expect(snapshot.limits).toEqual({
+        maxTargets: 1024,
+        maxConnections: 'auto',
+        maxTargetGroups: 64,
+        maxUdpFlows: 16_384,
+      });
       expect(snapshot.demo).toBe(false);
       expect(snapshot.control).toBeNull();
       expect(snapshot.shutdownGracePeriodMs).toBe(10_000);
@@ -275,6 +291,7 @@ describe('parseConfig', () => {
         slowStartMs: 0,
         failOpen: true,
         timeouts: { connectMs: 5_000, responseMs: 60_000 },
+        retries: RETRIES_DEFAULT,
         failover: null,
         protocol: 'HTTP',
         tls: null,
@@ -453,6 +470,13 @@ describe('parseConfig', () => {
         'rr',
         'targetGroups[0].algorithm: expected one of round_robin | least_connections | least_outstanding_requests | ' +
           'response_time | peak_ewma | hash | random | weighted_random, got "rr"',
+      ],
+      [
+        'group algorithm misspelt',
+        ['targetGroups', 0, 'algorithm'],
+        'least_conections',
+        'targetGroups[0].algorithm: expected one of round_robin | least_connections | least_outstanding_requests | ' +
+          'response_time | peak_ewma | hash | random | weighted_random, got "least_conections" (did you mean least_connections?)',
       ],
       [
         'group name bad',

@@ -18,6 +18,7 @@ import {
   storeTarget,
   storeWorker,
   TARGET_CONSECUTIVE_5XX,
+  TARGET_CONSECUTIVE_GATEWAY_FAILURES,
   TARGET_EJECTED,
   TARGET_WEIGHT,
   WORKER_HEARTBEAT_MS,
@@ -326,6 +327,44 @@ ${tooMany.join('\n')}`),
         isEjected: false,
         ejectionsTotal: 2,
       });
+    });
+
+    it('forgets gateway failures counted while a target was down when it turns healthy, so outlier detection does not eject it (issue 10)', async () => {
+      // A port nothing listens on yet: the target starts unhealthy.
+      const probe = net.createServer();
+      const port = await listen(probe);
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+      servers.splice(servers.indexOf(probe), 1);
+      const { manager, clock, table, slotOf } = managerFor(
+        config(`  - name: app
+    healthCheck: { protocol: TCP, interval: 5s, timeout: 100ms, healthyThreshold: 2, unhealthyThreshold: 2 }
+    outlierDetection: { consecutiveGatewayFailure: 5, consecutive5xx: 0, maxEjectionPercent: 100 }
+    targets: [{ address: "127.0.0.1:${port}" }, { address: "127.0.0.1:1" }]`),
+      );
+      const address = `127.0.0.1:${port}`;
+      const slot = slotOf('app', address);
+      const events: EjectionEvent[] = [];
+      manager.on('ejection', (event) => events.push(event));
+      /** Advance one interval at a time, awaiting each check, until the target is in `state`. */
+      const until = async (state: string) => {
+        for (let i = 0; i < 10 && manager.target('app', address)?.state !== state; i++) {
+          const checked = new Promise<void>((resolve) => manager.once('check', () => resolve()));
+          clock.advance(5_000);
+          await checked;
+        }
+        expect(manager.target('app', address)?.state).toBe(state);
+      };
+      await manager.start();
+      await until('unhealthy');
+      // Fail-open traffic and retries hit it while it is down: 13 consecutive gateway failures.
+      storeTarget(table.view, slot, TARGET_CONSECUTIVE_GATEWAY_FAILURES, 13);
+      const server = net.createServer((socket) => socket.end());
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+      await until('healthy');
+      expect(loadTarget(table.view, slot, TARGET_CONSECUTIVE_GATEWAY_FAILURES)).toBe(0);
+      clock.advance(HEALTH_TICK_MS);
+      expect(events.filter((event) => event.address === address)).toEqual([]);
     });
 
     it("ramps a newly healthy target's weight from 10% to full over slowStart, but not the group's first targets", async () => {

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { TopologyListener, TopologyRule } from '../../../../proto/thread-messages.ts';
 import { IP_NONE, IP_V4, IP_V6, parseCidr, parseIp } from '../../../../src/shared/ip.ts';
+import { LISTENER_TIMEOUTS_DEFAULT } from '../../../../src/shared/limits.ts';
 import type { RequestHead } from '../../../../workers/http/http1-types.ts';
 import { createRequestHead } from '../../../../workers/http/parse-request-head.ts';
 import { CidrTable, CompiledListener, WildcardPattern } from '../../../../workers/route/compile.ts';
@@ -259,6 +260,7 @@ function compile(rules: TopologyRule[]): CompiledListener {
     protocol: 'HTTP',
     host: '127.0.0.1',
     port: 8080,
+    timeouts: LISTENER_TIMEOUTS_DEFAULT,
     defaultGroupIndex: 0,
     isTargetHeaderOn: false,
     tls: null,

@@ -19,6 +19,7 @@ import {
   TARGET_STATE_UNHEALTHY,
 } from '../../../../proto/table-layout.ts';
 import type { Topology, TopologyListener } from '../../../../proto/thread-messages.ts';
+import { LISTENER_TIMEOUTS_DEFAULT } from '../../../../src/shared/limits.ts';
 import { type TablePlan, type TableTargetGroup, TableWriter } from '../../../../src/table/index.ts';
 import type { RequestHead } from '../../../../workers/http/http1-types.ts';
 import { createRequestHead } from '../../../../workers/http/parse-request-head.ts';
@@ -60,6 +61,7 @@ function listener(
 ): TablePlan['listeners'][number] {
   return {
     name: 'web',
+    timeouts: LISTENER_TIMEOUTS_DEFAULT,
     protocol: 'HTTP',
     host: '127.0.0.1',
     port: 8080,

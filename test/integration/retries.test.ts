@@ -1,0 +1,121 @@
+/**
+ * Retries on another target (issue 10, "Origin death and retries"), through
+ * real sockets and two real worker threads: a connect refused before any
+ * byte is retried through the pick (any method, body intact), the retry
+ * budget bounds it, and while one of two origins dies and restarts under
+ * load, idempotent GETs see no error at all.
+ *
+ * https://github.com/ferry/ferry/issues/10
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { moreAnswers, startLoad } from '../helpers/control.ts';
+import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
+import { closedPort } from '../helpers/raw-target.ts';
+import { startTargets, type TestTarget } from '../helpers/targets.ts';
+
+let ferry: TestFerry;
+let targets: TestTarget[];
+let deadAddress: string;
+
+function url(listener: string, path: string): string {
+  return `http://127.0.0.1:${ferry.listenerPorts.get(listener)!}${path}`;
+}
+
+async function statuses(listener: string, count: number): Promise<number[]> {
+  const seen: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const response = await fetch(url(listener, '/'));
+    await response.text();
+    seen.push(response.status);
+  }
+  return seen;
+}
+
+beforeAll(async () => {
+  targets = await startTargets(3);
+  deadAddress = `127.0.0.1:${await closedPort()}`;
+  const group = (name: string, extra: string, members: string) => `  - name: ${name}
+    healthCheck: { enabled: false }
+    outlierDetection: { enabled: false }
+${extra}
+    targets: [ ${members} ]`;
+  const half = `{ address: "${targets[0]!.address}" }, { address: "${deadAddress}" }`;
+  ferry = await startTestFerry(`workers: 2
+admin: { address: "127.0.0.1:0" }
+listeners:
+  - { name: retried, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: retried } } }
+  - { name: off, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: off } } }
+  - { name: broke, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: broke } } }
+  - { name: dying, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: dying } } }
+targetGroups:
+${group('retried', '', half)}
+${group('off', '    retries: { attempts: 0 }', half)}
+${group('broke', '    retries: { budgetPercent: 0, minConcurrency: 0 }', half)}
+${group('dying', '', `{ address: "${targets[1]!.address}" }, { address: "${targets[2]!.address}" }`)}
+`);
+});
+
+afterAll(async () => {
+  await ferry?.stop(0);
+  await Promise.all(targets.map((target) => target.close()));
+});
+
+describe('HttpConnection retries (issue 10: https://github.com/ferry/ferry/issues/10)', () => {
+  describe('when one of two targets refuses connections', () => {
+    it('answers every GET from the live target', async () => {
+      expect(new Set(await statuses('retried', 12))).toEqual(new Set([200]));
+    });
+
+    it('retries a POST with its body intact (no target saw a byte of it)', async () => {
+      for (let i = 0; i < 6; i++) {
+        const response = await fetch(url('retried', '/echo'), { method: 'POST', body: `body ${i}` });
+        expect(response.status).toBe(200);
+        expect(await response.text()).toBe(`body ${i}`);
+      }
+    });
+  });
+
+  describe('when retries are off', () => {
+    it('answers the refused connects with 502 FERRY_ERR_UPSTREAM_CONNECT_REFUSED', async () => {
+      const seen = await statuses('off', 8);
+      expect(seen).toContain(502);
+      expect(seen).toContain(200);
+    });
+  });
+
+  describe('when the retry budget allows no retry', () => {
+    it('answers the refused connects with 502 instead of retrying', async () => {
+      const response = await (async () => {
+        for (let i = 0; i < 8; i++) {
+          const answer = await fetch(url('broke', '/'));
+          await answer.text();
+          if (answer.status !== 200) return answer;
+        }
+        return null;
+      })();
+      expect(response?.status).toBe(502);
+      expect(response?.headers.get('x-ferry-error')).toBe('FERRY_ERR_UPSTREAM_CONNECT_REFUSED');
+    });
+  });
+
+  describe('when one of two origins dies and restarts under load', () => {
+    it('answers every idempotent GET with 200', async () => {
+      const victim = targets[2]!;
+      const load = startLoad(url('dying', ''), 8, 2);
+      try {
+        await moreAnswers(load, 200);
+        victim.server.closeAllConnections();
+        await new Promise<void>((resolve) => victim.server.close(() => resolve()));
+        await moreAnswers(load, 400);
+        const beforeRestart = victim.count;
+        await new Promise<void>((resolve) => victim.server.listen(victim.port, '127.0.0.1', () => resolve()));
+        await moreAnswers(load, 400);
+        expect(victim.count).toBeGreaterThan(beforeRestart); // back in rotation
+      } finally {
+        await load.stop();
+      }
+      expect(load.answers.length).toBeGreaterThan(900);
+      expect(load.failures()).toEqual([]);
+    }, 30_000);
+  });
+});

@@ -1,0 +1,39 @@
+/**
+ * @module workers/upstream/retry-budget
+ *
+ * The retry budget of one worker (issue 10; Envoy's retry_budget): retries
+ * in flight may be at most a percentage of the requests in flight, with a
+ * floor, so that when a target dies retries spread its requests over the
+ * others instead of doubling the load on everything. Thread: worker. Place in
+ * the flow: **connect** (a failure no target saw) -> retry -> pick again.
+ *
+ * Per worker, not per group or global: a worker's counts are plain integers
+ * (no Atomics), and the kernel spreads connections over workers evenly
+ * enough that each worker's share is the same ratio.
+ */
+export class RetryBudget {
+  /** Exchanges of this worker between take and drop (HTTP/1.1). */
+  requestsInFlight: number;
+  /** Of those, exchanges that are on a retry. */
+  retriesInFlight: number;
+  /** Retries the budget refused (a gauge for tests and the access log's story). */
+  refusedTotal: number;
+
+  constructor() {
+    this.requestsInFlight = 0;
+    this.retriesInFlight = 0;
+    this.refusedTotal = 0;
+  }
+
+  /**
+   * Whether one more retry fits: fewer than max(minConcurrency,
+   * floor(requestsInFlight x percent / 100)) retries in flight. Counts a
+   * refusal. Allocates nothing.
+   */
+  canRetry(percent: number, minConcurrency: number): boolean {
+    const allowed = Math.max(minConcurrency, Math.floor((this.requestsInFlight * percent) / 100));
+    if (this.retriesInFlight < allowed) return true;
+    this.refusedTotal++;
+    return false;
+  }
+}
