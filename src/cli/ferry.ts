@@ -4,11 +4,12 @@
  *
  * The `ferry` command: `ferry [--config F]` runs the sidecar (the embedded
  * demo default when no config is given), `ferry validate --config F` checks a
- * config. Thread: main. Owns process signals: SIGTERM/SIGINT drain and exit 0.
+ * config, `ferry ca …` runs the built-in CA (src/identity). Thread: main. Owns process signals: SIGTERM/SIGINT drain and exit 0.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { defaultConfig, formatConfigErrors, parseConfigFile, runValidate } from '../config/index.ts';
+import { runCa } from '../identity/index.ts';
 import { startFerry } from '../main.ts';
 import { isProxyError } from '../shared/errors.ts';
 import { createRootLogger, logLevelFromEnv } from '../telemetry/index.ts';
@@ -16,6 +17,7 @@ import { createRootLogger, logLevelFromEnv } from '../telemetry/index.ts';
 const USAGE = `usage:
   ferry [--config ferry.yaml]       run the sidecar (no --config: embedded demo default)
   ferry validate --config F         check a config, print every error with its path
+  ferry ca init|issue|serve ...     the built-in CA for mesh identity (ferry ca --help)
   ferry --help | --version
 
 environment:
@@ -32,6 +34,7 @@ function packageVersion(): string {
 
 async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'validate') return runValidate(argv.slice(1));
+  if (argv[0] === 'ca') return runCa(argv.slice(1));
   let values: { config?: string | undefined; help?: boolean | undefined; version?: boolean | undefined };
   try {
     values = parseArgs({

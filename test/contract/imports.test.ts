@@ -37,6 +37,7 @@ const SURFACE_ONLY_FOLDERS = [
   'src/demo',
   'src/failover',
   'src/health',
+  'src/identity',
   'src/supervisor',
   'src/table',
   'src/telemetry',
