@@ -41,6 +41,7 @@ import { controlField, failoverField } from './control-schema.ts';
 import { formatDurationMs } from './duration.ts';
 import { booleanField, durationField, enumOf, integerIn, nameField, unlessMissing } from './fields.ts';
 import { HASH_KEY_SYNTAX, parseHashKey } from './hash-key.ts';
+import { identityField, identityOutput } from './identity-schema.ts';
 import { parseMatcher } from './matcher.ts';
 import { accessLogField, tracingField } from './observability-schema.ts';
 import {
@@ -53,6 +54,7 @@ import {
 } from './routing-schema.ts';
 import {
   certificatesField,
+  listenerIdentityField,
   listenerTlsOutput,
   mutualAuthenticationField,
   sslPolicyField,
@@ -420,6 +422,7 @@ const listenerSchema = z
     certificates: certificatesField,
     sslPolicy: sslPolicyField,
     mutualAuthentication: mutualAuthenticationField,
+    identity: listenerIdentityField,
   })
   .transform((listener) => ({
     name: listener.name,
@@ -506,6 +509,7 @@ export const configSchema = z
       .describe('On SIGTERM/SIGINT, how long in-flight requests may finish before Ferry exits.'),
     accessLog: accessLogField,
     tracing: tracingField,
+    identity: identityField,
   })
   .transform((config) => {
     const protocolsByGroup = new Map<string, Set<ListenerProtocol>>();
@@ -547,6 +551,8 @@ export const configSchema = z
       /** src/telemetry resolves the path and the OTEL_* environment (observability-schema.ts). */
       accessLog: config.accessLog,
       tracing: config.tracing,
+      /** Mesh identity (identity-schema.ts); null when the block is absent. */
+      identity: identityOutput(config.identity),
     };
   });
 

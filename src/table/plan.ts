@@ -20,7 +20,7 @@ import type {
   TopologyUpstreamTls,
 } from '../../proto/thread-messages.ts';
 import type { ConfigSnapshot } from '../config/index.ts';
-import { listenerTlsPlan, upstreamTlsPlan } from './tls-plan.ts';
+import { type IdentityFiles, listenerTlsPlan, upstreamTlsPlan } from './tls-plan.ts';
 
 // === Plan shape ===
 /** What the table needs to know about a target group (a projection of the config snapshot). */
@@ -70,7 +70,15 @@ export interface TablePlan {
 /** Listener ports as actually bound (port 0 resolved), by listener name. */
 export type ResolvedPorts = ReadonlyMap<string, number>;
 
-export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): TablePlan {
+/**
+ * `identity`: where the workload certificate is (src/identity), for
+ * listeners and groups with `identity: true`; null without an identity block.
+ */
+export function planFromConfig(
+  snapshot: ConfigSnapshot,
+  ports: ResolvedPorts,
+  identity: IdentityFiles | null = null,
+): TablePlan {
   const groupsInUse = new Set(snapshot.listeners.flatMap((listener) => listener.forwardTargetGroups));
   // A standby takes its primary's traffic after a failover, so its targets are checked like a group in use.
   for (const group of snapshot.targetGroups)
@@ -94,7 +102,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
       isInUse: groupsInUse.has(group.name),
       connectTimeoutMs: group.timeouts.connectMs,
       responseTimeoutMs: group.timeouts.responseMs,
-      upstreamTls: upstreamTlsPlan(snapshot, group),
+      upstreamTls: upstreamTlsPlan(snapshot, group, identity),
       stickiness: group.stickiness,
       targets: group.targets.map((target) => ({
         address: target.address,
@@ -121,7 +129,7 @@ export function planFromConfig(snapshot: ConfigSnapshot, ports: ResolvedPorts): 
         allowedSources: listener.allowedSources,
         internalSources: listener.internalSources,
       },
-      tls: listenerTlsPlan(snapshot, listener),
+      tls: listenerTlsPlan(snapshot, listener, identity),
     })),
   };
 }

@@ -6,15 +6,20 @@
  * (h2.ts). Thread: worker. Built at bind time (workers/listen).
  */
 import type { TopologyListener } from '../../proto/thread-messages.ts';
+import { PeerIdentityCheck } from '../tls/index.ts';
 
 /** Precomputed per-listener strings (H2). */
 export class ListenerRuntime {
   readonly listener: TopologyListener;
   /** `x-forwarded-proto` and `x-forwarded-port` header lines for this listener. */
   readonly forwardedLines: string;
+  /** Identity of mTLS callers (workers/tls/peer-identity.ts); null when the listener asks for no client certificate. */
+  readonly peerCheck: PeerIdentityCheck | null;
 
   constructor(listener: TopologyListener) {
     this.listener = listener;
+    const peerIdentity = listener.tls?.peerIdentity ?? null;
+    this.peerCheck = peerIdentity === null ? null : new PeerIdentityCheck(peerIdentity);
     const proto = listener.protocol === 'HTTPS' ? 'https' : 'http';
     this.forwardedLines = `x-forwarded-proto: ${proto}\r\nx-forwarded-port: ${listener.port}\r\n`;
   }

@@ -33,7 +33,8 @@ describe('defaultConfig', () => {
         forwardTargetGroups: ['demo'],
         certificates: [],
         sslPolicy: null,
-        mutualAuthentication: { mode: 'off', trustStore: null },
+        mutualAuthentication: { mode: 'off', trustStore: null, allowedIdentities: null },
+        identity: false,
       },
     ]);
     expect(snapshot.targetGroups.map((group) => [group.name, group.algorithm])).toEqual([

@@ -93,7 +93,8 @@ describe('parseConfig', () => {
             forwardTargetGroups: ['api'],
             certificates: [],
             sslPolicy: null,
-            mutualAuthentication: { mode: 'off', trustStore: null },
+            mutualAuthentication: { mode: 'off', trustStore: null, allowedIdentities: null },
+            identity: false,
           },
           {
             name: 'db',
@@ -114,7 +115,8 @@ describe('parseConfig', () => {
             forwardTargetGroups: ['postgres'],
             certificates: [],
             sslPolicy: null,
-            mutualAuthentication: { mode: 'off', trustStore: null },
+            mutualAuthentication: { mode: 'off', trustStore: null, allowedIdentities: null },
+            identity: false,
           },
         ],
         targetGroups: [
@@ -200,6 +202,7 @@ describe('parseConfig', () => {
         control: null,
         accessLog: { enabled: false, destination: 'stdout', sampleRatio: 1 },
         tracing: { enabled: false, serviceName: 'ferry', sampleRatio: 1, endpoint: 'http://127.0.0.1:4318' },
+        identity: null,
       });
     });
   });
