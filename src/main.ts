@@ -33,6 +33,7 @@ import {
 import { type DemoTargets, startDemoTargets } from './demo/index.ts';
 import { FailoverManager, failoverPoliciesFromConfig } from './failover/index.ts';
 import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from './health/index.ts';
+import { WorkloadIdentity } from './identity/index.ts';
 import type { Clock } from './shared/clock.ts';
 import { ProxyError } from './shared/errors.ts';
 import { Supervisor } from './supervisor/index.ts';
@@ -65,6 +66,8 @@ export interface FerryHandle {
   readonly controlAddress: string | null;
   /** The config in effect: the last one started or reloaded (including control-port changes). */
   config(): ConfigSnapshot;
+  /** The workload certificate (src/identity); null without an `identity` block. */
+  readonly identity: WorkloadIdentity | null;
   /** Metrics, `/status.json` and the status page (src/telemetry). */
   readonly telemetry: Telemetry;
   /**
@@ -109,6 +112,18 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   // Before anything binds: a control port reachable from other hosts without a token refuses to start.
   const controlToken = await loadControlToken(snapshot);
   const listenerPorts = await preflightListeners(snapshot);
+  // The workload certificate is on disk before any worker builds a TLS context from it.
+  const identity =
+    snapshot.identity === null
+      ? null
+      : new WorkloadIdentity({ snapshot, log, ...(options.clock === undefined ? {} : { clock: options.clock }) });
+  try {
+    await identity?.start();
+  } catch (error) {
+    identity?.stop();
+    throw error;
+  }
+  const identityFiles = identity?.files ?? null;
   let demo: DemoTargets | null = null;
   if (snapshot.demo) {
     const demoTargets = snapshot.targetGroups.flatMap((group) => group.targets);
@@ -160,7 +175,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   });
   let control: ControlServer | null = null;
   try {
-    health.apply(planFromConfig(snapshot, listenerPorts), policiesFromConfig(snapshot));
+    health.apply(planFromConfig(snapshot, listenerPorts, identityFiles), policiesFromConfig(snapshot));
     failover.apply(
       snapshot.targetGroups.map((group) => group.name),
       failoverPoliciesFromConfig(snapshot),
@@ -180,7 +195,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     });
     await supervisor.start();
     const running = supervisor;
-    telemetry = startTelemetry(snapshot, observability, listenerPorts, table, running, health);
+    telemetry = startTelemetry(snapshot, observability, listenerPorts, table, running, health, identity);
     const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
     admin = await startAdmin(adminHost, adminPort, {
       isReady: () => running.readyCount === snapshot.workerCount,
@@ -188,6 +203,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       telemetry,
     });
   } catch (error) {
+    identity?.stop();
     telemetry?.stop();
     await health.stop();
     await supervisor?.terminate();
@@ -222,6 +238,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       return control?.address ?? null;
     },
     config: () => current,
+    identity,
     health,
     topology: () => table.current(),
     listenerPorts,
@@ -249,7 +266,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
           'reload applies target groups only; control changed: restart Ferry to apply it',
         );
       }
-      const topology = health.apply(planFromConfig(next, listenerPorts), policiesFromConfig(next));
+      const topology = health.apply(planFromConfig(next, listenerPorts, identityFiles), policiesFromConfig(next));
       failover.apply(
         next.targetGroups.map((group) => group.name),
         failoverPoliciesFromConfig(next),
@@ -261,6 +278,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     async stop(graceMs = snapshot.shutdownGracePeriodMs) {
       log.info({ graceMs }, 'draining: no new connections; in-flight requests may finish');
       failover.stop();
+      identity?.stop();
       await control?.close();
       await health.stop();
       await running.drain(graceMs);
@@ -330,6 +348,7 @@ function startTelemetry(
   table: TableWriter,
   supervisor: Supervisor,
   health: HealthManager,
+  identity: WorkloadIdentity | null,
 ): Telemetry {
   const topology = table.current();
   const telemetry = new Telemetry({
@@ -357,6 +376,7 @@ function startTelemetry(
       enabled: observability.accessLog !== null,
       destination: observability.accessLog?.destination ?? null,
     },
+    identity: identity === null ? null : () => identity.status(),
   });
   telemetry.start();
   return telemetry;

@@ -10,6 +10,7 @@
  */
 export { runCa } from './ca-command.ts';
 export { CA_FILES, type IssuingCa, initCa, loadIssuingCa } from './ca-store.ts';
+export { type IssuedIdentity, requestIdentity } from './issuer-client.ts';
 export {
   ISSUE_BODY_BYTES_MAX,
   ISSUE_PATH,
@@ -17,3 +18,10 @@ export {
   loadTokens,
   startIssuingService,
 } from './issuing-service.ts';
+export {
+  type IdentityStatus,
+  RENEW_DELAY_MS_MIN,
+  RETRY_DELAY_MS_MAX,
+  RETRY_DELAY_MS_MIN,
+  WorkloadIdentity,
+} from './workload-identity.ts';

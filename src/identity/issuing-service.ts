@@ -36,6 +36,8 @@ import { certificatePem, checkCsr, generateKeyPair, issueLeaf, privateKeyPem } f
 
 /** Largest request body read, in bytes: a CSR in JSON is about 1 KiB. */
 export const ISSUE_BODY_BYTES_MAX = 64 * 1024;
+/** An oversized body is read and dropped up to this many bytes (so its sender sees the 413), then cut. */
+const ISSUE_DRAIN_BYTES_MAX = 32 * 1024 * 1024;
 /** A client has this long to send its whole request. */
 const ISSUE_REQUEST_TIMEOUT_MS = 10_000;
 /** Default lifetime of an issued workload certificate (linkerd and Istio: 24 h). */
@@ -215,22 +217,21 @@ export async function startIssuingService(options: IssuingServiceOptions): Promi
       headersTimeout: ISSUE_REQUEST_TIMEOUT_MS,
     },
     (req, res) => {
-      const answer = (status: number, payload: Record<string, string>, isClose = false) => {
+      const answer = (status: number, payload: Record<string, string>) => {
         if (res.headersSent) return;
         const text = JSON.stringify(payload);
         res.writeHead(status, {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(text),
-          ...(isClose ? { connection: 'close' } : {}),
         });
         res.end(text);
       };
-      const refuse = (refusal: Refusal, isClose = false) => {
+      const refuse = (refusal: Refusal) => {
         log.warn(
           { code: refusal.code, remote: req.socket.remoteAddress, reason: refusal.message },
           'certificate refused',
         );
-        answer(ERROR_CODES[refusal.code].status, { code: refusal.code, message: refusal.message }, isClose);
+        answer(ERROR_CODES[refusal.code].status, { code: refusal.code, message: refusal.message });
       };
       if (req.method !== 'POST' || req.url !== ISSUE_PATH) {
         req.resume();
@@ -246,23 +247,23 @@ export async function startIssuingService(options: IssuingServiceOptions): Promi
         'FERRY_ERR_CA_BODY_TOO_LARGE',
         `the body is larger than ${ISSUE_BODY_BYTES_MAX} bytes`,
       );
-      const declared = Number(req.headers['content-length'] ?? '0');
-      if (declared > ISSUE_BODY_BYTES_MAX) {
-        // Answer at once and close: the rest of the body is never parsed (it drains into nothing until the close).
-        refuse(tooLarge, true);
-        req.resume();
-        return;
-      }
+      // An oversized body is answered at once and then read into nothing, so the client (still
+      // writing) gets the answer instead of a reset; past ISSUE_DRAIN_BYTES_MAX the socket is cut.
       const chunks: Buffer[] = [];
       let size = 0;
-      let isOver = false;
+      let isOver = Number(req.headers['content-length'] ?? '0') > ISSUE_BODY_BYTES_MAX;
+      if (isOver) refuse(tooLarge);
       req.on('data', (chunk: Buffer) => {
-        if (isOver) return;
         size += chunk.length;
+        if (size > ISSUE_DRAIN_BYTES_MAX) {
+          req.socket.destroy();
+          return;
+        }
+        if (isOver) return;
         if (size > ISSUE_BODY_BYTES_MAX) {
           isOver = true;
           chunks.length = 0;
-          refuse(tooLarge, true);
+          refuse(tooLarge);
           return;
         }
         chunks.push(chunk);

@@ -24,7 +24,7 @@ import type { Topology } from '../../proto/thread-messages.ts';
 import type { CheckResult, EjectionEvent, HealthManager, TargetRef } from '../health/index.ts';
 import { MetricsCollector } from './collector.ts';
 import { PROMETHEUS_CONTENT_TYPE } from './prometheus.ts';
-import { renderMetrics } from './render-metrics.ts';
+import { renderIdentityMetrics, renderMetrics } from './render-metrics.ts';
 import { type StatusListener, statusDocument } from './status.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
 
@@ -53,6 +53,25 @@ export interface TelemetrySources {
   readonly version: string;
   readonly tracing: { readonly enabled: boolean; readonly endpoint: string | null };
   readonly accessLog: { readonly enabled: boolean; readonly destination: string | null };
+  /** The workload certificate's state (src/identity); null (or absent) without mesh identity. */
+  readonly identity?: (() => IdentityStatusView) | null;
+}
+
+/** What telemetry shows of the workload certificate (src/identity's IdentityStatus, by shape). */
+export interface IdentityStatusView {
+  readonly spiffeId: string;
+  readonly source: 'issuer' | 'files';
+  readonly notAfterMs: number | null;
+  readonly lastRenewalMs: number | null;
+  readonly nextRenewalMs: number | null;
+  readonly renewalsTotal: number;
+  readonly renewalFailuresTotal: number;
+  readonly consecutiveFailures: number;
+  readonly lastError: string | null;
+}
+
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
 }
 
 export class Telemetry {
@@ -103,7 +122,9 @@ export class Telemetry {
   /** The `/metrics` text (polls first, so a scrape is current). */
   metricsText(): string {
     this.collector.poll(false);
-    return renderMetrics(this.collector);
+    const text = renderMetrics(this.collector);
+    const identity = this.sources.identity?.() ?? null;
+    return identity === null ? text : text + renderIdentityMetrics(identity);
   }
 
   /** The `/status.json` document. */
@@ -111,7 +132,8 @@ export class Telemetry {
     const { sources } = this;
     this.collector.poll(false);
     const topology = sources.topology();
-    return statusDocument({
+    const identity = sources.identity?.() ?? null;
+    const document = statusDocument({
       collector: this.collector,
       listeners: sources.listeners,
       report: sources.health?.report() ?? null,
@@ -127,6 +149,21 @@ export class Telemetry {
       groupIndexByName: new Map(topology.groups.map((group) => [group.name, group.groupIndex])),
       groupAlgorithmByName: new Map(topology.groups.map((group) => [group.name, group.algorithm])),
     });
+    if (identity === null) return document;
+    return {
+      ...document,
+      identity: {
+        spiffeId: identity.spiffeId,
+        source: identity.source,
+        notAfter: isoOrNull(identity.notAfterMs),
+        lastRenewal: isoOrNull(identity.lastRenewalMs),
+        nextRenewal: isoOrNull(identity.nextRenewalMs),
+        renewals: identity.renewalsTotal,
+        renewalFailures: identity.renewalFailuresTotal,
+        consecutiveFailures: identity.consecutiveFailures,
+        lastError: identity.lastError,
+      },
+    };
   }
 
   /**
