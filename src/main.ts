@@ -116,7 +116,11 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   const identity =
     snapshot.identity === null
       ? null
-      : new WorkloadIdentity({ snapshot, log, ...(options.clock === undefined ? {} : { clock: options.clock }) });
+      : new WorkloadIdentity({
+          snapshot,
+          log,
+          ...(options.clock === undefined ? {} : { clock: options.clock }),
+        });
   try {
     await identity?.start();
   } catch (error) {
@@ -266,7 +270,10 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
           'reload applies target groups only; control changed: restart Ferry to apply it',
         );
       }
-      const topology = health.apply(planFromConfig(next, listenerPorts, identityFiles), policiesFromConfig(next));
+      const topology = health.apply(
+        planFromConfig(next, listenerPorts, identityFiles),
+        policiesFromConfig(next),
+      );
       failover.apply(
         next.targetGroups.map((group) => group.name),
         failoverPoliciesFromConfig(next),

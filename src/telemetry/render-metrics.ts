@@ -392,7 +392,11 @@ export function renderIdentityMetrics(identity: {
 }): string {
   const w = new PrometheusWriter();
   const labels = { spiffe_id: identity.spiffeId };
-  w.family('ferry_identity_info', 'gauge', "The sidecar's SPIFFE ID.").sample('ferry_identity_info', labels, 1);
+  w.family('ferry_identity_info', 'gauge', "The sidecar's SPIFFE ID.").sample(
+    'ferry_identity_info',
+    labels,
+    1,
+  );
   if (identity.notAfterMs !== null)
     w.family(
       'ferry_identity_certificate_expiry_seconds',
@@ -405,11 +409,11 @@ export function renderIdentityMetrics(identity: {
       'gauge',
       'When the workload certificate was last renewed, seconds since the Unix epoch.',
     ).sample('ferry_identity_last_renewal_seconds', labels, Math.floor(identity.lastRenewalMs / 1000));
-  w.family('ferry_identity_renewals_total', 'counter', 'Workload certificates obtained from the issuer.').sample(
+  w.family(
     'ferry_identity_renewals_total',
-    labels,
-    identity.renewalsTotal,
-  );
+    'counter',
+    'Workload certificates obtained from the issuer.',
+  ).sample('ferry_identity_renewals_total', labels, identity.renewalsTotal);
   w.family(
     'ferry_identity_renewal_failures_total',
     'counter',

@@ -217,3 +217,66 @@ export async function postBigBodyWithCurl(
     body: JSON.parse(out.slice(0, newline)) as Record<string, unknown>,
   };
 }
+
+/** A `ferry --config F` child process, with its bound listener ports and admin address. */
+export interface FerryProcess {
+  readonly proc: ChildProcess;
+  /** Listener name -> bound port. */
+  readonly ports: ReadonlyMap<string, number>;
+  readonly adminAddress: string;
+  readonly lines: string[];
+  stop(): Promise<void>;
+}
+
+/** Run `ferry --config PATH` and wait for `ferry is ready`; rejects with stderr if it exits first. */
+export async function startFerryProcess(configPath: string): Promise<FerryProcess> {
+  const proc = spawn(process.execPath, [FERRY_CLI, '--config', configPath], {
+    env: { ...process.env, FERRY_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const ports = new Map<string, number>();
+  let stderr = '';
+  proc.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  let buffered = '';
+  const adminAddress = await new Promise<string>((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`ferry exited ${code}: ${stderr}`)));
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let newline = buffered.indexOf('\n');
+      while (newline !== -1) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        lines.push(line);
+        const entry = JSON.parse(line) as {
+          msg?: string;
+          listener?: string;
+          address?: string;
+          admin?: string;
+        };
+        if (
+          entry.msg?.startsWith('listening') === true &&
+          entry.listener !== undefined &&
+          entry.address !== undefined
+        )
+          ports.set(entry.listener, Number(entry.address.slice(entry.address.lastIndexOf(':') + 1)));
+        if (entry.msg === 'ferry is ready' && entry.admin !== undefined) resolve(entry.admin);
+        newline = buffered.indexOf('\n');
+      }
+    });
+  });
+  return {
+    proc,
+    ports,
+    adminAddress,
+    lines,
+    stop: async () => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = once(proc, 'exit');
+      proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
