@@ -167,6 +167,11 @@ export class WorkloadIdentity {
     }
   }
 
+  /** True while a renewal is waiting for the issuer. */
+  get isRenewing(): boolean {
+    return this.inFlight !== null;
+  }
+
   /** Renew now (the schedule calls it; tests and tools may too). Resolves whether a new certificate is in place. */
   renew(): Promise<boolean> {
     if (this.inFlight !== null) return this.inFlight;
