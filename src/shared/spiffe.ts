@@ -51,6 +51,8 @@ export function spiffeIdProblem(text: string, isPattern = false): string | null 
     if (segment === '') return 'has an empty path segment';
     if (segment === '.' || segment === '..') return 'has a . or .. path segment';
     if (isPattern && segment === '**' && index === segments.length - 1) continue;
+    if (isPattern && segment.includes('**'))
+      return `path segment ${JSON.stringify(segment)}: ** may only be the whole last segment`;
     if (!(isPattern ? PATTERN_SEGMENT : PATH_SEGMENT).test(segment))
       return `path segment ${JSON.stringify(segment)} may hold only A-Z a-z 0-9 . - _${isPattern ? ' and *' : ''}`;
   }

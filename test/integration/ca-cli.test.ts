@@ -76,6 +76,14 @@ describe('ferry ca init', () => {
   });
 });
 
+describe('ferry ca --help', () => {
+  it.each(['init', 'issue', 'serve'])('prints the usage of ferry ca %s and exits 0', async (command) => {
+    const result = await runFerryCli(['ca', command, '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`ferry ca ${command}`);
+  });
+});
+
 describe('ferry ca issue', () => {
   it('writes a chain that openssl verifies against the bundle, with the SPIFFE ID as its only URI SAN', async () => {
     const prefix = join(dir, 'web');
