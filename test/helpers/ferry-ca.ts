@@ -201,6 +201,7 @@ export async function postBigBodyWithCurl(
         `authorization: Bearer ${token}`,
         '-H',
         'content-type: application/json',
+        ...(isChunked ? ['-H', 'transfer-encoding: chunked'] : []),
         '--data-binary',
         `@${bodyPath}`,
         '-w',
