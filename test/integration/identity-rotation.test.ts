@@ -92,7 +92,7 @@ targetGroups:
 `,
   );
   web = await startFerryProcess(join(dir, 'web.yaml'));
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await web?.stop();

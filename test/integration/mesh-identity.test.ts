@@ -108,7 +108,8 @@ targetGroups:
   );
   web = await startFerryProcess(join(dir, 'web.yaml'));
   otherPki = createPki('mesh-other');
-});
+  // Four processes start here (ca init, ca serve, two sidecars): give a busy two-core machine room.
+}, 120_000);
 
 afterAll(async () => {
   await web?.stop();
