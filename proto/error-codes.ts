@@ -299,6 +299,61 @@ export const ERROR_CODES = {
     source: 'internal',
     retryable: true,
   },
+  // --- mesh identity (issue 14): the built-in CA and workload certificates ---
+  FERRY_ERR_CA_EXISTS: {
+    doc: 'The `ferry ca init` command found CA files in the folder already and wrote nothing (it never overwrites a CA).',
+    status: 409,
+    source: 'config',
+    retryable: false,
+  },
+  FERRY_ERR_CA_NOT_FOUND: {
+    doc: 'The CA folder lacks a file the command needs (ca.json, the intermediate certificate or its key).',
+    status: 500,
+    source: 'config',
+    retryable: false,
+  },
+  FERRY_ERR_CA_UNAUTHORIZED: {
+    doc: 'The issuing service got no token or a token it does not know, and issued nothing.',
+    status: 401,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CA_BAD_CSR: {
+    doc: 'The certificate request is not a valid PKCS#10 CSR with one SPIFFE URI SAN and a P-256 key signed by itself, so nothing was issued.',
+    status: 400,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CA_ID_FORBIDDEN: {
+    doc: "The CSR asks for a SPIFFE ID outside the trust domain or outside the token's allowed ID patterns, so nothing was issued.",
+    status: 403,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CA_BODY_TOO_LARGE: {
+    doc: 'The request body to the issuing service exceeds its size limit and was not read further.',
+    status: 413,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_CA_BAD_REQUEST: {
+    doc: 'The request to the issuing service has the wrong method, path or body shape (it takes POST /v1/certificate with JSON {"csr": PEM}).',
+    status: 400,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_IDENTITY_FORBIDDEN: {
+    doc: "The caller's verified SPIFFE ID is not among the listener's allowed identities, so the request was refused.",
+    status: 403,
+    source: 'downstream',
+    retryable: false,
+  },
+  FERRY_ERR_IDENTITY_UNAVAILABLE: {
+    doc: 'The sidecar could not get its workload certificate from the issuer (unreachable, refused, or an answer that does not verify).',
+    status: 503,
+    source: 'upstream',
+    retryable: true,
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -120,6 +120,21 @@ export interface TopologyListenerTls {
   readonly sslPolicy: string;
   /** CA bundle client certificates must chain to (mTLS, `mutualAuthentication: verify`); null = none asked. */
   readonly clientTrustStorePath: string | null;
+  /**
+   * What a verified client's certificate is checked for, once per
+   * connection (workers/tls/peer-identity.ts); null when no client
+   * certificate is asked. The caller's SPIFFE ID goes to the application in
+   * `x-forwarded-client-cert` either way.
+   */
+  readonly peerIdentity: TopologyPeerIdentity | null;
+}
+
+/** Authorization by SPIFFE ID on an mTLS listener (issue 14). */
+export interface TopologyPeerIdentity {
+  /** Patterns (src/shared/spiffe.ts) the client's one URI SAN must match; null = any verified client. */
+  readonly allowedIdentities: readonly string[] | null;
+  /** This sidecar's own SPIFFE ID (the `By=` of x-forwarded-client-cert); null without an identity block. */
+  readonly ownSpiffeId: string | null;
 }
 
 /** TLS from Ferry to the targets of a group (`protocol: HTTPS`); paths absolute, read by each worker. */
@@ -133,6 +148,11 @@ export interface TopologyUpstreamTls {
   readonly keyPath: string | null;
   /** False only when the config turns verification off (`tls.verify: false`). */
   readonly isVerifyOn: boolean;
+  /**
+   * SPIFFE ID patterns the target's certificate must carry as its one URI
+   * SAN, checked instead of the host name; null = host-name verification.
+   */
+  readonly expectedIdentities: readonly string[] | null;
 }
 
 /** Layer-4 listener settings (NLB): idle timeouts, ALPN of a TLS listener, PROXY protocol in. */

@@ -49,6 +49,7 @@ import { type DemoTargets, startDemoTargets } from './demo/index.ts';
 import { DiscoveryManager } from './discovery/index.ts';
 import { FailoverManager, failoverPoliciesFromConfig } from './failover/index.ts';
 import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from './health/index.ts';
+import { WorkloadIdentity } from './identity/index.ts';
 import type { Clock } from './shared/clock.ts';
 import { ProxyError } from './shared/errors.ts';
 import { DrainController, Supervisor } from './supervisor/index.ts';
@@ -83,6 +84,8 @@ export interface FerryHandle {
   readonly controlAddress: string | null;
   /** The config in effect: the last one started or reloaded (including control-port changes). */
   config(): ConfigSnapshot;
+  /** The workload certificate (src/identity); null without an `identity` block. */
+  readonly identity: WorkloadIdentity | null;
   /** Metrics, `/status.json` and the status page (src/telemetry). */
   readonly telemetry: Telemetry;
   /** DNS discovery: each group's watcher, its status and its 'resolution' events (src/discovery). */
@@ -180,6 +183,22 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   // Before anything binds: a control port reachable from other hosts without a token refuses to start.
   const controlToken = await loadControlToken(snapshot);
   const listenerPorts = await preflightListeners(snapshot);
+  // The workload certificate is on disk before any worker builds a TLS context from it.
+  const identity =
+    snapshot.identity === null
+      ? null
+      : new WorkloadIdentity({
+          snapshot,
+          log,
+          ...(options.clock === undefined ? {} : { clock: options.clock }),
+        });
+  try {
+    await identity?.start();
+  } catch (error) {
+    identity?.stop();
+    throw error;
+  }
+  const identityFiles = identity?.files ?? null;
   let demo: DemoTargets | null = null;
   if (snapshot.demo) {
     const demoTargets = snapshot.targetGroups.flatMap((group) => group.targets);
@@ -241,7 +260,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     },
   });
   const planOf = (config: ConfigSnapshot) =>
-    planFromConfig(config, listenerPorts, discovery.discovered(), controlRegistered);
+    planFromConfig(config, listenerPorts, discovery.discovered(), controlRegistered, identityFiles);
   const health = new HealthManager({
     table,
     log,
@@ -292,7 +311,16 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     const draining = drain;
     // Ready: every worker listens and no drain has begun (a drain turns /readyz 503 at once).
     const isReady = () => draining.isServing() && running.readyCount === snapshot.workerCount;
-    telemetry = startTelemetry(snapshot, observability, listenerPorts, table, running, health, isReady);
+    telemetry = startTelemetry(
+      snapshot,
+      observability,
+      listenerPorts,
+      table,
+      running,
+      health,
+      isReady,
+      identity,
+    );
     const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
     const explainSources: ExplainSources = {
       config: () => current,
@@ -313,6 +341,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   } catch (error) {
     await admin?.close();
     discovery.stop();
+    identity?.stop();
     telemetry?.stop();
     await health.stop();
     await supervisor?.terminate();
@@ -354,6 +383,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       return control?.address ?? null;
     },
     config: () => current,
+    identity,
     health,
     topology: () => table.current(),
     listenerPorts,
@@ -416,6 +446,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       log.info({ graceMs }, 'draining: no new connections; in-flight requests may finish');
       failover.stop();
       discovery.stop();
+      identity?.stop();
       await control?.close();
       await health.stop();
       await running.drain(graceMs);
@@ -498,6 +529,7 @@ function startTelemetry(
   supervisor: Supervisor,
   health: HealthManager,
   isReady: () => boolean,
+  identity: WorkloadIdentity | null,
 ): Telemetry {
   const topology = table.current();
   const telemetry = new Telemetry({
@@ -525,6 +557,7 @@ function startTelemetry(
       enabled: observability.accessLog !== null,
       destination: observability.accessLog?.destination ?? null,
     },
+    identity: identity === null ? null : () => identity.status(),
   });
   telemetry.start();
   return telemetry;

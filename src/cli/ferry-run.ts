@@ -17,6 +17,7 @@ import {
   runValidate,
 } from '../config/index.ts';
 import { loadControlToken } from '../control/index.ts';
+import { runCa } from '../identity/index.ts';
 import { type ConfigWatch, installSignalHandlers, watchConfigFile } from '../lifecycle/index.ts';
 import { startFerry } from '../main.ts';
 import { isProxyError } from '../shared/errors.ts';
@@ -37,6 +38,7 @@ const USAGE = `usage:
   ferry [--config ferry.yaml]       run the sidecar (no --config: embedded demo default)
   ferry validate --config F         check a config, print every error with its path
   ferry simulate --config F --trace T   replay a trace through every algorithm (ferry simulate --help)
+  ferry ca init|issue|serve ...     the built-in CA for mesh identity (ferry ca --help)
   ferry --help | --version
 
 options:
@@ -74,6 +76,7 @@ interface Flags {
 async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'validate') return runValidate(argv.slice(1), undefined, checkControlToken);
   if (argv[0] === 'simulate') return runSimulate(argv.slice(1));
+  if (argv[0] === 'ca') return runCa(argv.slice(1));
   let values: Flags;
   try {
     values = parseArgs({

@@ -54,6 +54,7 @@ import { crossZoneField, discoveryField, zoneAwareField, zoneField } from './dis
 import { formatDurationMs } from './duration.ts';
 import { booleanField, durationField, enumOf, integerIn, nameField, unlessMissing } from './fields.ts';
 import { HASH_KEY_SYNTAX, parseHashKey } from './hash-key.ts';
+import { identityField, identityOutput } from './identity-schema.ts';
 import { parseMatcher } from './matcher.ts';
 import { accessLogField, tracingField } from './observability-schema.ts';
 import {
@@ -67,6 +68,7 @@ import {
 } from './routing-schema.ts';
 import {
   certificatesField,
+  listenerIdentityField,
   listenerTlsOutput,
   mutualAuthenticationField,
   sslPolicyField,
@@ -644,6 +646,7 @@ const listenerSchema = z
     timeouts: listenerTimeoutsSchema
       .prefault({})
       .describe('Deadlines for slow and idle clients (HTTP and HTTPS listeners).'),
+    identity: listenerIdentityField,
   })
   .transform((listener) => ({
     name: listener.name,
@@ -770,6 +773,7 @@ export const configSchema = z
       ),
     accessLog: accessLogField,
     tracing: tracingField,
+    identity: identityField,
   })
   .transform((config) => {
     const protocolsByGroup = new Map<string, Set<ListenerProtocol>>();
@@ -818,6 +822,8 @@ export const configSchema = z
       /** src/telemetry resolves the path and the OTEL_* environment (observability-schema.ts). */
       accessLog: config.accessLog,
       tracing: config.tracing,
+      /** Mesh identity (identity-schema.ts); null when the block is absent. */
+      identity: identityOutput(config.identity),
     };
   });
 

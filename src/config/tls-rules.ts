@@ -23,6 +23,7 @@ import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { certificateDnsNames } from '../shared/cert-names.ts';
+import { uriSansOf } from '../shared/spiffe.ts';
 import { type ConfigError, type ConfigPath, formatConfigPath } from './config-error.ts';
 import {
   invalidReporter,
@@ -46,6 +47,8 @@ export function checkTlsRules(raw: unknown, configDir: string): ConfigError[] {
   if (!isObject(raw)) return errors;
   const report = invalidReporter(errors);
   const files = new PemFiles(configDir);
+  const hasIdentity = isObject(raw['identity']);
+  checkIdentity(raw['identity'], files, report);
   const tcpListenerByGroup = new Map<string, string>();
   for (const { index, entry } of objectsIn(raw['listeners'])) {
     const protocol = nonEmptyStringAt(entry, 'protocol') ?? 'HTTP';
@@ -56,22 +59,25 @@ export function checkTlsRules(raw: unknown, configDir: string): ConfigError[] {
       if (group !== undefined && !tcpListenerByGroup.has(group))
         tcpListenerByGroup.set(group, nonEmptyStringAt(entry, 'name') ?? `#${index}`);
     }
-    checkListener(['listeners', index], protocol, entry, files, report);
+    checkListener(['listeners', index], protocol, entry, hasIdentity, files, report);
   }
   for (const { index, entry } of objectsIn(raw['targetGroups'])) {
     const tcpListener = tcpListenerByGroup.get(nonEmptyStringAt(entry, 'name') ?? '');
-    checkTargetGroup(['targetGroups', index], entry, tcpListener, files, report);
+    checkTargetGroup(['targetGroups', index], entry, tcpListener, hasIdentity, files, report);
   }
   return errors;
 }
 
 // === Listeners ===
-const LISTENER_TLS_KEYS = ['certificates', 'sslPolicy', 'mutualAuthentication'] as const;
+const LISTENER_TLS_KEYS = ['certificates', 'sslPolicy', 'mutualAuthentication', 'identity'] as const;
+const NEEDS_IDENTITY_BLOCK =
+  'needs the top-level identity block (identity: { spiffeId, issuer | files }): it names the workload certificate';
 
 function checkListener(
   at: ConfigPath,
   protocol: string,
   listener: RawObject,
+  hasIdentity: boolean,
   files: PemFiles,
   report: Report,
 ): void {
@@ -83,7 +89,17 @@ function checkListener(
     return;
   }
   const certificates = listener['certificates'];
-  if (certificates === undefined || (Array.isArray(certificates) && certificates.length === 0)) {
+  const isIdentity = listener['identity'] === true;
+  if (isIdentity && !hasIdentity) report([...at, 'identity'], NEEDS_IDENTITY_BLOCK);
+  if (isIdentity && certificates !== undefined) {
+    report(
+      [...at, 'certificates'],
+      'a listener with identity: true serves the workload certificate; drop certificates (or identity)',
+    );
+  } else if (
+    !isIdentity &&
+    (certificates === undefined || (Array.isArray(certificates) && certificates.length === 0))
+  ) {
     report(
       [...at, 'certificates'],
       `${protocol === 'HTTPS' ? 'an' : 'a'} ${protocol} listener needs at least one certificate: certificates: [ { cert: site.crt, key: site.key } ]`,
@@ -105,7 +121,17 @@ function checkListener(
   if (!isObject(mutual)) return;
   const mode = nonEmptyStringAt(mutual, 'mode') ?? 'off';
   const trustStore = nonEmptyStringAt(mutual, 'trustStore');
-  if (mode === 'verify' && trustStore === undefined && mutual['trustStore'] === undefined) {
+  if (mode !== 'verify' && mutual['allowedIdentities'] !== undefined) {
+    report([...at, 'mutualAuthentication', 'allowedIdentities'], 'applies only when mode is verify');
+  }
+  if (mode === 'verify' && isIdentity && mutual['trustStore'] !== undefined) {
+    report(
+      [...at, 'mutualAuthentication', 'trustStore'],
+      'a listener with identity: true verifies clients against the identity trust bundle; drop trustStore',
+    );
+  } else if (mode === 'verify' && isIdentity) {
+    // The identity trust bundle is the trust store.
+  } else if (mode === 'verify' && trustStore === undefined && mutual['trustStore'] === undefined) {
     report(
       [...at, 'mutualAuthentication', 'trustStore'],
       'is required when mode is verify: the CA certificates client certificates must chain to',
@@ -122,6 +148,7 @@ function checkTargetGroup(
   at: ConfigPath,
   group: RawObject,
   tcpListener: string | undefined,
+  hasIdentity: boolean,
   files: PemFiles,
   report: Report,
 ): void {
@@ -139,6 +166,17 @@ function checkTargetGroup(
     return;
   }
   if (!isObject(tls)) return;
+  if (tls['identity'] === true) {
+    if (!hasIdentity) report([...at, 'tls', 'identity'], NEEDS_IDENTITY_BLOCK);
+    for (const key of ['ca', 'cert', 'key', 'serverName'] as const) {
+      if (tls[key] !== undefined)
+        report(
+          [...at, 'tls', key],
+          'does not apply with identity: true (the workload certificate, the trust bundle and SPIFFE IDs are used)',
+        );
+    }
+    return;
+  }
   const ca = nonEmptyStringAt(tls, 'ca');
   if (ca !== undefined) files.caBundle([...at, 'tls', 'ca'], ca, report);
   const certPath = nonEmptyStringAt(tls, 'cert');
@@ -149,6 +187,53 @@ function checkTargetGroup(
     report([...at, 'tls', 'cert'], 'is required with key: the client certificate Ferry presents');
   } else if (certPath !== undefined && keyPath !== undefined) {
     files.pair([...at, 'tls'], certPath, keyPath, report);
+  }
+}
+
+// === Identity ===
+function checkIdentity(identity: unknown, files: PemFiles, report: Report): void {
+  if (!isObject(identity)) return;
+  const at: ConfigPath = ['identity'];
+  const issuer = identity['issuer'];
+  const fileSet = identity['files'];
+  if ((issuer === undefined) === (fileSet === undefined)) {
+    report(
+      at,
+      'needs exactly one of issuer (Ferry’s issuing service) and files (certificates another system writes)',
+    );
+    return;
+  }
+  if (fileSet !== undefined && identity['dir'] !== undefined)
+    report([...at, 'dir'], 'applies only with issuer (files are read where they are)');
+  if (isObject(issuer)) {
+    const bundle = nonEmptyStringAt(issuer, 'trustBundle');
+    if (bundle !== undefined) files.caBundle([...at, 'issuer', 'trustBundle'], bundle, report);
+    const tokenFile = nonEmptyStringAt(issuer, 'tokenFile');
+    if (tokenFile !== undefined) {
+      const text = files.read([...at, 'issuer', 'tokenFile'], tokenFile, report);
+      if (text !== null && text.trim() === '')
+        report(
+          [...at, 'issuer', 'tokenFile'],
+          `${files.resolve(tokenFile)} is empty: it must hold the token`,
+        );
+    }
+  }
+  if (isObject(fileSet)) {
+    const bundle = nonEmptyStringAt(fileSet, 'bundle');
+    if (bundle !== undefined) files.caBundle([...at, 'files', 'bundle'], bundle, report);
+    const certPath = nonEmptyStringAt(fileSet, 'cert');
+    const keyPath = nonEmptyStringAt(fileSet, 'key');
+    const spiffeId = nonEmptyStringAt(identity, 'spiffeId');
+    if (certPath === undefined || keyPath === undefined) return;
+    const certificate = files.pair([...at, 'files'], certPath, keyPath, report);
+    if (certificate !== null && spiffeId !== undefined) {
+      const uris = uriSansOf(certificate.subjectAltName);
+      if (uris.length !== 1 || uris[0] !== spiffeId)
+        report(
+          [...at, 'files', 'cert'],
+          `${files.resolve(certPath)} must carry exactly one URI SAN, ${spiffeId} (identity.spiffeId); it has ${uris.length === 0 ? 'none' : uris.join(', ')}`,
+        );
+    }
   }
 }
 

@@ -4,8 +4,8 @@
  * The TLS keys of the config, as zod fields that schema.ts places into the
  * listener and target-group schemas:
  *
- *   listeners[]:    certificates, sslPolicy, mutualAuthentication   (protocol HTTPS)
- *   targetGroups[]: protocol, tls                                    (re-encryption to targets)
+ *   listeners[]:    certificates, sslPolicy, mutualAuthentication, identity   (protocol HTTPS)
+ *   targetGroups[]: protocol, tls                                              (re-encryption to targets)
  *
  * Thread: main (config time). Place in the flow: YAML -> schema.ts (+ these
  * fields) + rules.ts + tls-rules.ts (HTTPS needs certificates; files
@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { TLS_POLICIES, TLS_POLICY_DEFAULT, TLS_POLICY_NAMES } from '../../proto/tls-policies.ts';
 import { describeValue } from './config-error.ts';
 import { booleanField, enumOf, unlessMissing } from './fields.ts';
+import { spiffePatternsField } from './identity-schema.ts';
 
 /** Target-group protocols: how Ferry speaks to the targets. */
 export const TARGET_GROUP_PROTOCOLS = ['HTTP', 'HTTPS', 'GENEVE'] as const;
@@ -89,14 +90,24 @@ export const mutualAuthenticationField = z
       ),
     trustStore: pemPathField().optional().meta({
       description:
-        'With mode verify, required: the CA certificates (PEM bundle) client certificates must chain to.',
+        'With mode verify, required (unless the listener has `identity: true`, which uses the identity trust bundle): the CA certificates (PEM bundle) client certificates must chain to.',
     }),
+    allowedIdentities: spiffePatternsField(
+      'With mode verify: the SPIFFE IDs (patterns) a client certificate must carry as its one URI SAN; others get 403 FERRY_ERR_IDENTITY_FORBIDDEN. Absent: any verified client.',
+    ),
   })
   .optional()
   .meta({
     description:
       'HTTPS and TLS listeners only: mutual TLS, client certificates verified by Ferry (ALB words).',
   });
+
+/** `listeners[].identity`: serve the workload certificate (identity-schema.ts). */
+export const listenerIdentityField = booleanField().optional().meta({
+  description:
+    'HTTPS only: serve the sidecar’s workload certificate (top-level `identity`) instead of `certificates`, and verify clients against its trust bundle. Rotated without dropping connections.',
+  'x-default': 'false',
+});
 
 // === Target-group keys ===
 /** `targetGroups[].protocol`. */
@@ -133,6 +144,14 @@ export const upstreamTlsField = z
       .optional()
       .describe('Client certificate (PEM) Ferry presents to targets that require one (mTLS); needs `key`.'),
     key: pemPathField().optional().describe('Private key (PEM, unencrypted) of `cert`.'),
+    identity: booleanField()
+      .default(false)
+      .describe(
+        'Present the sidecar’s workload certificate (top-level `identity`) and verify targets against its trust bundle, by SPIFFE ID instead of host name.',
+      ),
+    expectedIdentities: spiffePatternsField(
+      "The SPIFFE IDs (patterns) the target's certificate must carry as its one URI SAN, checked instead of the host name. Absent with `identity: true`: any ID of the sidecar's trust domain.",
+    ),
     verify: booleanField()
       .default(true)
       .describe(
@@ -153,9 +172,13 @@ export interface ListenerTlsOutput {
   readonly sslPolicy: (typeof TLS_POLICY_NAMES)[number] | null;
   readonly mutualAuthentication: {
     readonly mode: (typeof MUTUAL_AUTHENTICATION_MODES)[number];
-    /** Path as written; null when mode is off. */
+    /** Path as written; null when mode is off (or the identity bundle is used). */
     readonly trustStore: string | null;
+    /** SPIFFE ID patterns a verified client must match; null = any verified client. */
+    readonly allowedIdentities: readonly string[] | null;
   };
+  /** Serve the workload certificate (top-level `identity`). */
+  readonly identity: boolean;
 }
 
 /** Normalise a listener's TLS keys (defaults filled; nothing for non-HTTPS listeners). */
@@ -164,11 +187,21 @@ export function listenerTlsOutput(listener: {
   readonly certificates?: readonly { readonly cert: string; readonly key: string }[] | undefined;
   readonly sslPolicy?: (typeof TLS_POLICY_NAMES)[number] | undefined;
   readonly mutualAuthentication?:
-    | { readonly mode: 'off' | 'verify'; readonly trustStore?: string | undefined }
+    | {
+        readonly mode: 'off' | 'verify';
+        readonly trustStore?: string | undefined;
+        readonly allowedIdentities?: readonly string[] | undefined;
+      }
     | undefined;
+  readonly identity?: boolean | undefined;
 }): ListenerTlsOutput {
   if (listener.protocol !== 'HTTPS' && listener.protocol !== 'TLS') {
-    return { certificates: [], sslPolicy: null, mutualAuthentication: { mode: 'off', trustStore: null } };
+    return {
+      certificates: [],
+      sslPolicy: null,
+      mutualAuthentication: { mode: 'off', trustStore: null, allowedIdentities: null },
+      identity: false,
+    };
   }
   const mutual = listener.mutualAuthentication;
   const isVerify = mutual?.mode === 'verify';
@@ -178,7 +211,9 @@ export function listenerTlsOutput(listener: {
     mutualAuthentication: {
       mode: isVerify ? 'verify' : 'off',
       trustStore: isVerify ? (mutual?.trustStore ?? null) : null,
+      allowedIdentities: isVerify ? (mutual?.allowedIdentities ?? null) : null,
     },
+    identity: listener.identity ?? false,
   };
 }
 
@@ -189,6 +224,10 @@ export interface UpstreamTlsOutput {
   readonly cert: string | null;
   readonly key: string | null;
   readonly verify: boolean;
+  /** Present the workload certificate and trust its bundle. */
+  readonly identity: boolean;
+  /** SPIFFE ID patterns the target must match; null = host-name verification (or, with identity, the trust domain). */
+  readonly expectedIdentities: readonly string[] | null;
 }
 
 export function upstreamTlsOutput(
@@ -200,6 +239,8 @@ export function upstreamTlsOutput(
         readonly cert?: string | undefined;
         readonly key?: string | undefined;
         readonly verify: boolean;
+        readonly identity: boolean;
+        readonly expectedIdentities?: readonly string[] | undefined;
       }
     | undefined,
 ): UpstreamTlsOutput | null {
@@ -210,5 +251,7 @@ export function upstreamTlsOutput(
     cert: tls?.cert ?? null,
     key: tls?.key ?? null,
     verify: tls?.verify ?? true,
+    identity: tls?.identity ?? false,
+    expectedIdentities: tls?.expectedIdentities ?? null,
   };
 }

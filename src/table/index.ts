@@ -64,6 +64,9 @@ import type {
 import { assert } from '../shared/assert.ts';
 import { ProxyError } from '../shared/errors.ts';
 import type { TablePlan, TableTargetGroup, TargetSource } from './plan.ts';
+
+export type { IdentityFiles } from './tls-plan.ts';
+
 import { effectiveWeights, PERMILLE_FULL } from './weights.ts';
 
 export {

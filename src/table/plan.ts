@@ -26,7 +26,7 @@ import type {
   TopologyZones,
 } from '../../proto/thread-messages.ts';
 import type { ConfigSnapshot } from '../config/index.ts';
-import { listenerTlsPlan, upstreamTlsPlan } from './tls-plan.ts';
+import { type IdentityFiles, listenerTlsPlan, upstreamTlsPlan } from './tls-plan.ts';
 
 // === Plan shape ===
 /** What the table needs to know about a target group (a projection of the config snapshot). */
@@ -122,12 +122,15 @@ export type ResolvedPorts = ReadonlyMap<string, number>;
  * groups (after the configured ones, duplicates dropped). `controlAddresses`
  * names the `group/address` keys the control port registered, so they show
  * as such. Thread: main. Pure; allocates the plan.
+ * `identity`: where the workload certificate is (src/identity), for
+ * listeners and groups with `identity: true`; null without an identity block.
  */
 export function planFromConfig(
   snapshot: ConfigSnapshot,
   ports: ResolvedPorts,
   discovered: DiscoveredTargets = new Map(),
   controlAddresses: ReadonlySet<string> = new Set(),
+  identity: IdentityFiles | null = null,
 ): TablePlan {
   const groupsInUse = new Set(snapshot.listeners.flatMap((listener) => listener.forwardTargetGroups));
   // A standby takes its primary's traffic after a failover, so its targets are checked like a group in use.
@@ -155,7 +158,7 @@ export function planFromConfig(
       responseTimeoutMs: group.timeouts.responseMs,
       retries: group.retries,
       standby: group.failover?.standby ?? null,
-      upstreamTls: upstreamTlsPlan(snapshot, group),
+      upstreamTls: upstreamTlsPlan(snapshot, group, identity),
       isProxyProtocolOn: group.proxyProtocol === 'v2',
       ...(group.geneve === null ? {} : { geneve: group.geneve }),
       stickiness: group.stickiness,
@@ -190,7 +193,7 @@ export function planFromConfig(
         allowedSources: listener.allowedSources,
         internalSources: listener.internalSources,
       },
-      tls: listenerTlsPlan(snapshot, listener),
+      tls: listenerTlsPlan(snapshot, listener, identity),
       layer4: {
         tcpIdleTimeoutMs: listener.tcpIdleTimeoutMs,
         udpIdleTimeoutMs: listener.udpIdleTimeoutMs,

@@ -25,7 +25,7 @@ import type { EjectionEvent, HealthManager } from '../health/index.ts';
 import { MetricsCollector } from './collector.ts';
 import { ProcessMetrics } from './process-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
-import { renderMetrics } from './render-metrics.ts';
+import { renderIdentityMetrics, renderMetrics } from './render-metrics.ts';
 import { seriesKey } from './series.ts';
 import { type StatusListener, statusDocument } from './status.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
@@ -68,6 +68,25 @@ export interface TelemetrySources {
   readonly version: string;
   readonly tracing: { readonly enabled: boolean; readonly endpoint: string | null };
   readonly accessLog: { readonly enabled: boolean; readonly destination: string | null };
+  /** The workload certificate's state (src/identity); null (or absent) without mesh identity. */
+  readonly identity?: (() => IdentityStatusView) | null;
+}
+
+/** What telemetry shows of the workload certificate (src/identity's IdentityStatus, by shape). */
+export interface IdentityStatusView {
+  readonly spiffeId: string;
+  readonly source: 'issuer' | 'files';
+  readonly notAfterMs: number | null;
+  readonly lastRenewalMs: number | null;
+  readonly nextRenewalMs: number | null;
+  readonly renewalsTotal: number;
+  readonly renewalFailuresTotal: number;
+  readonly consecutiveFailures: number;
+  readonly lastError: string | null;
+}
+
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
 }
 
 export class Telemetry {
@@ -178,7 +197,9 @@ export class Telemetry {
   metricsText(): string {
     this.collector.poll(false);
     this.syncChecks();
-    return renderMetrics(this.collector, this.sources.health?.report() ?? null);
+    const text = renderMetrics(this.collector, this.sources.health?.report() ?? null);
+    const identity = this.sources.identity?.() ?? null;
+    return identity === null ? text : text + renderIdentityMetrics(identity);
   }
 
   /** The `/status.json` document. */
@@ -187,7 +208,8 @@ export class Telemetry {
     this.collector.poll(false);
     this.syncChecks();
     const topology = sources.topology();
-    return statusDocument({
+    const identity = sources.identity?.() ?? null;
+    const document = statusDocument({
       collector: this.collector,
       listeners: sources.listeners,
       report: sources.health?.report() ?? null,
@@ -203,6 +225,21 @@ export class Telemetry {
       groupIndexByName: new Map(topology.groups.map((group) => [group.name, group.groupIndex])),
       groupAlgorithmByName: new Map(topology.groups.map((group) => [group.name, group.algorithm])),
     });
+    if (identity === null) return document;
+    return {
+      ...document,
+      identity: {
+        spiffeId: identity.spiffeId,
+        source: identity.source,
+        notAfter: isoOrNull(identity.notAfterMs),
+        lastRenewal: isoOrNull(identity.lastRenewalMs),
+        nextRenewal: isoOrNull(identity.nextRenewalMs),
+        renewals: identity.renewalsTotal,
+        renewalFailures: identity.renewalFailuresTotal,
+        consecutiveFailures: identity.consecutiveFailures,
+        lastError: identity.lastError,
+      },
+    };
   }
 
   /**

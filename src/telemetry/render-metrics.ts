@@ -513,3 +513,53 @@ function renderTargets(w: PrometheusWriter, collector: MetricsCollector): void {
   w.family('ferry_target_ejections_total', 'counter', 'Times outlier detection ejected the target.');
   for (const series of all) w.sample('ferry_target_ejections_total', targetLabels(series), series.ejections);
 }
+
+/**
+ * The workload certificate's families (issue 14), appended when the sidecar
+ * has a mesh identity. Alert on `ferry_identity_renewal_consecutive_failures
+ * > 0` and on the expiry coming near.
+ */
+export function renderIdentityMetrics(identity: {
+  readonly spiffeId: string;
+  readonly notAfterMs: number | null;
+  readonly lastRenewalMs: number | null;
+  readonly renewalsTotal: number;
+  readonly renewalFailuresTotal: number;
+  readonly consecutiveFailures: number;
+}): string {
+  const w = new PrometheusWriter();
+  const labels = { spiffe_id: identity.spiffeId };
+  w.family('ferry_identity_info', 'gauge', "The sidecar's SPIFFE ID.").sample(
+    'ferry_identity_info',
+    labels,
+    1,
+  );
+  if (identity.notAfterMs !== null)
+    w.family(
+      'ferry_identity_certificate_expiry_seconds',
+      'gauge',
+      'NotAfter of the workload certificate in service, seconds since the Unix epoch.',
+    ).sample('ferry_identity_certificate_expiry_seconds', labels, Math.floor(identity.notAfterMs / 1000));
+  if (identity.lastRenewalMs !== null)
+    w.family(
+      'ferry_identity_last_renewal_seconds',
+      'gauge',
+      'When the workload certificate was last renewed, seconds since the Unix epoch.',
+    ).sample('ferry_identity_last_renewal_seconds', labels, Math.floor(identity.lastRenewalMs / 1000));
+  w.family(
+    'ferry_identity_renewals_total',
+    'counter',
+    'Workload certificates obtained from the issuer.',
+  ).sample('ferry_identity_renewals_total', labels, identity.renewalsTotal);
+  w.family(
+    'ferry_identity_renewal_failures_total',
+    'counter',
+    'Renewals that failed (issuer unreachable or refusing); the old certificate keeps serving.',
+  ).sample('ferry_identity_renewal_failures_total', labels, identity.renewalFailuresTotal);
+  w.family(
+    'ferry_identity_renewal_consecutive_failures',
+    'gauge',
+    'Failed renewals since the last success; 0 when the last try worked.',
+  ).sample('ferry_identity_renewal_consecutive_failures', labels, identity.consecutiveFailures);
+  return w.toString();
+}

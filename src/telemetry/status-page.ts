@@ -205,7 +205,9 @@ function render(doc) {
   $('ready').replaceChildren(badge(doc.ready ? 'ready' : 'not ready', doc.ready ? 'ok' : 'bad'));
   $('meta').textContent = 'v' + doc.version + ' · workers ' + doc.workers.ready + '/' + doc.workers.configured +
     ' · restarts ' + doc.workers.restarts + ' · tracing ' + (doc.tracing.enabled ? 'on' : 'off') +
-    ' · access log ' + (doc.accessLog.enabled ? 'on' : 'off') + ' · updated ' + new Date(doc.at).toLocaleTimeString();
+    ' · access log ' + (doc.accessLog.enabled ? 'on' : 'off') + ' · updated ' + new Date(doc.at).toLocaleTimeString() +
+    (doc.identity ? ' · identity ' + doc.identity.spiffeId + ' until ' + (doc.identity.notAfter || '?') +
+      (doc.identity.consecutiveFailures > 0 ? ' · RENEWAL FAILING (' + doc.identity.consecutiveFailures + '): ' + doc.identity.lastError : '') : '');
   $('content').replaceChildren(renderListeners(doc), ...doc.targetGroups.map(renderGroup), renderTransitions(doc));
 }
 

@@ -38,6 +38,7 @@ const SURFACE_ONLY_FOLDERS = [
   'src/discovery',
   'src/failover',
   'src/health',
+  'src/identity',
   'src/supervisor',
   'src/simulate',
   'src/table',

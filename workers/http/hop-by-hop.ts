@@ -32,6 +32,9 @@ export function isDroppedRequestHeader(name: string): boolean {
     case 'x-forwarded-for':
     case 'x-forwarded-proto':
     case 'x-forwarded-port':
+    // Set from the verified client certificate on mTLS listeners, and never passed on from a client:
+    // a caller could otherwise claim any identity to the application (issue 14).
+    case 'x-forwarded-client-cert':
       return true;
     default:
       return isHopByHop(name);

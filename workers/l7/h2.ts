@@ -65,6 +65,7 @@ import { RECORD_STATUS_GATEWAY_FAILURE, RequestRecord } from '../record/index.ts
 import { redirectInputs, respondH2WithError } from '../respond/index.ts';
 import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction, matchListener } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
+import type { PeerIdentity } from '../tls/index.ts';
 import { Exchange, isConnectErrorCode, upstreamErrorCode } from '../upstream/index.ts';
 import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from './listener-runtime.ts';
 
@@ -143,6 +144,8 @@ export class H2Session implements LiveConnection {
   readonly session: ServerHttp2Session;
   readonly socket: TLSSocket;
   readonly remoteAddress: string;
+  /** The verified caller on an mTLS listener (workers/tls/peer-identity.ts); null otherwise. */
+  readonly peer: PeerIdentity | null;
   /** Connection-level record (accepted, bytes, closed); each stream has its own for its request. */
   private readonly rec: RequestRecord;
   private openStreamCount: number;
@@ -161,6 +164,7 @@ export class H2Session implements LiveConnection {
     this.socket = socket;
     this.remoteAddress = unmappedAddress(socket.remoteAddress ?? '');
     this.rec = new RequestRecord(runtime.observer, listener.listener, this.socket, this.remoteAddress, true);
+    this.peer = listener.peerCheck === null ? null : listener.peerCheck.of(socket);
     this.openStreamCount = 0;
     this.idleSinceMs = runtime.nowMs;
     this.isClosed = false;
@@ -193,13 +197,15 @@ export class H2Session implements LiveConnection {
   }
 
   newRecord(): RequestRecord {
-    return new RequestRecord(
+    const rec = new RequestRecord(
       this.runtime.observer,
       this.listener.listener,
       this.socket,
       this.remoteAddress,
       true,
     );
+    if (this.peer !== null) rec.identified(this.peer.spiffeId);
+    return rec;
   }
 
   tick(nowMs: number): void {
@@ -326,6 +332,8 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     const remote = this.owner.remoteAddress;
     out.push('x-forwarded-for', forwardedFor === '' ? remote : `${forwardedFor}, ${remote}`);
     out.push('x-forwarded-proto', 'https', 'x-forwarded-port', String(this.owner.listener.listener.port));
+    const peer = this.owner.peer;
+    if (peer !== null) out.push('x-forwarded-client-cert', peer.forwardedClientCert);
     const lengthText = headers['content-length'];
     if (this.stream.endAfterHeaders) {
       req.bodyKind = BODY_NONE;
@@ -343,6 +351,10 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   private route(): void {
     const router = this.runtime.router;
     const routes = router.listener(this.owner.listener.listener.name);
+    if (this.owner.peer !== null && !this.owner.peer.isAllowed) {
+      this.refuse('FERRY_ERR_IDENTITY_FORBIDDEN');
+      return;
+    }
     if (routes === undefined) {
       this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
       return;

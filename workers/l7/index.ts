@@ -12,6 +12,7 @@
  *   accept ──> tls ──> readHead ... (HTTP/1.1 over TLS, the chart below); ALPN h2: workers/l7/h2.ts
  *     │         └─ HTTPS listeners only (workers/tls): a failed handshake closes the connection, no
  *     │            HTTP answer being possible (no certificate on an mTLS listener, TLS 1.1);
+ *     │            mTLS: the caller's SPIFFE ID is read once (workers/tls/peer-identity.ts);
  *     │            TLS_HANDSHAKE_TIMEOUT (closed, counted): `timeouts.tlsHandshake` from accept, on the tick
  *     └─ LISTENER_CONNECTION_LIMIT (503 + Retry-After on HTTP, else closed): limits.maxConnections or the
  *        listener's maxConnections reached (workers/listen/connection-limit.ts)
@@ -35,6 +36,7 @@
  *     │           │           │         │             another target through pick (group `retries`, retry budget)
  *     │           │           │         └─ PICK_NO_TARGET (503); sticky target (cookie) first, else the balancer,
  *     │           │           │            then the standby of a group with no routable target, then fail-open
+ *     │           │           ├─ IDENTITY_FORBIDDEN (403): mTLS caller outside allowedIdentities
  *     │           │           └─ ROUTE_NO_MATCH (404); rules by priority, then the default action:
  *     │           │              forward -> pick | redirect, fixedResponse -> answered here (keep-alive kept)
  *     │           └─ HTTP_BAD_REQUEST (400; also an `_` header name when the listener rejects them;
@@ -75,6 +77,7 @@
  * an interim response before the final one.
  */
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ErrorCode } from '../../proto/error-codes.ts';
 import { addWorker, NO_SLOT, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
 import type { TopologyListenerTimeouts } from '../../proto/thread-messages.ts';
@@ -107,7 +110,7 @@ import { RECORD_STATUS_GATEWAY_FAILURE, RequestRecord } from '../record/index.ts
 import { type RedirectInputs, redirectInputs, respondWithError } from '../respond/index.ts';
 import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction, matchListener } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
-import { rawSocketOf, type UpstreamTlsOptions } from '../tls/index.ts';
+import { type PeerIdentity, rawSocketOf, type UpstreamTlsOptions } from '../tls/index.ts';
 import { Exchange, type UpstreamOwner, type UpstreamSocket, upstreamErrorCode } from '../upstream/index.ts';
 import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from './listener-runtime.ts';
 
@@ -236,6 +239,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   private readonly remoteAddress: string;
   /** Record phase: counters, access-log line, spans (workers/record). */
   private readonly rec: RequestRecord;
+  /** The verified caller on an mTLS listener (workers/tls/peer-identity.ts); null otherwise. */
+  private readonly peer: PeerIdentity | null;
   private phase: number;
   /** Downstream bytes not yet consumed (a partial head, or pipelined requests). */
   private pending: Buffer | null;
@@ -295,6 +300,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     this.socket = socket;
     this.remoteAddress = unmappedAddress(socket.remoteAddress ?? '');
     this.rec = new RequestRecord(runtime.observer, listener.listener, socket, this.remoteAddress);
+    this.peer = listener.peerCheck === null ? null : listener.peerCheck.of(socket as TLSSocket);
+    if (this.peer !== null) this.rec.identified(this.peer.spiffeId);
     this.phase = PHASE_HEAD;
     this.pending = null;
     this.req = createRequestHead();
@@ -479,6 +486,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     const router = this.runtime.router;
     const routes = router.listener(this.listener.listener.name);
     this.ex.reset();
+    if (this.peer !== null && !this.peer.isAllowed) {
+      this.refuse('FERRY_ERR_IDENTITY_FORBIDDEN');
+      return;
+    }
     if (routes === undefined) {
       this.refuse('FERRY_ERR_ROUTE_NO_MATCH');
       return;
@@ -1231,6 +1242,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     }
     head += `x-forwarded-for: ${forwardedFor === '' ? this.remoteAddress : `${forwardedFor}, ${this.remoteAddress}`}\r\n`;
     head += this.listener.forwardedLines;
+    if (this.peer !== null) head += this.peer.forwardedClientCertLine;
     if (isTracing) head += this.rec.upstreamHeaderLines();
     if (req.bodyKind === BODY_LENGTH) head += `content-length: ${req.contentLength}\r\n`;
     else if (req.bodyKind === BODY_CHUNKED) head += `transfer-encoding: ${codings}\r\n`;

@@ -6,6 +6,7 @@
  * (h2.ts). Thread: worker. Built at bind time (workers/listen).
  */
 import type { TopologyListener } from '../../proto/thread-messages.ts';
+import { PeerIdentityCheck } from '../tls/index.ts';
 
 /** `headersWithUnderscores` as an integer for the hot path. */
 export const UNDERSCORE_ALLOW = 0;
@@ -19,9 +20,13 @@ export class ListenerRuntime {
   readonly forwardedLines: string;
   /** UNDERSCORE_* (issue 10): what happens to request header names with `_`. */
   readonly underscoreAction: number;
+  /** Identity of mTLS callers (workers/tls/peer-identity.ts); null when the listener asks for no client certificate. */
+  readonly peerCheck: PeerIdentityCheck | null;
 
   constructor(listener: TopologyListener) {
     this.listener = listener;
+    const peerIdentity = listener.tls?.peerIdentity ?? null;
+    this.peerCheck = peerIdentity === null ? null : new PeerIdentityCheck(peerIdentity);
     const proto = listener.protocol === 'HTTPS' ? 'https' : 'http';
     this.forwardedLines = `x-forwarded-proto: ${proto}\r\nx-forwarded-port: ${listener.port}\r\n`;
     const action = listener.headersWithUnderscores ?? 'drop';

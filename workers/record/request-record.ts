@@ -117,6 +117,8 @@ export class RequestRecord {
   private readonly listenerIndex: number;
   private readonly socket: Socket;
   private readonly client: string;
+  /** The verified caller's SPIFFE ID on an mTLS listener (issue 14); null otherwise. */
+  private clientIdentity: string | null;
   private readonly scheme: string;
   /** This listener's access-log child logger (type, listener, worker bound); null while access logs are off. */
   private readonly logger: Logger | null;
@@ -175,6 +177,7 @@ export class RequestRecord {
     this.listenerIndex = observer.listenerIndexOf(listener);
     this.socket = socket;
     this.client = `${clientAddress}:${socket.remotePort ?? 0}`;
+    this.clientIdentity = null;
     // `as string`: HTTPS listeners arrive with TLS termination (workers/tls); the record only needs the scheme.
     this.scheme = (listener.protocol as string) === 'HTTPS' ? 'https' : 'http';
     this.logger =
@@ -278,7 +281,13 @@ export class RequestRecord {
       'ferry.rule': RULE_DEFAULT,
     };
     if (queryAt !== -1) attributes['url.query'] = req.target.slice(queryAt + 1);
+    if (this.clientIdentity !== null) attributes['ferry.client.spiffe_id'] = this.clientIdentity;
     tracing.setAttributes(span, attributes);
+  }
+
+  /** The connection's verified caller (workers/tls/peer-identity.ts), for access logs and spans. */
+  identified(spiffeId: string | null): void {
+    this.clientIdentity = spiffeId;
   }
 
   // === route ===
@@ -524,6 +533,7 @@ export class RequestRecord {
     const tls = isTls ? (this.socket as TLSSocket) : null;
     return {
       client: this.client,
+      clientIdentity: this.clientIdentity,
       upstream: target === null ? null : target.id,
       targetGroup: group === null ? null : group.name,
       pickReason: group === null ? null : pickReasonOf(this.pickKind, group.algorithm),

@@ -18,6 +18,7 @@ export {
   rawSocketOf,
   TlsTerminator,
 } from './listener-tls.ts';
+export { type PeerIdentity, PeerIdentityCheck } from './peer-identity.ts';
 export { PemWatch } from './pem-watch.ts';
 export { policyContextOptions, tlsPolicyOf } from './policy.ts';
 export { connectTls, isTlsErrorCode, UpstreamTlsContexts, type UpstreamTlsOptions } from './upstream-tls.ts';

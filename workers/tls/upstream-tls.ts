@@ -23,6 +23,7 @@ import net from 'node:net';
 import tls, { type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { TopologyGroup, TopologyUpstreamTls } from '../../proto/thread-messages.ts';
+import { compileSpiffePatterns, spiffeIdOfSan } from '../../src/shared/spiffe.ts';
 import { PemWatch } from './pem-watch.ts';
 import { readPem } from './policy.ts';
 
@@ -32,6 +33,12 @@ export interface UpstreamTlsOptions {
   /** SNI and the verified name; undefined = node:tls default (the host when it is a name). */
   readonly servername: string | undefined;
   readonly rejectUnauthorized: boolean;
+  /**
+   * With `expectedIdentities`: checks the target's one SPIFFE URI SAN
+   * against the patterns instead of the host name (issue 14); undefined =
+   * node:tls's host-name check.
+   */
+  readonly checkServerIdentity: ((host: string, cert: tls.PeerCertificate) => Error | undefined) | undefined;
 }
 
 /** Only HTTP/1.1 is spoken to targets. */
@@ -51,6 +58,29 @@ function buildOptions(settings: TopologyUpstreamTls): UpstreamTlsOptions {
     secureContext: tls.createSecureContext(contextOptions),
     servername: settings.serverName ?? undefined,
     rejectUnauthorized: settings.isVerifyOn,
+    checkServerIdentity:
+      settings.expectedIdentities === null ? undefined : spiffeIdentityCheck(settings.expectedIdentities),
+  };
+}
+
+/**
+ * A checkServerIdentity for SPIFFE peers: the certificate must carry
+ * exactly one URI SAN, a SPIFFE ID matching one of `patterns`. The error's
+ * code is node's ERR_TLS_CERT_ALTNAME_INVALID, so the exchange reports
+ * FERRY_ERR_UPSTREAM_TLS as for a wrong host name. Built once per setting.
+ */
+function spiffeIdentityCheck(
+  patterns: readonly string[],
+): (host: string, cert: tls.PeerCertificate) => Error | undefined {
+  const isExpected = compileSpiffePatterns(patterns);
+  return (_host, cert) => {
+    const id = spiffeIdOfSan(cert.subjectaltname);
+    if (id !== null && isExpected(id)) return undefined;
+    const error = new Error(
+      `the target's SPIFFE ID ${id ?? '(none, or several URI SANs)'} is not among ${patterns.join(' ')}`,
+    ) as NodeJS.ErrnoException;
+    error.code = 'ERR_TLS_CERT_ALTNAME_INVALID';
+    return error;
   };
 }
 
@@ -60,6 +90,7 @@ function failClosedOptions(): UpstreamTlsOptions {
     secureContext: tls.createSecureContext({ ca: [], minVersion: UPSTREAM_MIN_VERSION }),
     servername: undefined,
     rejectUnauthorized: true,
+    checkServerIdentity: undefined,
   };
 }
 
@@ -70,6 +101,7 @@ function settingsKey(settings: TopologyUpstreamTls): string {
     settings.certPath,
     settings.keyPath,
     settings.isVerifyOn,
+    settings.expectedIdentities,
   ]);
 }
 
@@ -166,6 +198,9 @@ export function connectTls(host: string, port: number, options: UpstreamTlsOptio
     port,
     secureContext: options.secureContext,
     rejectUnauthorized: options.rejectUnauthorized,
+    ...(options.checkServerIdentity === undefined
+      ? {}
+      : { checkServerIdentity: options.checkServerIdentity }),
     ALPNProtocols: UPSTREAM_ALPN,
     // SNI must not carry an IP address (RFC 6066 §3); node:tls then verifies the IP against the certificate.
     ...(options.servername !== undefined

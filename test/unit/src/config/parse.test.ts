@@ -96,7 +96,8 @@ describe('parseConfig', () => {
             forwardTargetGroups: ['api'],
             certificates: [],
             sslPolicy: null,
-            mutualAuthentication: { mode: 'off', trustStore: null },
+            mutualAuthentication: { mode: 'off', trustStore: null, allowedIdentities: null },
+            identity: false,
             alpnProtocols: [],
             tcpIdleTimeoutMs: 350_000,
             udpIdleTimeoutMs: 120_000,
@@ -124,7 +125,8 @@ describe('parseConfig', () => {
             forwardTargetGroups: ['postgres'],
             certificates: [],
             sslPolicy: null,
-            mutualAuthentication: { mode: 'off', trustStore: null },
+            mutualAuthentication: { mode: 'off', trustStore: null, allowedIdentities: null },
+            identity: false,
             alpnProtocols: [],
             tcpIdleTimeoutMs: 350_000,
             udpIdleTimeoutMs: 120_000,
@@ -232,6 +234,7 @@ describe('parseConfig', () => {
         control: null,
         accessLog: { enabled: false, destination: 'stdout', sampleRatio: 1 },
         tracing: { enabled: false, serviceName: 'ferry', sampleRatio: 1, endpoint: 'http://127.0.0.1:4318' },
+        identity: null,
       });
     });
   });

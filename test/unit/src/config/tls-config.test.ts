@@ -68,7 +68,11 @@ describe('HTTPS listener config', () => {
       if (!result.ok) throw new Error(JSON.stringify(result.errors));
       const listener = result.snapshot.listeners[0]!;
       expect(listener.sslPolicy).toBe('tls12');
-      expect(listener.mutualAuthentication).toEqual({ mode: 'off', trustStore: null });
+      expect(listener.mutualAuthentication).toEqual({
+        mode: 'off',
+        trustStore: null,
+        allowedIdentities: null,
+      });
       const plan = planFromConfig(result.snapshot, new Map());
       expect(plan.listeners[0]!.tls).toEqual({
         certificates: [
@@ -77,6 +81,7 @@ describe('HTTPS listener config', () => {
         ],
         sslPolicy: 'tls12',
         clientTrustStorePath: null,
+        peerIdentity: null,
       });
     });
 
@@ -194,6 +199,7 @@ describe('HTTPS target group config', () => {
       certPath: site.certPath,
       keyPath: site.keyPath,
       isVerifyOn: true,
+      expectedIdentities: null,
     });
   });
 
@@ -206,6 +212,7 @@ describe('HTTPS target group config', () => {
       certPath: null,
       keyPath: null,
       isVerifyOn: true,
+      expectedIdentities: null,
     });
   });
 

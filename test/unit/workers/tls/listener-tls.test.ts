@@ -40,6 +40,7 @@ function settingsOf(certs: readonly TestCert[]) {
     certificates: certs.map((cert) => ({ certPath: cert.certPath, keyPath: cert.keyPath })),
     sslPolicy: 'tls12',
     clientTrustStorePath: null,
+    peerIdentity: null,
   };
 }
 
@@ -74,6 +75,7 @@ describe('loadListenerCertificates', () => {
           certificates: [{ certPath: site.certPath, keyPath: api.keyPath }],
           sslPolicy: 'tls12',
           clientTrustStorePath: null,
+          peerIdentity: null,
         },
         'web',
       ),
@@ -142,6 +144,7 @@ describe('TlsTerminator', () => {
         certificates: [{ certPath, keyPath }],
         sslPolicy: 'tls12',
         clientTrustStorePath: null,
+        peerIdentity: null,
       };
       const terminator = new TlsTerminator(listener, settings, pino({ level: 'silent' }), () => {});
       try {
