@@ -10,6 +10,7 @@
  * Where dnsmasq cannot be installed or run, the file skips with the reason
  * printed.
  */
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Agent } from 'undici';
@@ -35,8 +36,11 @@ let ferry: TestFerry | null = null;
 let dns: TestDns | null = null;
 let targets: TestTarget[] = [];
 const agents: Agent[] = [];
+/** Servers a test started besides dnsmasq (the SERVFAIL responder). */
+const cleanups: (() => void)[] = [];
 
 afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
   await Promise.all(agents.splice(0).map((agent) => agent.destroy()));
   await ferry?.stop(1_000);
   ferry = null;
@@ -286,6 +290,15 @@ describe.skipIf(skipReason !== null)('DNS discovery (dnsmasq)', () => {
         recover: async () => {},
       },
       {
+        failure: 'answers SERVFAIL',
+        code: 'ESERVFAIL',
+        // dnsmasq answers its own names; a server that fails them is a small real UDP responder
+        // (startServfailServer) the group is pointed at by a reload, and back again.
+        fail: async () => {},
+        recover: async () => {},
+        isServfail: true,
+      },
+      {
         failure: 'refuses the query',
         code: 'EREFUSED',
         // A name outside the server's domain (it has no upstream): REFUSED.
@@ -307,11 +320,14 @@ describe.skipIf(skipReason !== null)('DNS discovery (dnsmasq)', () => {
           { clock },
         );
         expect(addressesIn()).toEqual([`${t1.address} unavailable`, `${t2.address} unavailable`]);
-        if (name !== API) {
-          // Point the group at the refused name through a reload (the watcher restarts).
+        const servfail = 'isServfail' in scenario ? await startServfailServer() : null;
+        if (servfail !== null) cleanups.push(() => servfail.close());
+        if (name !== API || servfail !== null) {
+          // Point the group at the refused name (or the failing server) through a reload (the watcher restarts).
+          const failingServer = servfail === null ? dns.server : servfail.server;
           const next = parseConfig(
             discoveryConfig(
-              `        { name: ${name}, type: A, port: ${t1.port}, servers: ["${dns.server}"] }`,
+              `        { name: ${name}, type: A, port: ${t1.port}, servers: ["${failingServer}"] }`,
             ),
             '<reload>',
           );
@@ -341,7 +357,7 @@ describe.skipIf(skipReason !== null)('DNS discovery (dnsmasq)', () => {
         // Meanwhile 127.0.0.4 joined and 127.0.0.2 left; the server comes back with that.
         await scenario.recover(dns);
         await dns.update({ ttlS: 5, hosts: { [API]: ['127.0.0.3', '127.0.0.4'] } });
-        if (name === API) await advanceAndResolve(clock, 1_000);
+        if (name === API && servfail === null) await advanceAndResolve(clock, 1_000);
         else {
           // The refused name is fixed by pointing the group back at the served one.
           const fixed = parseConfig(
@@ -422,3 +438,25 @@ describe.skipIf(skipReason !== null)('DNS discovery (dnsmasq)', () => {
     });
   });
 });
+
+/**
+ * A real DNS server on a loopback UDP port that answers every query SERVFAIL
+ * (RFC 1035 §4.1.1: the query echoed with QR set and RCODE 2), for the
+ * failure dnsmasq will not produce for names it holds itself.
+ */
+async function startServfailServer(): Promise<{ readonly server: string; close(): void }> {
+  const socket = createSocket('udp4');
+  socket.on('message', (query, peer) => {
+    if (query.length < 12) return;
+    const answer = Buffer.from(query);
+    answer[2] = (query[2]! & 0x79) | 0x80; // QR = 1, keep opcode and RD; AA and TC clear
+    answer[3] = 0x80 | 0x02; // RA = 1, RCODE = SERVFAIL
+    answer.writeUInt16BE(0, 6); // no answers, authority or additional records
+    answer.writeUInt16BE(0, 8);
+    answer.writeUInt16BE(0, 10);
+    socket.send(answer, peer.port, peer.address);
+  });
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  return { server: `127.0.0.1:${socket.address().port}`, close: () => socket.close() };
+}
