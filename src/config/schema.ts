@@ -398,7 +398,7 @@ const retriesSchema = z
     budgetPercent: integerIn(0, 100)
       .default(RETRY_BUDGET_PERCENT_DEFAULT)
       .describe(
-        "Retries in flight on a worker may be at most this percentage of its requests in flight (Envoy's retry budget).",
+        "Retries in flight on a worker may be at most this percentage of its requests in flight (Envoy's retry budget); a refused connect does not count.",
       ),
     minConcurrency: integerIn(0, 10_000)
       .default(RETRY_MIN_CONCURRENCY_DEFAULT)

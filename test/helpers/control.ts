@@ -92,6 +92,8 @@ export interface Answer {
   readonly target: string;
   /** The phase the load was in when the request was sent (see setPhase). */
   readonly phase: string;
+  /** Ferry's `x-ferry-error` code on a synthetic answer, '' otherwise, so a failure says why. */
+  readonly error: string;
 }
 
 export interface Load {
@@ -126,9 +128,10 @@ export function startLoad(url: string, concurrency = 8, pauseMs = 10): Load {
           status: response.statusCode,
           target: String(response.headers['x-target'] ?? ''),
           phase: sentPhase,
+          error: String(response.headers['x-ferry-error'] ?? ''),
         });
-      } catch {
-        answers.push({ status: 0, target: '', phase: sentPhase });
+      } catch (error) {
+        answers.push({ status: 0, target: '', phase: sentPhase, error: String(error) });
       }
       if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }

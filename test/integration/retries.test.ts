@@ -10,12 +10,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { moreAnswers, startLoad } from '../helpers/control.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
-import { closedPort } from '../helpers/raw-target.ts';
+import { closedPort, type RawTarget, startRawTarget } from '../helpers/raw-target.ts';
 import { startTargets, type TestTarget } from '../helpers/targets.ts';
 
 let ferry: TestFerry;
 let targets: TestTarget[];
 let deadAddress: string;
+/** Accepts, reads the request head, then resets: the request may have reached it (a replay). */
+let resetter: RawTarget;
 
 function url(listener: string, path: string): string {
   return `http://127.0.0.1:${ferry.listenerPorts.get(listener)!}${path}`;
@@ -34,30 +36,36 @@ async function statuses(listener: string, count: number): Promise<number[]> {
 beforeAll(async () => {
   targets = await startTargets(3);
   deadAddress = `127.0.0.1:${await closedPort()}`;
+  resetter = await startRawTarget((socket) => socket.once('data', () => socket.resetAndDestroy()));
   const group = (name: string, extra: string, members: string) => `  - name: ${name}
     healthCheck: { enabled: false }
     outlierDetection: { enabled: false }
 ${extra}
     targets: [ ${members} ]`;
   const half = `{ address: "${targets[0]!.address}" }, { address: "${deadAddress}" }`;
+  const resetting = `{ address: "${targets[0]!.address}" }, { address: "${resetter.address}" }`;
   ferry = await startTestFerry(`workers: 2
 admin: { address: "127.0.0.1:0" }
 listeners:
   - { name: retried, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: retried } } }
   - { name: off, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: off } } }
   - { name: broke, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: broke } } }
+  - { name: replayed, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: replayed } } }
+  - { name: unbudgeted, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: unbudgeted } } }
   - { name: dying, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: dying } } }
 targetGroups:
 ${group('retried', '', half)}
 ${group('off', '    retries: { attempts: 0 }', half)}
 ${group('broke', '    retries: { budgetPercent: 0, minConcurrency: 0 }', half)}
+${group('replayed', '', resetting)}
+${group('unbudgeted', '    retries: { budgetPercent: 0, minConcurrency: 0 }', resetting)}
 ${group('dying', '', `{ address: "${targets[1]!.address}" }, { address: "${targets[2]!.address}" }`)}
 `);
 });
 
 afterAll(async () => {
   await ferry?.stop(0);
-  await Promise.all(targets.map((target) => target.close()));
+  await Promise.all([...targets.map((target) => target.close()), resetter?.close()]);
 });
 
 describe('HttpConnection retries (issue 10: https://github.com/ferry/ferry/issues/10)', () => {
@@ -83,18 +91,29 @@ describe('HttpConnection retries (issue 10: https://github.com/ferry/ferry/issue
     });
   });
 
+  describe('when a target resets idempotent GETs after reading them', () => {
+    it('replays each on the other target', async () => {
+      expect(new Set(await statuses('replayed', 12))).toEqual(new Set([200]));
+      expect(resetter.connections).toBeGreaterThan(0);
+    });
+  });
+
   describe('when the retry budget allows no retry', () => {
-    it('answers the refused connects with 502 instead of retrying', async () => {
+    it('answers a reset request with 502 instead of replaying it', async () => {
       const response = await (async () => {
         for (let i = 0; i < 8; i++) {
-          const answer = await fetch(url('broke', '/'));
+          const answer = await fetch(url('unbudgeted', '/'));
           await answer.text();
           if (answer.status !== 200) return answer;
         }
         return null;
       })();
       expect(response?.status).toBe(502);
-      expect(response?.headers.get('x-ferry-error')).toBe('FERRY_ERR_UPSTREAM_CONNECT_REFUSED');
+      expect(response?.headers.get('x-ferry-error')).toBe('FERRY_ERR_UPSTREAM_RESET');
+    });
+
+    it('still retries a refused connect, which no target did work for', async () => {
+      expect(new Set(await statuses('broke', 12))).toEqual(new Set([200]));
     });
   });
 

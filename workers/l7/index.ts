@@ -1002,7 +1002,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
    * target that failed, as without a retry; the new pick goes through
    * Router.pick again, up to RETRY_PICK_ATTEMPTS_MAX times to land on
    * another slot. Returns false (nothing done) when retries are off, spent,
-   * or over the worker's budget.
+   * or over the worker's budget (which a refused connect does not spend).
    */
   private retryOnAnotherTarget(code: ErrorCode, isReplay: boolean): boolean {
     if (
@@ -1017,8 +1017,17 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     const retries = ex.retries;
     if (this.attempt >= retries.attempts) return false;
     if (!isReplay && !retries.isOnConnectFailure) return false;
+    // A refused connect retries without spending the budget: nothing listens
+    // there, so the target did no work and the retry moves, not multiplies,
+    // its share (HAProxy's redispatch). The budget bounds the retries that
+    // may add work to a struggling target: timeouts, resets and replays.
+    // Without this, losing one of two targets under load (half the picks
+    // refused) spent a worker's floor of 3 and answered 502 (issue 10's goal
+    // is 0 errors).
+    const isOnBudget = isReplay || code !== 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED';
     const budget = this.runtime.retryBudget;
-    if (!this.isBudgetRetry && !budget.canRetry(retries.budgetPercent, retries.minConcurrency)) return false;
+    if (isOnBudget && !this.isBudgetRetry && !budget.canRetry(retries.budgetPercent, retries.minConcurrency))
+      return false;
     const up = this.up;
     const failedSlot = ex.slot;
     this.rec.upstreamFailed(code, failedSlot, up === null || !up.isConnected, false);
@@ -1030,7 +1039,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     }
     this.up = null;
     this.attempt++;
-    if (!this.isBudgetRetry) {
+    if (isOnBudget && !this.isBudgetRetry) {
       this.isBudgetRetry = true;
       budget.retriesInFlight++;
     }
