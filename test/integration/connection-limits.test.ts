@@ -5,7 +5,8 @@
  * Retry-After), the admin endpoint keeps answering, and in a child process
  * whose open-file limit is lowered (`ulimit -n`) a flood of held connections
  * leaves the target healthy: the auto cap keeps descriptors for health
- * checks and upstreams, and a local EMFILE is never a target failure.
+ * checks and upstreams, and a local EMFILE is never a target failure (on a
+ * TCP listener too, where the flood makes connects to the target fail).
  *
  * https://github.com/ferry/ferry/issues/10
  */
@@ -121,18 +122,75 @@ describe('autoMaxConnections', () => {
   });
 });
 
+interface FdLimitedFerry {
+  readonly child: ChildProcess;
+  readonly info: { port: number; admin: string; maxConnectionsTotal: number };
+  stop(): Promise<void>;
+}
+
+/** Ferry in a child process whose open-file limit is FD_LIMIT (fixtures/scripts/fd-limited-ferry.ts). */
+async function startFdLimitedFerry(config: string): Promise<FdLimitedFerry> {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-fd-'));
+  const configPath = join(dir, 'ferry.yaml');
+  writeFileSync(configPath, config);
+  const child = spawn(
+    'sh',
+    ['-c', `ulimit -n ${FD_LIMIT} && exec "$0" "$@"`, process.execPath, SCRIPT, configPath],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  const info = await new Promise<FdLimitedFerry['info']>((resolve, reject) => {
+    let text = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const line = text.indexOf('\n');
+      if (line !== -1) resolve(JSON.parse(text.slice(0, line)));
+    });
+    child.once('exit', (code) => reject(new Error(`fd-limited ferry exited ${code}`)));
+  });
+  return {
+    child,
+    info,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Open `count` connections to `port` and wait until each is connected (or failed). */
+async function openFlood(port: number, count: number, into: net.Socket[]): Promise<void> {
+  const opened: Promise<unknown>[] = [];
+  for (let i = 0; i < count; i++) {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.on('error', () => {});
+    into.push(socket);
+    opened.push(
+      new Promise((resolve) => {
+        socket.once('connect', resolve);
+        socket.once('close', resolve);
+      }),
+    );
+  }
+  await Promise.all(opened);
+}
+
+/** One counter sample from the admin endpoint's /metrics (0 when absent). */
+async function metricOf(admin: string, pattern: RegExp): Promise<number> {
+  const text = await (await fetch(`http://${admin}/metrics`)).text();
+  const match = pattern.exec(text);
+  return match === null ? 0 : Number(match[1]);
+}
+
 describe('a connection flood under a lowered open-file limit (issue 10)', () => {
-  let child: ChildProcess;
-  let dir: string;
-  let info: { port: number; admin: string; maxConnectionsTotal: number };
+  let fdFerry: FdLimitedFerry;
+  let info: FdLimitedFerry['info'];
   const flood: net.Socket[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ferry-fd-'));
-    const configPath = join(dir, 'ferry.yaml');
-    writeFileSync(
-      configPath,
-      `workers: 2
+    fdFerry = await startFdLimitedFerry(`workers: 2
 admin: { address: "127.0.0.1:0" }
 listeners:
   - { name: web, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: app } } }
@@ -140,48 +198,21 @@ targetGroups:
   - name: app
     healthCheck: { protocol: TCP, interval: 1s, timeout: 500ms, unhealthyThreshold: 2 }
     targets: [ { address: "${target.address}" } ]
-`,
-    );
-    child = spawn(
-      'sh',
-      ['-c', `ulimit -n ${FD_LIMIT} && exec "$0" "$@"`, process.execPath, SCRIPT, configPath],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    info = await new Promise((resolve, reject) => {
-      let text = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        text += chunk.toString();
-        const line = text.indexOf('\n');
-        if (line !== -1) resolve(JSON.parse(text.slice(0, line)));
-      });
-      child.once('exit', (code) => reject(new Error(`fd-limited ferry exited ${code}`)));
-    });
+`);
+    info = fdFerry.info;
   }, 30_000);
 
   afterAll(async () => {
     for (const socket of flood) socket.destroy();
-    child?.kill('SIGTERM');
-    await new Promise((resolve) => child?.once('exit', resolve));
-    rmSync(dir, { recursive: true, force: true });
+    await fdFerry?.stop();
   });
 
   it('caps connections below the limit, keeps admin and health checks working, and marks no target unhealthy', async () => {
     expect(info.maxConnectionsTotal).toBe((FD_LIMIT - 256) / 2);
-    for (let i = 0; i < FLOOD; i++) {
-      const socket = net.connect({ host: '127.0.0.1', port: info.port });
-      socket.on('error', () => {});
-      flood.push(socket);
-    }
-    await Promise.all(flood.map((socket) => new Promise((resolve) => socket.once('connect', resolve))));
+    await openFlood(info.port, FLOOD, flood);
     // Wait until the refusals are counted, then past two health-check intervals under the flood.
     const refused = await waitForSettled(
-      async () => {
-        const text = await (await fetch(`http://${info.admin}/metrics`)).text();
-        const match = /^ferry_listener_limit_refused_connections_total\{listener="web"\} (\d+)/m.exec(text);
-        return match === null ? 0 : Number(match[1]);
-      },
+      () => metricOf(info.admin, /^ferry_listener_limit_refused_connections_total\{listener="web"\} (\d+)/m),
       (count) => count >= FLOOD - info.maxConnectionsTotal - 2,
       15_000,
       100,
@@ -217,3 +248,51 @@ async function checksOf(admin: string): Promise<number> {
   const match = /"checksTotal":\s*(\d+)/.exec(text);
   return match === null ? 0 : Number(match[1]);
 }
+
+describe('a TCP listener whose upstream connects meet the open-file limit (issue 10)', () => {
+  let fdFerry: FdLimitedFerry;
+  const flood: net.Socket[] = [];
+
+  beforeAll(async () => {
+    // A cap above the descriptors there are: accepts succeed until connects to the target fail with EMFILE.
+    fdFerry = await startFdLimitedFerry(`workers: 2
+admin: { address: "127.0.0.1:0" }
+limits: { maxConnections: ${FLOOD * 2} }
+listeners:
+  - { name: pipe, protocol: TCP, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: app } } }
+targetGroups:
+  - name: app
+    healthCheck: { enabled: false }
+    targets: [ { address: "${target.address}" } ]
+`);
+  }, 30_000);
+
+  afterAll(async () => {
+    for (const socket of flood) socket.destroy();
+    await fdFerry?.stop();
+  });
+
+  it('closes the flows it has no descriptor for without counting a connection error against the target', async () => {
+    const { admin, port } = fdFerry.info;
+    await openFlood(port, FLOOD, flood);
+    const gatewayFailures = /^ferry_target_gateway_failures_total\{[^}]*\} (\d+)/m;
+    const refusedLocally = await waitForSettled(
+      async () => flood.filter((socket) => socket.destroyed || socket.readableEnded).length,
+      (count) => count > 0,
+      15_000,
+      100,
+    );
+    expect(refusedLocally).toBeGreaterThan(0);
+    // The admin endpoint needs a descriptor too: let the flood go first.
+    for (const socket of flood) socket.destroy();
+    const connectionErrors = /^ferry_target_connection_errors_total\{[^}]*\} (\d+)/m;
+    const errors = await waitForSettled(
+      () => metricOf(admin, connectionErrors).catch(() => -1),
+      (count) => count >= 0,
+      15_000,
+      200,
+    );
+    expect(errors).toBe(0);
+    expect(await metricOf(admin, gatewayFailures)).toBe(0);
+  }, 40_000);
+});

@@ -53,7 +53,7 @@ import {
   type SourceFilter,
 } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
-import { Exchange } from '../upstream/index.ts';
+import { Exchange, upstreamErrorCode } from '../upstream/index.ts';
 import {
   CLIENT_HELLO_BYTES_MAX,
   type ClientHelloOut,
@@ -350,10 +350,11 @@ export class TcpFlow implements LiveConnection {
     });
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (this.state === STATE_CONNECTING) {
-        ex.recordOutcome(RECORD_STATUS_GATEWAY_FAILURE, runtime.readClock());
-        this.record!.connectFailed(
-          error.code === 'ECONNREFUSED' ? 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' : 'FERRY_ERR_UPSTREAM_RESET',
-        );
+        const code = upstreamErrorCode(error.code ?? '', '');
+        // Local exhaustion (EMFILE) is never the target's failure (issue 10).
+        if (code !== 'FERRY_ERR_INTERNAL_RESOURCES')
+          ex.recordOutcome(RECORD_STATUS_GATEWAY_FAILURE, runtime.readClock());
+        this.record!.connectFailed(code);
       }
     });
     upstream.on('close', () => this.close());

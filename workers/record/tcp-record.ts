@@ -86,7 +86,8 @@ export class TcpRecord {
   connectFailed(code: ErrorCode): void {
     if (this.failureCode !== null) return;
     this.failureCode = code;
-    if (code !== 'FERRY_ERR_FLOW_IDLE_TIMEOUT')
+    // An idle flow and a local descriptor shortage are not connections the target failed.
+    if (code !== 'FERRY_ERR_FLOW_IDLE_TIMEOUT' && code !== 'FERRY_ERR_INTERNAL_RESOURCES')
       addStats(this.observer.view, this.slot, STATS_CONNECT_ERRORS_TOTAL, 1);
   }
 
