@@ -76,13 +76,11 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
       );
     }
     if (!isLayer4) {
-      for (const key of ['idleTimeout', 'proxyProtocol'] as const) {
-        if (entry[key] !== undefined)
-          report(
-            ['listeners', index, key],
-            `applies only to TCP, TLS, UDP and TCP_UDP listeners; this listener is ${protocol}`,
-          );
-      }
+      if (entry['idleTimeout'] !== undefined)
+        report(
+          ['listeners', index, 'idleTimeout'],
+          `applies only to TCP, TLS, UDP and TCP_UDP listeners; this listener is ${protocol}`,
+        );
     } else if (
       (protocol === 'UDP' || protocol === 'TLS' || protocol === 'GENEVE') &&
       entry['proxyProtocol'] !== undefined
@@ -90,8 +88,8 @@ export function checkConfigRules(raw: unknown): ConfigError[] {
       report(
         ['listeners', index, 'proxyProtocol'],
         protocol !== 'TLS'
-          ? `applies only to TCP and TCP_UDP listeners (a UDP datagram carries no PROXY header); this listener is ${protocol}`
-          : 'applies only to TCP and TCP_UDP listeners (Ferry reads PROXY headers before TLS only on TCP listeners; put SNI passthrough on a TCP listener instead); this listener is TLS',
+          ? `applies to HTTP, HTTPS, TCP and TCP_UDP listeners (a UDP datagram carries no PROXY header); this listener is ${protocol}`
+          : 'applies to HTTP, HTTPS, TCP and TCP_UDP listeners (a TLS listener relays what it decrypts, and Ferry reads PROXY headers before TLS; use an HTTPS listener, or SNI passthrough on a TCP listener); this listener is TLS',
       );
     }
     if (protocol !== 'TLS' && entry['alpnPolicy'] !== undefined) {

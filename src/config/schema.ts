@@ -631,7 +631,7 @@ const listenerSchema = z
       .optional()
       .meta({
         description:
-          'TCP and TLS listeners: read a PROXY protocol header from trusted senders and use its client address for rules, hashing, allowedSources, logs and PROXY headers sent on. A connection from a trusted source must carry one; from any other source none is read.',
+          'HTTP, HTTPS, TCP and TCP_UDP listeners: read a PROXY protocol header (before any TLS byte) from trusted senders and use its client address for rules, hashing, allowedSources, X-Forwarded-For, logs, spans and PROXY headers sent on. A connection from a trusted source must carry one; from any other source none is read.',
       }),
     headersWithUnderscores: enumOf(['drop', 'allow', 'reject'] as const)
       .default('drop')

@@ -20,6 +20,14 @@
  */
 export { CLIENT_HELLO_BYTES_MAX, peekClientHello } from './client-hello.ts';
 export { bindGeneveListener } from './geneve-listener.ts';
-export { encodeProxyV2, ProxyHeader, readProxyHeader } from './proxy-protocol.ts';
-export { isTrustedPeer, Layer4Listener, TcpFlow } from './tcp-flow.ts';
+export {
+  encodeProxyV2,
+  PROXY_HEADER_BYTES_MAX,
+  PROXY_MALFORMED,
+  PROXY_NEED_MORE,
+  ProxyHeader,
+  ProxyTrust,
+  readProxyHeader,
+} from './proxy-protocol.ts';
+export { Layer4Listener, TcpFlow } from './tcp-flow.ts';
 export { bindUdpListener } from './udp-listener.ts';

@@ -16,7 +16,9 @@
  *   v1: "PROXY TCP4 1.2.3.4 5.6.7.8 1111 2222\r\n"   (at most 107 bytes; "PROXY UNKNOWN ...\r\n")
  *   v2: sig(12) ver|cmd(1) fam|proto(1) len(2) | addresses (12 IPv4, 36 IPv6, 216 unix) | TLVs
  */
-import { formatIp, IP_NONE, IP_V4, IP_V6, parseIp } from '../../src/shared/ip.ts';
+import type { TopologyLayer4 } from '../../proto/thread-messages.ts';
+import { formatIp, IP_NONE, IP_V4, IP_V6, parseIp, unmappedAddress } from '../../src/shared/ip.ts';
+import { CidrTable, matchCidr } from '../route/index.ts';
 
 /** More bytes are needed. */
 export const PROXY_NEED_MORE = 0;
@@ -74,6 +76,29 @@ export class ProxyHeader {
 
 /** Scratch for address words (H1). */
 const words = new Int32Array(4);
+
+/**
+ * Who may send a listener a PROXY header, and which versions: decided once,
+ * at bind (H2), for TCP flows (tcp-flow.ts) and HTTP/HTTPS connections
+ * (workers/listen/proxy-preamble.ts) alike.
+ */
+export class ProxyTrust {
+  /** Versions read from trusted sources (mask of PROXY_ACCEPT_*); 0 = off. */
+  readonly acceptMask: number;
+  private readonly trusted: CidrTable | null;
+
+  constructor(proxyProtocol: TopologyLayer4['proxyProtocol']) {
+    this.acceptMask = proxyProtocol === null ? 0 : proxyProtocol.acceptMask;
+    this.trusted = proxyProtocol === null ? null : new CidrTable(proxyProtocol.trustedSources);
+  }
+
+  /** Whether a peer (IPv4-mapped or not) may send a header. Allocates only to unmap an IPv4-mapped address. */
+  isTrusted(remoteAddress: string | undefined): boolean {
+    if (this.trusted === null || remoteAddress === undefined) return false;
+    const family = parseIp(unmappedAddress(remoteAddress), words);
+    return family !== IP_NONE && matchCidr(this.trusted, family, words);
+  }
+}
 
 /**
  * Read a PROXY header from `bytes[0..length)`, accepting the versions in

@@ -40,15 +40,13 @@ import {
   TARGET_ACTIVE_CONNECTIONS,
 } from '../../proto/table-layout.ts';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
-import { IP_NONE, parseIp, unmappedAddress } from '../../src/shared/ip.ts';
+import { unmappedAddress } from '../../src/shared/ip.ts';
 import { L4_PREAMBLE_TIMEOUT_MS } from '../../src/shared/limits.ts';
 import { RECORD_STATUS_GATEWAY_FAILURE, RECORD_STATUS_TCP_CONNECTED, TcpRecord } from '../record/index.ts';
 import {
-  type CidrTable,
   FLOW_PROTOCOL_TCP,
   FlowTuple,
   isSourceAllowed,
-  matchCidr,
   matchSni,
   type SourceFilter,
 } from '../route/index.ts';
@@ -70,21 +68,20 @@ import {
   PROXY_MALFORMED,
   PROXY_NEED_MORE,
   ProxyHeader,
+  type ProxyTrust,
   readProxyHeader,
 } from './proxy-protocol.ts';
 
 /** What a layer-4 listener decides once, at bind (H2): PROXY trust, SNI peeking, idle timeout. */
 export class Layer4Listener {
   readonly listener: TopologyListener;
-  /** Versions of the PROXY protocol read from trusted sources (mask); 0 = off. */
-  readonly proxyAcceptMask: number;
-  readonly trusted: CidrTable | null;
+  /** Who may send a PROXY header, and which versions. */
+  readonly proxy: ProxyTrust;
   readonly tcpIdleTimeoutMs: number;
 
-  constructor(listener: TopologyListener, trusted: CidrTable | null) {
+  constructor(listener: TopologyListener, proxy: ProxyTrust) {
     this.listener = listener;
-    this.proxyAcceptMask = trusted === null ? 0 : (listener.layer4?.proxyProtocol?.acceptMask ?? 0);
-    this.trusted = trusted;
+    this.proxy = proxy;
     this.tcpIdleTimeoutMs = listener.layer4?.tcpIdleTimeoutMs ?? TCP_IDLE_TIMEOUT_MS_FALLBACK;
   }
 }
@@ -98,7 +95,7 @@ const STATE_RELAY = 2;
 const STATE_CLOSED = 3;
 
 /** Scratch for the peer address (H1). */
-const peerWords = new Int32Array(4);
+const _peerWords = new Int32Array(4);
 /** First bytes of a PROXY header of either version: CR LF (v2) or "PROXY " (v1). */
 const V2_PREFIX = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V1_PREFIX = Buffer.from('PROXY ', 'latin1');
@@ -159,8 +156,8 @@ export class TcpFlow implements LiveConnection {
     this.hello = { serverName: '' };
     this.state = STATE_PREAMBLE;
     this.pending = EMPTY;
-    this.isProxyDone = l4.proxyAcceptMask === 0;
-    this.isTrustedSource = l4.proxyAcceptMask !== 0 && isTrusted(l4.trusted, flow.sourceAddress);
+    this.isProxyDone = l4.proxy.acceptMask === 0;
+    this.isTrustedSource = l4.proxy.isTrusted(flow.sourceAddress);
     const routes = runtime.router.listener(l4.listener.name);
     this.needsPeek = tlsServerName === '' && routes !== undefined && routes.hasSniConditions;
     this.serverName = tlsServerName;
@@ -199,7 +196,7 @@ export class TcpFlow implements LiveConnection {
     if (!this.isProxyDone) {
       const pending = this.pending;
       if (this.isTrustedSource) {
-        const status = readProxyHeader(pending, pending.length, this.l4.proxyAcceptMask, this.header);
+        const status = readProxyHeader(pending, pending.length, this.l4.proxy.acceptMask, this.header);
         if (status === PROXY_NEED_MORE) {
           if (pending.length >= PROXY_HEADER_BYTES_MAX)
             this.refuseProxy('FERRY_ERR_PROXY_PROTOCOL_MALFORMED');
@@ -422,20 +419,6 @@ export class TcpFlow implements LiveConnection {
 const EMPTY = Buffer.alloc(0);
 
 /** Whether a socket peer may send this listener a PROXY header. Never allocates. */
-export function isTrustedPeer(l4: Layer4Listener, remoteAddress: string | undefined): boolean {
-  return (
-    l4.proxyAcceptMask !== 0 &&
-    remoteAddress !== undefined &&
-    isTrusted(l4.trusted, unmappedAddress(remoteAddress))
-  );
-}
-
-function isTrusted(trusted: CidrTable | null, address: string): boolean {
-  if (trusted === null) return false;
-  const family = parseIp(address, peerWords);
-  return family !== IP_NONE && matchCidr(trusted, family, peerWords);
-}
-
 const PREFIX_NONE = 0;
 const PREFIX_PARTIAL = 1;
 const PREFIX_FULL = 2;

@@ -44,7 +44,6 @@ import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
 import { addWorker, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
-import { unmappedAddress } from '../../src/shared/ip.ts';
 import {
   H2_CONCURRENT_STREAMS_MAX,
   HTTP_HEAD_BYTES_MAX,
@@ -104,6 +103,9 @@ export class H2Listener {
    * throws once the session ends, so the record keeps the real one.
    */
   private acceptingSocket: TLSSocket | null;
+  /** The client of the socket being handed over (its peer, or what a trusted PROXY header named). */
+  private acceptingAddress: string;
+  private acceptingPort: number;
 
   constructor(runtime: WorkerRuntime, listener: ListenerRuntime) {
     this.server = http2.createServer({
@@ -115,19 +117,23 @@ export class H2Listener {
       maxHeaderListPairs: HTTP_HEADER_COUNT_MAX + PSEUDO_HEADER_COUNT_MAX,
     });
     this.acceptingSocket = null;
+    this.acceptingAddress = '';
+    this.acceptingPort = 0;
     this.server.on('session', (session: ServerHttp2Session) => {
       const socket = this.acceptingSocket;
       if (socket === null) {
         session.destroy();
         return;
       }
-      new H2Session(runtime, listener, session, socket).start();
+      new H2Session(runtime, listener, session, socket, this.acceptingAddress, this.acceptingPort).start();
     });
   }
 
-  /** Run HTTP/2 on a TLS socket whose ALPN chose `h2`. */
-  accept(socket: TLSSocket): void {
+  /** Run HTTP/2 on a TLS socket whose ALPN chose `h2`; the client as HttpConnection takes it. */
+  accept(socket: TLSSocket, clientAddress: string, clientPort: number): void {
     this.acceptingSocket = socket;
+    this.acceptingAddress = clientAddress;
+    this.acceptingPort = clientPort;
     try {
       this.server.emit('connection', socket);
     } finally {
@@ -144,6 +150,7 @@ export class H2Session implements LiveConnection {
   readonly session: ServerHttp2Session;
   readonly socket: TLSSocket;
   readonly remoteAddress: string;
+  readonly remotePort: number;
   /** The verified caller on an mTLS listener (workers/tls/peer-identity.ts); null otherwise. */
   readonly peer: PeerIdentity | null;
   /** Connection-level record (accepted, bytes, closed); each stream has its own for its request. */
@@ -157,13 +164,23 @@ export class H2Session implements LiveConnection {
     listener: ListenerRuntime,
     session: ServerHttp2Session,
     socket: TLSSocket,
+    clientAddress: string,
+    clientPort: number,
   ) {
     this.runtime = runtime;
     this.listener = listener;
     this.session = session;
     this.socket = socket;
-    this.remoteAddress = unmappedAddress(socket.remoteAddress ?? '');
-    this.rec = new RequestRecord(runtime.observer, listener.listener, this.socket, this.remoteAddress, true);
+    this.remoteAddress = clientAddress;
+    this.remotePort = clientPort;
+    this.rec = new RequestRecord(
+      runtime.observer,
+      listener.listener,
+      this.socket,
+      clientAddress,
+      clientPort,
+      true,
+    );
     this.peer = listener.peerCheck === null ? null : listener.peerCheck.of(socket);
     this.openStreamCount = 0;
     this.idleSinceMs = runtime.nowMs;
@@ -202,6 +219,7 @@ export class H2Session implements LiveConnection {
       this.listener.listener,
       this.socket,
       this.remoteAddress,
+      this.remotePort,
       true,
     );
     if (this.peer !== null) rec.identified(this.peer.spiffeId);

@@ -81,7 +81,6 @@ import type { TLSSocket } from 'node:tls';
 import type { ErrorCode } from '../../proto/error-codes.ts';
 import { addWorker, NO_SLOT, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
 import type { TopologyListenerTimeouts } from '../../proto/thread-messages.ts';
-import { unmappedAddress } from '../../src/shared/ip.ts';
 import {
   HTTP_HEAD_BYTES_MAX,
   INLINE_BODY_BYTES_MAX,
@@ -294,12 +293,22 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   /** readHead on a later tick, after Ferry answered a request itself (no recursion through pipelined requests). */
   private readonly readHeadNext: () => void;
 
-  constructor(runtime: WorkerRuntime, listener: ListenerRuntime, socket: Socket) {
+  /**
+   * `clientAddress`/`clientPort`: the socket's peer (unmapped), or the client
+   * a trusted PROXY header named (workers/listen/proxy-preamble.ts).
+   */
+  constructor(
+    runtime: WorkerRuntime,
+    listener: ListenerRuntime,
+    socket: Socket,
+    clientAddress: string,
+    clientPort: number,
+  ) {
     this.runtime = runtime;
     this.listener = listener;
     this.socket = socket;
-    this.remoteAddress = unmappedAddress(socket.remoteAddress ?? '');
-    this.rec = new RequestRecord(runtime.observer, listener.listener, socket, this.remoteAddress);
+    this.remoteAddress = clientAddress;
+    this.rec = new RequestRecord(runtime.observer, listener.listener, socket, clientAddress, clientPort);
     this.peer = listener.peerCheck === null ? null : listener.peerCheck.of(socket as TLSSocket);
     if (this.peer !== null) this.rec.identified(this.peer.spiffeId);
     this.phase = PHASE_HEAD;

@@ -15,12 +15,14 @@
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
-import { bindGeneveListener, bindUdpListener, isTrustedPeer, Layer4Listener, TcpFlow } from '../l4/index.ts';
+import { unmappedAddress } from '../../src/shared/ip.ts';
+import { bindGeneveListener, bindUdpListener, Layer4Listener, ProxyTrust, TcpFlow } from '../l4/index.ts';
 import { H2Listener, HttpConnection, ListenerRuntime } from '../l7/index.ts';
-import { CidrTable, isSourceAllowed, refuseSource, type SourceFilters } from '../route/index.ts';
+import { isSourceAllowed, refuseSource, type SourceFilters } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import { rawSocketOf, TlsTerminator } from '../tls/index.ts';
 import { isOverConnectionLimit, refuseOverLimit } from './connection-limit.ts';
+import { ProxyPreamble } from './proxy-preamble.ts';
 
 /** A bound listener: what drain closes. */
 export interface BoundListener {
@@ -37,12 +39,23 @@ class PendingHandshake implements LiveConnection {
   private readonly runtime: WorkerRuntime;
   private readonly listener: TopologyListener;
   readonly socket: net.Socket;
+  /** The client (the socket's peer, or what a trusted PROXY header named), for the connection that follows. */
+  readonly clientAddress: string;
+  readonly clientPort: number;
   private readonly deadlineMs: number;
 
-  constructor(runtime: WorkerRuntime, listener: TopologyListener, socket: net.Socket) {
+  constructor(
+    runtime: WorkerRuntime,
+    listener: TopologyListener,
+    socket: net.Socket,
+    clientAddress: string,
+    clientPort: number,
+  ) {
     this.runtime = runtime;
     this.listener = listener;
     this.socket = socket;
+    this.clientAddress = clientAddress;
+    this.clientPort = clientPort;
     this.deadlineMs = runtime.nowMs + listener.timeouts.tlsHandshakeMs;
   }
 
@@ -94,14 +107,11 @@ function bindStream(
 ): Promise<net.Server> {
   const protocol = listener.protocol;
   const isLayer4 = protocol === 'TCP' || protocol === 'TLS' || protocol === 'TCP_UDP';
-  // PROXY in is read before any TLS, so only plain TCP listeners take it (config refuses it on TLS).
+  // PROXY in is read before any TLS: by the TCP flow's preamble, or by ProxyPreamble on
+  // HTTP and HTTPS; a TLS listener relays flows from the TLS socket, so config refuses it there.
   const proxyProtocol = protocol === 'TLS' ? null : (listener.layer4?.proxyProtocol ?? null);
-  const l4 = isLayer4
-    ? new Layer4Listener(
-        listener,
-        proxyProtocol === null ? null : new CidrTable(proxyProtocol.trustedSources),
-      )
-    : null;
+  const proxyTrust = new ProxyTrust(proxyProtocol);
+  const l4 = isLayer4 ? new Layer4Listener(listener, proxyTrust) : null;
   const listenerRuntime = new ListenerRuntime(listener);
   /** Raw sockets of this listener's handshakes in progress (HTTPS), each on the worker tick. */
   const handshakes = new Map<net.Socket, PendingHandshake>();
@@ -112,6 +122,21 @@ function bindStream(
         ? terminateTlsFlows(runtime, listener, l4, sourceFilters)
         : terminateTls(runtime, listener, listenerRuntime, handshakes);
   const listenerIndex = runtime.observer.listenerIndexOf(listener);
+  /** HTTP: straight to l7; HTTPS: tls (bounded by timeouts.tlsHandshake), then l7 or h2. */
+  const acceptHttp = (socket: net.Socket, clientAddress: string, clientPort: number): void => {
+    if (terminator === null) {
+      new HttpConnection(runtime, listenerRuntime, socket, clientAddress, clientPort).accept();
+      socket.resume(); // ProxyPreamble leaves it paused; a no-op otherwise
+      return;
+    }
+    const pending = new PendingHandshake(runtime, listener, socket, clientAddress, clientPort);
+    handshakes.set(socket, pending);
+    runtime.add(pending);
+    socket.once('close', () => {
+      if (handshakes.delete(socket)) runtime.remove(pending);
+    });
+    terminator.accept(socket);
+  };
   // Layer-4 flows relay a half-close (one side's FIN) instead of closing both directions.
   const server = net.createServer({ allowHalfOpen: l4 !== null && terminator === null }, (socket) => {
     if (isOverConnectionLimit(runtime.view, listener, listenerIndex)) {
@@ -124,25 +149,21 @@ function bindStream(
       return;
     }
     const filter = sourceFilters.filter(listener.name);
-    // A trusted PROXY sender is checked by the address its header carries (workers/l4/tcp-flow.ts).
-    const isProxied = l4 !== null && isTrustedPeer(l4, socket.remoteAddress);
+    // A trusted PROXY sender is checked by the address its header carries (tcp-flow.ts, proxy-preamble.ts).
+    const isProxied = proxyTrust.isTrusted(socket.remoteAddress);
     if (!isProxied && !isSourceAllowed(filter, socket.remoteAddress)) {
       refuseSource(runtime.view, runtime.workerIndex, runtime.observer.listenerIndexOf(listener), socket);
       return;
     }
-    if (terminator !== null && l4 === null) {
-      // HTTPS: tls (bounded by timeouts.tlsHandshake), then l7 or h2.
-      const pending = new PendingHandshake(runtime, listener, socket);
-      handshakes.set(socket, pending);
-      runtime.add(pending);
-      socket.once('close', () => {
-        if (handshakes.delete(socket)) runtime.remove(pending);
-      });
-      terminator.accept(socket);
-    } else if (terminator !== null)
-      terminator.accept(socket); // TLS: tls, then l4
-    else if (l4 !== null) new TcpFlow(runtime, l4, socket, filter, '', '').start();
-    else new HttpConnection(runtime, listenerRuntime, socket).accept();
+    if (l4 !== null) {
+      if (terminator !== null)
+        terminator.accept(socket); // TLS: tls, then l4
+      else new TcpFlow(runtime, l4, socket, filter, '', '').start();
+    } else if (isProxied) {
+      new ProxyPreamble(runtime, listener, socket, proxyTrust.acceptMask, filter, acceptHttp).start();
+    } else {
+      acceptHttp(socket, unmappedAddress(socket.remoteAddress ?? ''), socket.remotePort ?? 0);
+    }
   });
   if (terminator !== null) server.on('close', () => terminator.close());
   return new Promise((resolve, reject) => {
@@ -170,13 +191,22 @@ function terminateTls(
   return new TlsTerminator(listener, listener.tls!, runtime.log, (socket: TLSSocket) => {
     const raw = rawSocketOf(socket);
     const pending = handshakes.get(raw);
-    if (pending !== undefined) {
-      handshakes.delete(raw);
-      runtime.remove(pending);
+    if (pending === undefined) {
+      socket.destroy(); // timed out (PendingHandshake.tick) as the handshake finished
+      return;
     }
+    handshakes.delete(raw);
+    runtime.remove(pending);
     if (runtime.isDraining) socket.destroy();
-    else if (socket.alpnProtocol === 'h2') h2.accept(socket);
-    else new HttpConnection(runtime, listenerRuntime, socket).accept();
+    else if (socket.alpnProtocol === 'h2') h2.accept(socket, pending.clientAddress, pending.clientPort);
+    else
+      new HttpConnection(
+        runtime,
+        listenerRuntime,
+        socket,
+        pending.clientAddress,
+        pending.clientPort,
+      ).accept();
   });
 }
 

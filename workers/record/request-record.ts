@@ -116,6 +116,10 @@ export class RequestRecord {
   /** LISTENER row, or -1 when the table has none (then nothing is counted per listener). */
   private readonly listenerIndex: number;
   private readonly socket: Socket;
+  /** The client: the socket's peer, or the one a trusted PROXY header named (issue 13). */
+  private readonly clientAddress: string;
+  private readonly clientPort: number;
+  /** `address:port` of the client, for the access log. */
   private readonly client: string;
   /** The verified caller's SPIFFE ID on an mTLS listener (issue 14); null otherwise. */
   private clientIdentity: string | null;
@@ -169,6 +173,7 @@ export class RequestRecord {
     listener: TopologyListener,
     socket: Socket,
     clientAddress: string,
+    clientPort: number,
     isHttp2 = false,
   ) {
     this.observer = observer;
@@ -176,7 +181,9 @@ export class RequestRecord {
     this.listener = listener;
     this.listenerIndex = observer.listenerIndexOf(listener);
     this.socket = socket;
-    this.client = `${clientAddress}:${socket.remotePort ?? 0}`;
+    this.clientAddress = clientAddress;
+    this.clientPort = clientPort;
+    this.client = `${clientAddress}:${clientPort}`;
     this.clientIdentity = null;
     // `as string`: HTTPS listeners arrive with TLS termination (workers/tls); the record only needs the scheme.
     this.scheme = (listener.protocol as string) === 'HTTPS' ? 'https' : 'http';
@@ -273,8 +280,8 @@ export class RequestRecord {
       'url.path': queryAt === -1 ? req.target : req.target.slice(0, queryAt),
       'server.address': req.host,
       'server.port': this.listener.port,
-      'client.address': this.socket.remoteAddress ?? '',
-      'client.port': this.socket.remotePort ?? 0,
+      'client.address': this.clientAddress,
+      'client.port': this.clientPort,
       'network.protocol.version': this.isHttp2 ? '2' : req.versionMinor === 0 ? '1.0' : '1.1',
       'user_agent.original': headerValue(req, 'user-agent') ?? '',
       'ferry.listener': this.listener.name,

@@ -78,7 +78,7 @@ describe('layer-4 listener config', () => {
       ).toEqual([
         'listeners[0].idleTimeout: applies only to TCP, TLS, UDP and TCP_UDP listeners; this listener is HTTP (line 2, column 71)',
         'listeners[0].alpnPolicy: applies only to TLS listeners; this listener is HTTP (line 2, column 87)',
-        'listeners[1].proxyProtocol: applies only to TCP and TCP_UDP listeners (a UDP datagram carries no PROXY header); this listener is UDP (line 3, column 72)',
+        'listeners[1].proxyProtocol: applies to HTTP, HTTPS, TCP and TCP_UDP listeners (a UDP datagram carries no PROXY header); this listener is UDP (line 3, column 72)',
         'listeners[2].certificates: a TLS listener needs at least one certificate: certificates: [ { cert: site.crt, key: site.key } ] (line 4, column 5)',
         'listeners[3].rules[0].conditions.sni: applies only to TCP listeners (TLS passthrough); this HTTP listener routes on hostHeader (line 8, column 48)',
         'targetGroups[0].proxyProtocol: applies only to groups that layer-4 listeners forward to, but HTTP listener "web" forwards to this group (line 11, column 31)',
