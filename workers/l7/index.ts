@@ -9,11 +9,13 @@
  * Life of a request (each phase is a method of the same name; `record` lives
  * in workers/record, error responses in workers/respond):
  *
- *   accept ──> tls ──> readHead ... (HTTP/1.1 over TLS, the chart below); ALPN h2: workers/l7/h2.ts
- *     │         └─ HTTPS listeners only (workers/tls): a failed handshake closes the connection, no
- *     │            HTTP answer being possible (no certificate on an mTLS listener, TLS 1.1);
- *     │            mTLS: the caller's SPIFFE ID is read once (workers/tls/peer-identity.ts);
- *     │            TLS_HANDSHAKE_TIMEOUT (closed, counted): `timeouts.tlsHandshake` from accept, on the tick
+ *   accept ──> proxy-in ──> tls ──> readHead ... (HTTP/1.1 over TLS, the chart below); ALPN h2: workers/l7/h2.ts
+ *     │          │          └─ HTTPS listeners only (workers/tls): a failed handshake closes the connection, no
+ *     │          │             HTTP answer being possible (no certificate on an mTLS listener, TLS 1.1);
+ *     │          │             mTLS: the caller's SPIFFE ID is read once (workers/tls/peer-identity.ts);
+ *     │          │             TLS_HANDSHAKE_TIMEOUT (closed, counted): `timeouts.tlsHandshake` from accept, on the tick
+ *     │          └─ trusted PROXY senders only (workers/listen/proxy-preamble.ts): the client the header
+ *     │             names replaces the socket's peer; PROXY_PROTOCOL_MALFORMED / _TIMEOUT (closed, counted)
  *     └─ LISTENER_CONNECTION_LIMIT (503 + Retry-After on HTTP, else closed): limits.maxConnections or the
  *        listener's maxConnections reached (workers/listen/connection-limit.ts)
  *
