@@ -107,7 +107,7 @@ export function checkRoutingRules(raw: unknown): ConfigError[] {
     if (!isHttp && protocol !== 'TCP' && Array.isArray(entry['rules']) && entry['rules'].length > 0) {
       report(
         [...base, 'rules'],
-        `rules apply only to HTTP, HTTPS and TCP (sni) listeners; this listener is ${protocol}`,
+        `rules apply only to HTTP, HTTPS and TCP (sni, sourceIp) listeners; this listener is ${protocol}`,
       );
     }
     for (const { index: ruleIndex, entry: rule } of rules) {
@@ -121,10 +121,10 @@ export function checkRoutingRules(raw: unknown): ConfigError[] {
       }
       if (protocol !== 'TCP') continue;
       for (const key of Object.keys(conditions)) {
-        if (key !== 'sni')
+        if (key !== 'sni' && key !== 'sourceIp')
           report(
             [...base, 'rules', ruleIndex, 'conditions', key],
-            'a TCP listener sees no HTTP request: its rules match only sni',
+            'a TCP listener sees no HTTP request: its rules match only sni and sourceIp',
           );
       }
       const action = rule['action'];

@@ -54,6 +54,16 @@ async function exchangeFrom(localAddress: string, port: number, bytes: Buffer | 
   return text;
 }
 
+/** Connect from `localAddress`, send `text`, resolve with the first chunk back (the echo keeps the connection open). */
+async function firstReplyFrom(localAddress: string, port: number, text: string): Promise<string> {
+  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+  await once(socket, 'connect');
+  socket.write(text);
+  const [chunk] = (await once(socket, 'data')) as [Buffer];
+  socket.destroy();
+  return chunk.toString('latin1');
+}
+
 describe.skipIf(skipReason !== '')('PROXY protocol with HAProxy', () => {
   beforeAll(async () => {
     plain = await startTcpEcho('plain');
@@ -69,6 +79,7 @@ listeners:
     protocol: TCP
     address: "127.0.0.1:0"
     proxyProtocol: { accept: v2, trustedSources: [ 127.0.0.1/32 ] }
+    rules: [ { priority: 1, conditions: { sourceIp: [ 127.0.0.9/32 ] }, action: { forward: { targetGroup: plain } } } ]
     defaultAction: { forward: { targetGroup: echo } }
   - name: in-any
     protocol: TCP
@@ -172,6 +183,16 @@ backend ferry_gated
     });
   });
 
+  describe('when a TCP listener has a sourceIp rule', () => {
+    it('matches the client the header names, and a direct client by its own address', async () => {
+      expect(await firstReplyFrom('127.0.0.9', frontV2Port, 'via haproxy')).toBe('plain:via haproxy');
+      expect(await exchangeFrom('127.0.0.8', frontV2Port, 'GET / HTTP/1.0\r\n\r\n')).toContain(
+        'src=127.0.0.8 ',
+      );
+      expect(await firstReplyFrom('127.0.0.9', portOf('in-v2'), 'direct')).toBe('plain:direct');
+    });
+  });
+
   describe('when the listener has allowedSources', () => {
     it('checks the client address the header carries, not the trusted sender', async () => {
       const allowed = await exchangeFrom('127.0.0.7', frontGatedPort, 'GET / HTTP/1.0\r\n\r\n');
@@ -199,12 +220,7 @@ backend ferry_gated
     });
 
     it('relays an untrusted client that sends no header', async () => {
-      const socket = net.connect({ host: '127.0.0.1', port: portOf('strict') });
-      await once(socket, 'connect');
-      socket.write('hello');
-      const [chunk] = (await once(socket, 'data')) as [Buffer];
-      socket.destroy();
-      expect(chunk.toString()).toBe('plain:hello');
+      expect(await firstReplyFrom('127.0.0.1', portOf('strict'), 'hello')).toBe('plain:hello');
     });
 
     it('closes a trusted connection whose header is malformed, a wrong version or missing', async () => {

@@ -47,7 +47,7 @@ import {
   FLOW_PROTOCOL_TCP,
   FlowTuple,
   isSourceAllowed,
-  matchSni,
+  matchFlow,
   type SourceFilter,
 } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
@@ -283,12 +283,12 @@ export class TcpFlow implements LiveConnection {
     this.state = STATE_CONNECTING;
     // The group index comes from the current topology (a reload may reorder groups), not the one bound at boot.
     const routes = runtime.router.listener(l4.listener.name);
+    const flow = this.flow;
     let groupIndex = -1;
     if (routes !== undefined) {
-      const actionIndex = this.needsPeek ? matchSni(routes, this.serverName) : routes.defaultActionIndex;
+      const actionIndex = matchFlow(routes, this.serverName, flow.sourceAddress);
       groupIndex = routes.actions[actionIndex]?.groupIndices[0] ?? -1;
     }
-    const flow = this.flow;
     if (groupIndex >= 0) runtime.router.pick(ex, groupIndex, null, flow.sourceAddress, runtime.nowMs, flow);
     const target = ex.target;
     if (target === null) {

@@ -126,7 +126,7 @@ export class CompiledRule {
   readonly paths: readonly WildcardPattern[];
   readonly headers: readonly HeaderCondition[];
   readonly queries: readonly QueryCondition[];
-  /** SNI patterns (TCP listeners, TLS passthrough); matched by matchSni, never by matchListener. */
+  /** SNI patterns (TCP listeners, TLS passthrough); matched by matchFlow, never by matchListener. */
   readonly serverNames: readonly WildcardPattern[];
   /** Index into CompiledListener.actions. */
   readonly actionIndex: number;

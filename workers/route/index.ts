@@ -8,7 +8,7 @@
  */
 export { ACTION_FIXED_RESPONSE, ACTION_FORWARD, CidrTable, type CompiledAction } from './compile.ts';
 export { FLOW_PROTOCOL_TCP, FLOW_PROTOCOL_UDP, FlowTuple, flowKeyHash } from './flow-tuple.ts';
-export { matchCidr, matchListener, matchSni } from './match.ts';
+export { matchCidr, matchFlow, matchListener } from './match.ts';
 export {
   PICK_BALANCED,
   PICK_FAIL_OPEN,

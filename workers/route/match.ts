@@ -78,18 +78,25 @@ export function matchListener(listener: CompiledListener, req: RequestHead, remo
 }
 
 /**
- * The index (into `listener.actions`) of the action for a TCP connection
- * whose ClientHello named `serverName` (lower-case; '' when there was none
- * or the bytes were not TLS): the first rule whose sni patterns match, else
- * the default. Synchronous, never throws, never allocates.
+ * The index (into `listener.actions`) of the action for a TCP connection:
+ * the first rule whose conditions all hold, else the default. `sni`
+ * patterns match the name the ClientHello carried (`serverName`,
+ * lower-case; '' when there was none or the bytes were not TLS, which no
+ * sni condition matches); `sourceIp` matches the client (`sourceAddress`,
+ * the one a trusted PROXY header named, if any). Synchronous, never throws,
+ * never allocates.
  */
-export function matchSni(listener: CompiledListener, serverName: string): number {
-  if (serverName.length === 0) return listener.defaultActionIndex;
+export function matchFlow(listener: CompiledListener, serverName: string, sourceAddress: string): number {
   const rules = listener.rules;
+  if (rules.length === 0) return listener.defaultActionIndex;
+  sourceFamily = listener.hasSourceConditions ? parseIp(sourceAddress, sourceWords) : IP_NONE;
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
-    if (rule.serverNames.length > 0 && matchAny(rule.serverNames, serverName, 0, serverName.length))
-      return rule.actionIndex;
+    const names = rule.serverNames;
+    if (names.length > 0 && (serverName.length === 0 || !matchAny(names, serverName, 0, serverName.length)))
+      continue;
+    if (rule.sources !== null && !matchCidr(rule.sources, sourceFamily, sourceWords)) continue;
+    return rule.actionIndex;
   }
   return listener.defaultActionIndex;
 }

@@ -98,7 +98,7 @@ describe('layer-4 listener config', () => {
         ).map((line) => line.replace(/ \(line.*\)$/, '')),
       ).toEqual([
         'listeners[0].idleTimeout: expected a duration 1s..1h40m, got "2h"',
-        'listeners[0].rules[0].conditions.hostHeader: a TCP listener sees no HTTP request: its rules match only sni',
+        'listeners[0].rules[0].conditions.hostHeader: a TCP listener sees no HTTP request: its rules match only sni and sourceIp',
         'listeners[0].rules[0].action.fixedResponse: a TCP listener forwards connections: use forward with one targetGroup',
       ]);
     });

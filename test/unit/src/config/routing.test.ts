@@ -340,18 +340,18 @@ ${RULE('{ pathPattern: ["x"] }', '{ forward: { targetGroup: nope } }')}
       ]);
     });
 
-    it('reports rules, redirects and weighted forwards on a TCP listener', () => {
+    it('reports HTTP conditions, redirects and weighted forwards on a TCP listener', () => {
       const tcp = `  - name: db
     protocol: TCP
     address: 127.0.0.1:5432
-    rules: [ { priority: 1, conditions: { sourceIp: ["10.0.0.0/8"] }, action: { forward: { targetGroup: api } } } ]
+    rules: [ { priority: 1, conditions: { sourceIp: ["10.0.0.0/8"], pathPattern: ["/x"] }, action: { forward: { targetGroup: api } } } ]
     defaultAction: { forward: { targetGroups: [ { name: api }, { name: web } ] } }
   - name: db2
     protocol: TCP
     address: 127.0.0.1:5433
     defaultAction: { fixedResponse: { statusCode: 200 } }`;
       expect(errorsOf(parse(DEFAULT_FORWARD, '', tcp))).toEqual([
-        'listeners[1].rules[0].conditions.sourceIp: a TCP listener sees no HTTP request: its rules match only sni',
+        'listeners[1].rules[0].conditions.pathPattern: a TCP listener sees no HTTP request: its rules match only sni and sourceIp',
         'listeners[1].defaultAction.forward.targetGroups: a TCP listener forwards to one target group: use targetGroup',
         'listeners[2].defaultAction.fixedResponse: applies only to HTTP and HTTPS listeners; a TCP listener forwards to one target group',
       ]);

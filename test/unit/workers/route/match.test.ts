@@ -12,7 +12,7 @@ import { LISTENER_TIMEOUTS_DEFAULT } from '../../../../src/shared/limits.ts';
 import type { RequestHead } from '../../../../workers/http/http1-types.ts';
 import { createRequestHead } from '../../../../workers/http/parse-request-head.ts';
 import { CidrTable, CompiledListener, WildcardPattern } from '../../../../workers/route/compile.ts';
-import { matchCidr, matchListener, matchWildcard } from '../../../../workers/route/match.ts';
+import { matchCidr, matchFlow, matchListener, matchWildcard } from '../../../../workers/route/match.ts';
 
 // === Wildcards ===
 /** Reference: the pattern as an anchored RegExp (`*` -> any run, `?` -> one character). */
@@ -347,5 +347,29 @@ describe('matchListener', () => {
   it('returns the default action when no rule matches', () => {
     const listener = compile([rule(1, { httpRequestMethod: ['DELETE'] })]);
     expect(matchListener(listener, request({}), '127.0.0.1')).toBe(listener.defaultActionIndex);
+  });
+});
+
+describe('matchFlow', () => {
+  const listener = compile([
+    rule(1, { sni: ['db.test'], sourceIp: ['10.0.0.0/8'] }),
+    rule(2, { sni: ['*.test'] }),
+    rule(3, { sourceIp: ['192.0.2.0/24'] }),
+  ]);
+  function flowPriority(serverName: string, sourceAddress: string): number {
+    const index = matchFlow(listener, serverName, sourceAddress);
+    return index === listener.defaultActionIndex ? 0 : listener.rules[index]!.priority;
+  }
+
+  it('needs both sni and sourceIp when a rule has both, and matches either alone otherwise', () => {
+    expect(flowPriority('db.test', '10.1.2.3')).toBe(1);
+    expect(flowPriority('db.test', '192.0.2.1')).toBe(2);
+    expect(flowPriority('api.test', '10.1.2.3')).toBe(2);
+    expect(flowPriority('other.example', '192.0.2.1')).toBe(3);
+  });
+
+  it('matches no sni condition when the connection named no server', () => {
+    expect(flowPriority('', '10.1.2.3')).toBe(0);
+    expect(flowPriority('', '192.0.2.9')).toBe(3);
   });
 });
