@@ -931,7 +931,11 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
         up.socket.destroy();
       }
     }
-    if (this.isCloseAfterResponse) {
+    // Draining: a connection whose exchange was in flight when the drain began (its head went out
+    // keep-alive) closes now instead of idling until the client's keep-alive timeout; drain()
+    // only closed the connections idle at that moment. A pipelined head already read is served.
+    const isDrainedIdle = this.runtime.isDraining && (this.pending === null || this.pending.length === 0);
+    if (this.isCloseAfterResponse || isDrainedIdle) {
       this.endDownstream();
       return;
     }
@@ -1218,7 +1222,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (this.phase === PHASE_HEAD && (this.pending === null || this.pending.length === 0)) {
       this.endDownstream();
     }
-    // Otherwise the exchange finishes and startResponse sees runtime.isDraining: `connection: close`.
+    // Otherwise the exchange finishes: startResponse sees runtime.isDraining (`connection: close`),
+    // or, when the head went out before the drain, finish() closes the connection.
   }
 
   // === head building ===
