@@ -43,7 +43,8 @@
  *     │              dropped by default), HTTP_HEADERS_TOO_LARGE (431), HTTP_VERSION (505; the h2c
  *     │              preface gets SETTINGS + GOAWAY HTTP_1_1_REQUIRED), HTTP_HEADER_TIMEOUT (408,
  *     │              from accept; a new connection that sent nothing is closed quietly)
- *     └─ DRAINING: new connections are not accepted while draining;
+ *     └─ DRAINING: new connections are not accepted while draining; idle keep-alive
+ *        connections close when the drain begins, busy ones when their exchange finishes;
  *        source not allowed (scheme internal, allowedSources): reset at accept (workers/listen)
  *
  * The exchange (workers/upstream/exchange.ts, one per connection, reset per
