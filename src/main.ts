@@ -318,6 +318,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       table,
       running,
       health,
+      failover,
       isReady,
       identity,
     );
@@ -528,6 +529,7 @@ function startTelemetry(
   table: TableWriter,
   supervisor: Supervisor,
   health: HealthManager,
+  failover: FailoverManager,
   isReady: () => boolean,
   identity: WorkloadIdentity | null,
 ): Telemetry {
@@ -541,6 +543,7 @@ function startTelemetry(
     restartCount: () => supervisor.restartCount,
     isReady,
     health,
+    failover,
     listeners: topology.listeners.map((listener) => ({
       name: listener.name,
       protocol: listener.protocol,

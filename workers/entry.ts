@@ -65,6 +65,9 @@ function drain(): void {
   const check = setInterval(() => {
     if (runtime.connections.size > 0) return;
     clearInterval(check);
+    // Upstream sockets released to the pool by exchanges that finished during the drain would keep
+    // this thread alive until their idle timeout: nothing will pick them any more.
+    runtime.pool.closeIdle();
     runtime.stop();
     send({ type: 'drained' });
     // The last access-log lines and spans leave before the thread does (bounded; see workers/record).

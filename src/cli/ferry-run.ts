@@ -11,6 +11,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   type ConfigSnapshot,
+  configErrorsCode,
+  countErrors,
   defaultConfig,
   formatConfigErrors,
   parseConfigFile,
@@ -122,8 +124,10 @@ async function run(argv: string[]): Promise<number> {
   if (values.config !== undefined) {
     const result = await parseConfigFile(values.config);
     if (!result.ok) {
+      // The same code as every other refused start (`ferry: CODE: …; nothing started`) and as ferry validate.
       process.stderr.write(
-        `${values.config}: invalid config, nothing started\n${formatConfigErrors(result.errors)}\n`,
+        `ferry: ${configErrorsCode(result.errors)}: ${values.config}: ${countErrors(result.errors.length)}; ` +
+          `nothing started\n${formatConfigErrors(result.errors)}\n`,
       );
       return 1;
     }

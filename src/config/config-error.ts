@@ -74,15 +74,25 @@ export class ConfigLoadError extends ProxyError {
   readonly sourceName: string;
 
   constructor(sourceName: string, errors: readonly ConfigError[]) {
-    const code: ErrorCode =
-      errors.length > 0 && errors.every((error) => error.code === 'FERRY_ERR_CONFIG_CAPACITY')
-        ? 'FERRY_ERR_CONFIG_CAPACITY'
-        : 'FERRY_ERR_CONFIG_INVALID';
-    super(code, `${sourceName}: ${countErrors(errors.length)}\n${formatConfigErrors(errors)}`);
+    super(
+      configErrorsCode(errors),
+      `${sourceName}: ${countErrors(errors.length)}\n${formatConfigErrors(errors)}`,
+    );
     this.name = 'ConfigLoadError';
     this.errors = errors;
     this.sourceName = sourceName;
   }
+}
+
+/**
+ * The one code a list of config errors is refused with: FERRY_ERR_CONFIG_CAPACITY
+ * when every error is a capacity error, FERRY_ERR_CONFIG_INVALID otherwise.
+ * `ferry`, `ferry validate` and ConfigLoadError print the same code.
+ */
+export function configErrorsCode(errors: readonly ConfigError[]): ErrorCode {
+  return errors.length > 0 && errors.every((error) => error.code === 'FERRY_ERR_CONFIG_CAPACITY')
+    ? 'FERRY_ERR_CONFIG_CAPACITY'
+    : 'FERRY_ERR_CONFIG_INVALID';
 }
 
 /** `1 error`, `3 errors`. */

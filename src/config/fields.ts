@@ -122,9 +122,11 @@ export function durationField(minMs: number, maxMs: number, isZeroAllowed = fals
     .transform((text, ctx) => {
       const parsed = parseDuration(text);
       if (!parsed.ok) {
+        // Too long for any duration: still the field's own range, as the reference prints it.
+        const message = parsed.isTooLong ? `expected a duration ${rangeText}` : parsed.message;
         ctx.addIssue({
           code: 'custom',
-          message: `${parsed.message}, got ${describeValue(text)}`,
+          message: `${message}, got ${describeValue(text)}`,
           input: text,
         });
         return z.NEVER;

@@ -11,6 +11,8 @@ export { type HostPort, parseAddress } from './address.ts';
 export {
   type ConfigError,
   ConfigLoadError,
+  configErrorsCode,
+  countErrors,
   formatConfigErrors,
   formatConfigPath,
 } from './config-error.ts';

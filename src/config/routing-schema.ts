@@ -531,6 +531,8 @@ const fixedResponseSchema = z
         error: (issue) =>
           `expected a status code 200..299 or 400..599 (use redirect for 3xx), got ${describeValue(issue.input)}`,
       })
+      // The refine is invisible to the JSON schema, which would print the safe-integer range.
+      .meta({ 'x-allowed': '200..299 or 400..599' })
       .describe('Status of the response (2xx, 4xx or 5xx).'),
     contentType: z
       .string({ error: unlessMissing((input) => `expected a media type, got ${describeValue(input)}`) })

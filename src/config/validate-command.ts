@@ -7,7 +7,7 @@
  * the exit code, and never exits the process itself (so tests call it).
  */
 import { parseArgs } from 'node:util';
-import { countErrors, formatConfigErrors } from './config-error.ts';
+import { configErrorsCode, countErrors, formatConfigErrors } from './config-error.ts';
 import { type ConfigSnapshot, parseConfigFile } from './parse.ts';
 
 /** Where the command writes; the CLI passes process.stdout/stderr, tests pass collectors. */
@@ -60,7 +60,7 @@ export async function runValidate(
   const result = await parseConfigFile(configPath);
   if (!result.ok) {
     output.stderr.write(
-      `${configPath}: ${countErrors(result.errors.length)}\n${formatConfigErrors(result.errors)}\n`,
+      `${configPath}: ${countErrors(result.errors.length)} [${configErrorsCode(result.errors)}]\n${formatConfigErrors(result.errors)}\n`,
     );
     return EXIT_INVALID;
   }

@@ -35,11 +35,11 @@ export function configRejection(errors: readonly ConfigError[], what: string): C
         ? error.message
         : `${error.message} (line ${error.line}, column ${error.column ?? 0})`,
   }));
-  const first = details[0];
+  // The message is the headline only: every error is in `details`, which ferryctl prints one per
+  // line. Repeating the first one in the headline printed it twice (issue 10).
   return new ControlError(
     isCapacity ? 'FERRY_ERR_CONFIG_CAPACITY' : 'FERRY_ERR_CONFIG_INVALID',
-    `${what}: ${errors.length} error${errors.length === 1 ? '' : 's'}, nothing changed` +
-      (first === undefined ? '' : `; ${first.path === '' ? '' : `${first.path}: `}${first.message}`),
+    `${what}: ${errors.length} error${errors.length === 1 ? '' : 's'}, nothing changed`,
     details,
   );
 }

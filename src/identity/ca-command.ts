@@ -56,7 +56,8 @@ function refuse(error: unknown): number {
 
 function lifetimeOf(text: string | undefined): number | string {
   if (text === undefined) return WORKLOAD_CERT_LIFETIME_MS_DEFAULT;
-  const parsed = parseDuration(text);
+  const parsed = parseDuration(text, WORKLOAD_CERT_LIFETIME_MS_MAX);
+  if (!parsed.ok && parsed.isTooLong) return `--ttl: expected 10s..90d, got ${text}`;
   if (!parsed.ok) return `--ttl: ${parsed.message}`;
   if (parsed.ms < WORKLOAD_CERT_LIFETIME_MS_MIN || parsed.ms > WORKLOAD_CERT_LIFETIME_MS_MAX)
     return `--ttl: expected 10s..90d, got ${text}`;

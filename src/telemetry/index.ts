@@ -21,7 +21,8 @@
 import type http from 'node:http';
 import type { TableView } from '../../proto/table-layout.ts';
 import type { Topology } from '../../proto/thread-messages.ts';
-import type { EjectionEvent, HealthManager } from '../health/index.ts';
+import type { FailoverManager, FailoverSwitchEvent } from '../failover/index.ts';
+import type { EjectionEvent, HealthManager, ReleaseEvent, TransitionEvent } from '../health/index.ts';
 import { MetricsCollector } from './collector.ts';
 import { ProcessMetrics } from './process-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
@@ -29,6 +30,7 @@ import { renderIdentityMetrics, renderMetrics } from './render-metrics.ts';
 import { seriesKey } from './series.ts';
 import { type StatusListener, statusDocument } from './status.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
+import { Timeline } from './timeline.ts';
 
 export { METRICS_POLL_MS, MetricsCollector } from './collector.ts';
 export { GROUP_COUNTERS } from './counters.ts';
@@ -64,6 +66,8 @@ export interface TelemetrySources {
   readonly restartCount: () => number;
   readonly isReady: () => boolean;
   readonly health: HealthManager | null;
+  /** Failovers and failbacks go to the status page's timeline; null (or absent) in tests without one. */
+  readonly failover?: FailoverManager | null;
   readonly listeners: readonly StatusListener[];
   readonly version: string;
   readonly tracing: { readonly enabled: boolean; readonly endpoint: string | null };
@@ -96,8 +100,11 @@ export class Telemetry {
   private readonly sources: TelemetrySources;
   private readonly startedAtMs: number;
   private readonly unsubscribe: () => void;
+  /** Health transitions, finished deregistrations and failovers, for the status page. */
+  readonly timeline: Timeline;
 
   constructor(sources: TelemetrySources) {
+    this.timeline = new Timeline();
     this.sources = sources;
     this.startedAtMs = Date.now();
     this.processMetrics = null;
@@ -110,9 +117,15 @@ export class Telemetry {
       restartCount: sources.restartCount,
       version: sources.version,
     });
+    const timeline = this.timeline;
+    const failover = sources.failover ?? null;
+    const onSwitch = (event: FailoverSwitchEvent) => timeline.onSwitch(event);
+    failover?.on('switch', onSwitch);
     const health = sources.health;
     if (health === null) {
-      this.unsubscribe = () => {};
+      this.unsubscribe = () => {
+        failover?.off('switch', onSwitch);
+      };
       return;
     }
     // Ejections are counted from events (outlier detection starts with the tick, after telemetry).
@@ -123,9 +136,16 @@ export class Telemetry {
     const collector = this.collector;
     const ejection = (event: EjectionEvent) =>
       collector.onEjection(event.targetGroup, event.address, event.isEjected);
+    const onTransition = (event: TransitionEvent) => timeline.onTransition(event);
+    const onReleased = (event: ReleaseEvent) => timeline.onReleased(event);
     health.on('ejection', ejection);
+    health.on('transition', onTransition);
+    health.on('released', onReleased);
     this.unsubscribe = () => {
       health.off('ejection', ejection);
+      health.off('transition', onTransition);
+      health.off('released', onReleased);
+      failover?.off('switch', onSwitch);
     };
   }
 
@@ -224,6 +244,7 @@ export class Telemetry {
       accessLog: sources.accessLog,
       groupIndexByName: new Map(topology.groups.map((group) => [group.name, group.groupIndex])),
       groupAlgorithmByName: new Map(topology.groups.map((group) => [group.name, group.algorithm])),
+      timeline: this.timeline.recent(),
     });
     if (identity === null) return document;
     return {

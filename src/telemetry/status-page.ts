@@ -45,6 +45,11 @@ td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 .chart { display:block; }
 .chart polyline { fill:none; stroke:var(--accent); stroke-width:1.5; }
 .chart .area { fill:var(--accent); opacity:.12; stroke:none; }
+.chart .axis { fill:none; stroke:var(--mute); stroke-width:1; }
+.chart text { fill:var(--mute); font-size:10px; font-family:inherit; }
+.charts { display:flex; gap:24px; flex-wrap:wrap; margin:6px 0 4px; }
+.charts figure { margin:0; }
+.charts figcaption { color:var(--mute); font-size:12px; }
 .muted { color:var(--mute); }
 #banner { display:none; padding:8px 24px; background:var(--bad); color:#fff; }
 ul.events { margin:0; padding-left:18px; }
@@ -66,29 +71,74 @@ function el(tag, attrs, ...children) {
   return node;
 }
 const SVG = 'http://www.w3.org/2000/svg';
-function chart(values, width, height) {
+// A chart of one per-second series, right-aligned: the time axis spans the history kept so far (at
+// least CHART_POINTS_MIN seconds, at most HISTORY_POINTS), so a young history is not squeezed into
+// the last pixels. With axes, a y axis from 0 to the peak in unit and an x axis in seconds
+// before now; without, a sparkline for a table cell (its unit is in the column header).
+function chart(values, width, height, unit, axes) {
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('class', 'chart');
   svg.setAttribute('width', width);
   svg.setAttribute('height', height);
   svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
-  // Right-aligned; the time axis spans the history kept so far (at least CHART_POINTS_MIN seconds, at
-  // most HISTORY_POINTS), so a young history is not squeezed into the last pixels.
+  svg.setAttribute('data-unit', unit);
   const points = values.length > 1 ? values : [0, 0];
   const max = Math.max(1e-9, ...points);
-  const step = width / (Math.min(HISTORY_POINTS, Math.max(CHART_POINTS_MIN, points.length)) - 1);
-  const left = width - (points.length - 1) * step;
-  const coords = points.map((v, i) => (left + i * step).toFixed(1) + ',' + (height - 1 - (v / max) * (height - 3)).toFixed(1));
+  const spanS = Math.min(HISTORY_POINTS, Math.max(CHART_POINTS_MIN, points.length)) - 1;
+  const left = axes ? 48 : 0, bottom = axes ? 16 : 0, top = axes ? 6 : 0;
+  const plotW = width - left, plotH = height - bottom - top;
+  const step = plotW / spanS;
+  const x0 = width - (points.length - 1) * step;
+  const y = (v) => (top + plotH - 1 - (v / max) * (plotH - 3)).toFixed(1);
+  const coords = points.map((v, i) => (x0 + i * step).toFixed(1) + ',' + y(v));
+  const base = top + plotH;
   const area = document.createElementNS(SVG, 'polygon');
   area.setAttribute('class', 'area');
-  area.setAttribute('points', left.toFixed(1) + ',' + height + ' ' + coords.join(' ') + ' ' + width + ',' + height);
+  area.setAttribute('points', x0.toFixed(1) + ',' + base + ' ' + coords.join(' ') + ' ' + width + ',' + base);
   const line = document.createElementNS(SVG, 'polyline');
   line.setAttribute('points', coords.join(' '));
   svg.append(area, line);
+  if (axes) {
+    const path = (d) => { const p = document.createElementNS(SVG, 'path'); p.setAttribute('class', 'axis'); p.setAttribute('d', d); return p; };
+    const text = (x, yy, anchor, content, role) => {
+      const t = document.createElementNS(SVG, 'text');
+      t.setAttribute('x', x); t.setAttribute('y', yy); t.setAttribute('text-anchor', anchor);
+      if (role) t.setAttribute('data-axis', role);
+      t.textContent = content;
+      return t;
+    };
+    const peak = values.length > 1 ? Math.max(...values) : 0;
+    svg.append(
+      path('M' + left + ' ' + top + ' V' + base + ' H' + width),
+      path('M' + (left - 3) + ' ' + y(max) + ' H' + left),
+      text(left - 5, Number(y(max)) + 4, 'end', fmt(peak > 0 ? max : 0) + ' ' + unit, 'y-max'),
+      text(left - 5, base, 'end', '0', 'y-min'),
+      text(left + 2, height - 3, 'start', '−' + spanS + ' s', 'x-min'),
+      text(width, height - 3, 'end', 'now', 'x-max'),
+    );
+  }
   const title = document.createElementNS(SVG, 'title');
-  title.textContent = 'last ' + values.length + ' s, peak ' + fmt(max);
+  title.textContent = 'last ' + values.length + ' s, peak ' + fmt(max) + ' ' + unit;
   svg.append(title);
   return svg;
+}
+function figure(caption, svg) { return el('figure', {}, el('figcaption', {}, caption), svg); }
+// The group's mean response time per second: its targets' means weighted by their answers (rates).
+function groupLatency(g) {
+  const length = Math.max(0, ...g.targets.map((t) => (t.history.latencyMs || []).length));
+  const out = [];
+  for (let i = 0; i < length; i++) {
+    let sum = 0, weight = 0;
+    for (const t of g.targets) {
+      const lat = t.history.latencyMs || [], rate = t.history.requestRate || [];
+      const j = i - (length - lat.length);
+      if (j < 0 || !(lat[j] > 0)) continue;
+      const w = rate[j] > 0 ? rate[j] : 1;
+      sum += lat[j] * w; weight += w;
+    }
+    out.push(weight > 0 ? sum / weight : 0);
+  }
+  return out;
 }
 function fmt(n, digits) {
   if (n === null || n === undefined) return '–';
@@ -113,20 +163,30 @@ function num(value) { return el('td', { class: 'num' }, value); }
 function renderListeners(doc) {
   const table = el('table', {},
     el('tr', {}, el('th', {}, 'listener'), el('th', {}, 'address'), el('th', {}, 'forwards to'),
-      el('th', { class: 'num' }, 'connections'), el('th', { class: 'num' }, 'req/s'), el('th', {}, 'last minutes'),
+      el('th', { class: 'num' }, 'connections'), el('th', { class: 'num' }, 'req/s'), el('th', {}, 'req/s, last minutes'),
       el('th', { class: 'num' }, 'requests'), el('th', { class: 'num' }, 'Ferry 4xx / 5xx'),
       el('th', { class: 'num' }, 'in / out')));
   for (const l of doc.listeners) {
     table.append(row([
       el('td', {}, el('strong', {}, l.name), ' ', el('span', { class: 'muted' }, l.protocol)),
       el('td', {}, l.address), el('td', {}, l.targetGroup),
-      num(l.activeConnections), num(fmt(l.requestRate)), el('td', {}, chart(l.history.requestRate, 160, 24)),
+      num(l.activeConnections), num(fmt(l.requestRate)), el('td', {}, chart(l.history.requestRate, 160, 24, 'req/s', false)),
       num(fmt(l.requestsTotal)),
       num((l.generatedResponses ? l.generatedResponses['4xx'] : 0) + ' / ' + (l.generatedResponses ? l.generatedResponses['5xx'] : 0)),
       num(bytes(l.bytesInTotal || 0) + ' / ' + bytes(l.bytesOutTotal || 0)),
     ]));
   }
   return el('section', { id: 'listeners' }, el('h2', {}, 'Listeners'), table);
+}
+
+// "—" with the reason when a latency would mislead (out of rotation, ejected, nothing answered).
+function latencyCell(t) {
+  if (t.latencyMs === null && t.latencyEwmaMs === null) {
+    return el('td', { class: 'num', 'data-role': 'latency', title: t.latencyGap || '' }, '—',
+      el('div', { class: 'reason' }, t.latencyGap || ''));
+  }
+  return el('td', { class: 'num', 'data-role': 'latency', title: t.latencyGap || '' },
+    (t.latencyMs === null ? '—' : fmt(t.latencyMs, 2)) + ' · ' + (t.latencyEwmaMs === null ? '—' : fmt(t.latencyEwmaMs, 2)));
 }
 
 function renderGroup(g) {
@@ -142,8 +202,9 @@ function renderGroup(g) {
   const table = el('table', {},
     el('tr', {}, el('th', {}, 'target'), el('th', {}, 'state'), el('th', { class: 'num' }, 'weight'),
       el('th', { class: 'num' }, 'in flight'), el('th', { class: 'num' }, 'connections'),
-      el('th', { class: 'num' }, 'latency ms (avg · ewma)'), el('th', { class: 'num' }, 'req/s'),
-      el('th', {}, 'last minutes'), el('th', { class: 'num' }, '2xx · 4xx · 5xx'),
+      el('th', { class: 'num', title: "mean over the last second's answers · the balancer's EWMA" }, 'latency ms (avg · ewma)'),
+      el('th', { class: 'num' }, 'req/s'),
+      el('th', {}, 'req/s, last minutes'), el('th', { class: 'num' }, '2xx · 4xx · 5xx'),
       el('th', { class: 'num' }, 'conn. errors')));
   // Targets grouped by zone, Ferry's own zone first, with a header row per zone (only when targets carry zones).
   const hasZones = g.targets.some((t) => t.zone);
@@ -166,8 +227,8 @@ function renderGroup(g) {
     const where = t.source === 'dns' ? 'dns: ' + t.discoveredBy : t.source === 'control' ? 'control port' : '';
     table.append(el('tr', { 'data-target': g.name + '/' + t.address, 'data-state': t.state },
       el('td', {}, el('a', { href: explainHref(g.name, t.address), title: 'why is this target in or out of rotation?', 'data-role': 'explain' }, t.address), where ? el('div', { class: 'muted', 'data-role': 'source' }, where) : ''), state, num(t.weight), num(t.inFlight), num(t.activeConnections),
-      num(fmt(t.latencyMs, 2) + ' · ' + fmt(t.latencyEwmaMs, 2)), num(fmt(t.requestRate)),
-      el('td', {}, chart(t.history.requestRate, 160, 24)),
+      latencyCell(t), num(fmt(t.requestRate)),
+      el('td', {}, chart(t.history.requestRate, 160, 24, 'req/s', false)),
       num(fmt(r['2xx']) + ' · ' + fmt(r['4xx']) + ' · ' + fmt(r['5xx'])), num(fmt(t.connectionErrorsTotal))));
   }
   const extra = [];
@@ -187,18 +248,32 @@ function renderGroup(g) {
     extra.push(el('div', { class: 'muted', 'data-role': 'zones' }, (g.zones.mode === 'spill' ? 'zone-aware' : 'cross-zone off') +
       ' (local zone ' + g.zones.localZone + ') · ' + fmt(g.zones.spillTotal) + ' spilled · ' + fmt(g.zones.crossZoneTotal) + ' sent cross-zone'));
   }
-  return el('section', { class: 'group', 'data-group': g.name }, title, summary, ...extra,
-    chart(g.history.requestRate, 600, 48), table);
+  const charts = el('div', { class: 'charts' },
+    figure('requests per second', chart(g.history.requestRate, 520, 110, 'req/s', true)),
+    el('figure', { 'data-chart': 'latency' }, el('figcaption', {}, 'response time, mean of the answers (ms)'),
+      chart(groupLatency(g), 520, 110, 'ms', true)));
+  charts.firstChild.setAttribute('data-chart', 'requests');
+  return el('section', { class: 'group', 'data-group': g.name }, title, summary, ...extra, charts, table);
 }
 
+function eventText(e) {
+  const where = e.targetGroup + (e.target ? '/' + e.target : '');
+  const why = e.reason ? ' (' + e.reason + ')' : '';
+  if (e.kind === 'failover') return [where, ' failed over to ' + e.to + why];
+  if (e.kind === 'failback') return [where, ' failed back from ' + e.from + why];
+  if (e.kind === 'deregistered') return [where, ' deregistered' + why];
+  return [where, ' ' + (e.from || 'new') + ' → ' + e.to + why];
+}
+// Health transitions, deregistrations and failovers, newest first (status.json timeline).
 function renderTransitions(doc) {
   const list = el('ul', { class: 'events' });
-  for (const t of doc.transitions.slice(0, 15)) {
-    list.append(el('li', {}, new Date(t.at).toLocaleTimeString() + ' ', el('strong', {}, t.targetGroup + '/' + t.target),
-      ' ' + (t.from || 'new') + ' → ' + t.to + (t.reason ? ' (' + t.reason + ')' : '')));
+  const events = doc.timeline || doc.transitions.map((t) => Object.assign({ kind: 'health' }, t));
+  for (const e of events.slice(0, 20)) {
+    const [where, what] = eventText(e);
+    list.append(el('li', { 'data-kind': e.kind }, new Date(e.at).toLocaleTimeString() + ' ', el('strong', {}, where), what));
   }
-  if (doc.transitions.length === 0) list.append(el('li', { class: 'muted' }, 'none yet'));
-  return el('section', { id: 'transitions' }, el('h2', {}, 'Recent health transitions'), list);
+  if (events.length === 0) list.append(el('li', { class: 'muted' }, 'none yet'));
+  return el('section', { id: 'transitions' }, el('h2', {}, 'Recent events: health, deregistration, failover'), list);
 }
 
 function render(doc) {

@@ -19,6 +19,7 @@ import { METRICS_POLL_MS, type MetricsCollector } from './collector.ts';
 import { GROUP_CELL, LISTENER_CELL, SLOT_CELL } from './counters.ts';
 import { HISTORY_POINTS } from './history.ts';
 import type { ListenerSeries, TargetSeries } from './series.ts';
+import type { TimelineEntry } from './timeline.ts';
 
 /** Bumped when a field of the document changes meaning or is removed. */
 export const STATUS_SCHEMA_VERSION = 1;
@@ -49,6 +50,64 @@ export interface StatusInputs {
   readonly accessLog: { readonly enabled: boolean; readonly destination: string | null };
   readonly groupIndexByName: ReadonlyMap<string, number>;
   readonly groupAlgorithmByName: ReadonlyMap<string, string>;
+  /** Telemetry's timeline (timeline.ts), newest first; absent in callers that keep none. */
+  readonly timeline?: readonly TimelineEntry[];
+}
+
+/** Timeline entries shown: the newest ones. */
+const TIMELINE_SHOWN = 50;
+
+/**
+ * The page's timeline: the health read model's transitions (they include the
+ * first checks, before telemetry listened) merged with telemetry's own record
+ * (transitions of targets since released, deregistrations, failovers), one
+ * entry per event, newest first.
+ */
+function timelineOf(report: TargetsReport | null, recorded: readonly TimelineEntry[]) {
+  const seen = new Set<string>();
+  const all: TimelineEntry[] = [];
+  const add = (entry: TimelineEntry) => {
+    const key = `${entry.atMs}|${entry.kind}|${entry.targetGroup}|${entry.target}|${entry.to}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    all.push(entry);
+  };
+  for (const entry of recorded) add(entry);
+  for (const group of report?.targetGroups ?? []) {
+    for (const target of group.targets) {
+      for (const transition of target.transitions) {
+        add({
+          atMs: transition.atMs,
+          kind: 'health',
+          targetGroup: group.name,
+          target: target.address,
+          from: transition.from,
+          to: transition.to,
+          reason: transition.reason,
+        });
+      }
+    }
+  }
+  all.sort((a, b) => b.atMs - a.atMs);
+  return all
+    .slice(0, TIMELINE_SHOWN)
+    .map(({ atMs, ...rest }) => ({ at: new Date(atMs).toISOString(), ...rest }));
+}
+
+/**
+ * Why a target shows no latency, or null when it shows one. The EWMA is what
+ * the balancer steers by, and for a target that stopped answering it is fed
+ * by timeouts and refused connects (a dead target showed 38.9k ms); the mean
+ * is over the last second's answers. Neither says how fast the target answers
+ * once it is out of rotation, so the page shows "—" and this reason instead.
+ */
+function latencyGap(state: string, isEjected: boolean, hasRecentAnswers: boolean): string | null {
+  if (isEjected) return 'ejected: no recent answers to measure';
+  if (state === 'unhealthy') return 'unhealthy: no recent answers to measure';
+  if (state === 'draining') return 'draining: out of rotation';
+  if (state === 'unused') return 'not in use';
+  if (state === 'initial' && !hasRecentAnswers) return 'no answer yet';
+  return null;
 }
 
 function round(value: number, digits = 3): number {
@@ -140,10 +199,12 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
       .map((series) => {
         const gauges = collector.targetGauges(series.slot);
         const health = findTargetStatus(report, series.targetGroup, series.address);
+        const state = health?.state ?? gauges.state;
+        const gap = latencyGap(state, gauges.isEjected, series.lastLatencyMs !== null);
         return {
           address: series.address,
           slot: series.slot,
-          state: health?.state ?? gauges.state,
+          state,
           reason: health?.reason?.code ?? null,
           description: health?.reason?.description ?? null,
           stateSince: health === undefined ? null : new Date(health.stateSinceMs).toISOString(),
@@ -151,8 +212,9 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
           ejected: gauges.isEjected,
           inFlight: gauges.inFlight,
           activeConnections: gauges.activeConnections,
-          latencyEwmaMs: gauges.latencyEwmaMs === null ? null : round(gauges.latencyEwmaMs),
-          latencyMs: series.lastLatencyMs === null ? null : round(series.lastLatencyMs),
+          latencyEwmaMs: gap !== null || gauges.latencyEwmaMs === null ? null : round(gauges.latencyEwmaMs),
+          latencyMs: gap !== null || series.lastLatencyMs === null ? null : round(series.lastLatencyMs),
+          latencyGap: gap ?? (series.lastLatencyMs === null ? 'no answers in the last second' : null),
           requestRate: round(series.lastRate),
           ...targetTotals(series),
           healthChecks: { ...series.checks },
@@ -164,6 +226,9 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
         };
       });
     const isFailOpenOn = healthGroup?.failOpen ?? false;
+    // Failover to a standby takes precedence over failing open (workers pick from the standby),
+    // so a failed-over group is never also shown failing open.
+    const isFailedOver = routeTo !== groupIndex;
     return {
       name: groupSeries.name,
       algorithm: inputs.groupAlgorithmByName.get(groupSeries.name) ?? null,
@@ -172,12 +237,12 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
       unhealthyCount: counts.unhealthy,
       failOpen: {
         enabled: isFailOpenOn,
-        active: isFailOpenOn && counts.healthy === 0 && targets.length > 0,
+        active: isFailOpenOn && !isFailedOver && counts.healthy === 0 && targets.length > 0,
         requestsTotal: groupSeries.totals[GROUP_CELL.failOpenRequests]!,
       },
       noTargetRequestsTotal: groupSeries.totals[GROUP_CELL.noTargetRequests]!,
       failover: {
-        active: routeTo !== groupIndex,
+        active: isFailedOver,
         routeTo: routeTo === groupIndex ? null : (groupNameByIndex.get(routeTo) ?? null),
       },
       requestRate: round(groupSeries.lastRate),
@@ -205,5 +270,6 @@ export function statusDocument(inputs: StatusInputs): Record<string, unknown> {
     listeners,
     targetGroups,
     transitions: recentTransitions(report),
+    timeline: timelineOf(report, inputs.timeline ?? []),
   };
 }

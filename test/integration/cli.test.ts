@@ -78,12 +78,17 @@ describe('ferry', () => {
       expect(stderr).toContain('targetGroups[0].targets[0].address');
       expect(stderr).toMatch(/targetGroups\[1\]\.name.*duplicate/i);
       expect(stderr).toMatch(/missing/);
+      expect(stderr.split('\n')[0]).toMatch(/: \d+ errors \[FERRY_ERR_CONFIG_INVALID\]$/);
     });
 
-    it('refuses to start, starts nothing and exits non-zero', async () => {
-      const { code, stderr } = await runCli(['--config', writeConfig(BROKEN)]);
+    it('refuses to start, starts nothing, names FERRY_ERR_CONFIG_INVALID and exits non-zero', async () => {
+      const path = writeConfig(BROKEN);
+      const { code, stderr } = await runCli(['--config', path]);
       expect(code).toBe(1);
-      expect(stderr).toContain('nothing started');
+      const [head] = stderr.split('\n');
+      expect(head).toMatch(/ errors; nothing started$/);
+      expect(head?.startsWith(`ferry: FERRY_ERR_CONFIG_INVALID: ${path}: `)).toBe(true);
+      expect(stderr).toContain('targetGroups[0].algorithm');
     });
   });
 

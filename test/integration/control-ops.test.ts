@@ -138,7 +138,7 @@ describe('ferryctl', () => {
     const bad = await run('set-attributes', 'api', 'algorithm=fastest', 'slowStart=5s');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(
-      /^ferryctl: FERRY_ERR_CONFIG_INVALID: set-attributes of api: 2 errors, nothing changed; /,
+      /^ferryctl: FERRY_ERR_CONFIG_INVALID: set-attributes of api: 2 errors, nothing changed\n/,
     );
     expect(bad.stderr).toContain('  targetGroups[0].algorithm: expected one of round_robin');
     expect(bad.stderr).toContain('  targetGroups[0].slowStart: expected a duration 0 or 30s..15m, got "5s"');
@@ -184,8 +184,11 @@ describe('ferryctl reload', () => {
     expect(rejected.code).toBe(1);
     const lines = rejected.stderr.trimEnd().split('\n');
     expect(lines[0]).toMatch(
-      /^ferryctl: FERRY_ERR_CONFIG_INVALID: reload of .*ferry\.yaml: \d+ errors, nothing changed; /,
+      /^ferryctl: FERRY_ERR_CONFIG_INVALID: reload of .*ferry\.yaml: \d+ errors, nothing changed$/,
     );
+    // Each error is printed once (the headline used to repeat the first one).
+    expect(rejected.stderr.split('targetGroups[0].algorithm').length - 1).toBe(1);
+    expect(lines).toHaveLength(1 + Number(/: (\d+) errors/.exec(lines[0]!)?.[1]));
     expect(lines.slice(1).join('\n')).toContain('targetGroups[0].algorithm');
     expect(lines.slice(1).join('\n')).toContain('targetGroups[1].name: duplicate target group name "api"');
     expect(lines.slice(1).join('\n')).toContain('targetGroups[1].targets[0].address: expected host:port');

@@ -270,6 +270,46 @@ describe('ferry on SIGTERM', () => {
     await holding.close();
   });
 
+  describe('when a request in flight at SIGTERM finishes quickly', () => {
+    // The grace period (120 s) is four times this test's timeout: waiting it out fails by timeout.
+    it('exits 0 as soon as that request is done, long before the grace period', {
+      timeout: 30_000,
+    }, async () => {
+      targets = await startTargets(1);
+      const ports = await freePorts();
+      const dir = mkdtempSync(join(tmpdir(), 'ferry-sigterm-quick-'));
+      writeFileSync(
+        join(dir, 'ferry.yaml'),
+        configText(ports, { weights: [1], extra: 'drainDelay: 0s\nshutdownGracePeriod: 120s' }),
+      );
+      ferry = spawnFerry(['--config', join(dir, 'ferry.yaml'), '--no-watch-config']);
+      await ferry.waitForLog(logged('ferry is ready'), 'ready');
+      const url = `http://127.0.0.1:${ports.listener}`;
+      // A keep-alive client that keeps idle connections (10 min): one request in flight, one idle
+      // connection next to it. Ferry must close both, not wait for the client to.
+      const client = new Agent({ connections: 2, keepAliveTimeout: 600_000, keepAliveMaxTimeout: 600_000 });
+      const idle = await request(`${url}/`, { dispatcher: client });
+      await idle.body.text();
+      const held = await request(`${url}/hold`, { dispatcher: client });
+      ferry.child.kill('SIGTERM');
+      const closing = await ferry.waitForLog(
+        (line) => line.msg.startsWith('drain: listeners closing'),
+        'the stop',
+      );
+      expect(closing['inFlight']).toBe(1);
+      targets[0]!.release();
+      expect(await held.body.text()).toBe('t1 released\n');
+      expect(await ferry.exited).toBe(0);
+      const drained = ferry.lines.find((line) => line.msg.startsWith('drained:'));
+      expect(drained).toMatchObject({
+        msg: 'drained: every worker finished',
+        isComplete: true,
+        inFlightAtEnd: 0,
+      });
+      await client.close();
+    });
+  });
+
   it('exits at once on a second signal during the drain delay', async () => {
     targets = await startTargets(1);
     const ports = await freePorts();

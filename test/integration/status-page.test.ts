@@ -7,8 +7,8 @@
  * Chromium is installed by scripts/ensure-chromium.sh (apt-get) when it is
  * missing; if that fails this test fails: it never skips.
  *
- * `FERRY_UPDATE_SCREENSHOT=1` also writes docs/status-page.png (the README's
- * screenshot); otherwise the screenshot goes to a temp folder.
+ * The screenshot it takes goes to a temp folder: docs/status-page.png is the
+ * real demo, taken by scripts/status-page-screenshot.sh (npm run screenshot:status).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -73,7 +73,7 @@ async function sendTraffic(count: number): Promise<void> {
 
 beforeAll(async () => {
   const executablePath = ensureChromium();
-  targets = await startTargets(2, 'web-');
+  targets = await startTargets(3, 'web-');
   ferry = await startTestFerry(
     `workers: 1
 admin: { address: "127.0.0.1:0" }
@@ -83,9 +83,14 @@ targetGroups:
   - name: web
     algorithm: least_outstanding_requests
     healthCheck: { protocol: HTTP, path: /, interval: 1s, timeout: 500ms, healthyThreshold: 2, unhealthyThreshold: 2 }
+    failover: { standby: spare, after: 1h }
     targets:
       - { address: "${targets[0]!.address}" }
       - { address: "${targets[1]!.address}" }
+  - name: spare
+    healthCheck: { enabled: false }
+    targets:
+      - { address: "${targets[2]!.address}" }
 `,
     { clock },
   );
@@ -118,7 +123,7 @@ function stateOf(address: string) {
 
 describe('status page', () => {
   it('shows every target as healthy, with the listener and group', async () => {
-    for (const target of targets) {
+    for (const target of targets.slice(0, 2)) {
       await expect
         .poll(() => stateOf(target.address).getAttribute('data-state'), { timeout: 5_000 })
         .toBe('healthy');
@@ -140,12 +145,25 @@ describe('status page', () => {
         { timeout: 15_000, interval: 200 },
       )
       .toBeGreaterThan(0);
-    const path =
-      process.env['FERRY_UPDATE_SCREENSHOT'] === '1'
-        ? join(REPO_DIR, 'docs/status-page.png')
-        : join(profileDir, 'status-page.png');
+    const path = join(profileDir, 'status-page.png');
     await page.screenshot({ path, fullPage: true });
     expect(readFileSync(path).subarray(1, 4).toString('latin1')).toBe('PNG');
+  });
+
+  it('draws the request-rate and response-time charts with axes in their units', async () => {
+    const group = page.locator('section[data-group="web"]');
+    await expect
+      .poll(() => group.locator('[data-chart="requests"] [data-axis="y-max"]').textContent())
+      .toMatch(/ req\/s$/);
+    await expect
+      .poll(() => group.locator('[data-chart="latency"] [data-axis="y-max"]').textContent())
+      .toMatch(/ ms$/);
+    for (const chartName of ['requests', 'latency']) {
+      const chart = group.locator(`[data-chart="${chartName}"]`);
+      expect(await chart.locator('[data-axis="y-min"]').textContent()).toBe('0');
+      expect(await chart.locator('[data-axis="x-max"]').textContent()).toBe('now');
+      expect(await chart.locator('[data-axis="x-min"]').textContent()).toMatch(/^−\d+ s$/);
+    }
   });
 
   it('shows a target going down, with its reason', async () => {
@@ -165,6 +183,9 @@ describe('status page', () => {
     expect(await stateOf(down.address).locator('[data-role="state"]').textContent()).toContain('Target.');
     expect(await stateOf(targets[0]!.address).getAttribute('data-state')).toBe('healthy');
     await expect.poll(() => page.locator('#transitions').textContent()).toContain('healthy → unhealthy');
+    // No latency for a target that does not answer (its EWMA is fed by timeouts): "—" and why.
+    const latency = stateOf(down.address).locator('[data-role="latency"]');
+    await expect.poll(() => latency.textContent()).toMatch(/^—unhealthy/);
   });
 
   it('links each target to its explain document, which names the target and says why it is out of rotation', async () => {
@@ -179,6 +200,43 @@ describe('status page', () => {
       address: down.address,
       state: 'unhealthy',
       because: expect.arrayContaining(['failed_health_checks']),
+    });
+  });
+
+  describe('when every target of a group is down and it fails over to its standby', () => {
+    it('shows the group failed over, not failing open, and the failover in the timeline', async () => {
+      const last = targets[0]!;
+      await last.close();
+      await runUntil(
+        ferry.health,
+        clock,
+        () => ferry.health.target('web', last.address)?.state === 'unhealthy',
+      );
+      const title = page.locator('section[data-group="web"] h2');
+      await expect.poll(() => title.textContent(), { timeout: DOWN_SHOWN_WAIT_MS }).toContain('failing open');
+      await ferry.failover.failover('web');
+      await expect
+        .poll(() => title.textContent(), { timeout: DOWN_SHOWN_WAIT_MS })
+        .toContain('failed over to spare');
+      expect(await title.textContent()).not.toContain('failing open');
+      await expect
+        .poll(() => page.locator('#transitions li[data-kind="failover"]').first().textContent())
+        .toContain('web failed over to spare (command)');
+    });
+  });
+
+  describe('when a target is deregistered and its drain ends', () => {
+    it('keeps the deregistration in the timeline after the target is gone', async () => {
+      const gone = targets[1]!;
+      expect(ferry.health.deregister('web', gone.address)).toBe('draining');
+      await runUntil(ferry.health, clock, () => ferry.health.target('web', gone.address) === undefined);
+      await expect.poll(() => stateOf(gone.address).count(), { timeout: DOWN_SHOWN_WAIT_MS }).toBe(0);
+      await expect
+        .poll(() => page.locator('#transitions li[data-kind="deregistered"]').first().textContent())
+        .toContain(`web/${gone.address} deregistered (drained)`);
+      expect(await page.locator('#transitions').textContent()).toContain(
+        `web/${gone.address} unhealthy → draining`,
+      );
     });
   });
 

@@ -45,7 +45,8 @@
  *     │              dropped by default), HTTP_HEADERS_TOO_LARGE (431), HTTP_VERSION (505; the h2c
  *     │              preface gets SETTINGS + GOAWAY HTTP_1_1_REQUIRED), HTTP_HEADER_TIMEOUT (408,
  *     │              from accept; a new connection that sent nothing is closed quietly)
- *     └─ DRAINING: new connections are not accepted while draining;
+ *     └─ DRAINING: new connections are not accepted while draining; idle keep-alive
+ *        connections close when the drain begins, busy ones when their exchange finishes;
  *        source not allowed (scheme internal, allowedSources): reset at accept (workers/listen)
  *
  * The exchange (workers/upstream/exchange.ts, one per connection, reset per
@@ -942,7 +943,11 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
         up.socket.destroy();
       }
     }
-    if (this.isCloseAfterResponse) {
+    // Draining: a connection whose exchange was in flight when the drain began (its head went out
+    // keep-alive) closes now instead of idling until the client's keep-alive timeout; drain()
+    // only closed the connections idle at that moment. A pipelined head already read is served.
+    const isDrainedIdle = this.runtime.isDraining && (this.pending === null || this.pending.length === 0);
+    if (this.isCloseAfterResponse || isDrainedIdle) {
       this.endDownstream();
       return;
     }
@@ -1229,7 +1234,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (this.phase === PHASE_HEAD && (this.pending === null || this.pending.length === 0)) {
       this.endDownstream();
     }
-    // Otherwise the exchange finishes and startResponse sees runtime.isDraining: `connection: close`.
+    // Otherwise the exchange finishes: startResponse sees runtime.isDraining (`connection: close`),
+    // or, when the head went out before the drain, finish() closes the connection.
   }
 
   // === head building ===

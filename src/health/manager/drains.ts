@@ -88,7 +88,7 @@ export class DrainTracker {
         ? `target ${address} in ${groupName}: deregistered (drained: nothing in flight)`
         : `target ${address} in ${groupName}: deregistered (deregistrationDelay passed with ${inFlight} in flight)`,
     );
-    events.emit('released', { ...refOf(record), end, drainedMs, inFlight });
+    events.emit('released', { ...refOf(record), end, drainedMs, inFlight, atMs: nowMs });
     this.publishTopology(topology);
   }
 }

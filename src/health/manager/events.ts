@@ -45,6 +45,8 @@ export interface ReleaseEvent extends TargetRef {
   readonly drainedMs: number;
   /** Requests still in flight when the slot was freed (0 when `idle`). */
   readonly inFlight: number;
+  /** Epoch ms (the manager's clock), like TransitionEvent's. */
+  readonly atMs: number;
 }
 
 export type HealthEvents = {

@@ -590,6 +590,12 @@ describe('parseConfig', () => {
         'targetGroups[0].healthCheck.interval: expected a duration 1s..5m, got "301s"',
       ],
       [
+        'health check interval longer than any duration',
+        ['targetGroups', 0, 'healthCheck'],
+        { interval: '30d' },
+        'targetGroups[0].healthCheck.interval: expected a duration 1s..5m, got "30d"',
+      ],
+      [
         'health check interval without unit',
         ['targetGroups', 0, 'healthCheck'],
         { interval: 10 },

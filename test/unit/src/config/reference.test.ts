@@ -247,4 +247,16 @@ describe('renderConfigReference', () => {
         ?.slice(0, 4),
     ).toEqual(['`targetGroups[].slowStart`', 'duration', '`0s`', '0 or 30s..15m']);
   });
+
+  it('states a fixed response status code with the range validation enforces', () => {
+    const allowed = referenceRows()
+      .filter((cells) => cells[0]?.endsWith('fixedResponse.statusCode`'))
+      .map((cells) => cells[3]);
+    expect(allowed).toEqual(['200..299 or 400..599', '200..299 or 400..599']);
+  });
+
+  it('prints no integer range that only says "a safe integer"', () => {
+    const unbounded = referenceRows().filter((cells) => cells[3]?.includes('9007199254740991'));
+    expect(unbounded).toEqual([]);
+  });
 });

@@ -43,7 +43,7 @@ describe('runValidate', () => {
       expect(code).toBe(EXIT_INVALID);
       expect(stdout).toBe('');
       expect(stderr.split('\n')).toEqual([
-        `${fixture('many-errors.yaml')}: 7 errors`,
+        `${fixture('many-errors.yaml')}: 7 errors [FERRY_ERR_CONFIG_INVALID]`,
         '  workers: expected auto or an integer 1..64, got "many" (line 2, column 10)',
         '  listeners[0].protocol: expected one of HTTP | HTTPS | TCP | TLS | UDP | TCP_UDP | GENEVE, got "SCTP" (line 5, column 15)',
         '  listeners[0].defaultAction.forward.targetGroup: no target group named "apii" (did you mean "api"?) (line 7, column 46)',
@@ -58,7 +58,7 @@ describe('runValidate', () => {
     it('returns 1 when the file does not exist', async () => {
       const { code, stderr } = await run(['--config', fixture('missing.yaml')]);
       expect(code).toBe(EXIT_INVALID);
-      expect(stderr).toContain('1 error\n  cannot read the file: ENOENT');
+      expect(stderr).toContain('1 error [FERRY_ERR_CONFIG_INVALID]\n  cannot read the file: ENOENT');
     });
   });
 
