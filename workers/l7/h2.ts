@@ -535,7 +535,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
       const setCookies: string[] = [];
       const existing = out['set-cookie'];
       if (existing !== undefined) setCookies.push(...(Array.isArray(existing) ? existing : [existing]));
-      this.runtime.router.pushResponseCookies(setCookies, cookies, res);
+      this.runtime.router.pushResponseCookies(setCookies, cookies, res, this.owner.listener.cookieAttributes);
       out['set-cookie'] = setCookies;
     }
     if (this.owner.listener.listener.isTargetHeaderOn) out['x-ferry-target'] = this.ex.target!.id;

@@ -1281,7 +1281,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (res.bodyKind === BODY_LENGTH) head += `content-length: ${res.contentLength}\r\n`;
     else if (res.bodyKind === BODY_CHUNKED) head += `transfer-encoding: ${codings}\r\n`;
     const cookies = this.ex.cookies;
-    if (!cookies.isEmpty) head += this.runtime.router.responseCookieLines(cookies, res);
+    if (!cookies.isEmpty)
+      head += this.runtime.router.responseCookieLines(cookies, res, this.listener.cookieAttributes);
     if (this.listener.listener.isTargetHeaderOn) head += `x-ferry-target: ${this.ex.target!.id}\r\n`;
     if (this.isCloseAfterResponse) head += 'connection: close\r\n';
     else if (this.req.versionMinor === 0) head += 'connection: keep-alive\r\n';
