@@ -52,6 +52,7 @@ import { HEALTH_FIRST_ROUND_WAIT_MS, HealthManager, policiesFromConfig } from '.
 import { WorkloadIdentity } from './identity/index.ts';
 import type { Clock } from './shared/clock.ts';
 import { ProxyError } from './shared/errors.ts';
+import { redactSecrets } from './shared/redact.ts';
 import { DrainController, Supervisor } from './supervisor/index.ts';
 import { HashTableBuilder, planFromConfig, TableWriter } from './table/index.ts';
 import { FERRY_VERSION, resolveObservability, Telemetry } from './telemetry/index.ts';
@@ -554,7 +555,8 @@ function startTelemetry(
     version: FERRY_VERSION,
     tracing: {
       enabled: observability.tracing !== null,
-      endpoint: observability.tracing?.tracesUrl ?? null,
+      // Shown on /status.json and the status page: a collector URL may carry a user and password or a token (issue 10).
+      endpoint: observability.tracing === null ? null : redactSecrets(observability.tracing.tracesUrl),
     },
     accessLog: {
       enabled: observability.accessLog !== null,

@@ -10,6 +10,7 @@
  */
 import type { ErrorCode } from '../../proto/error-codes.ts';
 import { ProxyError } from '../shared/errors.ts';
+import { redactSecrets } from '../shared/redact.ts';
 
 /** One problem in a config. */
 export interface ConfigError {
@@ -53,12 +54,18 @@ export function formatConfigErrors(errors: readonly ConfigError[]): string {
   return lines.join('\n');
 }
 
-/** How a value the user wrote appears inside a message: strings quoted and cut short, shapes named. */
+/**
+ * How a value the user wrote appears inside a message: strings quoted and
+ * cut short, shapes named. Credentials in a string (URL userinfo, `?token=`)
+ * are redacted before it is cut, so a cut cannot hide the `@` that marks them
+ * (issue 10: these messages reach `ferry validate`, logs and ferryctl).
+ */
 export function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'an empty value';
   if (typeof value === 'string') {
-    return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+    const shown = redactSecrets(value);
+    return JSON.stringify(shown.length > 40 ? `${shown.slice(0, 40)}…` : shown);
   }
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';

@@ -22,6 +22,7 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { type core, z } from 'zod';
 import { MAX_CONNECTIONS_AUTO_MIN, MAX_CONNECTIONS_FD_RESERVE, MAX_WORKERS } from '../shared/limits.ts';
+import { redactSecrets } from '../shared/redact.ts';
 import {
   type ConfigError,
   ConfigLoadError,
@@ -222,8 +223,13 @@ export function resolveConfigPath(snapshot: ConfigSnapshot, path: string): strin
 }
 
 // === Errors: from zod issues to ConfigErrors ===
+/**
+ * Every error of a failed parse leaves through here, with credentials
+ * redacted from its message (issue 10): describeValue already does that for
+ * quoted values; this also covers yaml's and Node's own texts.
+ */
 function fail(errors: readonly ConfigError[]): ConfigResult {
-  return { ok: false, errors };
+  return { ok: false, errors: errors.map((error) => ({ ...error, message: redactSecrets(error.message) })) };
 }
 
 function invalid(path: string, message: string): ConfigError {

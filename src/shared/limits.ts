@@ -139,6 +139,19 @@ export const TLS_FILE_POLL_INTERVAL_MS = 1_000;
 export const TLS_RELOAD_SETTLE_MS = 200;
 /** HTTP/2 downstream: streams one client connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
 export const H2_CONCURRENT_STREAMS_MAX = 128;
+/**
+ * HTTP/2 downstream: the hard bound on one request's header block that
+ * nghttp2 enforces before Ferry sees the stream (SETTINGS_MAX_HEADER_LIST_SIZE,
+ * counted as RFC 9113 §6.5.2 does: name + value + 32 per field, and
+ * node:http2's maxHeaderListPairs, pseudo-headers included). Set 4x above
+ * Ferry's own HTTP_HEAD_BYTES_MAX / HTTP_HEADER_COUNT_MAX so a head over
+ * those reaches the worker and gets the same 431 as on HTTP/1.1 (issue 10);
+ * beyond these the stream is reset with ENHANCE_YOUR_CALM, so a stream holds
+ * at most 64 KiB of decoded header while it opens (128 streams: 8 MiB, under
+ * node:http2's 10 MB maxSessionMemory).
+ */
+export const H2_HEADER_LIST_BYTES_MAX = 4 * HTTP_HEAD_BYTES_MAX;
+export const H2_HEADER_PAIRS_MAX = 4 * (HTTP_HEADER_COUNT_MAX + 4);
 /** HTTP/2 downstream: upstream connections per target per worker for proxied streams (more requests queue). */
 export const H2_UPSTREAM_CONNECTIONS_MAX = 128;
 

@@ -268,8 +268,10 @@ describe('HTTPS listener', () => {
         const first = await h2Exchange(session, { ':path': '/' });
         const cookies = first.headers['set-cookie'] ?? [];
         expect(cookies).toHaveLength(2);
-        expect(cookies[0]).toMatch(/^FERRYLB-sticky=[^;]+; Expires=.+; Path=\/; HttpOnly$/);
-        expect(cookies[1]).toMatch(/^FERRYLBCORS-sticky=[^;]+; .*SameSite=None; Secure$/);
+        expect(cookies[0]).toMatch(
+          /^FERRYLB-sticky=[^;]+; Expires=.+; Path=\/; Secure; HttpOnly; SameSite=Lax$/,
+        );
+        expect(cookies[1]).toMatch(/^FERRYLBCORS-sticky=[^;]+; .*Secure; HttpOnly; SameSite=None$/);
         const cookie = cookies[0]!.slice(0, cookies[0]!.indexOf(';'));
         for (let i = 0; i < 4; i++) {
           const again = await h2Exchange(session, { ':path': '/', cookie });

@@ -20,7 +20,9 @@
  * at most one empty line before it. The method is a token; known methods are
  * interned constants. The target has no whitespace, control byte or DEL and
  * takes one of the four forms: origin (`/…`), absolute (`scheme:…`),
- * authority (`host:port`, CONNECT only) or asterisk (`*`, OPTIONS only).
+ * authority (`host:port`, CONNECT only) or asterisk (`*`, OPTIONS only). An
+ * absolute-form head leaves the parser rewritten: its authority as Host, its
+ * target origin-form (takeAbsoluteFormAuthority, RFC 9112 §3.2.2).
  */
 import { HTTP_HEADER_COUNT_MAX } from '../../src/shared/limits.ts';
 import {
@@ -44,6 +46,7 @@ import {
   VERSION_INCOMPLETE,
 } from './http1-tokens.ts';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, PARSE_ERR_VERSION, type RequestHead } from './http1-types.ts';
+import { takeAbsoluteFormAuthority } from './request-target.ts';
 
 /** Methods returned as constants (case-sensitive, RFC 9110 §9.1); others are decoded. */
 const KNOWN_METHODS: readonly string[] = [
@@ -184,6 +187,10 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, out: R
   if (facts.hostCount === 1) out.host = out.headerValues[facts.hostIndex]!;
   if (out.method === '') out.method = head.substring(methodStart - start, methodEnd - start);
   out.target = head.substring(targetStart - start, targetEnd - start);
+  if (isAbsoluteForm(buf[targetStart]!, targetEnd - targetStart, out.method)) {
+    const reason = takeAbsoluteFormAuthority(out, facts.hostCount === 1 ? facts.hostIndex : -1);
+    if (reason !== '') return refuseHead(out, reason);
+  }
   out.isExpectContinue = facts.isExpectContinue && version === 1;
   if (facts.hasTransferEncoding) {
     out.bodyKind = BODY_CHUNKED;
@@ -239,6 +246,12 @@ function checkTargetForm(buf: Buffer, targetStart: number, targetEnd: number, me
     if (!isSchemeByte) return 'invalid request target';
   }
   return 'invalid request target';
+}
+
+/** Whether a target checkTargetForm accepted is absolute-form (not origin, asterisk or authority). */
+function isAbsoluteForm(first: number, targetLength: number, method: string): boolean {
+  if (first === SLASH || method === 'CONNECT') return false;
+  return !(first === ASTERISK && targetLength === 1);
 }
 
 /** Host = uri-host [":" port] bytes only (HOST_BYTES); empty is allowed (RFC 9112 §3.2). */

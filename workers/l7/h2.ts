@@ -17,7 +17,8 @@
  *     │             │              │        │               UPSTREAM_BAD_RESPONSE (502)
  *     │             │              │        └─ PICK_NO_TARGET (503)
  *     │             │              └─ ROUTE_NO_MATCH (404); redirect and fixedResponse answered here
- *     │             └─ HTTP_BAD_REQUEST (400: CONNECT); header limits are nghttp2's (stream refused)
+ *     │             └─ HTTP_BAD_REQUEST (400: CONNECT), HTTP_HEADERS_TOO_LARGE (431, as HTTP/1.1;
+ *     │                beyond H2_HEADER_LIST_BYTES_MAX nghttp2 resets the stream: ENHANCE_YOUR_CALM)
  *     └─ DRAINING: GOAWAY, open streams finish
  *
  * Why streams go to HTTP/1.1 targets through undici and not the raw pool:
@@ -26,10 +27,14 @@
  * core API (no compat layer), and each stream is one H2Exchange object that
  * is its own undici dispatch handler (no closures per chunk).
  *
- * Limits: SETTINGS_MAX_CONCURRENT_STREAMS = H2_CONCURRENT_STREAMS_MAX, the
- * header list at most HTTP_HEAD_BYTES_MAX bytes and HTTP_HEADER_COUNT_MAX
- * fields (as HTTP/1.1), server push off; nghttp2 enforces these and its
- * own flood and rapid-reset protections. An idle session (no open stream)
+ * Limits: SETTINGS_MAX_CONCURRENT_STREAMS = H2_CONCURRENT_STREAMS_MAX, server
+ * push off. A request head may hold HTTP_HEAD_BYTES_MAX bytes (measured on
+ * its HTTP/1.1 form, so both protocols take the same heads) and
+ * HTTP_HEADER_COUNT_MAX fields; readHead checks these and answers 431.
+ * nghttp2's own header limits sit 4x higher (H2_HEADER_LIST_BYTES_MAX,
+ * H2_HEADER_PAIRS_MAX): were they Ferry's, nghttp2 would reset the stream
+ * before Ferry saw it, and clients retry a reset. They stay as the hard
+ * bound on memory, with nghttp2's flood and rapid-reset protections. An idle session (no open stream)
  * is closed with GOAWAY after HTTP_KEEP_ALIVE_TIMEOUT_MS, from the worker tick.
  *
  * Headers to the target: `:authority` becomes Host; several `cookie` fields
@@ -46,6 +51,8 @@ import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
 import { addWorker, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
 import {
   H2_CONCURRENT_STREAMS_MAX,
+  H2_HEADER_LIST_BYTES_MAX,
+  H2_HEADER_PAIRS_MAX,
   HTTP_HEAD_BYTES_MAX,
   HTTP_HEADER_COUNT_MAX,
   HTTP_KEEP_ALIVE_TIMEOUT_MS,
@@ -68,8 +75,10 @@ import type { PeerIdentity } from '../tls/index.ts';
 import { Exchange, isConnectErrorCode, upstreamErrorCode } from '../upstream/index.ts';
 import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from './listener-runtime.ts';
 
-/** Pseudo-headers a request carries besides its fields (:method, :scheme, :authority, :path). */
-const PSEUDO_HEADER_COUNT_MAX = 4;
+/** Bytes of an HTTP/1.1 request line besides method and target: " " and " HTTP/1.1\r\n". */
+const REQUEST_LINE_FRAMING_BYTES = 12;
+/** Bytes of an HTTP/1.1 field line besides name and value: ": " and "\r\n". */
+const FIELD_LINE_FRAMING_BYTES = 4;
 /** RST_STREAM INTERNAL_ERROR: the response cannot be completed (RFC 9113 §7). */
 const NGHTTP2_INTERNAL_ERROR = http2.constants.NGHTTP2_INTERNAL_ERROR;
 
@@ -93,6 +102,28 @@ function h2UpstreamErrorCode(error: Error): ErrorCode {
   return upstreamErrorCode(code, causeCode);
 }
 
+/**
+ * Whether a head is over the limits HTTP/1.1 heads have (HTTP_HEAD_BYTES_MAX
+ * on its HTTP/1.1 form: request line, `host` from :authority, each field
+ * line, the empty line; HTTP_HEADER_COUNT_MAX fields, `host` included).
+ * Bounded by H2_HEADER_PAIRS_MAX, which nghttp2 enforced already.
+ */
+function isOverHeadLimits(req: RequestHead, raw: string[]): boolean {
+  let bytes = req.method.length + req.target.length + REQUEST_LINE_FRAMING_BYTES + 2;
+  let fieldCount = 0;
+  if (req.host !== '') {
+    fieldCount++; // readHead's `host` field: the head arrays hold HTTP_HEADER_COUNT_MAX in all
+    bytes += 4 + req.host.length + FIELD_LINE_FRAMING_BYTES;
+  }
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.charCodeAt(0) === 0x3a) continue; // pseudo-header: counted above
+    fieldCount++;
+    bytes += name.length + raw[i + 1]!.length + FIELD_LINE_FRAMING_BYTES;
+  }
+  return fieldCount > HTTP_HEADER_COUNT_MAX || bytes > HTTP_HEAD_BYTES_MAX;
+}
+
 // === Listener ===
 /** The HTTP/2 side of one HTTPS listener in one worker: a node:http2 server that never listens. */
 export class H2Listener {
@@ -111,10 +142,10 @@ export class H2Listener {
     this.server = http2.createServer({
       settings: {
         maxConcurrentStreams: H2_CONCURRENT_STREAMS_MAX,
-        maxHeaderListSize: HTTP_HEAD_BYTES_MAX,
+        maxHeaderListSize: H2_HEADER_LIST_BYTES_MAX,
         enablePush: false,
       },
-      maxHeaderListPairs: HTTP_HEADER_COUNT_MAX + PSEUDO_HEADER_COUNT_MAX,
+      maxHeaderListPairs: H2_HEADER_PAIRS_MAX,
     });
     this.acceptingSocket = null;
     this.acceptingAddress = '';
@@ -254,6 +285,8 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   private readonly ex: Exchange;
   /** Request fields for the target, as a flat [name, value, …] list. */
   private readonly upstreamHeaders: string[];
+  /** The head is over HTTP_HEAD_BYTES_MAX or HTTP_HEADER_COUNT_MAX (431); readHead filled nothing else. */
+  private isHeadTooLarge: boolean;
   private isResponseStarted: boolean;
   private isDone: boolean;
   private controller: Dispatcher.DispatchController | null;
@@ -267,6 +300,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     this.rec = owner.newRecord();
     this.ex = new Exchange(owner.runtime.view, owner.runtime.workerIndex);
     this.upstreamHeaders = [];
+    this.isHeadTooLarge = false;
     this.isResponseStarted = false;
     this.isDone = false;
     this.controller = null;
@@ -278,6 +312,10 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     const stream = this.stream;
     stream.on('error', () => {}); // 'close' follows
     stream.on('close', () => this.onStreamClose());
+    if (this.isHeadTooLarge) {
+      this.refuse('FERRY_ERR_HTTP_HEADERS_TOO_LARGE'); // as HttpConnection: before the request counts
+      return;
+    }
     addWorker(this.runtime.view, this.runtime.workerIndex, WORKER_REQUESTS_TOTAL, 1);
     this.rec.requestStarted(this.req);
     if (this.req.errorReason !== '') {
@@ -306,6 +344,10 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     req.upgrade = '';
     req.errorReason = '';
     req.isExpectContinue = false;
+    if (isOverHeadLimits(req, raw)) {
+      this.isHeadTooLarge = true;
+      return;
+    }
     const names = req.headerNames;
     const values = req.headerValues;
     let count = 0;
@@ -511,7 +553,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
       const setCookies: string[] = [];
       const existing = out['set-cookie'];
       if (existing !== undefined) setCookies.push(...(Array.isArray(existing) ? existing : [existing]));
-      this.runtime.router.pushResponseCookies(setCookies, cookies, res);
+      this.runtime.router.pushResponseCookies(setCookies, cookies, res, this.owner.listener.cookieAttributes);
       out['set-cookie'] = setCookies;
     }
     if (this.owner.listener.listener.isTargetHeaderOn) out['x-ferry-target'] = this.ex.target!.id;

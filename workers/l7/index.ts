@@ -42,7 +42,8 @@
  *     │           │           └─ ROUTE_NO_MATCH (404); rules by priority, then the default action:
  *     │           │              forward -> pick | redirect, fixedResponse -> answered here (keep-alive kept)
  *     │           └─ HTTP_BAD_REQUEST (400; also an `_` header name when the listener rejects them;
- *     │              dropped by default), HTTP_HEADERS_TOO_LARGE (431), HTTP_VERSION (505; the h2c
+ *     │              dropped by default; an absolute-form target that is not http(s)://host —
+ *     │              one that is becomes origin-form with its authority as Host), HTTP_HEADERS_TOO_LARGE (431), HTTP_VERSION (505; the h2c
  *     │              preface gets SETTINGS + GOAWAY HTTP_1_1_REQUIRED), HTTP_HEADER_TIMEOUT (408,
  *     │              from accept; a new connection that sent nothing is closed quietly)
  *     └─ DRAINING: new connections are not accepted while draining; idle keep-alive
@@ -1297,7 +1298,8 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     if (res.bodyKind === BODY_LENGTH) head += `content-length: ${res.contentLength}\r\n`;
     else if (res.bodyKind === BODY_CHUNKED) head += `transfer-encoding: ${codings}\r\n`;
     const cookies = this.ex.cookies;
-    if (!cookies.isEmpty) head += this.runtime.router.responseCookieLines(cookies, res);
+    if (!cookies.isEmpty)
+      head += this.runtime.router.responseCookieLines(cookies, res, this.listener.cookieAttributes);
     if (this.listener.listener.isTargetHeaderOn) head += `x-ferry-target: ${this.ex.target!.id}\r\n`;
     if (this.isCloseAfterResponse) head += 'connection: close\r\n';
     else if (this.req.versionMinor === 0) head += 'connection: keep-alive\r\n';

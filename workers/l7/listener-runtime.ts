@@ -6,6 +6,7 @@
  * (h2.ts). Thread: worker. Built at bind time (workers/listen).
  */
 import type { TopologyListener } from '../../proto/thread-messages.ts';
+import { type CookieAttributes, cookieAttributesFor } from '../route/index.ts';
 import { PeerIdentityCheck } from '../tls/index.ts';
 
 /** `headersWithUnderscores` as an integer for the hot path. */
@@ -22,12 +23,15 @@ export class ListenerRuntime {
   readonly underscoreAction: number;
   /** Identity of mTLS callers (workers/tls/peer-identity.ts); null when the listener asks for no client certificate. */
   readonly peerCheck: PeerIdentityCheck | null;
+  /** Stickiness cookie attributes for this listener's scheme (workers/route/sticky.ts, issue 10). */
+  readonly cookieAttributes: CookieAttributes;
 
   constructor(listener: TopologyListener) {
     this.listener = listener;
     const peerIdentity = listener.tls?.peerIdentity ?? null;
     this.peerCheck = peerIdentity === null ? null : new PeerIdentityCheck(peerIdentity);
     const proto = listener.protocol === 'HTTPS' ? 'https' : 'http';
+    this.cookieAttributes = cookieAttributesFor(listener.protocol);
     this.forwardedLines = `x-forwarded-proto: ${proto}\r\nx-forwarded-port: ${listener.port}\r\n`;
     const action = listener.headersWithUnderscores ?? 'drop';
     this.underscoreAction =

@@ -23,5 +23,5 @@ export {
 } from './pick.ts';
 export { Router } from './router.ts';
 export { isSourceAllowed, refuseSource, SourceFilter, SourceFilters } from './source-filter.ts';
-export { ExchangeCookies } from './sticky.ts';
+export { CookieAttributes, cookieAttributesFor, ExchangeCookies } from './sticky.ts';
 export { TargetGroups } from './target-groups.ts';

@@ -54,6 +54,7 @@ import {
   STICKY_REPICK,
 } from './pick.ts';
 import {
+  type CookieAttributes,
   type ExchangeCookies,
   pushStickyResponseCookies,
   requestCookie,
@@ -258,13 +259,18 @@ export class Router {
     return slot;
   }
 
-  /** Set-Cookie lines for a proxied HTTP/1.1 response ('' when the exchange is not sticky). */
-  responseCookieLines(cookies: ExchangeCookies, res: ResponseHead): string {
-    return stickyResponseLines(this.codec, cookies, res, unixS());
+  /** Set-Cookie lines for a proxied HTTP/1.1 response ('' when the exchange is not sticky), with the listener's attributes. */
+  responseCookieLines(cookies: ExchangeCookies, res: ResponseHead, attributes: CookieAttributes): string {
+    return stickyResponseLines(this.codec, cookies, res, unixS(), attributes);
   }
 
   /** The same cookies as Set-Cookie values for an HTTP/2 response, pushed onto `out`. */
-  pushResponseCookies(out: string[], cookies: ExchangeCookies, res: ResponseHead): void {
-    pushStickyResponseCookies(out, this.codec, cookies, res, unixS());
+  pushResponseCookies(
+    out: string[],
+    cookies: ExchangeCookies,
+    res: ResponseHead,
+    attributes: CookieAttributes,
+  ): void {
+    pushStickyResponseCookies(out, this.codec, cookies, res, unixS(), attributes);
   }
 }

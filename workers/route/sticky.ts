@@ -25,8 +25,16 @@
  * treated exactly as no cookie. The expiry inside is checked here (a client
  * can replay an old cookie whatever its Expires said); every response of a
  * sticky exchange sets the cookie again with a new expiry, so stickiness lasts
- * `duration` from the last request. Each cookie has a `…CORS` companion with
- * `SameSite=None; Secure` (like ALB's AWSALBCORS) for cross-site requests.
+ * `duration` from the last request.
+ *
+ * Attributes follow the listener's scheme (CookieAttributes, issue 10), as
+ * ALB's AWSALB / AWSALBCORS do where browsers take them:
+ *
+ *   HTTPS  cookie   Path=/; Secure; HttpOnly; SameSite=Lax
+ *          …CORS    Path=/; Secure; HttpOnly; SameSite=None   (cross-site requests)
+ *   HTTP   cookie   Path=/; HttpOnly; SameSite=Lax
+ *          no …CORS: SameSite=None needs Secure, and a Secure cookie set over
+ *          http is dropped by browsers (ALB sends it anyway; it is ignored)
  *
  * Cost: HMAC through node:crypto allocates (a Hmac object and digests), so
  * verified cookies are cached (a small direct-mapped cache keyed by the
@@ -158,6 +166,41 @@ export class StickyCodec {
   }
 }
 
+// === Set-Cookie attributes per scheme ===
+/**
+ * The attributes of Ferry's cookies on one kind of listener, fixed strings
+ * chosen once per listener when it is bound (H2). `index` picks the scheme's
+ * line cache, so HTTP and HTTPS responses of one group never share a line.
+ */
+export class CookieAttributes {
+  /** 0 for HTTP, 1 for HTTPS: the LineCache a group keeps for this scheme. */
+  readonly index: number;
+  /** After `name=value; Expires=…` of the cookie. */
+  readonly cookie: string;
+  /** After `name=value; Expires=…` of the `…CORS` companion; '' when there is none. */
+  readonly cors: string;
+
+  constructor(index: number, cookie: string, cors: string) {
+    this.index = index;
+    this.cookie = cookie;
+    this.cors = cors;
+  }
+}
+
+export const COOKIE_ATTRIBUTES_HTTP = new CookieAttributes(0, '; Path=/; HttpOnly; SameSite=Lax', '');
+export const COOKIE_ATTRIBUTES_HTTPS = new CookieAttributes(
+  1,
+  '; Path=/; Secure; HttpOnly; SameSite=Lax',
+  '; Path=/; Secure; HttpOnly; SameSite=None',
+);
+/** Line caches a sticky group keeps: one per CookieAttributes index. */
+const COOKIE_SCHEME_COUNT = 2;
+
+/** The attributes for a listener's protocol (HTTPS, or anything else: HTTP). Config time. */
+export function cookieAttributesFor(protocol: string): CookieAttributes {
+  return protocol === 'HTTPS' ? COOKIE_ATTRIBUTES_HTTPS : COOKIE_ATTRIBUTES_HTTP;
+}
+
 // === Set-Cookie lines ===
 /** `Expires` text per Unix second, cached for the last second asked (every line of a second shares it). */
 let expiresForS = -1;
@@ -172,31 +215,35 @@ function expiresAt(expiryS: number): string {
 }
 
 /**
- * The two Set-Cookie header lines of a stickiness cookie: the cookie and its
- * `…CORS` companion (SameSite=None; Secure, for cross-site requests, as ALB's
- * AWSALBCORS). HttpOnly: no script needs to read them. Allocates.
+ * The Set-Cookie header lines of a stickiness cookie: the cookie and, on
+ * HTTPS, its `…CORS` companion for cross-site requests (ALB's AWSALBCORS).
+ * HttpOnly: no script needs to read them. Allocates.
  */
-export function setCookieLines(name: string, corsName: string, value: string, expiryS: number): string {
-  return `set-cookie: ${cookieField(name, value, expiryS)}\r\nset-cookie: ${corsCookieField(corsName, value, expiryS)}\r\n`;
+export function setCookieLines(
+  name: string,
+  corsName: string,
+  value: string,
+  expiryS: number,
+  attributes: CookieAttributes,
+): string {
+  const expires = expiresAt(expiryS);
+  const line = `set-cookie: ${name}=${value}; Expires=${expires}${attributes.cookie}\r\n`;
+  if (attributes.cors === '') return line;
+  return `${line}set-cookie: ${corsName}=${value}; Expires=${expires}${attributes.cors}\r\n`;
 }
 
-/** The same two cookies as Set-Cookie field values, pushed onto an HTTP/2 response's set-cookie list. */
+/** The same cookies as Set-Cookie field values, pushed onto an HTTP/2 response's set-cookie list. */
 export function pushSetCookies(
   out: string[],
   name: string,
   corsName: string,
   value: string,
   expiryS: number,
+  attributes: CookieAttributes,
 ): void {
-  out.push(cookieField(name, value, expiryS), corsCookieField(corsName, value, expiryS));
-}
-
-function cookieField(name: string, value: string, expiryS: number): string {
-  return `${name}=${value}; Expires=${expiresAt(expiryS)}; Path=/; HttpOnly`;
-}
-
-function corsCookieField(corsName: string, value: string, expiryS: number): string {
-  return `${cookieField(corsName, value, expiryS)}; SameSite=None; Secure`;
+  const expires = expiresAt(expiryS);
+  out.push(`${name}=${value}; Expires=${expires}${attributes.cookie}`);
+  if (attributes.cors !== '') out.push(`${corsName}=${value}; Expires=${expires}${attributes.cors}`);
 }
 
 /**
@@ -260,7 +307,8 @@ export class StickyGroup {
   /** app_cookie: the application's session cookie; '' for lb_cookie. */
   readonly appCookieName: string;
   readonly durationS: number;
-  readonly lines: LineCache;
+  /** Set-Cookie lines by CookieAttributes index (HTTP, HTTPS). */
+  readonly lines: readonly LineCache[];
 
   constructor(
     groupIndex: number,
@@ -276,7 +324,7 @@ export class StickyGroup {
     this.corsCookieName = `${isApp ? APP_CORS_COOKIE_PREFIX : LB_CORS_COOKIE_PREFIX}${groupName}`;
     this.appCookieName = isApp ? appCookieName : '';
     this.durationS = Math.max(1, Math.ceil(durationMs / 1000));
-    this.lines = new LineCache();
+    this.lines = Array.from({ length: COOKIE_SCHEME_COUNT }, () => new LineCache());
   }
 }
 
@@ -395,14 +443,15 @@ export class ExchangeCookies {
   }
 }
 
-/** The group cookie's two Set-Cookie lines, '' when the exchange has none. */
-function groupCookieLines(cookies: ExchangeCookies): string {
+/** The group cookie's Set-Cookie lines, '' when the exchange has none. */
+function groupCookieLines(cookies: ExchangeCookies, attributes: CookieAttributes): string {
   if (cookies.groupValue === '') return '';
   return setCookieLines(
     cookies.groupCookieName,
     cookies.groupCorsCookieName,
     cookies.groupValue,
     cookies.groupExpiryS,
+    attributes,
   );
 }
 
@@ -423,25 +472,27 @@ function boundSession(codec: StickyCodec | null, cookies: ExchangeCookies, res: 
 
 /**
  * The Set-Cookie lines a proxied HTTP/1.1 response gets (group and target
- * cookies), '' for none. Called while building the response head.
- * Allocates only when a line is not cached.
+ * cookies, with the listener's `attributes`), '' for none. Called while
+ * building the response head. Allocates only when a line is not cached.
  */
 export function stickyResponseLines(
   codec: StickyCodec | null,
   cookies: ExchangeCookies,
   res: ResponseHead,
   nowS: number,
+  attributes: CookieAttributes,
 ): string {
-  const groupLines = groupCookieLines(cookies);
+  const groupLines = groupCookieLines(cookies, attributes);
   const session = boundSession(codec, cookies, res);
   const sticky = cookies.sticky;
   if (session === null || sticky === null || codec === null) return groupLines;
   const expiryS = nowS + sticky.durationS;
-  let lines = sticky.lines.get(cookies.slot, cookies.generation, expiryS, session);
+  const cache = sticky.lines[attributes.index]!;
+  let lines = cache.get(cookies.slot, cookies.generation, expiryS, session);
   if (lines === '') {
     const value = targetCookieValue(codec, sticky, cookies, expiryS, session);
-    lines = setCookieLines(sticky.cookieName, sticky.corsCookieName, value, expiryS);
-    sticky.lines.set(cookies.slot, cookies.generation, expiryS, session, lines);
+    lines = setCookieLines(sticky.cookieName, sticky.corsCookieName, value, expiryS, attributes);
+    cache.set(cookies.slot, cookies.generation, expiryS, session, lines);
   }
   return groupLines === '' ? lines : groupLines + lines;
 }
@@ -456,6 +507,7 @@ export function pushStickyResponseCookies(
   cookies: ExchangeCookies,
   res: ResponseHead,
   nowS: number,
+  attributes: CookieAttributes,
 ): void {
   if (cookies.groupValue !== '')
     pushSetCookies(
@@ -464,13 +516,14 @@ export function pushStickyResponseCookies(
       cookies.groupCorsCookieName,
       cookies.groupValue,
       cookies.groupExpiryS,
+      attributes,
     );
   const session = boundSession(codec, cookies, res);
   const sticky = cookies.sticky;
   if (session === null || sticky === null || codec === null) return;
   const expiryS = nowS + sticky.durationS;
   const value = targetCookieValue(codec, sticky, cookies, expiryS, session);
-  pushSetCookies(out, sticky.cookieName, sticky.corsCookieName, value, expiryS);
+  pushSetCookies(out, sticky.cookieName, sticky.corsCookieName, value, expiryS, attributes);
 }
 
 /** The target cookie's value: the exchange's slot and generation, sealed by the codec. Allocates. */

@@ -25,6 +25,7 @@ import {
   TARGET_STATE_DRAINING,
   TARGET_WEIGHT,
 } from '../../../proto/table-layout.ts';
+import { redactSecrets } from '../../shared/redact.ts';
 import type { EjectionTrigger } from '../outlier.ts';
 import { type HealthReason, stateName, type TargetStateName } from '../reasons.ts';
 import type { HealthContext } from './context.ts';
@@ -228,7 +229,8 @@ function groupStatus(
       enabled: check?.enabled ?? false,
       protocol: check?.protocol ?? 'HTTP',
       port: check?.port ?? 'traffic-port',
-      path: check?.path ?? '/',
+      // A health-check path may carry a token (`/health?token=…`): shown redacted (issue 10).
+      path: redactSecrets(check?.path ?? '/'),
       intervalMs: check?.intervalMs ?? 0,
       timeoutMs: check?.timeoutMs ?? 0,
       healthyThreshold: check?.healthyThreshold ?? 0,

@@ -480,12 +480,19 @@ describe('parseRequestHead', () => {
       expect(head.upgrade).toBe('');
     });
 
-    it('parses an absolute-form target', () => {
-      const { result, head } = parse(
-        'GET http://a.example:8080/x?y=1 HTTP/1.1\r\nHost: a.example:8080\r\n\r\n',
-      );
+    it('parses an absolute-form target into origin-form, with its authority as Host', () => {
+      const { result, head } = parse('GET http://a.example:8080/x?y=1 HTTP/1.1\r\nHost: b.example\r\n\r\n');
       expect(result).toBeGreaterThan(0);
-      expect(head.target).toBe('http://a.example:8080/x?y=1');
+      expect(head.target).toBe('/x?y=1');
+      expect(head.host).toBe('a.example:8080');
+      expect(head.headerValues[0]).toBe('a.example:8080');
+    });
+
+    it('takes an absolute-form target with a query and no path as /?query, and OPTIONS with neither as *', () => {
+      expect(parse('GET HTTPS://a.example?y=1 HTTP/1.1\r\nHost: a.example\r\n\r\n').head.target).toBe(
+        '/?y=1',
+      );
+      expect(parse('OPTIONS http://a.example HTTP/1.1\r\nHost: a.example\r\n\r\n').head.target).toBe('*');
     });
 
     it('parses OPTIONS *', () => {

@@ -27,7 +27,7 @@ import { createResponseHead } from '../../../../workers/http/parse-response-head
 import { ACTION_FORWARD } from '../../../../workers/route/compile.ts';
 import { PICK_BALANCED, PICK_NONE, PICK_STICKY, type PickOutcome } from '../../../../workers/route/pick.ts';
 import { Router } from '../../../../workers/route/router.ts';
-import { ExchangeCookies } from '../../../../workers/route/sticky.ts';
+import { COOKIE_ATTRIBUTES_HTTPS, ExchangeCookies } from '../../../../workers/route/sticky.ts';
 import { TargetGroups } from '../../../../workers/route/target-groups.ts';
 
 const NOW_MS = 1_000;
@@ -99,7 +99,7 @@ function request(cookies: Record<string, string> = {}): RequestHead {
 
 /** The value of cookie `name` the response for this exchange sets ('' if none). */
 function cookieSet(router: Router, cookies: ExchangeCookies, name: string): string {
-  const lines = router.responseCookieLines(cookies, createResponseHead());
+  const lines = router.responseCookieLines(cookies, createResponseHead(), COOKIE_ATTRIBUTES_HTTPS);
   const match = new RegExp(`set-cookie: ${name}=([^;]*);`).exec(lines);
   return match?.[1] ?? '';
 }
@@ -225,18 +225,22 @@ describe('Router.pick', () => {
       const first = outcome();
       const slot = router.pick(first, 0, request(), '127.0.0.1', NOW_MS);
       const cookies = first.cookies;
-      expect(router.responseCookieLines(cookies, createResponseHead())).toBe('');
+      expect(router.responseCookieLines(cookies, createResponseHead(), COOKIE_ATTRIBUTES_HTTPS)).toBe('');
       const res = createResponseHead();
       res.headerNames = ['set-cookie'];
       res.headerValues = ['SID=s1; Path=/'];
       res.headerCount = 1;
-      const binding = /FERRYAPP-app=([^;]*);/.exec(router.responseCookieLines(cookies, res))![1]!;
+      const binding = /FERRYAPP-app=([^;]*);/.exec(
+        router.responseCookieLines(cookies, res, COOKIE_ATTRIBUTES_HTTPS),
+      )![1]!;
       expect(
         router.pick(outcome(), 0, request({ SID: 's1', 'FERRYAPP-app': binding }), '127.0.0.1', NOW_MS),
       ).toBe(slot);
       const other = outcome();
       router.pick(other, 0, request({ SID: 's2', 'FERRYAPP-app': binding }), '127.0.0.1', NOW_MS);
-      expect(router.responseCookieLines(other.cookies, createResponseHead())).toBe('');
+      expect(router.responseCookieLines(other.cookies, createResponseHead(), COOKIE_ATTRIBUTES_HTTPS)).toBe(
+        '',
+      );
     });
   });
 
@@ -273,9 +277,9 @@ describe('Router.pushResponseCookies', () => {
     const out = outcome();
     router.pick(out, 0, request(), '127.0.0.1', NOW_MS);
     const res = createResponseHead();
-    const lines = router.responseCookieLines(out.cookies, res);
+    const lines = router.responseCookieLines(out.cookies, res, COOKIE_ATTRIBUTES_HTTPS);
     const values: string[] = [];
-    router.pushResponseCookies(values, out.cookies, res);
+    router.pushResponseCookies(values, out.cookies, res, COOKIE_ATTRIBUTES_HTTPS);
     expect(values).toHaveLength(2);
     expect(lines).toBe(values.map((value) => `set-cookie: ${value}\r\n`).join(''));
   });

@@ -1,13 +1,17 @@
 /**
  * workers/route/sticky: the stickiness cookie is opaque, authenticated,
  * bound to its cookie name (and app session), and expires; the Set-Cookie
- * lines carry the CORS companion; response Set-Cookie values are found.
+ * lines carry the attributes of the listener's scheme (the CORS companion
+ * on HTTPS only); response Set-Cookie values are found.
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createResponseHead } from '../../../../workers/http/parse-response-head.ts';
 import {
+  COOKIE_ATTRIBUTES_HTTP,
+  COOKIE_ATTRIBUTES_HTTPS,
+  cookieAttributesFor,
   LineCache,
   responseSetCookie,
   STICKY_COOKIE_CHARS,
@@ -134,12 +138,42 @@ describe('StickyCodec', () => {
 });
 
 describe('setCookieLines', () => {
-  it('sets the cookie and its SameSite=None; Secure companion with the same value and expiry', () => {
-    const lines = setCookieLines('FERRYLB-app', 'FERRYLBCORS-app', 'VALUE', 1_800_000_000);
-    expect(lines).toBe(
-      'set-cookie: FERRYLB-app=VALUE; Expires=Fri, 15 Jan 2027 08:00:00 GMT; Path=/; HttpOnly\r\n' +
-        'set-cookie: FERRYLBCORS-app=VALUE; Expires=Fri, 15 Jan 2027 08:00:00 GMT; Path=/; HttpOnly; SameSite=None; Secure\r\n',
-    );
+  describe('when the listener is HTTPS', () => {
+    it('sets the cookie Secure; HttpOnly; SameSite=Lax and its SameSite=None companion with the same value and expiry', () => {
+      const lines = setCookieLines(
+        'FERRYLB-app',
+        'FERRYLBCORS-app',
+        'VALUE',
+        1_800_000_000,
+        COOKIE_ATTRIBUTES_HTTPS,
+      );
+      expect(lines).toBe(
+        'set-cookie: FERRYLB-app=VALUE; Expires=Fri, 15 Jan 2027 08:00:00 GMT; Path=/; Secure; HttpOnly; SameSite=Lax\r\n' +
+          'set-cookie: FERRYLBCORS-app=VALUE; Expires=Fri, 15 Jan 2027 08:00:00 GMT; Path=/; Secure; HttpOnly; SameSite=None\r\n',
+      );
+    });
+  });
+
+  describe('when the listener is HTTP', () => {
+    it('sets only the cookie, HttpOnly; SameSite=Lax without Secure', () => {
+      const lines = setCookieLines(
+        'FERRYLB-app',
+        'FERRYLBCORS-app',
+        'VALUE',
+        1_800_000_000,
+        COOKIE_ATTRIBUTES_HTTP,
+      );
+      expect(lines).toBe(
+        'set-cookie: FERRYLB-app=VALUE; Expires=Fri, 15 Jan 2027 08:00:00 GMT; Path=/; HttpOnly; SameSite=Lax\r\n',
+      );
+    });
+  });
+});
+
+describe('cookieAttributesFor', () => {
+  it('gives HTTPS listeners the secure attributes and every other protocol the HTTP ones', () => {
+    expect(cookieAttributesFor('HTTPS')).toBe(COOKIE_ATTRIBUTES_HTTPS);
+    expect(cookieAttributesFor('HTTP')).toBe(COOKIE_ATTRIBUTES_HTTP);
   });
 });
 
