@@ -16,8 +16,7 @@ export {
   type FailoverEvents,
   FailoverManager,
   type FailoverManagerOptions,
-  type FailoverPolicy,
   type FailoverSwitchEvent,
-  failoverPoliciesFromConfig,
 } from './manager.ts';
 export { type ObservedOutcome, waitForWorkers, workersBehind } from './observe.ts';
+export { type FailoverPolicy, failoverPoliciesFromConfig } from './policy.ts';

@@ -43,15 +43,8 @@ import { ProxyError } from '../shared/errors.ts';
 import type { TableWriter } from '../table/index.ts';
 import { FAILOVER_OBSERVE_WAIT_MS, FAILOVER_TICK_MS } from './limits.ts';
 import { waitForWorkers } from './observe.ts';
-
-/** A group's `failover` attributes (a projection of the config snapshot). */
-export interface FailoverPolicy {
-  readonly targetGroup: string;
-  readonly standby: string;
-  /** How long the group must have no routable target before an automatic failover. */
-  readonly afterMs: number;
-  readonly autoFailback: boolean;
-}
+import type { FailoverPolicy } from './policy.ts';
+import { checkFailback, checkFailover, type RouteView, requireGroup } from './preconditions.ts';
 
 /** A switch as logged and emitted. */
 export interface FailoverSwitchEvent extends FailoverSwitchRecord {
@@ -87,31 +80,6 @@ interface GroupState {
   isStuckLogged: boolean;
 }
 
-/** Failover policies of every group of a snapshot that names a standby. */
-export function failoverPoliciesFromConfig(snapshot: {
-  readonly targetGroups: readonly {
-    readonly name: string;
-    readonly failover: {
-      readonly standby: string;
-      readonly afterMs: number;
-      readonly autoFailback: boolean;
-    } | null;
-  }[];
-}): FailoverPolicy[] {
-  return snapshot.targetGroups.flatMap((group) =>
-    group.failover === null
-      ? []
-      : [
-          {
-            targetGroup: group.name,
-            standby: group.failover.standby,
-            afterMs: group.failover.afterMs,
-            autoFailback: group.failover.autoFailback,
-          },
-        ],
-  );
-}
-
 export class FailoverManager extends EventEmitter<FailoverEvents> {
   private readonly table: TableWriter;
   private readonly log: Logger;
@@ -124,6 +92,8 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
   private queue: Promise<unknown>;
   private switchesQueued: number;
   private timer: ClockTimer | null;
+  /** The checks' view of the table (preconditions.ts). */
+  private readonly routes: RouteView;
   switchesTotal: number;
   autoFailoversTotal: number;
   autoFailbacksTotal: number;
@@ -141,6 +111,14 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
     this.queue = Promise.resolve();
     this.switchesQueued = 0;
     this.timer = null;
+    const manager = this;
+    this.routes = {
+      get groupNames() {
+        return manager.groupNames;
+      },
+      routeOf: (groupName) => this.table.routeOf(groupName),
+      isRoutable: (groupName) => this.isRoutable(groupName),
+    };
     this.switchesTotal = 0;
     this.autoFailoversTotal = 0;
     this.autoFailbacksTotal = 0;
@@ -199,43 +177,8 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
     options: { readonly to?: string; readonly force?: boolean } = {},
   ): Promise<SwitchResult> {
     return this.enqueue(async () => {
-      this.requireGroup(targetGroup);
-      const to = options.to ?? this.policies.get(targetGroup)?.standby;
-      if (to === undefined) {
-        throw new ProxyError(
-          'FERRY_ERR_CONTROL_CONFLICT',
-          `target group ${targetGroup} has no failover.standby; name one with --to`,
-        );
-      }
-      this.requireGroup(to);
-      if (to === targetGroup) {
-        throw new ProxyError(
-          'FERRY_ERR_CONTROL_CONFLICT',
-          `${targetGroup} cannot fail over to itself; use failback`,
-        );
-      }
-      const standbyRoute = this.table.routeOf(to);
-      if (standbyRoute !== to) {
-        throw new ProxyError(
-          'FERRY_ERR_CONTROL_CONFLICT',
-          `target group ${to} is itself failed over to ${standbyRoute}; workers follow one hop, so fail ${to} back first`,
-        );
-      }
-      const feeder = this.groupNames.find(
-        (name) => name !== targetGroup && this.table.routeOf(name) === targetGroup,
-      );
-      if (feeder !== undefined) {
-        throw new ProxyError(
-          'FERRY_ERR_CONTROL_CONFLICT',
-          `target group ${targetGroup} takes ${feeder}'s traffic after its failover; workers follow one hop, so fail ${feeder} back first`,
-        );
-      }
-      if (options.force !== true && !this.isRoutable(to)) {
-        throw new ProxyError(
-          'FERRY_ERR_CONTROL_STANDBY_UNAVAILABLE',
-          `standby ${to} has no routable target (healthy, not ejected, weight > 0); --force switches anyway`,
-        );
-      }
+      const standby = options.to ?? this.policies.get(targetGroup)?.standby;
+      const to = checkFailover(this.routes, targetGroup, standby, options.force === true);
       return this.switchTo(targetGroup, to, 'command');
     });
   }
@@ -248,17 +191,7 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
    */
   failback(targetGroup: string, options: { readonly force?: boolean } = {}): Promise<SwitchResult> {
     return this.enqueue(async () => {
-      this.requireGroup(targetGroup);
-      if (
-        this.table.routeOf(targetGroup) !== targetGroup &&
-        options.force !== true &&
-        !this.isRoutable(targetGroup)
-      ) {
-        throw new ProxyError(
-          'FERRY_ERR_CONTROL_STANDBY_UNAVAILABLE',
-          `target group ${targetGroup} has no routable target of its own; --force switches back anyway`,
-        );
-      }
+      checkFailback(this.routes, targetGroup, options.force === true);
       return this.switchTo(targetGroup, targetGroup, 'command');
     });
   }
@@ -267,7 +200,7 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
 
   /** Every group with a standby or a failover in effect (or just `targetGroup`). Throws FERRY_ERR_CONTROL_NOT_FOUND for an unknown group. */
   status(targetGroup?: string): FailoverStatusResult {
-    if (targetGroup !== undefined) this.requireGroup(targetGroup);
+    if (targetGroup !== undefined) requireGroup(this.routes, targetGroup);
     const routable = this.routableGroups();
     const groups: FailoverGroupStatus[] = [];
     for (const name of this.groupNames) {
@@ -434,15 +367,6 @@ export class FailoverManager extends EventEmitter<FailoverEvents> {
       () => this.switchesQueued--,
     );
     return next;
-  }
-
-  private requireGroup(name: string): void {
-    if (!this.groupNames.includes(name)) {
-      throw new ProxyError(
-        'FERRY_ERR_CONTROL_NOT_FOUND',
-        `no target group named ${JSON.stringify(name)} (known: ${this.groupNames.join(', ') || 'none'})`,
-      );
-    }
   }
 
   private stateOf(name: string): GroupState {
