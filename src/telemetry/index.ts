@@ -47,6 +47,7 @@ export {
 export { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
 export { renderMetrics } from './render-metrics.ts';
 export { resolveAccessLog, resolveObservability, resolveTracing, tracesUrlOf } from './settings.ts';
+export { SpanExporter } from './span-export.ts';
 export { STATUS_SCHEMA_VERSION, type StatusListener } from './status.ts';
 export { STATUS_PAGE_POLL_MS } from './status-page.ts';
 export { FERRY_VERSION } from './version.ts';
