@@ -13,7 +13,7 @@
  *     accesslog` an access log to a file (the bench:observability variants)
  *   warm up 2 s, then `wrk -t1 -c64 -d<duration>` on --path; Ferry's CPU µs/req from /proc
  *   stop Ferry (SIGTERM: each thread writes its .cpuprofile), read the worker's profile
- *   print: top functions by self time, and time per category (the innermost frame on a
+ *   print: top functions by self time (`--main`: the main thread's too), and time per category (the innermost frame on a
  *   sample's stack that belongs to a category wins, so a write syscall under the relay
  *   counts as a write), both as % of the worker's busy time
  *
@@ -48,7 +48,7 @@ import {
 import { runWrk } from './load.ts';
 
 const USAGE = `usage: npm run bench:profile -- [--path /|/16k] [--duration S] [--top N] [--ferry PATH]
-                              [--observe off|tracing|accesslog]`;
+                              [--observe off|tracing|accesslog] [--main]`;
 const READY_TIMEOUT_MS = 10_000;
 const WARMUP_DURATION_S = 2;
 
@@ -185,6 +185,7 @@ async function main(): Promise<number> {
   let topCount = 25;
   let ferryEntryPath = FERRY_ENTRY_PATH;
   let observe = 'off';
+  let isMainShown = false;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!;
     if (arg === '--help' || arg === '-h') {
@@ -196,6 +197,7 @@ async function main(): Promise<number> {
     else if (arg === '--top') topCount = Number(argv[++index]);
     else if (arg === '--ferry') ferryEntryPath = argv[++index] ?? FERRY_ENTRY_PATH;
     else if (arg === '--observe') observe = argv[++index] ?? 'off';
+    else if (arg === '--main') isMainShown = true;
     else throw new Error(`unknown option ${arg}\n${USAGE}`);
   }
   if (path !== '/' && path !== '/16k') throw new Error('--path: / (9 B) or /16k');
@@ -273,6 +275,15 @@ async function main(): Promise<number> {
       `Ferry ${cpuUsPerRequest.toFixed(1)} CPU µs/req, ${wrk.errorCount} errors\n`,
   );
   console.log(summarise(profile, topCount));
+  if (isMainShown) {
+    const mainProfile = readdirSync(profileDir).find((name) => /\.0\.\d+\.cpuprofile$/.test(name));
+    if (mainProfile !== undefined) {
+      console.log('\nmain thread (span export, metrics, health checks):\n');
+      console.log(
+        summarise(JSON.parse(readFileSync(join(profileDir, mainProfile), 'utf8')) as CpuProfile, topCount),
+      );
+    }
+  }
   return 0;
 }
 

@@ -280,24 +280,43 @@ export function traceEnvelopeOf(
   };
 }
 
+/** One run of encoded spans under its resource: a ResourceSpans entry of an export request. */
+export interface ResourceSpansPart {
+  readonly envelope: TraceEnvelope;
+  /** Encoded spans, each tagged TAG_SCOPE_SPAN (what workers/record/tracing.ts batches). */
+  readonly spans: Uint8Array;
+}
+
+/** Body length of one ResourceSpans entry (without its own tag and length). */
+function resourceSpansLength(part: ResourceSpansPart): number {
+  const scopeSpansLength = part.envelope.scopeField.length + part.spans.length;
+  return part.envelope.resourceField.length + 1 + varintByteCount(scopeSpansLength) + scopeSpansLength;
+}
+
 /**
- * One ExportTraceServiceRequest: the envelope around `spans`, a run of
- * encoded spans each tagged TAG_SCOPE_SPAN (what workers/record/tracing.ts
- * batches). Allocates the request (one copy of the spans).
+ * One ExportTraceServiceRequest holding `parts` (one ResourceSpans each, in
+ * order). Allocates the request: one copy of every part's spans.
  */
-export function exportRequestBytes(envelope: TraceEnvelope, spans: Uint8Array): Uint8Array {
-  const scopeSpansLength = envelope.scopeField.length + spans.length;
-  const resourceSpansLength =
-    envelope.resourceField.length + 1 + varintByteCount(scopeSpansLength) + scopeSpansLength;
-  const out = new Uint8Array(1 + varintByteCount(resourceSpansLength) + resourceSpansLength);
-  out[0] = 0x0a;
-  let pos = writeVarint(out, 1, resourceSpansLength);
-  out.set(envelope.resourceField, pos);
-  pos += envelope.resourceField.length;
-  out[pos++] = 0x12;
-  pos = writeVarint(out, pos, scopeSpansLength);
-  out.set(envelope.scopeField, pos);
-  pos += envelope.scopeField.length;
-  out.set(spans, pos);
+export function exportRequestBytes(parts: readonly ResourceSpansPart[]): Uint8Array {
+  let total = 0;
+  for (const part of parts) {
+    const length = resourceSpansLength(part);
+    total += 1 + varintByteCount(length) + length;
+  }
+  const out = new Uint8Array(total);
+  let pos = 0;
+  for (const part of parts) {
+    const { envelope, spans } = part;
+    out[pos++] = 0x0a;
+    pos = writeVarint(out, pos, resourceSpansLength(part));
+    out.set(envelope.resourceField, pos);
+    pos += envelope.resourceField.length;
+    out[pos++] = 0x12;
+    pos = writeVarint(out, pos, envelope.scopeField.length + spans.length);
+    out.set(envelope.scopeField, pos);
+    pos += envelope.scopeField.length;
+    out.set(spans, pos);
+    pos += spans.length;
+  }
   return out;
 }
