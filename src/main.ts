@@ -330,6 +330,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       health,
       isReady,
       identity,
+      exporting,
     );
     const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
     const explainSources: ExplainSources = {
@@ -542,6 +543,7 @@ function startTelemetry(
   health: HealthManager,
   isReady: () => boolean,
   identity: WorkloadIdentity | null,
+  spanExporter: SpanExporter | null,
 ): Telemetry {
   const topology = table.current();
   const telemetry = new Telemetry({
@@ -570,6 +572,7 @@ function startTelemetry(
       destination: observability.accessLog?.destination ?? null,
     },
     identity: identity === null ? null : () => identity.status(),
+    spanExport: spanExporter === null ? null : () => spanExporter,
   });
   telemetry.start();
   return telemetry;

@@ -25,7 +25,12 @@ import type { EjectionEvent, HealthManager } from '../health/index.ts';
 import { MetricsCollector } from './collector.ts';
 import { ProcessMetrics } from './process-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
-import { renderIdentityMetrics, renderMetrics } from './render-metrics.ts';
+import {
+  renderIdentityMetrics,
+  renderMetrics,
+  renderSpanExportMetrics,
+  type SpanExportCounts,
+} from './render-metrics.ts';
 import { seriesKey } from './series.ts';
 import { type StatusListener, statusDocument } from './status.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
@@ -71,6 +76,8 @@ export interface TelemetrySources {
   readonly accessLog: { readonly enabled: boolean; readonly destination: string | null };
   /** The workload certificate's state (src/identity); null (or absent) without mesh identity. */
   readonly identity?: (() => IdentityStatusView) | null;
+  /** The span exporter's counts while tracing is on (src/telemetry/span-export.ts); null or absent while off. */
+  readonly spanExport?: (() => SpanExportCounts) | null;
 }
 
 /** What telemetry shows of the workload certificate (src/identity's IdentityStatus, by shape). */
@@ -200,7 +207,12 @@ export class Telemetry {
     this.syncChecks();
     const text = renderMetrics(this.collector, this.sources.health?.report() ?? null);
     const identity = this.sources.identity?.() ?? null;
-    return identity === null ? text : text + renderIdentityMetrics(identity);
+    const spans = this.sources.spanExport?.() ?? null;
+    return (
+      text +
+      (identity === null ? '' : renderIdentityMetrics(identity)) +
+      (spans === null ? '' : renderSpanExportMetrics(spans))
+    );
   }
 
   /** The `/status.json` document. */
