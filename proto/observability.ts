@@ -5,7 +5,7 @@
  * workerData, beside WorkerBootData). Thread: both. Main resolves the config
  * and the OTEL_* environment into these (src/telemetry/settings.ts); the
  * worker only acts on them (workers/record/observer.ts). `null` means off,
- * and then nothing of pino's destination or the OpenTelemetry SDK is loaded.
+ * and then no access-log destination or span batcher is made.
  *
  * Kept apart from thread-messages.ts because it is optional boot data that
  * only the record phase reads.
@@ -30,7 +30,7 @@ export const TRACE_SAMPLERS = [
 ] as const;
 export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
 
-/** Tracing: each worker runs its own tracer provider and OTLP/HTTP exporter with these. */
+/** Tracing: each worker records and batches spans with these; main exports them (src/telemetry/span-export.ts). */
 export interface TracingSettings {
   readonly serviceName: string;
   /** Full OTLP/HTTP traces URL (`…/v1/traces`). */

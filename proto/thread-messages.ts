@@ -326,4 +326,16 @@ export type MainToWorker =
 export type WorkerToMain =
   | { readonly type: 'ready' }
   | { readonly type: 'listen-failed'; readonly code: string; readonly message: string }
-  | { readonly type: 'drained' };
+  | { readonly type: 'drained' }
+  /**
+   * A batch of encoded OTLP spans (each a tagged ScopeSpans.spans entry;
+   * workers/record/tracing.ts), transferred; main wraps it in the worker's
+   * resource and exports it (src/telemetry/span-export.ts).
+   * `droppedSpanCount`: spans the worker dropped since its previous batch.
+   */
+  | {
+      readonly type: 'spans';
+      readonly bytes: Uint8Array;
+      readonly spanCount: number;
+      readonly droppedSpanCount: number;
+    };

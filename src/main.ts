@@ -55,7 +55,7 @@ import { ProxyError } from './shared/errors.ts';
 import { redactSecrets } from './shared/redact.ts';
 import { DrainController, Supervisor } from './supervisor/index.ts';
 import { HashTableBuilder, planFromConfig, TableWriter } from './table/index.ts';
-import { FERRY_VERSION, resolveObservability, Telemetry } from './telemetry/index.ts';
+import { FERRY_VERSION, resolveObservability, SpanExporter, Telemetry } from './telemetry/index.ts';
 
 export interface FerryOptions {
   readonly log: Logger;
@@ -216,6 +216,8 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     listenerCapacity: snapshot.listeners.length,
   });
   let supervisor: Supervisor | null = null;
+  /** Exports the workers' span batches while tracing is on (src/telemetry/span-export.ts). */
+  let spanExporter: SpanExporter | null = null;
   let drain: DrainController | null = null;
   let admin: AdminServer | null = null;
   let probe: AdminServer | null = null;
@@ -287,6 +289,8 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
     await firstRound(health, log);
     sentTopology = await hashTables.fill(table.current());
     const observability = resolveObservability(snapshot, process.env);
+    spanExporter = observability.tracing === null ? null : new SpanExporter(observability.tracing, log);
+    const exporting = spanExporter;
     supervisor = new Supervisor({
       tableBuffer: table.buffer,
       view: table.view,
@@ -297,6 +301,12 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       log,
       topology: () => sentTopology ?? table.current(),
       observability,
+      ...(exporting === null
+        ? {}
+        : {
+            onSpans: (workerIndex: number, spans: Uint8Array, spanCount: number, dropped: number) =>
+              exporting.accept(workerIndex, spans, spanCount, dropped),
+          }),
     });
     await supervisor.start();
     const running = supervisor;
@@ -322,6 +332,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       failover,
       isReady,
       identity,
+      exporting,
     );
     const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
     const explainSources: ExplainSources = {
@@ -452,6 +463,8 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       await control?.close();
       await health.stop();
       await running.drain(graceMs);
+      // The workers posted their last spans before exiting; wait (bounded) for them to leave.
+      await spanExporter?.shutdown();
       runningTelemetry.stop();
       await hashTables.close();
       await adminServer.close();
@@ -533,6 +546,7 @@ function startTelemetry(
   failover: FailoverManager,
   isReady: () => boolean,
   identity: WorkloadIdentity | null,
+  spanExporter: SpanExporter | null,
 ): Telemetry {
   const topology = table.current();
   const telemetry = new Telemetry({
@@ -563,6 +577,7 @@ function startTelemetry(
       destination: observability.accessLog?.destination ?? null,
     },
     identity: identity === null ? null : () => identity.status(),
+    spanExport: spanExporter === null ? null : () => spanExporter,
   });
   telemetry.start();
   return telemetry;

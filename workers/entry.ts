@@ -40,8 +40,19 @@ const sourceFilters = new SourceFilters(boot.topology);
 
 async function start(): Promise<void> {
   try {
-    // Access log and tracing first (tracing loads its SDK here), so the first request is observed.
-    await runtime.observer.start(workerData);
+    // Access log and tracing first, so the first request is observed. Span batches go to main,
+    // which exports them (src/telemetry/span-export.ts); their bytes are transferred, not copied.
+    runtime.observer.start(workerData, (batch) =>
+      port.postMessage(
+        {
+          type: 'spans',
+          bytes: batch.bytes,
+          spanCount: batch.spanCount,
+          droppedSpanCount: batch.droppedSpanCount,
+        } satisfies WorkerToMain,
+        [batch.bytes.buffer as ArrayBuffer],
+      ),
+    );
     for (const listener of boot.topology.listeners)
       servers.push(await bindListener(runtime, sourceFilters, listener));
   } catch (error) {
@@ -69,9 +80,10 @@ function drain(): void {
     // this thread alive until their idle timeout: nothing will pick them any more.
     runtime.pool.closeIdle();
     runtime.stop();
+    // The last access-log lines are written and the last spans posted before main hears 'drained'.
+    runtime.observer.stop();
     send({ type: 'drained' });
-    // The last access-log lines and spans leave before the thread does (bounded; see workers/record).
-    void runtime.observer.stop().finally(() => port.close());
+    port.close();
   }, 50);
 }
 

@@ -176,3 +176,15 @@ targetGroups:
     targets: [ ${targets} ]
 `;
 }
+
+/**
+ * A tiny OTLP/HTTP sink, run as `node -e OTLP_SINK_SOURCE PORT`: accepts every export and answers
+ * an empty 200 (what a healthy collector does). Shared by bench:observability and bench:profile.
+ */
+export const OTLP_SINK_SOURCE = `
+const http = require('node:http');
+http.createServer((req, res) => {
+  req.on('data', () => {});
+  req.on('end', () => { res.writeHead(200, { 'content-type': 'application/x-protobuf' }); res.end(); });
+}).listen(Number(process.argv[1]), '127.0.0.1');
+`;

@@ -36,7 +36,13 @@ import {
   stopChild,
   tailLog,
 } from './children.ts';
-import { type BenchDirs, renderFerryYaml, renderTargetsNginxConf, TINY_BODY_BYTES } from './configs.ts';
+import {
+  type BenchDirs,
+  OTLP_SINK_SOURCE,
+  renderFerryYaml,
+  renderTargetsNginxConf,
+  TINY_BODY_BYTES,
+} from './configs.ts';
 import {
   benchCommandLine,
   createBenchDirs,
@@ -67,17 +73,6 @@ const DEFAULT_ROUNDS = 3;
 const QUICK_CELL_S = 4;
 const QUICK_ROUNDS = 2;
 const WARMUP_S = 2;
-
-/** The OTLP sink: accepts every export, answers an empty 200 (what a collector does when healthy). */
-const SINK_SOURCE = `
-const http = require('node:http');
-let spans = 0;
-http.createServer((req, res) => {
-  let bytes = 0;
-  req.on('data', (c) => { bytes += c.length; });
-  req.on('end', () => { spans++; res.writeHead(200, { 'content-type': 'application/x-protobuf' }); res.end(); });
-}).listen(Number(process.argv[1]), '127.0.0.1');
-`;
 
 const USAGE = `usage: npm run bench:observability -- [options]   (or: node bench/e2e/observability.ts [options])
 
@@ -239,7 +234,7 @@ async function main(): Promise<number> {
     if (failure !== null) throw new Error(`target NGINX: ${failure}`);
   }
   const sinkPort = await findFreePort();
-  const sink = startChild('otlp-sink', [FERRY_NODE_PATH, '-e', SINK_SOURCE, String(sinkPort)], {
+  const sink = startChild('otlp-sink', [FERRY_NODE_PATH, '-e', OTLP_SINK_SOURCE, String(sinkPort)], {
     cpuList: LOAD_CPU,
     logPath: join(rootDir, 'sink.log'),
   });

@@ -8,10 +8,12 @@
  * `node --cpu-prof --cpu-prof-dir=<tmp> src/cli/ferry.ts --config …`.
  *
  *   start one NGINX as the 3 targets (bench/e2e/configs.ts), pinned to core 0 with wrk
- *   start Ferry (`workers: 1`) with --cpu-prof, pinned to core 1 (the bench:http pinned layout)
+ *   start Ferry (`workers: 1`) with --cpu-prof, pinned to core 1 (the bench:http pinned layout);
+ *     `--observe tracing` adds tracing at sampleRatio 1.0 to an OTLP sink on core 0, `--observe
+ *     accesslog` an access log to a file (the bench:observability variants)
  *   warm up 2 s, then `wrk -t1 -c64 -d<duration>` on --path; Ferry's CPU µs/req from /proc
  *   stop Ferry (SIGTERM: each thread writes its .cpuprofile), read the worker's profile
- *   print: top functions by self time, and time per category (the innermost frame on a
+ *   print: top functions by self time (`--main`: the main thread's too), and time per category (the innermost frame on a
  *   sample's stack that belongs to a category wins, so a write syscall under the relay
  *   counts as a write), both as % of the worker's busy time
  *
@@ -26,7 +28,13 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLOCK_TICKS_PER_S, readGroupCpuTicks, startChild, stopChild, tailLog } from './children.ts';
-import { MEDIUM_BODY_BYTES, renderFerryYaml, renderTargetsNginxConf, TINY_BODY_BYTES } from './configs.ts';
+import {
+  MEDIUM_BODY_BYTES,
+  OTLP_SINK_SOURCE,
+  renderFerryYaml,
+  renderTargetsNginxConf,
+  TINY_BODY_BYTES,
+} from './configs.ts';
 import {
   createBenchDirs,
   ensureTools,
@@ -39,7 +47,8 @@ import {
 } from './host.ts';
 import { runWrk } from './load.ts';
 
-const USAGE = `usage: npm run bench:profile -- [--path /|/16k] [--duration S] [--top N] [--ferry PATH]`;
+const USAGE = `usage: npm run bench:profile -- [--path /|/16k] [--duration S] [--top N] [--ferry PATH]
+                              [--observe off|tracing|accesslog] [--main]`;
 const READY_TIMEOUT_MS = 10_000;
 const WARMUP_DURATION_S = 2;
 
@@ -175,6 +184,8 @@ async function main(): Promise<number> {
   let durationS = 10;
   let topCount = 25;
   let ferryEntryPath = FERRY_ENTRY_PATH;
+  let observe = 'off';
+  let isMainShown = false;
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!;
     if (arg === '--help' || arg === '-h') {
@@ -185,9 +196,13 @@ async function main(): Promise<number> {
     else if (arg === '--duration') durationS = Number(argv[++index]);
     else if (arg === '--top') topCount = Number(argv[++index]);
     else if (arg === '--ferry') ferryEntryPath = argv[++index] ?? FERRY_ENTRY_PATH;
+    else if (arg === '--observe') observe = argv[++index] ?? 'off';
+    else if (arg === '--main') isMainShown = true;
     else throw new Error(`unknown option ${arg}\n${USAGE}`);
   }
   if (path !== '/' && path !== '/16k') throw new Error('--path: / (9 B) or /16k');
+  if (!['off', 'tracing', 'accesslog'].includes(observe))
+    throw new Error('--observe: off, tracing or accesslog');
   const tools = ensureTools(log);
   const dirs = createBenchDirs('profile', log);
   writeFileSync(join(dirs.wwwDir, '16k'), 'x'.repeat(MEDIUM_BODY_BYTES - 1).concat('\n'));
@@ -205,7 +220,21 @@ async function main(): Promise<number> {
   }
   const port = await findFreePort();
   const ferryConfPath = join(dirs.rootDir, 'ferry.yaml');
-  writeFileSync(ferryConfPath, renderFerryYaml(1, port, await findFreePort(), targetPorts));
+  let observeYaml = '';
+  let sink: ReturnType<typeof startChild> | null = null;
+  if (observe === 'tracing') {
+    const sinkPort = await findFreePort();
+    sink = startChild('otlp-sink', [FERRY_NODE_PATH, '-e', OTLP_SINK_SOURCE, String(sinkPort)], {
+      cpuList: '0',
+      logPath: join(dirs.rootDir, 'sink.log'),
+    });
+    const sinkFailure = await waitForPort(sinkPort, READY_TIMEOUT_MS, () => sink?.exitStatus ?? null);
+    if (sinkFailure !== null) throw new Error(`OTLP sink: ${sinkFailure}`);
+    observeYaml = `tracing: { enabled: true, sampleRatio: 1.0, endpoint: "http://127.0.0.1:${sinkPort}" }\n`;
+  } else if (observe === 'accesslog') {
+    observeYaml = `accessLog: { enabled: true, destination: "${join(dirs.rootDir, 'access.log')}" }\n`;
+  }
+  writeFileSync(ferryConfPath, renderFerryYaml(1, port, await findFreePort(), targetPorts) + observeYaml);
   const profileDir = join(dirs.rootDir, 'profiles');
   const ferry = startChild(
     'ferry',
@@ -233,6 +262,7 @@ async function main(): Promise<number> {
     ((readGroupCpuTicks(ferry) - ticksBefore) / CLOCK_TICKS_PER_S / wrk.requestCount) * 1e6;
   await stopChild(ferry);
   await stopChild(targets);
+  if (sink !== null) await stopChild(sink);
   // Thread ids in the file names: 0 is the main thread, the worker's is the higher one.
   const workerProfile = readdirSync(profileDir)
     .filter((name) => name.endsWith('.cpuprofile'))
@@ -241,10 +271,19 @@ async function main(): Promise<number> {
   if (workerProfile === undefined) throw new Error(`no worker profile in ${profileDir}`);
   const profile = JSON.parse(readFileSync(join(profileDir, workerProfile), 'utf8')) as CpuProfile;
   console.log(
-    `GET ${path}: ${wrk.requestCount} requests, ${Math.round(wrk.requestsPerS)} req/s, p99 ${wrk.latencyP99Ms} ms, ` +
+    `GET ${path} (observe ${observe}): ${wrk.requestCount} requests, ${Math.round(wrk.requestsPerS)} req/s, p99 ${wrk.latencyP99Ms} ms, ` +
       `Ferry ${cpuUsPerRequest.toFixed(1)} CPU µs/req, ${wrk.errorCount} errors\n`,
   );
   console.log(summarise(profile, topCount));
+  if (isMainShown) {
+    const mainProfile = readdirSync(profileDir).find((name) => /\.0\.\d+\.cpuprofile$/.test(name));
+    if (mainProfile !== undefined) {
+      console.log('\nmain thread (span export, metrics, health checks):\n');
+      console.log(
+        summarise(JSON.parse(readFileSync(join(profileDir, mainProfile), 'utf8')) as CpuProfile, topCount),
+      );
+    }
+  }
   return 0;
 }
 

@@ -59,6 +59,13 @@ export interface SupervisorOptions {
   readonly topology: () => Topology;
   /** Access log and tracing for every worker (src/telemetry/settings.ts); absent = both off. */
   readonly observability?: WorkerObservability;
+  /** A worker's batch of encoded spans (tracing on): src/telemetry/span-export.ts takes it. */
+  readonly onSpans?: (
+    workerIndex: number,
+    spans: Uint8Array,
+    spanCount: number,
+    droppedSpanCount: number,
+  ) => void;
 }
 
 interface WorkerSlot {
@@ -150,6 +157,8 @@ export class Supervisor {
         if (message.type === 'ready') {
           slot.isReady = true;
           resolve();
+        } else if (message.type === 'spans') {
+          options.onSpans?.(index, message.bytes, message.spanCount, message.droppedSpanCount);
         } else if (message.type === 'listen-failed') {
           reject(
             new ProxyError('FERRY_ERR_LISTEN_FAILED', `worker ${index}: ${message.code}: ${message.message}`),

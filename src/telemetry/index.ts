@@ -26,7 +26,12 @@ import type { EjectionEvent, HealthManager, ReleaseEvent, TransitionEvent } from
 import { MetricsCollector } from './collector.ts';
 import { ProcessMetrics } from './process-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
-import { renderIdentityMetrics, renderMetrics } from './render-metrics.ts';
+import {
+  renderIdentityMetrics,
+  renderMetrics,
+  renderSpanExportMetrics,
+  type SpanExportCounts,
+} from './render-metrics.ts';
 import { seriesKey } from './series.ts';
 import { type StatusListener, statusDocument } from './status.ts';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
@@ -49,6 +54,7 @@ export {
 export { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
 export { renderMetrics } from './render-metrics.ts';
 export { resolveAccessLog, resolveObservability, resolveTracing, tracesUrlOf } from './settings.ts';
+export { SpanExporter } from './span-export.ts';
 export { STATUS_SCHEMA_VERSION, type StatusListener } from './status.ts';
 export { STATUS_PAGE_POLL_MS } from './status-page.ts';
 export { FERRY_VERSION } from './version.ts';
@@ -74,6 +80,8 @@ export interface TelemetrySources {
   readonly accessLog: { readonly enabled: boolean; readonly destination: string | null };
   /** The workload certificate's state (src/identity); null (or absent) without mesh identity. */
   readonly identity?: (() => IdentityStatusView) | null;
+  /** The span exporter's counts while tracing is on (src/telemetry/span-export.ts); null or absent while off. */
+  readonly spanExport?: (() => SpanExportCounts) | null;
 }
 
 /** What telemetry shows of the workload certificate (src/identity's IdentityStatus, by shape). */
@@ -219,7 +227,12 @@ export class Telemetry {
     this.syncChecks();
     const text = renderMetrics(this.collector, this.sources.health?.report() ?? null);
     const identity = this.sources.identity?.() ?? null;
-    return identity === null ? text : text + renderIdentityMetrics(identity);
+    const spans = this.sources.spanExport?.() ?? null;
+    return (
+      text +
+      (identity === null ? '' : renderIdentityMetrics(identity)) +
+      (spans === null ? '' : renderSpanExportMetrics(spans))
+    );
   }
 
   /** The `/status.json` document. */

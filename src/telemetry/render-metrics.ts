@@ -563,3 +563,31 @@ export function renderIdentityMetrics(identity: {
   ).sample('ferry_identity_renewal_consecutive_failures', labels, identity.consecutiveFailures);
   return w.toString();
 }
+
+/** What the span exporter has done since start (src/telemetry/span-export.ts). */
+export interface SpanExportCounts {
+  readonly exportedSpanCount: number;
+  readonly failedSpanCount: number;
+  readonly droppedSpanCount: number;
+}
+
+/** The tracing families, present while tracing is on. */
+export function renderSpanExportMetrics(counts: SpanExportCounts): string {
+  const w = new PrometheusWriter();
+  w.family('ferry_tracing_spans_exported_total', 'counter', 'Spans the OTLP collector accepted.').sample(
+    'ferry_tracing_spans_exported_total',
+    {},
+    counts.exportedSpanCount,
+  );
+  w.family(
+    'ferry_tracing_spans_failed_total',
+    'counter',
+    'Spans lost because their export failed (collector refused, timed out or unreachable, after retries).',
+  ).sample('ferry_tracing_spans_failed_total', {}, counts.failedSpanCount);
+  w.family(
+    'ferry_tracing_spans_dropped_total',
+    'counter',
+    'Spans dropped before export: the export queue was full (OTEL_BSP_MAX_QUEUE_SIZE) or a span was too big for a batch.',
+  ).sample('ferry_tracing_spans_dropped_total', {}, counts.droppedSpanCount);
+  return w.toString();
+}

@@ -11,14 +11,15 @@
  *   OTEL_SDK_DISABLED=true                 tracing off whatever the config says
  *   OTEL_TRACES_EXPORTER=none              tracing off
  *   OTEL_SERVICE_NAME                      over tracing.serviceName (OTEL_RESOURCE_ATTRIBUTES
- *                                          are merged by the worker's SDK)
+ *                                          are merged by main's span exporter)
  *   OTEL_TRACES_SAMPLER(+_ARG)             over tracing.sampleRatio (parentbased_traceidratio)
  *   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT     used as is, over
  *   OTEL_EXPORTER_OTLP_ENDPOINT            + /v1/traces, over tracing.endpoint + /v1/traces
  *
  * The environment alone never turns tracing on: `tracing.enabled` does.
- * OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_* and the like are read by the SDK in
- * each worker (workers inherit the environment).
+ * OTEL_EXPORTER_OTLP_HEADERS and the like are read by the span exporter in
+ * main (span-export.ts); OTEL_BSP_* by it and by each worker's batcher
+ * (workers inherit the environment).
  */
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';

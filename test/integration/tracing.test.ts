@@ -212,4 +212,25 @@ describe('tracing', () => {
       expect(receiver.problems).toEqual([]);
     });
   });
+
+  describe('when spans have been exported', () => {
+    it('counts them in /metrics, with none dropped or failed', async () => {
+      const counts = await waitForSettled(
+        async () => {
+          const text = await (await fetch(`http://${ferry.adminAddress}/metrics`)).text();
+          const sampleOf = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? -1);
+          return {
+            exported: sampleOf('ferry_tracing_spans_exported_total'),
+            dropped: sampleOf('ferry_tracing_spans_dropped_total'),
+            failed: sampleOf('ferry_tracing_spans_failed_total'),
+          };
+        },
+        (counts) => counts.exported >= receiver.spans.length && receiver.spans.length > 0,
+        10_000,
+        50,
+      );
+      expect(counts.dropped).toBe(0);
+      expect(counts.failed).toBe(0);
+    });
+  });
 });

@@ -4,12 +4,12 @@
  * One per worker: what the record phase shares across connections, namely
  * the table view and this worker's LISTENER rows, the access-log writer and
  * the tracer (each null while off). Thread: worker. Made by
- * workers/runtime.ts; `start()` is awaited by workers/entry.ts before any
+ * workers/runtime.ts; `start()` is called by workers/entry.ts before any
  * listener is bound, `stop()` on drain.
  *
  * H4, observation is free when off: `isDetailed` is false unless an access
  * log or tracing is on, and then the per-request code takes no timestamps,
- * builds no objects and loads no SDK; only the table counters run (a few
+ * builds no objects; only the table counters run (a few
  * uncontended Atomics per request).
  */
 import type { Logger } from 'pino';
@@ -24,7 +24,7 @@ import {
 } from '../../proto/table-layout.ts';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
 import { AccessLog } from './access-log.ts';
-import type { Tracing } from './tracing.ts';
+import { type SpanBatch, Tracing } from './tracing.ts';
 
 export class Observer {
   readonly view: TableView;
@@ -60,11 +60,12 @@ export class Observer {
   }
 
   /**
-   * Turn on what the boot data asks for. Loads the tracing SDK only when
-   * tracing is on. Main has already checked that the access-log file can be
-   * opened for append; a later write failure is logged, not thrown.
+   * Turn on what the boot data asks for. Main has already checked that the
+   * access-log file can be opened for append; a later write failure is
+   * logged, not thrown. `postSpans` hands a batch of encoded spans to main
+   * (workers/entry.ts transfers its bytes), which exports them.
    */
-  async start(workerData: unknown): Promise<void> {
+  start(workerData: unknown, postSpans: (batch: SpanBatch) => void = () => {}): void {
     const settings: WorkerObservability | undefined = (workerData as ObservabilityBootData | null)
       ?.observability;
     if (settings === undefined) return;
@@ -76,10 +77,7 @@ export class Observer {
         ),
       );
     }
-    if (settings.tracing !== null) {
-      const { Tracing } = await import('./tracing.ts');
-      this.tracing = new Tracing(settings.tracing, this.workerIndex);
-    }
+    if (settings.tracing !== null) this.tracing = new Tracing(settings.tracing, postSpans);
     this.isDetailed = this.accessLog !== null || this.tracing !== null;
   }
 
@@ -97,9 +95,9 @@ export class Observer {
       addListener(this.view, this.workerIndex, listenerIndex, LISTENER_CLIENT_TIMEOUTS_TOTAL, 1);
   }
 
-  /** Flush the access log and export the last spans (drain). Bounded; never throws. */
-  async stop(): Promise<void> {
+  /** Flush the access log and hand the last spans to main (drain). Never throws. */
+  stop(): void {
     this.accessLog?.close();
-    await this.tracing?.shutdown();
+    this.tracing?.shutdown();
   }
 }

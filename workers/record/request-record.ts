@@ -34,7 +34,6 @@
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
 import {
@@ -74,6 +73,40 @@ import {
   STICKY_REPICK,
 } from '../route/index.ts';
 import type { Observer } from './observer.ts';
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_CLIENT_PORT,
+  ATTR_FERRY_ALGORITHM,
+  ATTR_FERRY_CLIENT_SPIFFE_ID,
+  ATTR_FERRY_LISTENER,
+  ATTR_FERRY_PICK_REASON,
+  ATTR_FERRY_RULE,
+  ATTR_FERRY_TARGET,
+  ATTR_FERRY_TARGET_GROUP,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_RESEND_COUNT,
+  ATTR_LB_ALGORITHM,
+  ATTR_LB_CANDIDATES,
+  ATTR_LB_FAIL_OPEN,
+  ATTR_LB_FAILOVER,
+  ATTR_LB_PICK,
+  ATTR_LB_STICKY,
+  ATTR_LB_TARGET_CONNECTIONS,
+  ATTR_LB_TARGET_IN_FLIGHT,
+  ATTR_LB_TARGET_LATENCY_EWMA_US,
+  ATTR_LB_TARGET_PEAK_EWMA_US,
+  ATTR_LB_TARGET_WEIGHT,
+  ATTR_NETWORK_PROTOCOL_VERSION,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_FULL,
+  ATTR_URL_PATH,
+  ATTR_URL_QUERY,
+  ATTR_URL_SCHEME,
+  ATTR_USER_AGENT_ORIGINAL,
+  TraceSpan,
+  type Tracing,
+} from './tracing.ts';
 
 /** The rule name of a request that matched no listener rule (it took the default action); l7 reports the rule via routed(). */
 const RULE_DEFAULT = 'default';
@@ -158,8 +191,9 @@ export class RequestRecord {
   private startUs: number;
   private sentUs: number;
   private headUs: number;
-  private serverSpan: Span | null;
-  private clientSpan: Span | null;
+  /** This connection's SERVER and CLIENT spans, reused by each request (null while tracing is off). */
+  private readonly serverSpan: TraceSpan | null;
+  private readonly clientSpan: TraceSpan | null;
   private traceId: string | null;
 
   // --- byte marks: the line's (per request) and the metric's (per tick) ---
@@ -208,8 +242,8 @@ export class RequestRecord {
     this.startUs = 0;
     this.sentUs = 0;
     this.headUs = 0;
-    this.serverSpan = null;
-    this.clientSpan = null;
+    this.serverSpan = observer.tracing === null ? null : new TraceSpan();
+    this.clientSpan = observer.tracing === null ? null : new TraceSpan();
     this.traceId = null;
     this.logBytesIn = 0;
     this.logBytesOut = 0;
@@ -255,8 +289,6 @@ export class RequestRecord {
     this.targetStatus = 0;
     this.sentUs = 0;
     this.headUs = 0;
-    this.clientSpan = null;
-    this.serverSpan = null;
     this.traceId = null;
     if (!this.observer.isDetailed) return;
     this.startUs = monoUs();
@@ -268,28 +300,28 @@ export class RequestRecord {
     }
     // Each attribute costs serialisation in every export (OTLP protobuf): only what the conventions
     // require or recommend and what is not already said elsewhere (network.peer.* equals client.*
-    // here; the worker index is a resource attribute).
-    const span = tracing.startServer(req.method, tracing.extract(req));
-    this.serverSpan = span;
-    this.traceId = tracing.traceId(span);
-    if (!tracing.isRecording(span)) return;
+    // here; the worker index is a resource attribute). What the route and pick decide is written
+    // when the span ends (spanEnded), once, from this record's fields.
+    const span = this.serverSpan!;
+    tracing.startServer(span, req.method, req, this.startUs);
+    this.traceId = span.traceId;
+    if (!span.isRecording) return;
     const queryAt = req.target.indexOf('?');
-    const attributes: Record<string, string | number> = {
-      'http.request.method': req.method,
-      'url.scheme': this.scheme,
-      'url.path': queryAt === -1 ? req.target : req.target.slice(0, queryAt),
-      'server.address': req.host,
-      'server.port': this.listener.port,
-      'client.address': this.clientAddress,
-      'client.port': this.clientPort,
-      'network.protocol.version': this.isHttp2 ? '2' : req.versionMinor === 0 ? '1.0' : '1.1',
-      'user_agent.original': headerValue(req, 'user-agent') ?? '',
-      'ferry.listener': this.listener.name,
-      'ferry.rule': RULE_DEFAULT,
-    };
-    if (queryAt !== -1) attributes['url.query'] = req.target.slice(queryAt + 1);
-    if (this.clientIdentity !== null) attributes['ferry.client.spiffe_id'] = this.clientIdentity;
-    tracing.setAttributes(span, attributes);
+    span.setString(ATTR_HTTP_REQUEST_METHOD, req.method);
+    span.setString(ATTR_URL_SCHEME, this.scheme);
+    span.setString(ATTR_URL_PATH, queryAt === -1 ? req.target : req.target.slice(0, queryAt));
+    if (queryAt !== -1) span.setString(ATTR_URL_QUERY, req.target.slice(queryAt + 1));
+    span.setString(ATTR_SERVER_ADDRESS, req.host);
+    span.setNumber(ATTR_SERVER_PORT, this.listener.port);
+    span.setString(ATTR_CLIENT_ADDRESS, this.clientAddress);
+    span.setNumber(ATTR_CLIENT_PORT, this.clientPort);
+    span.setString(
+      ATTR_NETWORK_PROTOCOL_VERSION,
+      this.isHttp2 ? '2' : req.versionMinor === 0 ? '1.0' : '1.1',
+    );
+    span.setString(ATTR_USER_AGENT_ORIGINAL, headerValue(req, 'user-agent') ?? '');
+    span.setString(ATTR_FERRY_LISTENER, this.listener.name);
+    if (this.clientIdentity !== null) span.setString(ATTR_FERRY_CLIENT_SPIFFE_ID, this.clientIdentity);
   }
 
   /** The connection's verified caller (workers/tls/peer-identity.ts), for access logs and spans. */
@@ -301,9 +333,6 @@ export class RequestRecord {
   /** The listener rule that decided the request (its priority as text, precomputed), or 'default'. */
   routed(rule: string): void {
     this.rule = rule;
-    const tracing = this.observer.tracing;
-    if (tracing !== null && this.serverSpan !== null)
-      tracing.setAttribute(this.serverSpan, 'ferry.rule', rule);
   }
 
   // === pick ===
@@ -325,7 +354,7 @@ export class RequestRecord {
     this.requestedGroupIndex = requestedGroupIndex;
     const tracing = this.observer.tracing;
     const server = this.serverSpan;
-    const isSpanRecording = tracing !== null && server !== null && tracing.isRecording(server);
+    const isSpanRecording = server?.isOpen === true && server.isRecording;
     this.hasLbInputs = isSpanRecording || this.logger !== null;
     if (this.hasLbInputs) {
       const view = this.observer.view;
@@ -336,32 +365,35 @@ export class RequestRecord {
       this.lbPeakEwmaUs = loadTarget(view, slot, TARGET_PEAK_EWMA_US);
       this.lbWeight = loadTarget(view, slot, TARGET_WEIGHT);
     }
-    if (tracing === null || server === null) return;
-    const groupName = group?.name ?? '';
-    const algorithm = group?.algorithm ?? '';
-    const reason = pickReasonOf(this.pickKind, algorithm) ?? '';
-    tracing.setAttribute(server, 'ferry.target_group', groupName);
-    tracing.setAttribute(server, 'ferry.target', target.id);
-    if (isSpanRecording) tracing.setAttributes(server, this.lbAttributes(algorithm, reason));
-    this.startClientSpan(tracing, server, groupName, algorithm, reason);
+    if (tracing === null || server === null || !server.isOpen) return;
+    this.startClientSpan(tracing, server);
   }
 
-  /** The `ferry.lb.*` attributes of the SERVER span (docs/observability.md); built only while it records. */
-  private lbAttributes(algorithm: string, reason: string): Record<string, string | number | boolean> {
+  /**
+   * The SERVER span's route and pick attributes, `ferry.lb.*` included
+   * (docs/observability.md), written once when it ends: a retry's new pick
+   * replaces the first's, as the record's fields do.
+   */
+  private writeServerDecision(span: TraceSpan): void {
+    span.setString(ATTR_FERRY_RULE, this.req === null ? RULE_DEFAULT : this.rule);
     const group = this.group;
-    return {
-      'ferry.lb.algorithm': algorithm,
-      'ferry.lb.pick': reason,
-      'ferry.lb.sticky': stickyName(this.stickyOutcome),
-      'ferry.lb.candidates': group?.members.length ?? 0,
-      'ferry.lb.failover': group !== null && group.groupIndex !== this.requestedGroupIndex,
-      'ferry.lb.fail_open': this.pickKind === PICK_FAIL_OPEN,
-      'ferry.lb.target.in_flight': this.lbInFlight,
-      'ferry.lb.target.connections': this.lbConnections,
-      'ferry.lb.target.latency_ewma_us': this.lbLatencyEwmaUs,
-      'ferry.lb.target.peak_ewma_us': this.lbPeakEwmaUs,
-      'ferry.lb.target.weight': this.lbWeight,
-    };
+    const target = this.target;
+    if (target === null) return;
+    const algorithm = group?.algorithm ?? '';
+    span.setString(ATTR_FERRY_TARGET_GROUP, group?.name ?? '');
+    span.setString(ATTR_FERRY_TARGET, target.id);
+    if (!this.hasLbInputs) return;
+    span.setString(ATTR_LB_ALGORITHM, algorithm);
+    span.setString(ATTR_LB_PICK, pickReasonOf(this.pickKind, algorithm) ?? '');
+    span.setString(ATTR_LB_STICKY, stickyName(this.stickyOutcome));
+    span.setNumber(ATTR_LB_CANDIDATES, group?.members.length ?? 0);
+    span.setBool(ATTR_LB_FAILOVER, group !== null && group.groupIndex !== this.requestedGroupIndex);
+    span.setBool(ATTR_LB_FAIL_OPEN, this.pickKind === PICK_FAIL_OPEN);
+    span.setNumber(ATTR_LB_TARGET_IN_FLIGHT, this.lbInFlight);
+    span.setNumber(ATTR_LB_TARGET_CONNECTIONS, this.lbConnections);
+    span.setNumber(ATTR_LB_TARGET_LATENCY_EWMA_US, this.lbLatencyEwmaUs);
+    span.setNumber(ATTR_LB_TARGET_PEAK_EWMA_US, this.lbPeakEwmaUs);
+    span.setNumber(ATTR_LB_TARGET_WEIGHT, this.lbWeight);
   }
 
   /** The access-log line's `lb` object: the same facts as the span's `ferry.lb.*`; built only for a line written. */
@@ -387,14 +419,14 @@ export class RequestRecord {
   upstreamHeaderLines(): string {
     const tracing = this.observer.tracing;
     const span = this.clientSpan;
-    return tracing === null || span === null ? '' : tracing.headerLines(span);
+    return tracing === null || span?.isOpen !== true ? '' : tracing.headerLines(span);
   }
 
   /** The same trace context as [name, value, …] fields (HTTP/2 streams' upstream requests). */
   pushUpstreamHeaderFields(out: string[]): void {
     const tracing = this.observer.tracing;
     const span = this.clientSpan;
-    if (tracing !== null && span !== null) tracing.pushHeaderFields(out, span);
+    if (tracing !== null && span?.isOpen === true) tracing.pushHeaderFields(out, span);
   }
 
   /**
@@ -406,16 +438,9 @@ export class RequestRecord {
     this.attempt++;
     const tracing = this.observer.tracing;
     const server = this.serverSpan;
-    if (tracing === null || server === null || this.clientSpan === null) return;
-    tracing.end(this.clientSpan, 0, 'FERRY_ERR_UPSTREAM_RESET', true);
-    const group = this.group;
-    this.startClientSpan(
-      tracing,
-      server,
-      group?.name ?? '',
-      group?.algorithm ?? '',
-      pickReasonOf(this.pickKind, group?.algorithm ?? '') ?? '',
-    );
+    if (tracing === null || server === null || !server.isOpen || !this.clientSpan!.isOpen) return;
+    tracing.end(this.clientSpan!, 0, 'FERRY_ERR_UPSTREAM_RESET', true, monoUs());
+    this.startClientSpan(tracing, server);
   }
 
   // === connect ===
@@ -452,10 +477,8 @@ export class RequestRecord {
   upstreamFailed(code: ErrorCode, slot: number, isConnectError: boolean, isResponseHeadSent: boolean): void {
     if (isConnectError && slot >= 0) addStats(this.observer.view, slot, STATS_CONNECT_ERRORS_TOTAL, 1);
     const tracing = this.observer.tracing;
-    if (tracing !== null && this.clientSpan !== null) {
-      tracing.end(this.clientSpan, this.targetStatus, code, true);
-      this.clientSpan = null;
-    }
+    if (tracing !== null && this.clientSpan!.isOpen)
+      tracing.end(this.clientSpan!, this.targetStatus, code, true, monoUs());
     if (isResponseHeadSent) this.finalize(this.targetStatus, code);
   }
 
@@ -504,13 +527,13 @@ export class RequestRecord {
     const isError = code !== null || status >= 500;
     const tracing = this.observer.tracing;
     if (tracing !== null) {
-      if (this.clientSpan !== null) {
-        tracing.end(this.clientSpan, this.targetStatus, code, code !== null || this.targetStatus >= 400);
-        this.clientSpan = null;
-      }
-      if (this.serverSpan !== null) {
-        tracing.end(this.serverSpan, status === 499 ? 0 : status, code, isError);
-        this.serverSpan = null;
+      const client = this.clientSpan!;
+      if (client.isOpen)
+        tracing.end(client, this.targetStatus, code, code !== null || this.targetStatus >= 400, endUs);
+      const server = this.serverSpan!;
+      if (server.isOpen) {
+        if (server.isRecording) this.writeServerDecision(server);
+        tracing.end(server, status === 499 ? 0 : status, code, isError, endUs);
       }
     }
     const accessLog = this.observer.accessLog;
@@ -581,30 +604,26 @@ export class RequestRecord {
     return 'relay';
   }
 
-  private startClientSpan(
-    tracing: NonNullable<Observer['tracing']>,
-    server: Span,
-    groupName: string,
-    algorithm: string,
-    reason: string,
-  ): void {
-    const span = tracing.startClient(this.req!.method, server);
-    this.clientSpan = span;
-    if (!tracing.isRecording(span)) return;
+  /** Start the CLIENT span of this attempt (a child of `server`), ending one still open as failed. */
+  private startClientSpan(tracing: Tracing, server: TraceSpan): void {
+    const span = this.clientSpan!;
+    const nowUs = monoUs();
+    if (span.isOpen) tracing.end(span, 0, 'FERRY_ERR_UPSTREAM_RESET', true, nowUs);
     const req = this.req!;
+    tracing.startClient(span, req.method, server, nowUs);
+    if (!span.isRecording) return;
     const target = this.target!;
-    const attributes: Record<string, string | number> = {
-      'http.request.method': req.method,
-      'server.address': target.host,
-      'server.port': target.port,
-      'url.full': `http://${target.id}${req.target}`,
-      'ferry.target_group': groupName,
-      'ferry.target': target.id,
-      'ferry.algorithm': algorithm,
-      'ferry.pick_reason': reason,
-    };
-    if (this.attempt > 0) attributes['http.request.resend_count'] = this.attempt;
-    tracing.setAttributes(span, attributes);
+    const group = this.group;
+    const algorithm = group?.algorithm ?? '';
+    span.setString(ATTR_HTTP_REQUEST_METHOD, req.method);
+    span.setString(ATTR_SERVER_ADDRESS, target.host);
+    span.setNumber(ATTR_SERVER_PORT, target.port);
+    span.setString(ATTR_URL_FULL, `http://${target.id}${req.target}`);
+    span.setString(ATTR_FERRY_TARGET_GROUP, group?.name ?? '');
+    span.setString(ATTR_FERRY_TARGET, target.id);
+    span.setString(ATTR_FERRY_ALGORITHM, algorithm);
+    span.setString(ATTR_FERRY_PICK_REASON, pickReasonOf(this.pickKind, algorithm) ?? '');
+    if (this.attempt > 0) span.setNumber(ATTR_HTTP_REQUEST_RESEND_COUNT, this.attempt);
   }
 
   private count(field: number, delta: number): void {
