@@ -218,7 +218,8 @@ describe('tracing', () => {
       const counts = await waitForSettled(
         async () => {
           const text = await (await fetch(`http://${ferry.adminAddress}/metrics`)).text();
-          const sampleOf = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? -1);
+          const sampleOf = (name: string) =>
+            Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? -1);
           return {
             exported: sampleOf('ferry_tracing_spans_exported_total'),
             dropped: sampleOf('ferry_tracing_spans_dropped_total'),
