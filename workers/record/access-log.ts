@@ -1,13 +1,14 @@
 /**
  * @module workers/record/access-log
  *
- * The worker's access-log writer: pino serialises each line into a batching
- * destination that hands whole batches to `fs.write` on libuv's thread pool.
+ * The worker's access-log writer: the record phase builds each JSON line
+ * (AccessLog below: why not pino) into a batching destination that hands
+ * whole batches to `fs.write` on libuv's thread pool.
  * Thread: worker. Place in the flow: **record** (request-record.ts and
  * tcp-record.ts build the line; this file owns where it goes). Made only when
  * `accessLog.enabled` (observer.ts).
  *
- * Off the hot path: a line costs pino's serialisation and an array push. The
+ * Off the hot path: a line costs its string building and an array push. The
  * bytes leave ACCESS_LOG_BATCH_BYTES at a time or every ACCESS_LOG_FLUSH_MS,
  * one asynchronous write in flight at a time, so a busy worker makes a few
  * syscalls a second, not one per request.
@@ -15,7 +16,7 @@
  * Why not pino.destination (SonicBoom): measured here (9-byte bodies, 1
  * worker, wrk -c64) SonicBoom's async mode spent ~8 µs of JS-thread CPU per
  * line (string concatenation per write, then converting each string batch in
- * fs.write), this destination ~3.5 µs; pino's own serialisation is ~5 µs.
+ * fs.write), this destination ~3.5 µs.
  *
  * Several workers write the same file or stdout, and lines must never
  * interleave: a file is opened O_APPEND, so each write lands whole; for
@@ -27,7 +28,6 @@
  * disk, a stalled reader) new lines are dropped and counted.
  */
 import fs from 'node:fs';
-import pino, { type Logger } from 'pino';
 import type { AccessLogSettings } from '../../proto/observability.ts';
 
 /** Unwritten bytes that start a write without waiting for the flush timer. */
@@ -41,7 +41,7 @@ const ACCESS_LOG_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
 const STDOUT_FD = 1;
 
 /**
- * A pino destination (`write(line)`) that batches lines and writes them with
+ * A line destination (`write(line)`) that batches lines and writes them with
  * one `fs.write` at a time. Lines are counted in UTF-16 units for batching;
  * the stdout chunking measures bytes exactly.
  */
@@ -69,7 +69,7 @@ class LineBatcher {
     this.timer.unref();
   }
 
-  /** pino calls this with one serialised line (newline included). */
+  /** One serialised line (newline included). */
   write(line: string): boolean {
     if (this.pendingLength + line.length > ACCESS_LOG_BUFFER_BYTES_MAX || this.isClosed) {
       this.droppedCount++;
@@ -147,43 +147,88 @@ class LineBatcher {
   }
 }
 
-/** The pino logger plus what the record phase needs to know about it. */
+// === JSON members (the line's values) ===
+/**
+ * A JSON string literal of `value`. Most values (addresses, names, request
+ * lines) need no escaping, so they are quoted as they are after one scan;
+ * the rest go through JSON.stringify (control characters, quotes,
+ * backslashes, lone surrogates). Allocates the result.
+ */
+export function jsonString(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff))
+      return JSON.stringify(value);
+  }
+  return `"${value}"`;
+}
+
+/** `jsonString`, or `null`. */
+export function jsonStringOrNull(value: string | null): string {
+  return value === null ? 'null' : jsonString(value);
+}
+
+/** A JSON number, or `null` for null and what JSON cannot hold (NaN, ±Infinity), as JSON.stringify does. */
+export function jsonNumberOrNull(value: number | null): string {
+  return value === null || !Number.isFinite(value) ? 'null' : String(value);
+}
+
+/**
+ * The worker's access log: one JSON line per request or TCP connection,
+ * built by the record phase from its fields and written through the
+ * batching destination above.
+ *
+ * Why not pino for these lines (Ferry's own logs stay on pino): measured
+ * with `npm run bench:profile -- --observe accesslog` (9-byte bodies, 1
+ * worker, wrk -c64; 2026-12-05), pino's serialisation of a line (asJson,
+ * stringify, isoTime) took ~12 % of the worker's busy time, about 9 µs per
+ * request, where the access-log goal (issue 15: ≥ 0.90× of off) allows
+ * ~5 µs for the whole line. The line here is a template of pre-escaped keys,
+ * values escaped only when they need it, the bindings (`type`, `listener`,
+ * `worker`) serialised once per listener, and the ISO time formatted once
+ * per millisecond. The output is what pino wrote: `{"log":"access","time":
+ * ISO,"type":…,"listener":…,"worker":…,<fields>}`, one per line.
+ */
 export class AccessLog {
-  readonly logger: Logger;
   readonly sampleRatio: number;
   private readonly batcher: LineBatcher;
-  private readonly children: Map<string, Logger>;
+  private readonly prefixes: Map<string, string>;
+  private timeMs: number;
+  private timeJson: string;
 
   /** `onError`: a write failed (logged by the caller; the lines are lost, the proxy goes on). */
   constructor(settings: AccessLogSettings, onError: (error: Error) => void) {
     this.batcher = new LineBatcher(settings.destination, onError);
     this.sampleRatio = settings.sampleRatio;
-    this.children = new Map();
-    // No pid/hostname and no level (an access log is not a diagnostic log): `"log":"access"` takes the
-    // level's place, so access lines are told apart from Ferry's own logs when both go to stdout.
-    // ISO time like ALB's `time`.
-    this.logger = pino(
-      {
-        base: null,
-        timestamp: pino.stdTimeFunctions.isoTime,
-        formatters: { level: () => ({ log: 'access' }) },
-      },
-      this.batcher,
-    );
+    this.prefixes = new Map();
+    this.timeMs = 0;
+    this.timeJson = '';
   }
 
   /**
-   * The logger for one listener's lines: `type`, `listener` and `worker` are
-   * pino child bindings, serialised once here instead of on every line (H2).
+   * The bindings of one listener's lines, serialised once (H2): pass it to
+   * `write` with each line's fields. No `level`, pid or hostname (an access
+   * log is not a diagnostic log): `"log":"access"` tells access lines from
+   * Ferry's own logs when both go to stdout.
    */
-  listenerLogger(type: string, listener: string, workerIndex: number): Logger {
+  listenerPrefix(type: string, listener: string, workerIndex: number): string {
     const key = `${type}\u0000${listener}`;
-    let logger = this.children.get(key);
-    if (logger === undefined) {
-      logger = this.logger.child({ type, listener, worker: workerIndex });
-      this.children.set(key, logger);
+    let prefix = this.prefixes.get(key);
+    if (prefix === undefined) {
+      prefix = `,"type":${jsonString(type)},"listener":${jsonString(listener)},"worker":${workerIndex}`;
+      this.prefixes.set(key, prefix);
     }
-    return logger;
+    return prefix;
+  }
+
+  /** Write one line: `prefix` from listenerPrefix, `fields` as `,"name":value` members. */
+  write(prefix: string, fields: string): void {
+    const nowMs = Date.now();
+    if (nowMs !== this.timeMs) {
+      this.timeMs = nowMs;
+      this.timeJson = `"${new Date(nowMs).toISOString()}"`; // ALB's `time` is ISO 8601 too
+    }
+    this.batcher.write(`{"log":"access","time":${this.timeJson}${prefix}${fields}}\n`);
   }
 
   /** Lines dropped because the buffer was full. */

@@ -34,7 +34,6 @@
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Logger } from 'pino';
 import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
 import {
   addListener,
@@ -72,6 +71,7 @@ import {
   STICKY_MISS,
   STICKY_REPICK,
 } from '../route/index.ts';
+import { jsonNumberOrNull, jsonString, jsonStringOrNull } from './access-log.ts';
 import type { Observer } from './observer.ts';
 import {
   ATTR_CLIENT_ADDRESS,
@@ -157,8 +157,8 @@ export class RequestRecord {
   /** The verified caller's SPIFFE ID on an mTLS listener (issue 14); null otherwise. */
   private clientIdentity: string | null;
   private readonly scheme: string;
-  /** This listener's access-log child logger (type, listener, worker bound); null while access logs are off. */
-  private readonly logger: Logger | null;
+  /** This listener's access-log bindings (AccessLog.listenerPrefix); null while access logs are off. */
+  private readonly logPrefix: string | null;
 
   // --- the current request ---
   /** Between the start of a request (or a refusal before one) and its line. */
@@ -221,8 +221,8 @@ export class RequestRecord {
     this.clientIdentity = null;
     // `as string`: HTTPS listeners arrive with TLS termination (workers/tls); the record only needs the scheme.
     this.scheme = (listener.protocol as string) === 'HTTPS' ? 'https' : 'http';
-    this.logger =
-      observer.accessLog?.listenerLogger(this.scheme, listener.name, observer.workerIndex) ?? null;
+    this.logPrefix =
+      observer.accessLog?.listenerPrefix(this.scheme, listener.name, observer.workerIndex) ?? null;
     this.isOpen = false;
     this.req = null;
     this.group = null;
@@ -355,7 +355,7 @@ export class RequestRecord {
     const tracing = this.observer.tracing;
     const server = this.serverSpan;
     const isSpanRecording = server?.isOpen === true && server.isRecording;
-    this.hasLbInputs = isSpanRecording || this.logger !== null;
+    this.hasLbInputs = isSpanRecording || this.logPrefix !== null;
     if (this.hasLbInputs) {
       const view = this.observer.view;
       const slot = out.slot;
@@ -397,22 +397,20 @@ export class RequestRecord {
   }
 
   /** The access-log line's `lb` object: the same facts as the span's `ferry.lb.*`; built only for a line written. */
-  private lbField(): Record<string, string | number | boolean> | null {
+  /** The pick decision as a JSON object (`lb` in the access log), `null` when there was no pick. */
+  private lbJson(): string {
     const group = this.group;
-    if (group === null || this.target === null || !this.hasLbInputs) return null;
-    return {
-      algorithm: group.algorithm,
-      pick: pickReasonOf(this.pickKind, group.algorithm) ?? '',
-      sticky: stickyName(this.stickyOutcome),
-      candidates: group.members.length,
-      failover: group.groupIndex !== this.requestedGroupIndex,
-      failOpen: this.pickKind === PICK_FAIL_OPEN,
-      inFlight: this.lbInFlight,
-      connections: this.lbConnections,
-      latencyEwmaUs: this.lbLatencyEwmaUs,
-      peakEwmaUs: this.lbPeakEwmaUs,
-      weight: this.lbWeight,
-    };
+    if (group === null || this.target === null || !this.hasLbInputs) return 'null';
+    return (
+      `{"algorithm":${jsonString(group.algorithm)}` +
+      `,"pick":${jsonString(pickReasonOf(this.pickKind, group.algorithm) ?? '')}` +
+      `,"sticky":"${stickyName(this.stickyOutcome)}"` +
+      `,"candidates":${group.members.length}` +
+      `,"failover":${group.groupIndex !== this.requestedGroupIndex}` +
+      `,"failOpen":${this.pickKind === PICK_FAIL_OPEN}` +
+      `,"inFlight":${this.lbInFlight},"connections":${this.lbConnections}` +
+      `,"latencyEwmaUs":${this.lbLatencyEwmaUs},"peakEwmaUs":${this.lbPeakEwmaUs},"weight":${this.lbWeight}}`
+    );
   }
 
   /** `traceparent`/`tracestate` lines for the upstream head ('' without tracing). */
@@ -537,8 +535,8 @@ export class RequestRecord {
       }
     }
     const accessLog = this.observer.accessLog;
-    const logger = this.logger;
-    if (accessLog === null || logger === null) return;
+    const logPrefix = this.logPrefix;
+    if (accessLog === null || logPrefix === null) return;
     const bytesIn = this.socket.bytesRead;
     const bytesOut = this.socket.bytesWritten ?? this.logBytesOut;
     const receivedBytes = bytesIn - this.logBytesIn;
@@ -546,45 +544,44 @@ export class RequestRecord {
     this.logBytesIn = bytesIn;
     this.logBytesOut = bytesOut;
     if (!isError && !accessLog.isSampled()) return;
-    logger.info(this.line(status, code, endUs, receivedBytes, sentBytes));
+    accessLog.write(logPrefix, this.line(status, code, endUs, receivedBytes, sentBytes));
   }
 
+  /** The line's fields as JSON members (`,"name":value`; AccessLog.write frames them). */
   private line(
     status: number,
     code: ErrorCode | null,
     endUs: number,
     receivedBytes: number,
     sentBytes: number,
-  ): Record<string, unknown> {
+  ): string {
     const req = this.req;
     const target = this.target;
     const group = this.group;
-    const isTls = this.scheme === 'https';
-    const tls = isTls ? (this.socket as TLSSocket) : null;
-    return {
-      client: this.client,
-      clientIdentity: this.clientIdentity,
-      upstream: target === null ? null : target.id,
-      targetGroup: group === null ? null : group.name,
-      pickReason: group === null ? null : pickReasonOf(this.pickKind, group.algorithm),
-      status,
-      targetStatus: this.targetStatus === 0 ? null : this.targetStatus,
-      requestProcessingMs: spanMs(this.startUs, this.sentUs),
-      targetProcessingMs: spanMs(this.sentUs, this.headUs),
-      responseProcessingMs: spanMs(this.headUs, endUs),
-      durationMs: spanMs(this.startUs, endUs),
-      receivedBytes,
-      sentBytes,
-      request: req === null ? '- - -' : this.requestLine(req),
-      userAgent: req === null ? null : headerValue(req, 'user-agent'),
-      tlsProtocol: tls === null ? null : tls.getProtocol(),
-      tlsCipher: tls === null ? null : (tls.getCipher()?.name ?? null),
-      traceId: this.traceId,
-      rule: req === null ? null : this.rule,
-      lb: this.lbField(),
-      code,
-      phase: this.phase(code),
-    };
+    const tls = this.scheme === 'https' ? (this.socket as TLSSocket) : null;
+    return (
+      `,"client":${jsonString(this.client)}` +
+      `,"clientIdentity":${jsonStringOrNull(this.clientIdentity)}` +
+      `,"upstream":${target === null ? 'null' : jsonString(target.id)}` +
+      `,"targetGroup":${group === null ? 'null' : jsonString(group.name)}` +
+      `,"pickReason":${group === null ? 'null' : jsonStringOrNull(pickReasonOf(this.pickKind, group.algorithm))}` +
+      `,"status":${status}` +
+      `,"targetStatus":${this.targetStatus === 0 ? 'null' : this.targetStatus}` +
+      `,"requestProcessingMs":${jsonNumberOrNull(spanMs(this.startUs, this.sentUs))}` +
+      `,"targetProcessingMs":${jsonNumberOrNull(spanMs(this.sentUs, this.headUs))}` +
+      `,"responseProcessingMs":${jsonNumberOrNull(spanMs(this.headUs, endUs))}` +
+      `,"durationMs":${jsonNumberOrNull(spanMs(this.startUs, endUs))}` +
+      `,"receivedBytes":${receivedBytes},"sentBytes":${sentBytes}` +
+      `,"request":${req === null ? '"- - -"' : jsonString(this.requestLine(req))}` +
+      `,"userAgent":${req === null ? 'null' : jsonStringOrNull(headerValue(req, 'user-agent'))}` +
+      `,"tlsProtocol":${tls === null ? 'null' : jsonStringOrNull(tls.getProtocol())}` +
+      `,"tlsCipher":${tls === null ? 'null' : jsonStringOrNull(tls.getCipher()?.name ?? null)}` +
+      `,"traceId":${jsonStringOrNull(this.traceId)}` +
+      `,"rule":${req === null ? 'null' : jsonString(this.rule)}` +
+      `,"lb":${this.lbJson()}` +
+      `,"code":${jsonStringOrNull(code)}` +
+      `,"phase":${jsonString(this.phase(code))}`
+    );
   }
 
   /** ALB's `request` field: method, absolute URL, protocol. */

@@ -25,6 +25,7 @@ import {
 } from '../../proto/table-layout.ts';
 import type { TopologyGroup, TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
 import { monoUs } from '../../src/shared/clock.ts';
+import { jsonString, jsonStringOrNull } from './access-log.ts';
 import type { Observer } from './observer.ts';
 import { pickReasonOf } from './request-record.ts';
 
@@ -105,23 +106,20 @@ export class TcpRecord {
     if (accessLog === null) return;
     if (this.failureCode === null && !accessLog.isSampled()) return;
     const endUs = monoUs();
-    accessLog.listenerLogger('tcp', this.listener.name, this.observer.workerIndex).info({
-      client: `${this.source.sourceAddress}:${this.source.sourcePort}`,
-      upstream: this.target.id,
-      targetGroup: this.group === null ? null : this.group.name,
-      pickReason: this.group === null ? null : pickReasonOf(this.pickKind, this.group.algorithm),
-      connectMs: this.connectedUs > 0 ? Math.round(this.connectedUs - this.startUs) / 1000 : null,
-      durationMs: Math.round(endUs - this.startUs) / 1000,
-      receivedBytes: bytesIn,
-      sentBytes: bytesOut,
-      code: this.failureCode,
-      phase:
-        this.failureCode === null
-          ? 'finish'
-          : this.failureCode === 'FERRY_ERR_FLOW_IDLE_TIMEOUT'
-            ? 'relay'
-            : 'connect',
-    });
+    const code = this.failureCode;
+    const group = this.group;
+    accessLog.write(
+      accessLog.listenerPrefix('tcp', this.listener.name, this.observer.workerIndex),
+      `,"client":${jsonString(`${this.source.sourceAddress}:${this.source.sourcePort}`)}` +
+        `,"upstream":${jsonString(this.target.id)}` +
+        `,"targetGroup":${group === null ? 'null' : jsonString(group.name)}` +
+        `,"pickReason":${group === null ? 'null' : jsonStringOrNull(pickReasonOf(this.pickKind, group.algorithm))}` +
+        `,"connectMs":${this.connectedUs > 0 ? Math.round(this.connectedUs - this.startUs) / 1000 : 'null'}` +
+        `,"durationMs":${Math.round(endUs - this.startUs) / 1000}` +
+        `,"receivedBytes":${bytesIn},"sentBytes":${bytesOut}` +
+        `,"code":${jsonStringOrNull(code)}` +
+        `,"phase":"${code === null ? 'finish' : code === 'FERRY_ERR_FLOW_IDLE_TIMEOUT' ? 'relay' : 'connect'}"`,
+    );
   }
 
   private count(field: number, delta: number): void {
