@@ -168,9 +168,24 @@ export function jsonStringOrNull(value: string | null): string {
   return value === null ? 'null' : jsonString(value);
 }
 
-/** A JSON number, or `null` for null and what JSON cannot hold (NaN, ±Infinity), as JSON.stringify does. */
-export function jsonNumberOrNull(value: number | null): string {
-  return value === null || !Number.isFinite(value) ? 'null' : String(value);
+/**
+ * Milliseconds between two monotonic microsecond readings as a JSON number
+ * with at most three decimals (what JSON.stringify writes for
+ * `Math.round(toUs - fromUs) / 1000`), or `null` when either reading is
+ * missing (0). Integer arithmetic: formatting a double took ~2 % of a
+ * worker's busy time with the access log on (4 per line).
+ */
+export function jsonMsBetween(fromUs: number, toUs: number): string {
+  if (fromUs <= 0 || toUs <= 0) return 'null';
+  const us = Math.round(toUs - fromUs);
+  const magnitude = us < 0 ? -us : us;
+  const whole = Math.floor(magnitude / 1000);
+  const fraction = magnitude - whole * 1000;
+  const sign = us < 0 ? '-' : '';
+  if (fraction === 0) return `${sign}${whole}`;
+  if (fraction % 100 === 0) return `${sign}${whole}.${fraction / 100}`;
+  if (fraction % 10 === 0) return `${sign}${whole}.${fraction < 100 ? '0' : ''}${fraction / 10}`;
+  return `${sign}${whole}.${fraction < 10 ? '00' : fraction < 100 ? '0' : ''}${fraction}`;
 }
 
 /**

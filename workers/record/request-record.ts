@@ -71,7 +71,7 @@ import {
   STICKY_MISS,
   STICKY_REPICK,
 } from '../route/index.ts';
-import { jsonNumberOrNull, jsonString, jsonStringOrNull } from './access-log.ts';
+import { jsonMsBetween, jsonString, jsonStringOrNull } from './access-log.ts';
 import type { Observer } from './observer.ts';
 import {
   ATTR_CLIENT_ADDRESS,
@@ -118,11 +118,6 @@ export function pickReasonOf(pickKind: number, algorithm: string): string | null
   if (pickKind === PICK_STANDBY) return 'standby';
   if (pickKind === PICK_BALANCED) return algorithm === 'hash' ? 'hash' : 'balanced';
   return null;
-}
-
-/** ms with µs precision from a µs difference (0 when either end is missing). */
-function spanMs(fromUs: number, toUs: number): number | null {
-  return fromUs > 0 && toUs > 0 ? Math.round(toUs - fromUs) / 1000 : null;
 }
 
 /** The 32-hex trace id of a `traceparent` value (version 00 layout), or null. */
@@ -567,10 +562,10 @@ export class RequestRecord {
       `,"pickReason":${group === null ? 'null' : jsonStringOrNull(pickReasonOf(this.pickKind, group.algorithm))}` +
       `,"status":${status}` +
       `,"targetStatus":${this.targetStatus === 0 ? 'null' : this.targetStatus}` +
-      `,"requestProcessingMs":${jsonNumberOrNull(spanMs(this.startUs, this.sentUs))}` +
-      `,"targetProcessingMs":${jsonNumberOrNull(spanMs(this.sentUs, this.headUs))}` +
-      `,"responseProcessingMs":${jsonNumberOrNull(spanMs(this.headUs, endUs))}` +
-      `,"durationMs":${jsonNumberOrNull(spanMs(this.startUs, endUs))}` +
+      `,"requestProcessingMs":${jsonMsBetween(this.startUs, this.sentUs)}` +
+      `,"targetProcessingMs":${jsonMsBetween(this.sentUs, this.headUs)}` +
+      `,"responseProcessingMs":${jsonMsBetween(this.headUs, endUs)}` +
+      `,"durationMs":${jsonMsBetween(this.startUs, endUs)}` +
       `,"receivedBytes":${receivedBytes},"sentBytes":${sentBytes}` +
       `,"request":${req === null ? '"- - -"' : jsonString(this.requestLine(req))}` +
       `,"userAgent":${req === null ? 'null' : jsonStringOrNull(headerValue(req, 'user-agent'))}` +

@@ -25,7 +25,7 @@ import {
 } from '../../proto/table-layout.ts';
 import type { TopologyGroup, TopologyListener, TopologyTarget } from '../../proto/thread-messages.ts';
 import { monoUs } from '../../src/shared/clock.ts';
-import { jsonString, jsonStringOrNull } from './access-log.ts';
+import { jsonMsBetween, jsonString, jsonStringOrNull } from './access-log.ts';
 import type { Observer } from './observer.ts';
 import { pickReasonOf } from './request-record.ts';
 
@@ -114,8 +114,8 @@ export class TcpRecord {
         `,"upstream":${jsonString(this.target.id)}` +
         `,"targetGroup":${group === null ? 'null' : jsonString(group.name)}` +
         `,"pickReason":${group === null ? 'null' : jsonStringOrNull(pickReasonOf(this.pickKind, group.algorithm))}` +
-        `,"connectMs":${this.connectedUs > 0 ? Math.round(this.connectedUs - this.startUs) / 1000 : 'null'}` +
-        `,"durationMs":${Math.round(endUs - this.startUs) / 1000}` +
+        `,"connectMs":${jsonMsBetween(this.startUs, this.connectedUs)}` +
+        `,"durationMs":${jsonMsBetween(this.startUs, endUs)}` +
         `,"receivedBytes":${bytesIn},"sentBytes":${bytesOut}` +
         `,"code":${jsonStringOrNull(code)}` +
         `,"phase":"${code === null ? 'finish' : code === 'FERRY_ERR_FLOW_IDLE_TIMEOUT' ? 'relay' : 'connect'}"`,

@@ -1,11 +1,11 @@
 /**
  * workers/record/access-log: the JSON members the record phase writes by
  * hand are what JSON.stringify would write, for any string (control
- * characters, quotes, backslashes, lone surrogates, non-ASCII) and any number.
+ * characters, quotes, backslashes, lone surrogates, non-ASCII) and any span.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { jsonNumberOrNull, jsonString, jsonStringOrNull } from '../../../../workers/record/access-log.ts';
+import { jsonMsBetween, jsonString, jsonStringOrNull } from '../../../../workers/record/access-log.ts';
 
 describe('jsonString', () => {
   it('writes what JSON.stringify writes, for any string', () => {
@@ -31,12 +31,19 @@ describe('jsonStringOrNull', () => {
   });
 });
 
-describe('jsonNumberOrNull', () => {
-  it('writes what JSON.stringify writes, for any number and null', () => {
+describe('jsonMsBetween', () => {
+  it('writes what JSON.stringify writes for the rounded milliseconds, in either direction', () => {
+    const readingUs = fc.double({ min: 1, max: 1e12, noNaN: true });
     fc.assert(
-      fc.property(fc.option(fc.double(), { nil: null }), (value) => {
-        expect(jsonNumberOrNull(value)).toBe(JSON.stringify(value));
+      fc.property(readingUs, readingUs, (fromUs, toUs) => {
+        expect(jsonMsBetween(fromUs, toUs)).toBe(JSON.stringify(Math.round(toUs - fromUs) / 1000));
       }),
+      { numRuns: 5_000 },
     );
+  });
+
+  it('writes null when a reading is missing', () => {
+    expect(jsonMsBetween(0, 5)).toBe('null');
+    expect(jsonMsBetween(5, 0)).toBe('null');
   });
 });
