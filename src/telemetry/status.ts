@@ -73,25 +73,30 @@ function timelineOf(report: TargetsReport | null, recorded: readonly TimelineEnt
     all.push(entry);
   };
   for (const entry of recorded) add(entry);
-  for (const group of report?.targetGroups ?? []) {
-    for (const target of group.targets) {
-      for (const transition of target.transitions) {
-        add({
-          atMs: transition.atMs,
-          kind: 'health',
-          targetGroup: group.name,
-          target: target.address,
-          from: transition.from,
-          to: transition.to,
-          reason: transition.reason,
-        });
-      }
-    }
-  }
-  all.sort((a, b) => b.atMs - a.atMs);
-  return all
-    .slice(0, TIMELINE_SHOWN)
-    .map(({ atMs, ...rest }) => ({ at: new Date(atMs).toISOString(), ...rest }));
+  for (const { atMs, ...transition } of transitionsOf(report)) add({ atMs, kind: 'health', ...transition });
+  return newestFirst(all, TIMELINE_SHOWN);
+}
+
+/** Every target's recorded health transitions, flattened, in no particular order. */
+function transitionsOf(report: TargetsReport | null) {
+  return (report?.targetGroups ?? []).flatMap((group) =>
+    group.targets.flatMap((target) =>
+      target.transitions.map((transition) => ({
+        atMs: transition.atMs,
+        targetGroup: group.name,
+        target: target.address,
+        from: transition.from,
+        to: transition.to,
+        reason: transition.reason,
+      })),
+    ),
+  );
+}
+
+/** The newest `count` entries, newest first, with `atMs` written as an ISO `at`. */
+function newestFirst<T extends { atMs: number }>(entries: T[], count: number) {
+  entries.sort((a, b) => b.atMs - a.atMs);
+  return entries.slice(0, count).map(({ atMs, ...rest }) => ({ at: new Date(atMs).toISOString(), ...rest }));
 }
 
 /**
@@ -153,22 +158,7 @@ function listenerTotals(series: ListenerSeries) {
 
 /** Every target's recorded health transitions, newest first, at most TRANSITIONS_KEPT. */
 function recentTransitions(report: TargetsReport | null) {
-  const all = (report?.targetGroups ?? []).flatMap((group) =>
-    group.targets.flatMap((target) =>
-      target.transitions.map((transition) => ({
-        atMs: transition.atMs,
-        targetGroup: group.name,
-        target: target.address,
-        from: transition.from,
-        to: transition.to,
-        reason: transition.reason,
-      })),
-    ),
-  );
-  all.sort((a, b) => b.atMs - a.atMs);
-  return all
-    .slice(0, TRANSITIONS_KEPT)
-    .map(({ atMs, ...rest }) => ({ at: new Date(atMs).toISOString(), ...rest }));
+  return newestFirst(transitionsOf(report), TRANSITIONS_KEPT);
 }
 
 /** The `/status.json` document (plain JSON-ready data). Allocates; called per request. */

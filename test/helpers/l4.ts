@@ -1,7 +1,8 @@
 /**
  * Layer-4 test peers (issue 13): TCP and TLS targets that say who they are
  * and keep what they received, a UDP echo target, a listener-counter reader,
- * and a runner for the real third-party clients (openssl s_client, curl).
+ * raw exchanges from a chosen loopback source address, and a runner for the
+ * real third-party clients (openssl s_client, curl).
  * All on 127.0.0.1, port 0.
  */
 import { execFile } from 'node:child_process';
@@ -165,4 +166,32 @@ export async function tcpExchange(port: number, bytes: Buffer | string, untilTex
     socket.on('error', () => {});
     socket.on('close', () => resolve(text));
   });
+}
+
+/** Connect from `localAddress`, send `bytes`, resolve with everything received until the peer closes. */
+export async function exchangeFrom(
+  localAddress: string,
+  port: number,
+  bytes: Uint8Array | string,
+): Promise<string> {
+  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+  await once(socket, 'connect');
+  socket.write(bytes);
+  let text = '';
+  socket.on('data', (chunk: Buffer) => {
+    text += chunk.toString('latin1');
+  });
+  socket.on('error', () => {});
+  await once(socket, 'close');
+  return text;
+}
+
+/** Connect from `localAddress`, send `text`, resolve with the first chunk back (for peers that keep the connection open). */
+export async function firstReplyFrom(localAddress: string, port: number, text: string): Promise<string> {
+  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+  await once(socket, 'connect');
+  socket.write(text);
+  const [chunk] = (await once(socket, 'data')) as [Buffer];
+  socket.destroy();
+  return chunk.toString('latin1');
 }

@@ -18,7 +18,7 @@ import { LISTENER_PROXY_REFUSED_TOTAL } from '../../proto/table-layout.ts';
 import { encodeProxyV2 } from '../../workers/l4/proxy-protocol.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { ensureTool, freePort, type RunningHaproxy, startHaproxy } from '../helpers/haproxy.ts';
-import { type L4Target, listenerCounter, startTcpEcho } from '../helpers/l4.ts';
+import { exchangeFrom, firstReplyFrom, type L4Target, listenerCounter, startTcpEcho } from '../helpers/l4.ts';
 
 const haproxy = ensureTool('haproxy', 'haproxy');
 const skipReason = 'reason' in haproxy ? haproxy.reason : '';
@@ -38,30 +38,6 @@ const TRUSTING = 4;
 
 function portOf(listener: string): number {
   return ferry.listenerPorts.get(listener)!;
-}
-
-/** Connect from `localAddress`, send `bytes`, resolve with everything received until the peer closes. */
-async function exchangeFrom(localAddress: string, port: number, bytes: Buffer | string): Promise<string> {
-  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
-  await once(socket, 'connect');
-  socket.write(bytes);
-  let text = '';
-  socket.on('data', (chunk) => {
-    text += chunk.toString('latin1');
-  });
-  socket.on('error', () => {});
-  await once(socket, 'close');
-  return text;
-}
-
-/** Connect from `localAddress`, send `text`, resolve with the first chunk back (the echo keeps the connection open). */
-async function firstReplyFrom(localAddress: string, port: number, text: string): Promise<string> {
-  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
-  await once(socket, 'connect');
-  socket.write(text);
-  const [chunk] = (await once(socket, 'data')) as [Buffer];
-  socket.destroy();
-  return chunk.toString('latin1');
 }
 
 describe.skipIf(skipReason !== '')('PROXY protocol with HAProxy', () => {

@@ -21,7 +21,7 @@ import { encodeProxyV2 } from '../../workers/l4/proxy-protocol.ts';
 import { createPki, type TestPki } from '../helpers/certs.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { ensureTool, freePort, type RunningHaproxy, startHaproxy } from '../helpers/haproxy.ts';
-import { listenerCounter } from '../helpers/l4.ts';
+import { exchangeFrom, listenerCounter } from '../helpers/l4.ts';
 import { startTarget, type TestTarget } from '../helpers/targets.ts';
 import { httpsGet } from '../helpers/tls-client.ts';
 
@@ -44,28 +44,15 @@ function portOf(listener: string): number {
   return ferry.listenerPorts.get(listener)!;
 }
 
-/** One HTTP/1.1 GET over a raw socket from `localAddress`; resolves with the whole answer (Connection: close). */
-async function getFrom(
+/** One HTTP/1.1 GET from `localAddress`, after `preface`; resolves with the whole answer (Connection: close). */
+function getFrom(
   localAddress: string,
   port: number,
   path: string,
   preface: Uint8Array = new Uint8Array(0),
 ): Promise<string> {
-  const socket = net.connect({ host: '127.0.0.1', port, localAddress });
-  await once(socket, 'connect');
-  socket.write(
-    Buffer.concat([
-      preface,
-      Buffer.from(`GET ${path} HTTP/1.1\r\nHost: proxied\r\nConnection: close\r\n\r\n`),
-    ]),
-  );
-  let text = '';
-  socket.on('data', (chunk: Buffer) => {
-    text += chunk.toString('latin1');
-  });
-  socket.on('error', () => {});
-  await once(socket, 'close');
-  return text;
+  const request = Buffer.from(`GET ${path} HTTP/1.1\r\nHost: proxied\r\nConnection: close\r\n\r\n`);
+  return exchangeFrom(localAddress, port, Buffer.concat([preface, request]));
 }
 
 describe.skipIf(skipReason !== '')('PROXY protocol in on HTTP and HTTPS listeners, from HAProxy', () => {
@@ -186,7 +173,7 @@ backend ferry_https
         };
         const answer =
           preface.length === 20
-            ? await truncated(preface)
+            ? await exchangeFrom('127.0.0.1', portOf('web'), preface) // then silence: the preamble deadline
             : await getFrom('127.0.0.1', portOf('web'), '/', preface);
         expect(answer).toBe('');
         expect(listenerCounter(ferry, WEB, LISTENER_PROXY_REFUSED_TOTAL)).toBe(before.refused + 1);
@@ -203,17 +190,3 @@ backend ferry_https
     });
   });
 });
-
-/** Half a header from a trusted sender, then silence: Ferry closes at the preamble deadline. */
-async function truncated(preface: Uint8Array): Promise<string> {
-  const socket = net.connect({ host: '127.0.0.1', port: portOf('web') });
-  await once(socket, 'connect');
-  socket.write(preface);
-  let text = '';
-  socket.on('data', (chunk: Buffer) => {
-    text += chunk.toString('latin1');
-  });
-  socket.on('error', () => {});
-  await once(socket, 'close');
-  return text;
-}
