@@ -27,7 +27,11 @@ import { targetCounters, waitForSettled } from '../helpers/table-counters.ts';
 const WORKERS = 2;
 /** Far more than the client's stream window (64 KiB) and Ferry's write queue: the rest waits at the target. */
 const BIG_BODY_BYTES = 8 * 1024 * 1024;
-/** Generous: each test waits for one deadline (1–2 s) plus up to one tick. */
+/** More than the target's and Ferry's buffers hold (loopback autotunes to a few MiB): the stream must wait. */
+const SLOW_TARGET_BODY_BYTES = 24 * 1024 * 1024;
+/** How long the target leaves a body unread: several `requestBody` deadlines of the `strict` listener. */
+const SLOW_TARGET_PAUSE_MS = 3_000;
+/** Generous: each test waits for one deadline (1–3 s) plus up to one tick. */
 const TEST_TIMEOUT_MS = 15_000;
 
 let ferry: TestFerry;
@@ -73,8 +77,8 @@ async function inFlightSettled(): Promise<number[]> {
   return counters.map((t) => t.inFlight);
 }
 
-async function connect(): Promise<http2.ClientHttp2Session> {
-  const session = http2.connect(`https://127.0.0.1:${ferry.listenerPorts.get('secure')!}`, {
+async function connect(listener = 'secure'): Promise<http2.ClientHttp2Session> {
+  const session = http2.connect(`https://127.0.0.1:${ferry.listenerPorts.get(listener)!}`, {
     ca: pki.ca.cert,
     servername: 'site.test',
   });
@@ -124,6 +128,11 @@ beforeAll(async () => {
     const path = req.url ?? '/';
     req.on('close', () => recordEnding(path, req.complete ? 'complete' : 'aborted'));
     res.on('error', () => {});
+    if (path === '/slow-target') {
+      // The target is the slow side: it reads nothing for a while.
+      req.pause();
+      setTimeout(() => req.resume(), SLOW_TARGET_PAUSE_MS);
+    }
     if (path === '/early-answer') {
       // Answers before the body is in: the response has started when the body deadline passes.
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -146,6 +155,12 @@ listeners:
     certificates: [ { cert: "${site.certPath}", key: "${site.keyPath}" } ]
     defaultAction: { forward: { targetGroup: app } }
     timeouts: { requestHeader: 500ms, requestBody: 1s, requestBodyMinRate: 1000000, send: 1s, keepAlive: 2s }
+  - name: strict
+    protocol: HTTPS
+    address: "127.0.0.1:0"
+    certificates: [ { cert: "${site.certPath}", key: "${site.keyPath}" } ]
+    defaultAction: { forward: { targetGroup: app } }
+    timeouts: { requestBody: 1s, requestBodyMinRate: 0 }
 targetGroups:
   - name: app
     healthCheck: { enabled: false }
@@ -230,6 +245,23 @@ describe('H2Exchange deadlines (issue 10: https://github.com/ferry/ferry/issues/
         const result = resultOf(stream);
         stream.end('x'.repeat(100_000));
         expect(await result).toMatchObject({ status: 200, body: 'ok\n', rstCode: 0 });
+        session.close();
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+
+  describe('when the target does not take a body the client sends promptly', () => {
+    it(
+      'does not cut the client while the target is the slow side',
+      async () => {
+        // requestBodyMinRate 0: the body gets `requestBody` (1 s) in all, unless the target holds it up.
+        const session = await connect('strict');
+        const stream = session.request({ ':method': 'POST', ':path': '/slow-target' });
+        const result = resultOf(stream);
+        stream.end(Buffer.alloc(SLOW_TARGET_BODY_BYTES, 0x62));
+        expect(await result).toMatchObject({ status: 200, body: 'ok\n', rstCode: 0 });
+        expect(await endingOf('/slow-target')).toBe('complete');
         session.close();
       },
       TEST_TIMEOUT_MS,
