@@ -231,7 +231,8 @@ export class H2Session implements LiveConnection {
   /** False until the first stream: the idle bound is `requestHeader` before, `keepAlive` after. */
   private hasOpenedStream: boolean;
   private idleSinceMs: number;
-  /** When an idle session that GOAWAY has not closed is destroyed; 0 = not closing for idleness. */
+  /** Closing for idleness: GOAWAY went, and the session is destroyed at idleCloseDeadlineMs if still open. */
+  private isIdleClosing: boolean;
   private idleCloseDeadlineMs: number;
   private isClosed: boolean;
 
@@ -262,6 +263,7 @@ export class H2Session implements LiveConnection {
     this.exchanges = new Set();
     this.hasOpenedStream = false;
     this.idleSinceMs = runtime.nowMs;
+    this.isIdleClosing = false;
     this.idleCloseDeadlineMs = 0;
     this.isClosed = false;
   }
@@ -319,7 +321,7 @@ export class H2Session implements LiveConnection {
         return;
       }
     }
-    if (this.idleCloseDeadlineMs !== 0) {
+    if (this.isIdleClosing) {
       if (nowMs - this.idleCloseDeadlineMs >= 0) this.session.destroy();
       return;
     }
@@ -330,6 +332,7 @@ export class H2Session implements LiveConnection {
       if (nowMs - this.idleSinceMs < this.timeouts.requestHeaderMs) return;
       this.rec.clientTimedOut();
     } else if (nowMs - this.idleSinceMs < this.timeouts.keepAliveMs) return;
+    this.isIdleClosing = true;
     this.idleCloseDeadlineMs = nowMs + this.timeouts.requestHeaderMs;
     this.session.close();
   }
@@ -366,7 +369,8 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   private bodyBytes: number;
   /** When queued response bytes must have gone to the client; 0 = none queued since the last drain. */
   private sendDeadlineMs: number;
-  /** Table clock when a send deadline reset the stream; 0 = not reset (see H2Session.tick). */
+  /** A send deadline reset the stream, at sendCutAtMs (table clock; see H2Session.tick). */
+  private isSendCut: boolean;
   private sendCutAtMs: number;
   private readonly resumeUpstream: () => void;
   private readonly countBodyBytes: (chunk: Buffer) => void;
@@ -388,6 +392,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     this.bodyStartMs = 0;
     this.bodyBytes = 0;
     this.sendDeadlineMs = 0;
+    this.isSendCut = false;
     this.sendCutAtMs = 0;
     this.resumeUpstream = () => {
       this.sendDeadlineMs = 0; // the client took everything queued: the send deadline starts over
@@ -740,7 +745,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
    * for `send` a `send` ago and has still not closed. Allocates nothing.
    */
   tick(nowMs: number): boolean {
-    if (this.sendCutAtMs !== 0) return nowMs - this.sendCutAtMs >= this.owner.timeouts.sendMs;
+    if (this.isSendCut) return nowMs - this.sendCutAtMs >= this.owner.timeouts.sendMs;
     if (this.isSendTooSlow(nowMs)) {
       this.cutSlowReader(nowMs);
       return false;
@@ -827,6 +832,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
 
   /** RST_STREAM CANCEL for a slow reader; the exchange (if live) ends without blaming its target. */
   private cutSlowReader(nowMs: number): void {
+    this.isSendCut = true;
     this.sendCutAtMs = nowMs;
     this.isBodyWindowOpen = false;
     this.rec.clientTimedOut();
