@@ -549,7 +549,7 @@ const listenerTimeoutsSchema = z
     requestHeader: durationField(1, 10 * MS_PER_MIN)
       .prefault(formatDurationMs(HTTP_HEADER_TIMEOUT_MS))
       .describe(
-        'Time from accept (and from the first byte of each later request) to a complete request head; beyond it 408 FERRY_ERR_HTTP_HEADER_TIMEOUT, or a quiet close when the connection sent nothing.',
+        'Time from accept (and from the first byte of each later request) to a complete request head; beyond it 408 FERRY_ERR_HTTP_HEADER_TIMEOUT, or a quiet close when the connection sent nothing (HTTP/2: a connection that opened no stream gets GOAWAY).',
       ),
     requestBody: durationField(1, 24 * MS_PER_H)
       .prefault(formatDurationMs(HTTP_REQUEST_BODY_TIMEOUT_MS))
@@ -564,7 +564,7 @@ const listenerTimeoutsSchema = z
     send: durationField(1, 24 * MS_PER_H)
       .prefault(formatDurationMs(HTTP_SEND_TIMEOUT_MS))
       .describe(
-        'Time a client has to take a queued response write (at most 64 KiB); beyond it the connection is reset (FERRY_ERR_DOWNSTREAM_SEND_TIMEOUT).',
+        'Time a client has to take a queued response write (at most 64 KiB); beyond it the connection is reset (FERRY_ERR_DOWNSTREAM_SEND_TIMEOUT; HTTP/2: the stream, RST_STREAM CANCEL).',
       ),
     tlsHandshake: durationField(1, 10 * MS_PER_MIN)
       .prefault(formatDurationMs(TLS_HANDSHAKE_TIMEOUT_MS))
@@ -573,7 +573,9 @@ const listenerTimeoutsSchema = z
       ),
     keepAlive: durationField(1, 24 * MS_PER_H)
       .prefault(formatDurationMs(HTTP_KEEP_ALIVE_TIMEOUT_MS))
-      .describe('Time an idle keep-alive connection is kept between requests.'),
+      .describe(
+        'Time an idle keep-alive connection (or HTTP/2 connection with no open stream) is kept between requests.',
+      ),
   })
   .transform((timeouts) => ({
     requestHeaderMs: timeouts.requestHeader,

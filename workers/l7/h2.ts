@@ -7,14 +7,22 @@
  * pick, counters and record as HttpConnection. Thread: worker. Place in the flow:
  *
  *   accept ──> tls (ALPN h2) ──> H2Listener.accept ──> H2Session (one per connection)
+ *     │  no stream within `timeouts.requestHeader` of the handshake: GOAWAY, closed (a client
+ *     │  timeout, as an HTTP/1.1 connection that sent nothing); no stream open for `keepAlive`: GOAWAY
  *     stream ──> readHead (h2 headers -> RequestHead) ──> route ──> pick ──> connect+forward
  *       (undici Pool per target: workers/upstream/http-pool.ts) ──> relay (undici handler) ──> finish
  *     │             │              │        │            │                       │
  *     │             │              │        │            │                       └─ reset mid-body:
- *     │             │              │        │            │                          RST_STREAM INTERNAL_ERROR
+ *     │             │              │        │            │                          RST_STREAM INTERNAL_ERROR;
+ *     │             │              │        │            │                          DOWNSTREAM_SEND_TIMEOUT (RST_STREAM
+ *     │             │              │        │            │                          CANCEL: response bytes the client
+ *     │             │              │        │            │                          did not let through within `send`)
  *     │             │              │        │            └─ UPSTREAM_CONNECT_REFUSED/_RESET/_TLS (502),
  *     │             │              │        │               UPSTREAM_CONNECT_TIMEOUT/_TIMEOUT (504),
- *     │             │              │        │               UPSTREAM_BAD_RESPONSE (502)
+ *     │             │              │        │               UPSTREAM_BAD_RESPONSE (502),
+ *     │             │              │        │               HTTP_BODY_TIMEOUT (408, or RST_STREAM CANCEL once the
+ *     │             │              │        │               response started: body below `requestBody` + minimum
+ *     │             │              │        │               rate; the client's fault, no target penalty)
  *     │             │              │        └─ PICK_NO_TARGET (503)
  *     │             │              └─ ROUTE_NO_MATCH (404); redirect and fixedResponse answered here
  *     │             └─ HTTP_BAD_REQUEST (400: CONNECT), HTTP_HEADERS_TOO_LARGE (431, as HTTP/1.1;
@@ -34,8 +42,13 @@
  * nghttp2's own header limits sit 4x higher (H2_HEADER_LIST_BYTES_MAX,
  * H2_HEADER_PAIRS_MAX): were they Ferry's, nghttp2 would reset the stream
  * before Ferry saw it, and clients retry a reset. They stay as the hard
- * bound on memory, with nghttp2's flood and rapid-reset protections. An idle session (no open stream)
- * is closed with GOAWAY after HTTP_KEEP_ALIVE_TIMEOUT_MS, from the worker tick.
+ * bound on memory, with nghttp2's flood and rapid-reset protections.
+ *
+ * Client deadlines (issue 10) are the listener's `timeouts`, the values
+ * HTTP/1.1 connections get, checked by the worker tick through the session,
+ * which walks its open streams (no timer per stream; see H2Session). undici's
+ * own timeouts bound the target only: it stops them while it writes a
+ * request body or while the response is paused for the client.
  *
  * Headers to the target: `:authority` becomes Host; several `cookie` fields
  * are joined with "; " (RFC 9113 §8.2.3); connection-specific fields and
@@ -49,13 +62,13 @@ import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
 import { addWorker, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
+import type { TopologyListenerTimeouts } from '../../proto/thread-messages.ts';
 import {
   H2_CONCURRENT_STREAMS_MAX,
   H2_HEADER_LIST_BYTES_MAX,
   H2_HEADER_PAIRS_MAX,
   HTTP_HEAD_BYTES_MAX,
   HTTP_HEADER_COUNT_MAX,
-  HTTP_KEEP_ALIVE_TIMEOUT_MS,
 } from '../../src/shared/limits.ts';
 import {
   BODY_CHUNKED,
@@ -71,7 +84,7 @@ import { RECORD_STATUS_GATEWAY_FAILURE, RequestRecord } from '../record/index.ts
 import { redirectInputs, respondH2WithError } from '../respond/index.ts';
 import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction, matchListener } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
-import type { PeerIdentity } from '../tls/index.ts';
+import { type PeerIdentity, rawSocketOf } from '../tls/index.ts';
 import { Exchange, isConnectErrorCode, upstreamErrorCode } from '../upstream/index.ts';
 import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from './listener-runtime.ts';
 
@@ -81,6 +94,15 @@ const REQUEST_LINE_FRAMING_BYTES = 12;
 const FIELD_LINE_FRAMING_BYTES = 4;
 /** RST_STREAM INTERNAL_ERROR: the response cannot be completed (RFC 9113 §7). */
 const NGHTTP2_INTERNAL_ERROR = http2.constants.NGHTTP2_INTERNAL_ERROR;
+/**
+ * RST_STREAM CANCEL: a client deadline cut the stream (issue 10). CANCEL ("the
+ * stream is no longer needed", RFC 9113 §7) rather than INTERNAL_ERROR, which
+ * a failed target gets, so the two read apart in a client's logs; not
+ * REFUSED_STREAM, which tells a client to retry (the target may have acted).
+ */
+const NGHTTP2_CANCEL = http2.constants.NGHTTP2_CANCEL;
+/** RST_STREAM NO_ERROR after a complete response: stop sending the request body (RFC 9113 §8.1). */
+const NGHTTP2_NO_ERROR = http2.constants.NGHTTP2_NO_ERROR;
 
 /** Request fields not forwarded: hop-by-hop and X-Forwarded-* (hop-by-hop.ts), or set by undici from the request itself. */
 function isDroppedH2RequestHeader(name: string): boolean {
@@ -174,7 +196,23 @@ export class H2Listener {
 }
 
 // === Session ===
-/** One downstream HTTP/2 connection: its streams, idle deadline and drain. */
+/**
+ * One downstream HTTP/2 connection: its streams, idle deadlines and drain.
+ *
+ * Deadlines (issue 10), all on the worker tick, none a timer:
+ *
+ *   handshake done ──(no stream within requestHeader)──> GOAWAY, closed; a client timeout
+ *        │
+ *        └─ streams ──> each H2Exchange's own: request body + minimum rate (408 or
+ *                       RST_STREAM CANCEL), send (RST_STREAM CANCEL); a stream reset for
+ *                       `send` that the client does not even let close within `send`
+ *                       (it reads nothing at all) takes the session down (TCP reset)
+ *             └─ no stream open for keepAlive ──> GOAWAY, closed (not counted)
+ *
+ * A session that GOAWAY did not close (the client reads nothing, so the
+ * frame never goes out) is destroyed a `requestHeader` later, as an
+ * HTTP/1.1 connection's linger.
+ */
 export class H2Session implements LiveConnection {
   readonly runtime: WorkerRuntime;
   readonly listener: ListenerRuntime;
@@ -184,10 +222,18 @@ export class H2Session implements LiveConnection {
   readonly remotePort: number;
   /** The verified caller on an mTLS listener (workers/tls/peer-identity.ts); null otherwise. */
   readonly peer: PeerIdentity | null;
+  /** The listener's client deadlines (config `timeouts`), the same HTTP/1.1 connections get. */
+  readonly timeouts: TopologyListenerTimeouts;
   /** Connection-level record (accepted, bytes, closed); each stream has its own for its request. */
   private readonly rec: RequestRecord;
-  private openStreamCount: number;
+  /** Streams open on this session, walked by the tick (at most H2_CONCURRENT_STREAMS_MAX). */
+  private readonly exchanges: Set<H2Exchange>;
+  /** False until the first stream: the idle bound is `requestHeader` before, `keepAlive` after. */
+  private hasOpenedStream: boolean;
   private idleSinceMs: number;
+  /** Closing for idleness: GOAWAY went, and the session is destroyed at idleCloseDeadlineMs if still open. */
+  private isIdleClosing: boolean;
+  private idleCloseDeadlineMs: number;
   private isClosed: boolean;
 
   constructor(
@@ -213,8 +259,12 @@ export class H2Session implements LiveConnection {
       true,
     );
     this.peer = listener.peerCheck === null ? null : listener.peerCheck.of(socket);
-    this.openStreamCount = 0;
+    this.timeouts = listener.listener.timeouts;
+    this.exchanges = new Set();
+    this.hasOpenedStream = false;
     this.idleSinceMs = runtime.nowMs;
+    this.isIdleClosing = false;
+    this.idleCloseDeadlineMs = 0;
     this.isClosed = false;
   }
 
@@ -225,8 +275,10 @@ export class H2Session implements LiveConnection {
     session.on(
       'stream',
       (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
-        this.openStreamCount++;
-        new H2Exchange(this, stream, headers, raw).start();
+        this.hasOpenedStream = true;
+        const exchange = new H2Exchange(this, stream, headers, raw);
+        this.exchanges.add(exchange);
+        exchange.start();
       },
     );
     session.on('error', () => {}); // 'close' follows
@@ -239,9 +291,9 @@ export class H2Session implements LiveConnection {
   }
 
   /** A stream of this session ended, however it ended. */
-  streamEnded(): void {
-    this.openStreamCount--;
-    if (this.openStreamCount === 0) this.idleSinceMs = this.runtime.nowMs;
+  streamEnded(exchange: H2Exchange): void {
+    this.exchanges.delete(exchange);
+    if (this.exchanges.size === 0) this.idleSinceMs = this.runtime.nowMs;
   }
 
   newRecord(): RequestRecord {
@@ -259,13 +311,30 @@ export class H2Session implements LiveConnection {
 
   tick(nowMs: number): void {
     this.rec.tick();
-    if (
-      !this.isClosed &&
-      this.openStreamCount === 0 &&
-      nowMs - this.idleSinceMs > HTTP_KEEP_ALIVE_TIMEOUT_MS
-    ) {
-      this.session.close();
+    if (this.isClosed) return;
+    for (const exchange of this.exchanges) {
+      if (exchange.tick(nowMs)) {
+        // A stream reset for `send` has not closed a `send` later: the client
+        // reads nothing at all, so no frame (not even the reset) reaches it.
+        rawSocketOf(this.socket).resetAndDestroy();
+        this.session.destroy();
+        return;
+      }
     }
+    if (this.isIdleClosing) {
+      if (nowMs - this.idleCloseDeadlineMs >= 0) this.session.destroy();
+      return;
+    }
+    if (this.exchanges.size !== 0) return;
+    if (!this.hasOpenedStream) {
+      // As an HTTP/1.1 connection that sent nothing (a partial HEADERS block
+      // opens no stream either): closed quietly, counted against the client.
+      if (nowMs - this.idleSinceMs < this.timeouts.requestHeaderMs) return;
+      this.rec.clientTimedOut();
+    } else if (nowMs - this.idleSinceMs < this.timeouts.keepAliveMs) return;
+    this.isIdleClosing = true;
+    this.idleCloseDeadlineMs = nowMs + this.timeouts.requestHeaderMs;
+    this.session.close();
   }
 
   /** GOAWAY: no new streams; the open ones finish, then the session closes. */
@@ -290,7 +359,21 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   private isResponseStarted: boolean;
   private isDone: boolean;
   private controller: Dispatcher.DispatchController | null;
+  /** What undici reads the request body from; null without a body. */
+  private body: PassThrough | null;
+  // --- client deadlines (issue 10), checked by the session's tick ---
+  /** A request-body window is open: the body's head reached the target and its end has not come. */
+  private isBodyWindowOpen: boolean;
+  /** Table clock when the window opened, and body bytes received since (Apache MinRate, as HTTP/1.1). */
+  private bodyStartMs: number;
+  private bodyBytes: number;
+  /** When queued response bytes must have gone to the client; 0 = none queued since the last drain. */
+  private sendDeadlineMs: number;
+  /** A send deadline reset the stream, at sendCutAtMs (table clock; see H2Session.tick). */
+  private isSendCut: boolean;
+  private sendCutAtMs: number;
   private readonly resumeUpstream: () => void;
+  private readonly countBodyBytes: (chunk: Buffer) => void;
 
   constructor(owner: H2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, raw: string[]) {
     this.owner = owner;
@@ -304,7 +387,20 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     this.isResponseStarted = false;
     this.isDone = false;
     this.controller = null;
-    this.resumeUpstream = () => this.controller?.resume();
+    this.body = null;
+    this.isBodyWindowOpen = false;
+    this.bodyStartMs = 0;
+    this.bodyBytes = 0;
+    this.sendDeadlineMs = 0;
+    this.isSendCut = false;
+    this.sendCutAtMs = 0;
+    this.resumeUpstream = () => {
+      this.sendDeadlineMs = 0; // the client took everything queued: the send deadline starts over
+      this.controller?.resume();
+    };
+    this.countBodyBytes = (chunk: Buffer) => {
+      this.bodyBytes += chunk.length;
+    };
     this.readHead(headers, raw);
   }
 
@@ -511,14 +607,21 @@ class H2Exchange implements Dispatcher.DispatchHandler {
    */
   private requestBody(): PassThrough {
     const body = new PassThrough();
+    this.body = body;
     this.stream.pipe(body);
+    this.stream.on('data', this.countBodyBytes);
     return body;
   }
 
   // === relay (undici DispatchHandler) ===
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
-    if (this.isDone) controller.abort(new Error('downstream stream closed'));
+    if (this.isDone) {
+      controller.abort(new Error('downstream stream closed'));
+      return;
+    }
+    // The head goes to the target now: the body's window opens (as HTTP/1.1's, from the head sent).
+    if (this.body !== null && !this.stream.readableEnded) this.openBodyWindow(this.runtime.nowMs);
   }
 
   onResponseStart(
@@ -624,7 +727,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   }
 
   private onStreamClose(): void {
-    this.owner.streamEnded();
+    this.owner.streamEnded(this);
     if (this.isDone) return;
     // The client reset the stream (or the session went) before the response was complete.
     this.isDone = true;
@@ -632,6 +735,122 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     const controller = this.controller;
     if (controller !== null && !controller.aborted)
       controller.abort(new Error(ERROR_CODES.FERRY_ERR_DOWNSTREAM_ABORTED.doc));
+    this.endExchange();
+  }
+
+  // === deadlines (issue 10) ===
+  /**
+   * The stream's client deadlines, from the session's tick (H5: no timer per
+   * stream). Returns true when the session must go: this stream was reset
+   * for `send` a `send` ago and has still not closed. Allocates nothing.
+   */
+  tick(nowMs: number): boolean {
+    if (this.isSendCut) return nowMs - this.sendCutAtMs >= this.owner.timeouts.sendMs;
+    if (this.isSendTooSlow(nowMs)) {
+      this.cutSlowReader(nowMs);
+      return false;
+    }
+    if (this.isBodyWindowOpen) this.checkBodyWindow(nowMs);
+    return false;
+  }
+
+  /**
+   * Open a request-body window (Apache's RequestReadTimeout body=…,MinRate=…,
+   * as HttpConnection): the body has `requestBody` from now, plus one second
+   * per `requestBodyMinRate` bytes that arrive.
+   */
+  private openBodyWindow(nowMs: number): void {
+    this.isBodyWindowOpen = true;
+    this.bodyStartMs = nowMs;
+    this.bodyBytes = 0;
+  }
+
+  private checkBodyWindow(nowMs: number): void {
+    if (this.stream.readableEnded) {
+      this.isBodyWindowOpen = false; // the whole body is in: undici's response timeout runs from here
+      return;
+    }
+    if (this.body?.writableNeedDrain) {
+      // The target is the slow side: it does not take what was written, so the
+      // pipe stopped reading the stream (and HTTP/2 flow control stopped the
+      // client). The client's clock starts over when the target takes it; undici's
+      // timeouts bound the target meanwhile.
+      this.openBodyWindow(nowMs);
+      return;
+    }
+    const timeouts = this.owner.timeouts;
+    const rate = timeouts.requestBodyMinRateBytesPerS;
+    const earnedMs = rate === 0 ? 0 : Math.floor((this.bodyBytes * 1000) / rate);
+    if (nowMs - (this.bodyStartMs + timeouts.requestBodyMs + earnedMs) < 0) return;
+    this.cutSlowBody();
+  }
+
+  /**
+   * 408 FERRY_ERR_HTTP_BODY_TIMEOUT (RST_STREAM CANCEL once the response
+   * started): the client's fault, so no gateway failure and no latency sample
+   * for the target; the upstream request is aborted (undici closes its
+   * connection, the target sees the request cut).
+   */
+  private cutSlowBody(): void {
+    const code: ErrorCode = 'FERRY_ERR_HTTP_BODY_TIMEOUT';
+    const stream = this.stream;
+    this.isBodyWindowOpen = false;
+    const log = this.runtime.log;
+    if (log.isLevelEnabled('debug'))
+      log.debug({ code, phase: 'forward' }, 'h2 stream: request body too slow');
+    this.rec.clientTimedOut();
+    this.abortUpstream(code);
+    if (this.body !== null) stream.unpipe(this.body);
+    stream.off('data', this.countBodyBytes);
+    if (this.isResponseStarted) {
+      if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+      return;
+    }
+    this.refuse(code);
+    // The response is complete and the body is not: tell the client to stop sending it
+    // (node:http2 sends the reset once the response is written).
+    if (!stream.destroyed) stream.close(NGHTTP2_NO_ERROR);
+  }
+
+  /**
+   * Slow reader (NGINX send_timeout, as HttpConnection): response bytes queued
+   * for the client, which it has not let through (its stream window stays at
+   * 0) within `send`. The 'drain' handler clears the deadline whenever the
+   * queue empties. Also after the response ended, while its tail is queued.
+   */
+  private isSendTooSlow(nowMs: number): boolean {
+    if (this.stream.writableLength === 0) {
+      this.sendDeadlineMs = 0;
+      return false;
+    }
+    if (this.sendDeadlineMs === 0) {
+      this.sendDeadlineMs = nowMs + this.owner.timeouts.sendMs;
+      return false;
+    }
+    return nowMs - this.sendDeadlineMs >= 0;
+  }
+
+  /** RST_STREAM CANCEL for a slow reader; the exchange (if live) ends without blaming its target. */
+  private cutSlowReader(nowMs: number): void {
+    this.isSendCut = true;
+    this.sendCutAtMs = nowMs;
+    this.isBodyWindowOpen = false;
+    this.rec.clientTimedOut();
+    if (!this.isDone) this.abortUpstream('FERRY_ERR_DOWNSTREAM_SEND_TIMEOUT');
+    if (!this.stream.destroyed) this.stream.close(NGHTTP2_CANCEL);
+  }
+
+  /**
+   * End the exchange for a client deadline: recorded as the client's failure
+   * (no gateway failure, no response-time sample), the in-flight count
+   * dropped, the upstream request aborted. isDone first, so the
+   * onResponseError the abort brings returns at once.
+   */
+  private abortUpstream(code: ErrorCode): void {
+    this.isDone = true;
+    this.rec.upstreamFailed(code, this.ex.slot, false, this.isResponseStarted);
+    const controller = this.controller;
+    if (controller !== null && !controller.aborted) controller.abort(new Error(ERROR_CODES[code].doc));
     this.endExchange();
   }
 }
