@@ -30,7 +30,7 @@ const BIG_BODY_BYTES = 8 * 1024 * 1024;
 /** More than the target's and Ferry's buffers hold (loopback autotunes to a few MiB): the stream must wait. */
 const SLOW_TARGET_BODY_BYTES = 24 * 1024 * 1024;
 /** How long the target leaves a body unread: several `requestBody` deadlines of the `strict` listener. */
-const SLOW_TARGET_PAUSE_MS = 3_000;
+const SLOW_TARGET_PAUSE_MS = 6_000;
 /** Generous: each test waits for one deadline (1–3 s) plus up to one tick. */
 const TEST_TIMEOUT_MS = 15_000;
 
@@ -160,7 +160,7 @@ listeners:
     address: "127.0.0.1:0"
     certificates: [ { cert: "${site.certPath}", key: "${site.keyPath}" } ]
     defaultAction: { forward: { targetGroup: app } }
-    timeouts: { requestBody: 1s, requestBodyMinRate: 0 }
+    timeouts: { requestBody: 2s, requestBodyMinRate: 0 }
 targetGroups:
   - name: app
     healthCheck: { enabled: false }
@@ -255,7 +255,7 @@ describe('H2Exchange deadlines (issue 10: https://github.com/ferry/ferry/issues/
     it(
       'does not cut the client while the target is the slow side',
       async () => {
-        // requestBodyMinRate 0: the body gets `requestBody` (1 s) in all, unless the target holds it up.
+        // requestBodyMinRate 0: the body gets `requestBody` (2 s: room for a loaded machine to send 24 MiB) in all, unless the target holds it up.
         const session = await connect('strict');
         const stream = session.request({ ':method': 'POST', ':path': '/slow-target' });
         const result = resultOf(stream);

@@ -7,13 +7,16 @@
  *
  * https://github.com/ferry/ferry/issues/10
  */
+import http2 from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPki, type TestPki } from '../helpers/certs.ts';
 import { moreAnswers, startLoad } from '../helpers/control.ts';
 import { startTestFerry, type TestFerry } from '../helpers/ferry.ts';
 import { closedPort, type RawTarget, startRawTarget } from '../helpers/raw-target.ts';
 import { startTargets, type TestTarget } from '../helpers/targets.ts';
 
 let ferry: TestFerry;
+let pki: TestPki;
 let targets: TestTarget[];
 let deadAddress: string;
 /** Accepts, reads the request head, then resets: the request may have reached it (a replay). */
@@ -37,6 +40,14 @@ beforeAll(async () => {
   targets = await startTargets(3);
   deadAddress = `127.0.0.1:${await closedPort()}`;
   resetter = await startRawTarget((socket) => socket.once('data', () => socket.resetAndDestroy()));
+  pki = createPki('retries');
+  const site = pki.issue('site', { dnsNames: ['site.test'] });
+  const https = (name: string, group: string) => `  - name: ${name}
+    protocol: HTTPS
+    address: "127.0.0.1:0"
+    certificates: [ { cert: "${site.certPath}", key: "${site.keyPath}" } ]
+    defaultAction: { forward: { targetGroup: ${group} } }
+`;
   const group = (name: string, extra: string, members: string) => `  - name: ${name}
     healthCheck: { enabled: false }
     outlierDetection: { enabled: false }
@@ -52,7 +63,7 @@ listeners:
   - { name: broke, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: broke } } }
   - { name: replayed, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: replayed } } }
   - { name: unbudgeted, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: unbudgeted } } }
-  - { name: dying, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: dying } } }
+${https('secure', 'retried')}${https('secure-off', 'off')}  - { name: dying, address: "127.0.0.1:0", defaultAction: { forward: { targetGroup: dying } } }
 targetGroups:
 ${group('retried', '', half)}
 ${group('off', '    retries: { attempts: 0 }', half)}
@@ -66,7 +77,35 @@ ${group('dying', '', `{ address: "${targets[1]!.address}" }, { address: "${targe
 afterAll(async () => {
   await ferry?.stop(0);
   await Promise.all([...targets.map((target) => target.close()), resetter?.close()]);
+  pki?.cleanup();
 });
+
+/** `count` requests as HTTP/2 streams on one session; their statuses and x-ferry-error codes. */
+async function h2Statuses(
+  listener: string,
+  count: number,
+  method = 'GET',
+): Promise<{ status: number; error: string }[]> {
+  const session = http2.connect(`https://127.0.0.1:${ferry.listenerPorts.get(listener)!}`, {
+    servername: 'site.test',
+    ca: pki.ca.cert,
+  });
+  try {
+    const seen: { status: number; error: string }[] = [];
+    for (let i = 0; i < count; i++) {
+      const stream = session.request({ ':path': '/echo', ':method': method });
+      const answer = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('response', resolve));
+      stream.end(method === 'POST' ? `body ${i}` : undefined);
+      const headers = await answer;
+      stream.resume();
+      await new Promise((resolve) => stream.once('end', resolve));
+      seen.push({ status: Number(headers[':status']), error: String(headers['x-ferry-error'] ?? '') });
+    }
+    return seen;
+  } finally {
+    session.close();
+  }
+}
 
 describe('HttpConnection retries (issue 10: https://github.com/ferry/ferry/issues/10)', () => {
   describe('when one of two targets refuses connections', () => {
@@ -80,6 +119,25 @@ describe('HttpConnection retries (issue 10: https://github.com/ferry/ferry/issue
         expect(response.status).toBe(200);
         expect(await response.text()).toBe(`body ${i}`);
       }
+    });
+  });
+
+  describe('when one of two targets refuses connections, over HTTP/2', () => {
+    it('answers every GET stream from the live target', async () => {
+      expect(new Set((await h2Statuses('secure', 12)).map((answer) => answer.status))).toEqual(
+        new Set([200]),
+      );
+    });
+
+    it('does not retry a stream with a body, which undici has begun to read', async () => {
+      const errors = (await h2Statuses('secure', 8, 'POST')).map((answer) => answer.error);
+      expect(errors).toContain('FERRY_ERR_UPSTREAM_CONNECT_REFUSED');
+      expect(errors).toContain('');
+    });
+
+    it('answers 502 when retries are off', async () => {
+      const errors = (await h2Statuses('secure-off', 8)).map((answer) => answer.error);
+      expect(errors).toContain('FERRY_ERR_UPSTREAM_CONNECT_REFUSED');
     });
   });
 

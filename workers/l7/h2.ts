@@ -18,7 +18,9 @@
  *     │             │              │        │            │                          CANCEL: response bytes the client
  *     │             │              │        │            │                          did not let through within `send`)
  *     │             │              │        │            └─ UPSTREAM_CONNECT_REFUSED/_RESET/_TLS (502),
- *     │             │              │        │               UPSTREAM_CONNECT_TIMEOUT/_TIMEOUT (504),
+ *     │             │              │        │               UPSTREAM_CONNECT_TIMEOUT/_TIMEOUT (504); a refused or
+ *     │             │              │        │               timed-out connect of a bodiless stream goes back to
+ *     │             │              │        │               pick on another target (group `retries`, retryConnect)
  *     │             │              │        │               UPSTREAM_BAD_RESPONSE (502),
  *     │             │              │        │               HTTP_BODY_TIMEOUT (408, or RST_STREAM CANCEL once the
  *     │             │              │        │               response started: body below `requestBody` + minimum
@@ -69,6 +71,7 @@ import {
   H2_HEADER_PAIRS_MAX,
   HTTP_HEAD_BYTES_MAX,
   HTTP_HEADER_COUNT_MAX,
+  RETRY_PICK_ATTEMPTS_MAX,
 } from '../../src/shared/limits.ts';
 import {
   BODY_CHUNKED,
@@ -354,6 +357,14 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   private readonly ex: Exchange;
   /** Request fields for the target, as a flat [name, value, …] list. */
   private readonly upstreamHeaders: string[];
+  /** Length of upstreamHeaders before connect adds an attempt's own fields (trace context, length). */
+  private upstreamHeadersBase: number;
+  /** The target group the route chose (before failover), for a retry's new pick; -1 before pick. */
+  private groupIndex: number;
+  /** Retries on another target so far (group `retries.attempts` bounds them). */
+  private attempt: number;
+  /** This stream counts in the worker's retry budget as a retry (a connect timeout's). */
+  private isBudgetRetry: boolean;
   /** The head is over HTTP_HEAD_BYTES_MAX or HTTP_HEADER_COUNT_MAX (431); readHead filled nothing else. */
   private isHeadTooLarge: boolean;
   private isResponseStarted: boolean;
@@ -383,6 +394,10 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     this.rec = owner.newRecord();
     this.ex = new Exchange(owner.runtime.view, owner.runtime.workerIndex);
     this.upstreamHeaders = [];
+    this.upstreamHeadersBase = -1;
+    this.groupIndex = -1;
+    this.attempt = 0;
+    this.isBudgetRetry = false;
     this.isHeadTooLarge = false;
     this.isResponseStarted = false;
     this.isDone = false;
@@ -570,6 +585,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   private pick(groupIndex: number): void {
     const runtime = this.runtime;
     const ex = this.ex;
+    this.groupIndex = groupIndex;
     runtime.router.pick(ex, groupIndex, this.req, this.owner.remoteAddress, runtime.nowMs);
     if (ex.target === null || ex.group === null) {
       this.refuse('FERRY_ERR_PICK_NO_TARGET');
@@ -585,6 +601,9 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   private connect(pool: Dispatcher): void {
     this.ex.take();
     const headers = this.upstreamHeaders;
+    // A retry starts from the request's own fields: this attempt adds its trace context and length.
+    if (this.upstreamHeadersBase < 0) this.upstreamHeadersBase = headers.length;
+    else headers.length = this.upstreamHeadersBase;
     if (this.rec.isTracing) this.rec.pushUpstreamHeaderFields(headers);
     const req = this.req;
     if (req.bodyKind === BODY_LENGTH) headers.push('content-length', String(req.contentLength));
@@ -701,6 +720,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
       );
     }
     const isUpstreamFault = code !== 'FERRY_ERR_HTTP_BAD_REQUEST';
+    if (!this.isResponseStarted && this.retryConnect(code)) return;
     this.rec.upstreamFailed(code, this.ex.slot, isConnectErrorCode(code), this.isResponseStarted);
     if (isUpstreamFault && !this.isResponseStarted) {
       this.ex.recordOutcome(RECORD_STATUS_GATEWAY_FAILURE, this.runtime.readClock());
@@ -713,10 +733,65 @@ class H2Exchange implements Dispatcher.DispatchHandler {
     this.refuse(code);
   }
 
+  /**
+   * Retry on another target (issue 10, group `retries`, as HttpConnection
+   * does): for a stream whose connection to the target was refused or timed
+   * out, so no target saw it, and without a body (undici has begun to read a
+   * body by then, and Ferry keeps no copy to send again). A refused connect
+   * does not spend the worker's retry budget, a timeout does (see
+   * HttpConnection.retryOnAnotherTarget). The failure counts against the
+   * target that failed; the new pick goes through Router.pick, up to
+   * RETRY_PICK_ATTEMPTS_MAX times to land on another slot. Returns false
+   * (nothing done) when the stream cannot or may not be retried.
+   */
+  private retryConnect(code: ErrorCode): boolean {
+    if (code !== 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED' && code !== 'FERRY_ERR_UPSTREAM_CONNECT_TIMEOUT')
+      return false;
+    const ex = this.ex;
+    const retries = ex.retries;
+    if (this.req.bodyKind !== BODY_NONE || this.groupIndex < 0) return false;
+    if (!retries.isOnConnectFailure || this.attempt >= retries.attempts) return false;
+    const runtime = this.runtime;
+    const budget = runtime.retryBudget;
+    const isOnBudget = code !== 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED';
+    if (isOnBudget && !this.isBudgetRetry && !budget.canRetry(retries.budgetPercent, retries.minConcurrency))
+      return false;
+    const failedSlot = ex.slot;
+    this.rec.upstreamFailed(code, failedSlot, true, false);
+    ex.recordOutcome(RECORD_STATUS_GATEWAY_FAILURE, runtime.readClock());
+    this.attempt++;
+    if (isOnBudget && !this.isBudgetRetry) {
+      this.isBudgetRetry = true;
+      budget.retriesInFlight++;
+    }
+    for (let i = 0; i < RETRY_PICK_ATTEMPTS_MAX; i++) {
+      runtime.router.pick(ex, this.groupIndex, this.req, this.owner.remoteAddress, runtime.nowMs);
+      if (ex.slot !== failedSlot) break;
+    }
+    if (ex.target === null || ex.group === null) {
+      this.leaveBudget();
+      this.refuse(code);
+      return true;
+    }
+    this.rec.retried();
+    this.rec.picked(ex, this.groupIndex);
+    const tls = runtime.upstreamTls.forGroup(ex.group);
+    this.connect(runtime.httpPools.poolFor(ex.slot, ex.target, ex.group, tls));
+    return true;
+  }
+
   // === finish ===
   /** Drop the in-flight count (exactly once: workers/upstream/exchange.ts). */
   private endExchange(): void {
     this.ex.drop();
+    this.leaveBudget();
+  }
+
+  /** This stream no longer counts as a retry in the worker's budget. */
+  private leaveBudget(): void {
+    if (!this.isBudgetRetry) return;
+    this.isBudgetRetry = false;
+    this.runtime.retryBudget.retriesInFlight--;
   }
 
   /** Answer with a synthetic error (workers/respond). */
