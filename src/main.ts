@@ -218,6 +218,8 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   let supervisor: Supervisor | null = null;
   /** Exports the workers' span batches while tracing is on (src/telemetry/span-export.ts). */
   let spanExporter: SpanExporter | null = null;
+  /** Config file reloads by outcome, for every trigger (SIGHUP, the watcher, the control port) and /metrics. */
+  const reloads: ReloadCounters = { appliedTotal: 0, rejectedTotal: 0 };
   let drain: DrainController | null = null;
   let admin: AdminServer | null = null;
   let probe: AdminServer | null = null;
@@ -333,6 +335,7 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
       isReady,
       identity,
       exporting,
+      reloads,
     );
     const [adminHost, adminPort] = [snapshot.admin.host, snapshot.admin.port];
     const explainSources: ExplainSources = {
@@ -366,7 +369,6 @@ export async function startFerry(snapshot: ConfigSnapshot, options: FerryOptions
   const adminServer = admin;
   const probeServer = probe;
   const drainController = drain!;
-  const reloads: ReloadCounters = { appliedTotal: 0, rejectedTotal: 0 };
   failover.start();
   const runningTelemetry = telemetry!;
   for (const listener of snapshot.listeners) {
@@ -547,6 +549,7 @@ function startTelemetry(
   isReady: () => boolean,
   identity: WorkloadIdentity | null,
   spanExporter: SpanExporter | null,
+  reloads: ReloadCounters,
 ): Telemetry {
   const topology = table.current();
   const telemetry = new Telemetry({
@@ -578,6 +581,7 @@ function startTelemetry(
     },
     identity: identity === null ? null : () => identity.status(),
     spanExport: spanExporter === null ? null : () => spanExporter,
+    reloads,
   });
   telemetry.start();
   return telemetry;

@@ -29,6 +29,7 @@ import { PROMETHEUS_CONTENT_TYPE, PrometheusWriter } from './prometheus.ts';
 import {
   renderIdentityMetrics,
   renderMetrics,
+  renderReloadMetrics,
   renderSpanExportMetrics,
   type SpanExportCounts,
 } from './render-metrics.ts';
@@ -82,6 +83,14 @@ export interface TelemetrySources {
   readonly identity?: (() => IdentityStatusView) | null;
   /** The span exporter's counts while tracing is on (src/telemetry/span-export.ts); null or absent while off. */
   readonly spanExport?: (() => SpanExportCounts) | null;
+  /** Config file reloads by outcome (src/control/reload-file.ts's counters, by shape); absent in tests without a file. */
+  readonly reloads?: ReloadCounts | null;
+}
+
+/** Config file reloads since start, by outcome. */
+export interface ReloadCounts {
+  readonly appliedTotal: number;
+  readonly rejectedTotal: number;
 }
 
 /** What telemetry shows of the workload certificate (src/identity's IdentityStatus, by shape). */
@@ -228,8 +237,10 @@ export class Telemetry {
     const text = renderMetrics(this.collector, this.sources.health?.report() ?? null);
     const identity = this.sources.identity?.() ?? null;
     const spans = this.sources.spanExport?.() ?? null;
+    const reloads = this.sources.reloads ?? null;
     return (
       text +
+      (reloads === null ? '' : renderReloadMetrics(reloads)) +
       (identity === null ? '' : renderIdentityMetrics(identity)) +
       (spans === null ? '' : renderSpanExportMetrics(spans))
     );

@@ -571,6 +571,22 @@ export interface SpanExportCounts {
   readonly droppedSpanCount: number;
 }
 
+/** Config file reloads (SIGHUP, the file watcher, `ferryctl reload`) by outcome. */
+export function renderReloadMetrics(reloads: {
+  readonly appliedTotal: number;
+  readonly rejectedTotal: number;
+}): string {
+  const w = new PrometheusWriter();
+  w.family(
+    'ferry_config_reloads_total',
+    'counter',
+    'Config file reloads since start, by outcome: applied, or rejected (the running config stays; the log says why).',
+  )
+    .sample('ferry_config_reloads_total', { outcome: 'applied' }, reloads.appliedTotal)
+    .sample('ferry_config_reloads_total', { outcome: 'rejected' }, reloads.rejectedTotal);
+  return w.toString();
+}
+
 /** The tracing families, present while tracing is on. */
 export function renderSpanExportMetrics(counts: SpanExportCounts): string {
   const w = new PrometheusWriter();

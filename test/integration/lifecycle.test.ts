@@ -152,6 +152,10 @@ describe('ferry on SIGHUP', () => {
     // --no-watch-config: the file was rewritten twice, yet no watcher started or reloaded anything.
     expect(ferry.lines.some((line) => line.msg.startsWith('watching the config file'))).toBe(false);
     expect(ferry.lines.some((line) => line['trigger'] === 'file-watch')).toBe(false);
+    // Every trigger counts in one place: one reload applied (SIGHUP), two rejected (SIGHUP, control port).
+    const metrics = await (await fetch(`http://127.0.0.1:${ports.admin}/metrics`)).text();
+    expect(metrics).toContain('ferry_config_reloads_total{outcome="applied"} 1\n');
+    expect(metrics).toContain('ferry_config_reloads_total{outcome="rejected"} 2\n');
   });
 });
 
