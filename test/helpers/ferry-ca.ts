@@ -1,11 +1,14 @@
 /**
  * Runs Ferry's built-in CA for tests: `ferry ca …` as a real child process
  * (the CLI the user runs), and `openssl` as the independent check of what it
- * wrote. Files live in a temp folder the caller removes.
+ * wrote, and the two-sidecar mesh both identity tests run. Files live in a
+ * temp folder the caller removes.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const FERRY_CLI = join(import.meta.dirname, '../../src/cli/ferry.ts');
@@ -278,6 +281,105 @@ export async function startFerryProcess(configPath: string): Promise<FerryProces
       const exited = once(proc, 'exit');
       proc.kill('SIGTERM');
       await exited;
+    },
+  };
+}
+
+/** The SPIFFE IDs of the two sidecars startTwoSidecarMesh runs. */
+export const MESH_WEB_ID = 'spiffe://ferry.local/ns/default/sa/web';
+export const MESH_PAYMENTS_ID = 'spiffe://ferry.local/ns/default/sa/payments';
+
+export interface TwoSidecarMesh {
+  /** The temp folder: `ca/` (the CA, `ca/bundle.pem` the trust bundle), `token`, both configs. */
+  readonly dir: string;
+  readonly issuer: CaServeProcess;
+  readonly payments: FerryProcess;
+  readonly web: FerryProcess;
+  /** Stop both sidecars and the issuer and remove the folder (the app is the caller's). */
+  stop(): Promise<void>;
+}
+
+/**
+ * The mesh the identity tests run, all real processes: a CA (`ferry ca
+ * init`), its issuing service (`ferry ca serve` with `issuerArgs` after the
+ * folder, address and token), the server-side sidecar `payments` in front of
+ * `appAddress` (HTTPS inbound with its workload certificate, mTLS allowing
+ * only `web`), and the client-side sidecar `web`, whose `outbound` HTTP
+ * listener forwards to payments over mTLS expecting payments' ID.
+ * `webExtra(inboundPort)` adds listeners and target groups to web's config
+ * (YAML: `listeners` entries, then `targetGroups` entries).
+ */
+export async function startTwoSidecarMesh(options: {
+  readonly label: string;
+  readonly appAddress: string;
+  readonly issuerArgs: readonly string[];
+  readonly webExtra?: (inboundPort: number) => { readonly listeners: string; readonly targetGroups: string };
+}): Promise<TwoSidecarMesh> {
+  const dir = mkdtempSync(join(tmpdir(), `ferry-${options.label}-`));
+  const init = await runFerryCli(['ca', 'init', '--dir', join(dir, 'ca'), '--trust-domain', 'ferry.local']);
+  if (init.code !== 0) throw new Error(`ferry ca init exited ${init.code}: ${init.stderr}`);
+  writeFileSync(join(dir, 'token'), `${options.label}-token\n`);
+  const issuer = await startCaServe([
+    '--dir',
+    join(dir, 'ca'),
+    '--address',
+    '127.0.0.1:0',
+    '--token-file',
+    join(dir, 'token'),
+    ...options.issuerArgs,
+  ]);
+  const identityBlock = (spiffeId: string) => `identity:
+  spiffeId: ${spiffeId}
+  issuer: { address: "${issuer.address}", tokenFile: token, trustBundle: ca/bundle.pem }
+`;
+  writeFileSync(
+    join(dir, 'payments.yaml'),
+    `workers: 1
+admin: { address: "127.0.0.1:0" }
+${identityBlock(MESH_PAYMENTS_ID)}listeners:
+  - name: inbound
+    protocol: HTTPS
+    address: 127.0.0.1:0
+    identity: true
+    mutualAuthentication: { mode: verify, allowedIdentities: ["${MESH_WEB_ID}"] }
+    defaultAction: { forward: { targetGroup: local-app } }
+targetGroups:
+  - name: local-app
+    healthCheck: { enabled: false }
+    targets: [ { address: "${options.appAddress}" } ]
+`,
+  );
+  const payments = await startFerryProcess(join(dir, 'payments.yaml'));
+  const inbound = payments.ports.get('inbound')!;
+  const extra = options.webExtra?.(inbound) ?? { listeners: '', targetGroups: '' };
+  writeFileSync(
+    join(dir, 'web.yaml'),
+    `workers: 1
+admin: { address: "127.0.0.1:0" }
+${identityBlock(MESH_WEB_ID)}listeners:
+  - name: outbound
+    protocol: HTTP
+    address: 127.0.0.1:0
+    defaultAction: { forward: { targetGroup: payments } }
+${extra.listeners}targetGroups:
+  - name: payments
+    protocol: HTTPS
+    healthCheck: { enabled: false }
+    tls: { identity: true, expectedIdentities: ["${MESH_PAYMENTS_ID}"] }
+    targets: [ { address: "127.0.0.1:${inbound}" } ]
+${extra.targetGroups}`,
+  );
+  const web = await startFerryProcess(join(dir, 'web.yaml'));
+  return {
+    dir,
+    issuer,
+    payments,
+    web,
+    stop: async () => {
+      await web.stop();
+      await payments.stop();
+      await issuer.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

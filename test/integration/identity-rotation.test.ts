@@ -6,100 +6,46 @@
  * No request fails, each connection stays the same one throughout, and new
  * handshakes see the certificate change. Real processes, real TLS.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type CaServeProcess,
   type FerryProcess,
+  MESH_PAYMENTS_ID,
+  MESH_WEB_ID,
   runFerryCli,
-  startCaServe,
-  startFerryProcess,
+  startTwoSidecarMesh,
+  type TwoSidecarMesh,
 } from '../helpers/ferry-ca.ts';
 import { startTarget, type TestTarget } from '../helpers/targets.ts';
 
-const WEB = 'spiffe://ferry.local/ns/default/sa/web';
-const PAYMENTS = 'spiffe://ferry.local/ns/default/sa/payments';
+const WEB = MESH_WEB_ID;
+const PAYMENTS = MESH_PAYMENTS_ID;
+
 const LOAD_DURATION_MS = 60_000;
 /** Pause between requests on each connection: steady load without hogging the two-core machine. */
 const REQUEST_GAP_MS = 20;
+let mesh: TwoSidecarMesh;
 let dir: string;
-let issuer: CaServeProcess;
 let app: TestTarget;
 let payments: FerryProcess;
 let web: FerryProcess;
 
-function identityBlock(spiffeId: string): string {
-  return `identity:
-  spiffeId: ${spiffeId}
-  issuer: { address: "${issuer.address}", tokenFile: token, trustBundle: ca/bundle.pem }
-`;
-}
-
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ferry-rotation-'));
-  expect(
-    (await runFerryCli(['ca', 'init', '--dir', join(dir, 'ca'), '--trust-domain', 'ferry.local'])).code,
-  ).toBe(0);
-  writeFileSync(join(dir, 'token'), 'rotation-token\n');
-  issuer = await startCaServe([
-    '--dir',
-    join(dir, 'ca'),
-    '--address',
-    '127.0.0.1:0',
-    '--token-file',
-    join(dir, 'token'),
-    '--ttl',
-    '20s',
-  ]);
   app = await startTarget('app');
-  writeFileSync(
-    join(dir, 'payments.yaml'),
-    `workers: 1
-admin: { address: "127.0.0.1:0" }
-${identityBlock(PAYMENTS)}listeners:
-  - name: inbound
-    protocol: HTTPS
-    address: 127.0.0.1:0
-    identity: true
-    mutualAuthentication: { mode: verify, allowedIdentities: ["${WEB}"] }
-    defaultAction: { forward: { targetGroup: local-app } }
-targetGroups:
-  - name: local-app
-    healthCheck: { enabled: false }
-    targets: [ { address: "${app.address}" } ]
-`,
-  );
-  payments = await startFerryProcess(join(dir, 'payments.yaml'));
-  writeFileSync(
-    join(dir, 'web.yaml'),
-    `workers: 1
-admin: { address: "127.0.0.1:0" }
-${identityBlock(WEB)}listeners:
-  - name: outbound
-    protocol: HTTP
-    address: 127.0.0.1:0
-    defaultAction: { forward: { targetGroup: payments } }
-targetGroups:
-  - name: payments
-    protocol: HTTPS
-    healthCheck: { enabled: false }
-    tls: { identity: true, expectedIdentities: ["${PAYMENTS}"] }
-    targets: [ { address: "127.0.0.1:${payments.ports.get('inbound')}" } ]
-`,
-  );
-  web = await startFerryProcess(join(dir, 'web.yaml'));
+  mesh = await startTwoSidecarMesh({
+    label: 'rotation',
+    appAddress: app.address,
+    issuerArgs: ['--ttl', '20s'],
+  });
+  ({ dir, payments, web } = mesh);
 }, 120_000);
 
 afterAll(async () => {
-  await web?.stop();
-  await payments?.stop();
-  await issuer?.stop();
+  await mesh?.stop();
   await app?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** Sequential HTTP/1.1 requests on one socket (keep-alive), parsing just enough to frame each response. */

@@ -7,9 +7,8 @@
  *
  *   test ──HTTP──> web (outbound) ══mTLS, SPIFFE IDs checked both ways══> payments (inbound) ──HTTP──> app
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,107 +16,55 @@ import { loadIssuingCa } from '../../src/identity/index.ts';
 import { certificatePem, generateKeyPair, issueLeaf, privateKeyPem } from '../../src/identity/x509.ts';
 import { createPki, type TestPki } from '../helpers/certs.ts';
 import {
-  type CaServeProcess,
   type FerryProcess,
+  MESH_PAYMENTS_ID,
+  MESH_WEB_ID,
   openssl,
   runFerryCli,
-  startCaServe,
-  startFerryProcess,
+  startTwoSidecarMesh,
+  type TwoSidecarMesh,
 } from '../helpers/ferry-ca.ts';
 import { startTarget, type TestTarget } from '../helpers/targets.ts';
 
-const WEB = 'spiffe://ferry.local/ns/default/sa/web';
-const PAYMENTS = 'spiffe://ferry.local/ns/default/sa/payments';
+const WEB = MESH_WEB_ID;
+const PAYMENTS = MESH_PAYMENTS_ID;
+
+let mesh: TwoSidecarMesh;
 let dir: string;
-let issuer: CaServeProcess;
 let app: TestTarget;
 let payments: FerryProcess;
 let web: FerryProcess;
 let otherPki: TestPki;
 
-function identityBlock(spiffeId: string): string {
-  return `identity:
-  spiffeId: ${spiffeId}
-  issuer: { address: "${issuer.address}", tokenFile: token, trustBundle: ca/bundle.pem }
-`;
-}
-
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'ferry-mesh-'));
-  expect(
-    (await runFerryCli(['ca', 'init', '--dir', join(dir, 'ca'), '--trust-domain', 'ferry.local'])).code,
-  ).toBe(0);
-  writeFileSync(join(dir, 'token'), 'mesh-token\n');
-  issuer = await startCaServe([
-    '--dir',
-    join(dir, 'ca'),
-    '--address',
-    '127.0.0.1:0',
-    '--token-file',
-    join(dir, 'token'),
-    '--allowed-ids',
-    'spiffe://ferry.local/ns/default/sa/*',
-    '--ttl',
-    '1h',
-  ]);
   app = await startTarget('app');
-  writeFileSync(
-    join(dir, 'payments.yaml'),
-    `workers: 1
-admin: { address: "127.0.0.1:0" }
-${identityBlock(PAYMENTS)}listeners:
-  - name: inbound
-    protocol: HTTPS
-    address: 127.0.0.1:0
-    identity: true
-    mutualAuthentication: { mode: verify, allowedIdentities: ["${WEB}"] }
-    defaultAction: { forward: { targetGroup: local-app } }
-targetGroups:
-  - name: local-app
-    healthCheck: { enabled: false }
-    targets: [ { address: "${app.address}" } ]
-`,
-  );
-  payments = await startFerryProcess(join(dir, 'payments.yaml'));
-  const inbound = payments.ports.get('inbound')!;
-  writeFileSync(
-    join(dir, 'web.yaml'),
-    `workers: 1
-admin: { address: "127.0.0.1:0" }
-${identityBlock(WEB)}listeners:
-  - name: outbound
-    protocol: HTTP
-    address: 127.0.0.1:0
-    defaultAction: { forward: { targetGroup: payments } }
-  - name: outbound-wrong-id
+  mesh = await startTwoSidecarMesh({
+    label: 'mesh',
+    appAddress: app.address,
+    issuerArgs: ['--allowed-ids', 'spiffe://ferry.local/ns/default/sa/*', '--ttl', '1h'],
+    webExtra: (inbound) => ({
+      listeners: `  - name: outbound-wrong-id
     protocol: HTTP
     address: 127.0.0.1:0
     defaultAction: { forward: { targetGroup: payments-expected-elsewhere } }
-targetGroups:
-  - name: payments
-    protocol: HTTPS
-    healthCheck: { enabled: false }
-    tls: { identity: true, expectedIdentities: ["${PAYMENTS}"] }
-    targets: [ { address: "127.0.0.1:${inbound}" } ]
-  - name: payments-expected-elsewhere
+`,
+      targetGroups: `  - name: payments-expected-elsewhere
     protocol: HTTPS
     healthCheck: { enabled: false }
     tls: { identity: true, expectedIdentities: ["spiffe://ferry.local/ns/billing/**"] }
     targets: [ { address: "127.0.0.1:${inbound}" } ]
 `,
-  );
-  web = await startFerryProcess(join(dir, 'web.yaml'));
+    }),
+  });
+  ({ dir, payments, web } = mesh);
   otherPki = createPki('mesh-other');
   // Four processes start here (ca init, ca serve, two sidecars): give a busy two-core machine room.
 }, 120_000);
 
 afterAll(async () => {
-  await web?.stop();
-  await payments?.stop();
-  await issuer?.stop();
+  await mesh?.stop();
   await app?.close();
   otherPki?.cleanup();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** A plain HTTP request; resolves status, headers and body. */
