@@ -5,7 +5,7 @@
  * schema.ts and tls-schema.ts place:
  *
  *   identity:                          the sidecar's SPIFFE ID and where its certificate comes from
- *   listeners[].identity               serve the workload certificate (HTTPS)
+ *   listeners[].identity               serve the workload certificate (HTTPS, TLS)
  *   listeners[].mutualAuthentication.allowedIdentities    authorize callers by SPIFFE ID
  *   targetGroups[].tls.identity / expectedIdentities      present it to targets, check theirs
  *

@@ -4,7 +4,7 @@
  * The TLS keys of the config, as zod fields that schema.ts places into the
  * listener and target-group schemas:
  *
- *   listeners[]:    certificates, sslPolicy, mutualAuthentication, identity   (protocol HTTPS)
+ *   listeners[]:    certificates, sslPolicy, mutualAuthentication, identity   (protocols HTTPS, TLS)
  *   targetGroups[]: protocol, tls                                              (re-encryption to targets)
  *
  * Thread: main (config time). Place in the flow: YAML -> schema.ts (+ these
@@ -105,7 +105,7 @@ export const mutualAuthenticationField = z
 /** `listeners[].identity`: serve the workload certificate (identity-schema.ts). */
 export const listenerIdentityField = booleanField().optional().meta({
   description:
-    'HTTPS only: serve the sidecar’s workload certificate (top-level `identity`) instead of `certificates`, and verify clients against its trust bundle. Rotated without dropping connections.',
+    'HTTPS and TLS listeners: serve the sidecar’s workload certificate (top-level `identity`) instead of `certificates`, and verify clients against its trust bundle. Rotated without dropping connections.',
   'x-default': 'false',
 });
 

@@ -20,7 +20,7 @@ import { bindGeneveListener, bindUdpListener, Layer4Listener, ProxyTrust, TcpFlo
 import { H2Listener, HttpConnection, ListenerRuntime } from '../l7/index.ts';
 import { isSourceAllowed, refuseSource, type SourceFilters } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
-import { rawSocketOf, TlsTerminator } from '../tls/index.ts';
+import { PeerIdentityCheck, rawSocketOf, TlsTerminator } from '../tls/index.ts';
 import { isOverConnectionLimit, refuseOverLimit } from './connection-limit.ts';
 import { ProxyPreamble } from './proxy-preamble.ts';
 
@@ -214,6 +214,10 @@ function terminateTls(
  * TLS termination for a TLS listener (NLB): the same certificates, SNI
  * lookup and security policies as HTTPS, ALPN from the listener's
  * alpnPolicy; the plaintext is relayed to a TCP target group (workers/l4).
+ * With mTLS and `allowedIdentities` (issue 14), a caller whose verified
+ * SPIFFE ID is outside the patterns is closed right after the handshake,
+ * before anything is relayed (HTTPS answers 403 instead): counted as a
+ * rejected connection and logged with the caller's ID.
  */
 function terminateTlsFlows(
   runtime: WorkerRuntime,
@@ -221,6 +225,8 @@ function terminateTlsFlows(
   l4: Layer4Listener,
   sourceFilters: SourceFilters,
 ): TlsTerminator {
+  const peerIdentity = listener.tls?.peerIdentity ?? null;
+  const peerCheck = peerIdentity === null ? null : new PeerIdentityCheck(peerIdentity);
   return new TlsTerminator(
     listener,
     listener.tls!,
@@ -230,12 +236,42 @@ function terminateTlsFlows(
         socket.destroy();
         return;
       }
+      if (peerCheck !== null) {
+        const peer = peerCheck.of(socket);
+        if (!peer.isAllowed) {
+          refuseCaller(runtime, listener, socket, peer.spiffeId);
+          return;
+        }
+      }
       const serverName = typeof socket.servername === 'string' ? socket.servername.toLowerCase() : '';
       const alpn = typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : '';
       new TcpFlow(runtime, l4, socket, sourceFilters.filter(listener.name), serverName, alpn).start();
     },
     listener.layer4?.alpnProtocols ?? [],
   );
+}
+
+/** A TLS listener's caller outside `allowedIdentities`: closed, counted, logged (FERRY_ERR_IDENTITY_FORBIDDEN). */
+function refuseCaller(
+  runtime: WorkerRuntime,
+  listener: TopologyListener,
+  socket: TLSSocket,
+  spiffeId: string | null,
+): void {
+  runtime.observer.connectionRejected(listener);
+  const log = runtime.log;
+  if (log.isLevelEnabled('info'))
+    log.info(
+      {
+        listener: listener.name,
+        client: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
+        spiffeId,
+        code: 'FERRY_ERR_IDENTITY_FORBIDDEN',
+        phase: 'tls',
+      },
+      'caller outside allowedIdentities; connection closed',
+    );
+  socket.destroy();
 }
 
 export { SourceFilters } from '../route/index.ts';
