@@ -233,7 +233,7 @@ function circlesOf(edges: ReadonlyMap<string, ReadonlySet<string>>): string[][] 
 
 /**
  * The area a file belongs to: its top folder under a root (`workers/l7` for
- * `workers/l7/h2.ts`, `src/control` for `src/control/handlers/drain.ts`), or
+ * `workers/l7/h2/`, `src/control` for `src/control/handlers/drain.ts`), or
  * the file itself at a root (`workers/runtime.ts`). A subfolder is part of
  * its area, as handlers/ is of the control port.
  */

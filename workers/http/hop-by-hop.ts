@@ -3,7 +3,7 @@
  *
  * Which header fields a proxy must not pass on. Thread: worker. Place in the
  * flow: **forward** (request heads) and **relay** (response heads), for both
- * the HTTP/1.1 proxy (workers/l7/index.ts) and HTTP/2 streams (h2.ts).
+ * the HTTP/1.1 proxy (workers/l7/index.ts) and HTTP/2 streams (workers/l7/h2/).
  *
  * One list of connection-specific fields (RFC 9110 §7.6.1, RFC 9113 §8.2.2),
  * plus the fields Ferry writes itself on the way to a target; each caller

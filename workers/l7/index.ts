@@ -9,7 +9,7 @@
  * Life of a request (each phase is a method of the same name; `record` lives
  * in workers/record, error responses in workers/respond):
  *
- *   accept ──> proxy-in ──> tls ──> readHead ... (HTTP/1.1 over TLS, the chart below); ALPN h2: workers/l7/h2.ts
+ *   accept ──> proxy-in ──> tls ──> readHead ... (HTTP/1.1 over TLS, the chart below); ALPN h2: workers/l7/h2/
  *     │          │          └─ HTTPS listeners only (workers/tls): a failed handshake closes the connection, no
  *     │          │             HTTP answer being possible (no certificate on an mTLS listener, TLS 1.1);
  *     │          │             mTLS: the caller's SPIFFE ID is read once (workers/tls/peer-identity.ts);
@@ -54,7 +54,7 @@
  * request) holds what `pick` chose and the serving group's timeouts; its
  * in-flight count (TARGET_IN_FLIGHT and this worker's ledger) is taken in
  * `connect` and dropped exactly once in `endExchange`, whatever the path:
- * success, upstream error, client abort or timeout. HTTP/2 streams (h2.ts)
+ * success, upstream error, client abort or timeout. HTTP/2 streams (workers/l7/h2/)
  * and layer-4 flows (workers/l4: TCP, TLS, UDP, GENEVE) carry the same
  * exchange and the same pick; their phases and codes (PROXY_PROTOCOL_*,
  * TLS_CLIENT_HELLO, FLOW_IDLE_TIMEOUT, UDP_FLOW_TABLE_FULL) are charted atop
@@ -1307,5 +1307,5 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
   }
 }
 
-export { H2Listener } from './h2.ts';
+export { H2Listener } from './h2/index.ts';
 export { ListenerRuntime } from './listener-runtime.ts';

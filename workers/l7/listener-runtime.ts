@@ -3,7 +3,7 @@
  *
  * What one HTTP or HTTPS listener precomputes for the requests it carries
  * (STYLE H2), shared by the HTTP/1.1 proxy (index.ts) and HTTP/2 streams
- * (h2.ts). Thread: worker. Built at bind time (workers/listen).
+ * (h2/). Thread: worker. Built at bind time (workers/listen).
  */
 import type { TopologyListener } from '../../proto/thread-messages.ts';
 import { type CookieAttributes, cookieAttributesFor } from '../route/index.ts';

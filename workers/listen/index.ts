@@ -177,7 +177,7 @@ function bindStream(
 
 /**
  * TLS termination for an HTTPS listener (workers/tls): after the handshake,
- * ALPN `h2` goes to HTTP/2 (workers/l7/h2.ts), anything else (http/1.1, or
+ * ALPN `h2` goes to HTTP/2 (workers/l7/h2/), anything else (http/1.1, or
  * no ALPN) to the HTTP/1.1 proxy over the TLS socket. Throws when the
  * certificates do not load (the bind then fails with that error).
  */

@@ -177,7 +177,7 @@ export class RequestRecord {
   private lbLatencyEwmaUs: number;
   private lbPeakEwmaUs: number;
   private lbWeight: number;
-  /** The listener is HTTP/2 (workers/l7/h2.ts): the access log's request line and the span's protocol version say 2. */
+  /** The listener is HTTP/2 (workers/l7/h2/): the access log's request line and the span's protocol version say 2. */
   private readonly isHttp2: boolean;
   /** The listener rule that matched (its priority as text), or RULE_DEFAULT. */
   private rule: string;

@@ -44,7 +44,7 @@ export function respondWithError(socket: Socket, code: ErrorCode, isHeadRequest:
 }
 
 /**
- * The same synthetic error on an HTTP/2 stream (workers/l7/h2.ts): status,
+ * The same synthetic error on an HTTP/2 stream (workers/l7/h2/): status,
  * `x-ferry-error`, the one-line body; the stream ends, the session stays.
  * Never throws; a closed stream is left alone.
  */

@@ -2,7 +2,7 @@
  * @module workers/upstream/http-pool
  *
  * undici Pools to targets, one per slot, owned by one worker: the upstream
- * side of HTTP/2 downstream streams (workers/l7/h2.ts). Thread: worker.
+ * side of HTTP/2 downstream streams (workers/l7/h2/). Thread: worker.
  * Place in the flow: pick -> **connect** -> forward, for h2 only.
  *
  * Why undici here and the raw SocketPool for HTTP/1.1: an HTTP/1.1 client is
@@ -12,7 +12,7 @@
  * exactly what an HTTP client library does; undici does it with keep-alive,
  * strict response parsing, timeouts and TLS, and is the design's client for
  * "TLS/HTTP/2 upstreams and slow paths". The pick, the in-flight counters
- * and the latency record stay Ferry's, in h2.ts.
+ * and the latency record stay Ferry's, in workers/l7/h2/.
  *
  * Counters: TARGET_ACTIVE_CONNECTIONS and this worker's ledger go up on each
  * undici connection's 'connect' and down on its 'disconnect', as the raw

@@ -1,78 +1,22 @@
 /**
- * @module workers/l7/h2
+ * @module workers/l7/h2/exchange
  *
- * HTTP/2 on HTTPS listeners: a client that picks `h2` by ALPN gets an HTTP/2
- * session (node:http2, server side, over the already-terminated TLS socket),
- * and each stream is proxied to an HTTP/1.1 target through the same route,
- * pick, counters and record as HttpConnection. Thread: worker. Place in the flow:
- *
- *   accept ──> tls (ALPN h2) ──> H2Listener.accept ──> H2Session (one per connection)
- *     │  no stream within `timeouts.requestHeader` of the handshake: GOAWAY, closed (a client
- *     │  timeout, as an HTTP/1.1 connection that sent nothing); no stream open for `keepAlive`: GOAWAY
- *     stream ──> readHead (h2 headers -> RequestHead) ──> route ──> pick ──> connect+forward
- *       (undici Pool per target: workers/upstream/http-pool.ts) ──> relay (undici handler) ──> finish
- *     │             │              │        │            │                       │
- *     │             │              │        │            │                       └─ reset mid-body:
- *     │             │              │        │            │                          RST_STREAM INTERNAL_ERROR;
- *     │             │              │        │            │                          DOWNSTREAM_SEND_TIMEOUT (RST_STREAM
- *     │             │              │        │            │                          CANCEL: response bytes the client
- *     │             │              │        │            │                          did not let through within `send`)
- *     │             │              │        │            └─ UPSTREAM_CONNECT_REFUSED/_RESET/_TLS (502),
- *     │             │              │        │               UPSTREAM_CONNECT_TIMEOUT/_TIMEOUT (504); a refused or
- *     │             │              │        │               timed-out connect of a bodiless stream goes back to
- *     │             │              │        │               pick on another target (group `retries`, retryConnect)
- *     │             │              │        │               UPSTREAM_BAD_RESPONSE (502),
- *     │             │              │        │               HTTP_BODY_TIMEOUT (408, or RST_STREAM CANCEL once the
- *     │             │              │        │               response started: body below `requestBody` + minimum
- *     │             │              │        │               rate; the client's fault, no target penalty)
- *     │             │              │        └─ PICK_NO_TARGET (503)
- *     │             │              └─ ROUTE_NO_MATCH (404); redirect and fixedResponse answered here
- *     │             └─ HTTP_BAD_REQUEST (400: CONNECT), HTTP_HEADERS_TOO_LARGE (431, as HTTP/1.1;
- *     │                beyond H2_HEADER_LIST_BYTES_MAX nghttp2 resets the stream: ENHANCE_YOUR_CALM)
- *     └─ DRAINING: GOAWAY, open streams finish
- *
- * Why streams go to HTTP/1.1 targets through undici and not the raw pool:
- * see workers/upstream/http-pool.ts (translation is needed anyway; undici
- * does it with keep-alive and strict parsing). The h2 side is node:http2's
- * core API (no compat layer), and each stream is one H2Exchange object that
- * is its own undici dispatch handler (no closures per chunk).
- *
- * Limits: SETTINGS_MAX_CONCURRENT_STREAMS = H2_CONCURRENT_STREAMS_MAX, server
- * push off. A request head may hold HTTP_HEAD_BYTES_MAX bytes (measured on
- * its HTTP/1.1 form, so both protocols take the same heads) and
- * HTTP_HEADER_COUNT_MAX fields; readHead checks these and answers 431.
- * nghttp2's own header limits sit 4x higher (H2_HEADER_LIST_BYTES_MAX,
- * H2_HEADER_PAIRS_MAX): were they Ferry's, nghttp2 would reset the stream
- * before Ferry saw it, and clients retry a reset. They stay as the hard
- * bound on memory, with nghttp2's flood and rapid-reset protections.
- *
- * Client deadlines (issue 10) are the listener's `timeouts`, the values
- * HTTP/1.1 connections get, checked by the worker tick through the session,
- * which walks its open streams (no timer per stream; see H2Session). undici's
- * own timeouts bound the target only: it stops them while it writes a
- * request body or while the response is paused for the client.
- *
- * Headers to the target: `:authority` becomes Host; several `cookie` fields
- * are joined with "; " (RFC 9113 §8.2.3); connection-specific fields and
- * `expect` are dropped (the body is streamed as it comes, and a 100 is sent
- * to the client at once); X-Forwarded-For/-Proto (https)/-Port are set as on
- * HTTP/1.1. A request body without content-length goes chunked.
+ * One HTTP/2 stream proxied to an HTTP/1.1 target (H2Exchange): readHead,
+ * route, pick, connect and relay through undici, with its client deadlines
+ * and retries. Thread: worker. The phase chart and the limits are in
+ * ./index.ts.
  */
-import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { PassThrough } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
-import { ERROR_CODES, type ErrorCode } from '../../proto/error-codes.ts';
-import { addWorker, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
-import type { TopologyListenerTimeouts } from '../../proto/thread-messages.ts';
+import { ERROR_CODES, type ErrorCode } from '../../../proto/error-codes.ts';
+import { addWorker, WORKER_REQUESTS_TOTAL } from '../../../proto/table-layout.ts';
+import type { TopologyListenerTimeouts } from '../../../proto/thread-messages.ts';
 import {
-  H2_CONCURRENT_STREAMS_MAX,
-  H2_HEADER_LIST_BYTES_MAX,
-  H2_HEADER_PAIRS_MAX,
   HTTP_HEAD_BYTES_MAX,
   HTTP_HEADER_COUNT_MAX,
   RETRY_PICK_ATTEMPTS_MAX,
-} from '../../src/shared/limits.ts';
+} from '../../../src/shared/limits.ts';
 import {
   BODY_CHUNKED,
   BODY_LENGTH,
@@ -82,14 +26,19 @@ import {
   isDroppedRequestHeader,
   isHopByHop,
   type RequestHead,
-} from '../http/index.ts';
-import { RECORD_STATUS_GATEWAY_FAILURE, RequestRecord } from '../record/index.ts';
-import { redirectInputs, respondH2WithError } from '../respond/index.ts';
-import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction, matchListener } from '../route/index.ts';
-import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
-import { type PeerIdentity, rawSocketOf } from '../tls/index.ts';
-import { Exchange, isConnectErrorCode, upstreamErrorCode } from '../upstream/index.ts';
-import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from './listener-runtime.ts';
+} from '../../http/index.ts';
+import { RECORD_STATUS_GATEWAY_FAILURE, type RequestRecord } from '../../record/index.ts';
+import { redirectInputs, respondH2WithError } from '../../respond/index.ts';
+import {
+  ACTION_FIXED_RESPONSE,
+  ACTION_FORWARD,
+  type CompiledAction,
+  matchListener,
+} from '../../route/index.ts';
+import type { WorkerRuntime } from '../../runtime.ts';
+import type { PeerIdentity } from '../../tls/index.ts';
+import { Exchange, isConnectErrorCode, upstreamErrorCode } from '../../upstream/index.ts';
+import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from '../listener-runtime.ts';
 
 /** Bytes of an HTTP/1.1 request line besides method and target: " " and " HTTP/1.1\r\n". */
 const REQUEST_LINE_FRAMING_BYTES = 12;
@@ -149,206 +98,23 @@ function isOverHeadLimits(req: RequestHead, raw: string[]): boolean {
   return fieldCount > HTTP_HEADER_COUNT_MAX || bytes > HTTP_HEAD_BYTES_MAX;
 }
 
-// === Listener ===
-/** The HTTP/2 side of one HTTPS listener in one worker: a node:http2 server that never listens. */
-export class H2Listener {
-  private readonly server: http2.Http2Server;
-  /**
-   * The TLS socket being handed over: node:http2 emits 'session' synchronously
-   * inside emit('connection'), and the session's own `socket` is a proxy that
-   * throws once the session ends, so the record keeps the real one.
-   */
-  private acceptingSocket: TLSSocket | null;
-  /** The client of the socket being handed over (its peer, or what a trusted PROXY header named). */
-  private acceptingAddress: string;
-  private acceptingPort: number;
-
-  constructor(runtime: WorkerRuntime, listener: ListenerRuntime) {
-    this.server = http2.createServer({
-      settings: {
-        maxConcurrentStreams: H2_CONCURRENT_STREAMS_MAX,
-        maxHeaderListSize: H2_HEADER_LIST_BYTES_MAX,
-        enablePush: false,
-      },
-      maxHeaderListPairs: H2_HEADER_PAIRS_MAX,
-    });
-    this.acceptingSocket = null;
-    this.acceptingAddress = '';
-    this.acceptingPort = 0;
-    this.server.on('session', (session: ServerHttp2Session) => {
-      const socket = this.acceptingSocket;
-      if (socket === null) {
-        session.destroy();
-        return;
-      }
-      new H2Session(runtime, listener, session, socket, this.acceptingAddress, this.acceptingPort).start();
-    });
-  }
-
-  /** Run HTTP/2 on a TLS socket whose ALPN chose `h2`; the client as HttpConnection takes it. */
-  accept(socket: TLSSocket, clientAddress: string, clientPort: number): void {
-    this.acceptingSocket = socket;
-    this.acceptingAddress = clientAddress;
-    this.acceptingPort = clientPort;
-    try {
-      this.server.emit('connection', socket);
-    } finally {
-      this.acceptingSocket = null;
-    }
-  }
-}
-
-// === Session ===
-/**
- * One downstream HTTP/2 connection: its streams, idle deadlines and drain.
- *
- * Deadlines (issue 10), all on the worker tick, none a timer:
- *
- *   handshake done ──(no stream within requestHeader)──> GOAWAY, closed; a client timeout
- *        │
- *        └─ streams ──> each H2Exchange's own: request body + minimum rate (408 or
- *                       RST_STREAM CANCEL), send (RST_STREAM CANCEL); a stream reset for
- *                       `send` that the client does not even let close within `send`
- *                       (it reads nothing at all) takes the session down (TCP reset)
- *             └─ no stream open for keepAlive ──> GOAWAY, closed (not counted)
- *
- * A session that GOAWAY did not close (the client reads nothing, so the
- * frame never goes out) is destroyed a `requestHeader` later, as an
- * HTTP/1.1 connection's linger.
- */
-export class H2Session implements LiveConnection {
+/** What a stream needs of its session (H2Session implements it; an interface keeps the two files out of a circle). */
+export interface H2StreamOwner {
   readonly runtime: WorkerRuntime;
   readonly listener: ListenerRuntime;
-  readonly session: ServerHttp2Session;
-  readonly socket: TLSSocket;
   readonly remoteAddress: string;
-  readonly remotePort: number;
-  /** The verified caller on an mTLS listener (workers/tls/peer-identity.ts); null otherwise. */
+  /** The verified caller on an mTLS listener; null otherwise. */
   readonly peer: PeerIdentity | null;
-  /** The listener's client deadlines (config `timeouts`), the same HTTP/1.1 connections get. */
   readonly timeouts: TopologyListenerTimeouts;
-  /** Connection-level record (accepted, bytes, closed); each stream has its own for its request. */
-  private readonly rec: RequestRecord;
-  /** Streams open on this session, walked by the tick (at most H2_CONCURRENT_STREAMS_MAX). */
-  private readonly exchanges: Set<H2Exchange>;
-  /** False until the first stream: the idle bound is `requestHeader` before, `keepAlive` after. */
-  private hasOpenedStream: boolean;
-  private idleSinceMs: number;
-  /** Closing for idleness: GOAWAY went, and the session is destroyed at idleCloseDeadlineMs if still open. */
-  private isIdleClosing: boolean;
-  private idleCloseDeadlineMs: number;
-  private isClosed: boolean;
-
-  constructor(
-    runtime: WorkerRuntime,
-    listener: ListenerRuntime,
-    session: ServerHttp2Session,
-    socket: TLSSocket,
-    clientAddress: string,
-    clientPort: number,
-  ) {
-    this.runtime = runtime;
-    this.listener = listener;
-    this.session = session;
-    this.socket = socket;
-    this.remoteAddress = clientAddress;
-    this.remotePort = clientPort;
-    this.rec = new RequestRecord(
-      runtime.observer,
-      listener.listener,
-      this.socket,
-      clientAddress,
-      clientPort,
-      true,
-    );
-    this.peer = listener.peerCheck === null ? null : listener.peerCheck.of(socket);
-    this.timeouts = listener.listener.timeouts;
-    this.exchanges = new Set();
-    this.hasOpenedStream = false;
-    this.idleSinceMs = runtime.nowMs;
-    this.isIdleClosing = false;
-    this.idleCloseDeadlineMs = 0;
-    this.isClosed = false;
-  }
-
-  start(): void {
-    const session = this.session;
-    this.runtime.add(this);
-    this.rec.accepted();
-    session.on(
-      'stream',
-      (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
-        this.hasOpenedStream = true;
-        const exchange = new H2Exchange(this, stream, headers, raw);
-        this.exchanges.add(exchange);
-        exchange.start();
-      },
-    );
-    session.on('error', () => {}); // 'close' follows
-    session.on('close', () => {
-      this.isClosed = true;
-      this.rec.closed();
-      this.runtime.remove(this);
-    });
-    if (this.runtime.isDraining) session.close();
-  }
-
-  /** A stream of this session ended, however it ended. */
-  streamEnded(exchange: H2Exchange): void {
-    this.exchanges.delete(exchange);
-    if (this.exchanges.size === 0) this.idleSinceMs = this.runtime.nowMs;
-  }
-
-  newRecord(): RequestRecord {
-    const rec = new RequestRecord(
-      this.runtime.observer,
-      this.listener.listener,
-      this.socket,
-      this.remoteAddress,
-      this.remotePort,
-      true,
-    );
-    if (this.peer !== null) rec.identified(this.peer.spiffeId);
-    return rec;
-  }
-
-  tick(nowMs: number): void {
-    this.rec.tick();
-    if (this.isClosed) return;
-    for (const exchange of this.exchanges) {
-      if (exchange.tick(nowMs)) {
-        // A stream reset for `send` has not closed a `send` later: the client
-        // reads nothing at all, so no frame (not even the reset) reaches it.
-        rawSocketOf(this.socket).resetAndDestroy();
-        this.session.destroy();
-        return;
-      }
-    }
-    if (this.isIdleClosing) {
-      if (nowMs - this.idleCloseDeadlineMs >= 0) this.session.destroy();
-      return;
-    }
-    if (this.exchanges.size !== 0) return;
-    if (!this.hasOpenedStream) {
-      // As an HTTP/1.1 connection that sent nothing (a partial HEADERS block
-      // opens no stream either): closed quietly, counted against the client.
-      if (nowMs - this.idleSinceMs < this.timeouts.requestHeaderMs) return;
-      this.rec.clientTimedOut();
-    } else if (nowMs - this.idleSinceMs < this.timeouts.keepAliveMs) return;
-    this.isIdleClosing = true;
-    this.idleCloseDeadlineMs = nowMs + this.timeouts.requestHeaderMs;
-    this.session.close();
-  }
-
-  /** GOAWAY: no new streams; the open ones finish, then the session closes. */
-  drain(): void {
-    if (!this.isClosed) this.session.close();
-  }
+  /** A new record for one stream's request, with the session's client and identity. */
+  newRecord(): RequestRecord;
+  /** The stream ended, however it ended. */
+  streamEnded(exchange: H2Exchange): void;
 }
 
 // === Exchange (one stream) ===
-class H2Exchange implements Dispatcher.DispatchHandler {
-  private readonly owner: H2Session;
+export class H2Exchange implements Dispatcher.DispatchHandler {
+  private readonly owner: H2StreamOwner;
   private readonly runtime: WorkerRuntime;
   private readonly stream: ServerHttp2Stream;
   private readonly req: RequestHead;
@@ -386,7 +152,7 @@ class H2Exchange implements Dispatcher.DispatchHandler {
   private readonly resumeUpstream: () => void;
   private readonly countBodyBytes: (chunk: Buffer) => void;
 
-  constructor(owner: H2Session, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, raw: string[]) {
+  constructor(owner: H2StreamOwner, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, raw: string[]) {
     this.owner = owner;
     this.runtime = owner.runtime;
     this.stream = stream;
