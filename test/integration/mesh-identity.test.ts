@@ -7,8 +7,11 @@
  *
  *   test ──HTTP──> web (outbound) ══mTLS, SPIFFE IDs checked both ways══> payments (inbound) ──HTTP──> app
  */
+
+import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,6 +128,34 @@ function callPayments(
   });
 }
 
+/** One HTTP/2 request over mTLS to payments' inbound listener, as `caller`: status, x-ferry-error, and what the app was told. */
+async function callPaymentsOverH2(caller: Caller): Promise<{ status: number; error: string; xfcc: string }> {
+  const session = http2.connect(`https://127.0.0.1:${payments.ports.get('inbound')!}`, {
+    ca: readFileSync(join(dir, 'ca', 'bundle.pem'), 'utf8'),
+    cert: caller.cert,
+    key: caller.key,
+    checkServerIdentity: () => undefined, // a SPIFFE ID, not a host name (checked over HTTP/1.1 above)
+  });
+  try {
+    const stream = session.request({
+      ':path': '/who',
+      // A forged identity: replaced on HTTP/2 as on HTTP/1.1.
+      'x-forwarded-client-cert': 'URI=spiffe://ferry.local/ns/kube-system/sa/admin',
+    });
+    stream.end();
+    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    stream.resume();
+    await once(stream, 'end');
+    return {
+      status: Number(headers[':status']),
+      error: String(headers['x-ferry-error'] ?? ''),
+      xfcc: String(app.lastHeaders['x-forwarded-client-cert'] ?? ''),
+    };
+  } finally {
+    session.close();
+  }
+}
+
 async function issuedCaller(spiffeId: string): Promise<Caller> {
   const prefix = join(dir, `caller-${spiffeId.split('/').at(-1)}`);
   const result = await runFerryCli([
@@ -171,6 +202,20 @@ describe('mesh identity between two Ferry sidecars', () => {
     const text = openssl(['x509', '-in', certPath, '-noout', '-text']);
     expect(text).toContain(`URI:${PAYMENTS}`);
     expect(text).toMatch(/TLS Web Server Authentication, TLS Web Client Authentication/);
+  });
+
+  describe('when the caller speaks HTTP/2', () => {
+    it('authorizes the stream by the caller’s SPIFFE ID and replaces a forged identity header', async () => {
+      const allowed = await callPaymentsOverH2(await issuedCaller(WEB));
+      expect(allowed.status).toBe(200);
+      expect(allowed.xfcc).toMatch(new RegExp(`^By=${PAYMENTS};Hash=[0-9a-f]{64};URI=${WEB}$`));
+      const before = app.count;
+      const refused = await callPaymentsOverH2(
+        await issuedCaller('spiffe://ferry.local/ns/default/sa/intruder'),
+      );
+      expect(refused).toMatchObject({ status: 403, error: 'FERRY_ERR_IDENTITY_FORBIDDEN' });
+      expect(app.count).toBe(before);
+    });
   });
 
   describe('when the caller is not who the listener allows', () => {
