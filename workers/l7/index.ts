@@ -85,11 +85,7 @@ import type { TLSSocket } from 'node:tls';
 import type { ErrorCode } from '../../proto/error-codes.ts';
 import { addWorker, NO_SLOT, WORKER_REQUESTS_TOTAL } from '../../proto/table-layout.ts';
 import type { TopologyListenerTimeouts } from '../../proto/thread-messages.ts';
-import {
-  HTTP_HEAD_BYTES_MAX,
-  INLINE_BODY_BYTES_MAX,
-  RETRY_PICK_ATTEMPTS_MAX,
-} from '../../src/shared/limits.ts';
+import { HTTP_HEAD_BYTES_MAX, INLINE_BODY_BYTES_MAX } from '../../src/shared/limits.ts';
 import {
   BODY_CHUNKED,
   BODY_LENGTH,
@@ -114,7 +110,13 @@ import { type RedirectInputs, redirectInputs, respondWithError } from '../respon
 import { ACTION_FIXED_RESPONSE, ACTION_FORWARD, type CompiledAction, matchListener } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
 import { type PeerIdentity, rawSocketOf, type UpstreamTlsOptions } from '../tls/index.ts';
-import { Exchange, type UpstreamOwner, type UpstreamSocket, upstreamErrorCode } from '../upstream/index.ts';
+import {
+  Exchange,
+  isRetryBudgeted,
+  type UpstreamOwner,
+  type UpstreamSocket,
+  upstreamErrorCode,
+} from '../upstream/index.ts';
 import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from './listener-runtime.ts';
 
 // === Connection phases ===
@@ -1016,10 +1018,10 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
    * before any response byte (the caller checked that). Body bytes
    * that came meanwhile are still in `pending` (the client is paused while
    * connecting, so at most one read of them). The failure counts against the
-   * target that failed, as without a retry; the new pick goes through
-   * Router.pick again, up to RETRY_PICK_ATTEMPTS_MAX times to land on
-   * another slot. Returns false (nothing done) when retries are off, spent,
-   * or over the worker's budget (which a refused connect does not spend).
+   * target that failed, as without a retry; the new pick is
+   * Router.pickAnother's (another slot when it can). Returns false (nothing
+   * done) when retries are off, spent, or over the worker's budget (which a
+   * refused connect does not spend: isRetryBudgeted).
    */
   private retryOnAnotherTarget(code: ErrorCode, isReplay: boolean): boolean {
     if (
@@ -1034,14 +1036,7 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
     const retries = ex.retries;
     if (this.attempt >= retries.attempts) return false;
     if (!isReplay && !retries.isOnConnectFailure) return false;
-    // A refused connect retries without spending the budget: nothing listens
-    // there, so the target did no work and the retry moves, not multiplies,
-    // its share (HAProxy's redispatch). The budget bounds the retries that
-    // may add work to a struggling target: timeouts, resets and replays.
-    // Without this, losing one of two targets under load (half the picks
-    // refused) spent a worker's floor of 3 and answered 502 (issue 10's goal
-    // is 0 errors).
-    const isOnBudget = isReplay || code !== 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED';
+    const isOnBudget = isRetryBudgeted(code, isReplay);
     const budget = this.runtime.retryBudget;
     if (isOnBudget && !this.isBudgetRetry && !budget.canRetry(retries.budgetPercent, retries.minConcurrency))
       return false;
@@ -1060,11 +1055,14 @@ export class HttpConnection implements UpstreamOwner, LiveConnection {
       this.isBudgetRetry = true;
       budget.retriesInFlight++;
     }
-    const router = this.runtime.router;
-    for (let i = 0; i < RETRY_PICK_ATTEMPTS_MAX; i++) {
-      router.pick(ex, this.groupIndex, this.req, this.remoteAddress, this.runtime.nowMs);
-      if (ex.slot !== failedSlot) break;
-    }
+    this.runtime.router.pickAnother(
+      ex,
+      this.groupIndex,
+      this.req,
+      this.remoteAddress,
+      this.runtime.nowMs,
+      failedSlot,
+    );
     if (ex.target === null) {
       this.endExchange();
       this.refuse(code);

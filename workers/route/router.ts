@@ -41,6 +41,7 @@ import {
 } from '../../proto/table-layout.ts';
 import type { Topology } from '../../proto/thread-messages.ts';
 import { unixS } from '../../src/shared/clock.ts';
+import { RETRY_PICK_ATTEMPTS_MAX } from '../../src/shared/limits.ts';
 import type { RequestHead, ResponseHead } from '../http/index.ts';
 import { type CompiledAction, CompiledListener } from './compile.ts';
 import { type FlowTuple, flowKeyHash } from './flow-tuple.ts';
@@ -180,6 +181,28 @@ export class Router {
       '',
     );
     cookies.bindGroup(action.cookieName, action.corsCookieName, value, expiryS);
+  }
+
+  /**
+   * A retry's pick (issue 10): Router.pick again, up to
+   * RETRY_PICK_ATTEMPTS_MAX times, to land on a slot other than `failedSlot`
+   * (Envoy's previous_hosts predicate); then it takes what it got. For
+   * requests only (stickiness and hash keys as the first pick had them).
+   */
+  pickAnother(
+    out: PickOutcome,
+    groupIndex: number,
+    req: RequestHead,
+    clientAddress: string,
+    nowMs: number,
+    failedSlot: number,
+  ): number {
+    let slot = NO_SLOT;
+    for (let i = 0; i < RETRY_PICK_ATTEMPTS_MAX; i++) {
+      slot = this.pick(out, groupIndex, req, clientAddress, nowMs);
+      if (slot !== failedSlot) break;
+    }
+    return slot;
   }
 
   /**

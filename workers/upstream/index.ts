@@ -10,5 +10,5 @@
 export { isConnectErrorCode, upstreamErrorCode } from './error-code.ts';
 export { Exchange } from './exchange.ts';
 export { HttpPools } from './http-pool.ts';
-export { RetryBudget } from './retry-budget.ts';
+export { isRetryBudgeted, RetryBudget } from './retry-budget.ts';
 export { SocketPool, type UpstreamOwner, type UpstreamSocket } from './socket-pool.ts';

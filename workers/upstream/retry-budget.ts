@@ -11,6 +11,21 @@
  * (no Atomics), and the kernel spreads connections over workers evenly
  * enough that each worker's share is the same ratio.
  */
+import type { ErrorCode } from '../../proto/error-codes.ts';
+
+/**
+ * Whether a retry after `code` counts in the budget. A refused connect does
+ * not: nothing listens there, so the target did no work and the retry moves,
+ * not multiplies, its share (HAProxy's redispatch). The budget bounds the
+ * retries that may add work to a struggling target: timeouts, resets and
+ * replays (`isReplay`: the request may have reached it). Without this, losing
+ * one of two targets under load (half the picks refused) spent a worker's
+ * floor of 3 and answered 502 (issue 10's goal is 0 errors).
+ */
+export function isRetryBudgeted(code: ErrorCode, isReplay: boolean): boolean {
+  return isReplay || code !== 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED';
+}
+
 export class RetryBudget {
   /** Exchanges of this worker between take and drop (HTTP/1.1). */
   requestsInFlight: number;

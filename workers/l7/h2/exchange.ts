@@ -12,11 +12,7 @@ import type { Dispatcher } from 'undici';
 import { ERROR_CODES, type ErrorCode } from '../../../proto/error-codes.ts';
 import { addWorker, WORKER_REQUESTS_TOTAL } from '../../../proto/table-layout.ts';
 import type { TopologyListenerTimeouts } from '../../../proto/thread-messages.ts';
-import {
-  HTTP_HEAD_BYTES_MAX,
-  HTTP_HEADER_COUNT_MAX,
-  RETRY_PICK_ATTEMPTS_MAX,
-} from '../../../src/shared/limits.ts';
+import { HTTP_HEAD_BYTES_MAX, HTTP_HEADER_COUNT_MAX } from '../../../src/shared/limits.ts';
 import {
   BODY_CHUNKED,
   BODY_LENGTH,
@@ -37,7 +33,7 @@ import {
 } from '../../route/index.ts';
 import type { WorkerRuntime } from '../../runtime.ts';
 import type { PeerIdentity } from '../../tls/index.ts';
-import { Exchange, isConnectErrorCode, upstreamErrorCode } from '../../upstream/index.ts';
+import { Exchange, isConnectErrorCode, isRetryBudgeted, upstreamErrorCode } from '../../upstream/index.ts';
 import { type ListenerRuntime, UNDERSCORE_ALLOW, UNDERSCORE_REJECT } from '../listener-runtime.ts';
 
 /** Bytes of an HTTP/1.1 request line besides method and target: " " and " HTTP/1.1\r\n". */
@@ -506,8 +502,7 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
    * body by then, and Ferry keeps no copy to send again). A refused connect
    * does not spend the worker's retry budget, a timeout does (see
    * HttpConnection.retryOnAnotherTarget). The failure counts against the
-   * target that failed; the new pick goes through Router.pick, up to
-   * RETRY_PICK_ATTEMPTS_MAX times to land on another slot. Returns false
+   * target that failed; the new pick is Router.pickAnother's. Returns false
    * (nothing done) when the stream cannot or may not be retried.
    */
   private retryConnect(code: ErrorCode): boolean {
@@ -519,7 +514,7 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
     if (!retries.isOnConnectFailure || this.attempt >= retries.attempts) return false;
     const runtime = this.runtime;
     const budget = runtime.retryBudget;
-    const isOnBudget = code !== 'FERRY_ERR_UPSTREAM_CONNECT_REFUSED';
+    const isOnBudget = isRetryBudgeted(code, false);
     if (isOnBudget && !this.isBudgetRetry && !budget.canRetry(retries.budgetPercent, retries.minConcurrency))
       return false;
     const failedSlot = ex.slot;
@@ -530,10 +525,14 @@ export class H2Exchange implements Dispatcher.DispatchHandler {
       this.isBudgetRetry = true;
       budget.retriesInFlight++;
     }
-    for (let i = 0; i < RETRY_PICK_ATTEMPTS_MAX; i++) {
-      runtime.router.pick(ex, this.groupIndex, this.req, this.owner.remoteAddress, runtime.nowMs);
-      if (ex.slot !== failedSlot) break;
-    }
+    runtime.router.pickAnother(
+      ex,
+      this.groupIndex,
+      this.req,
+      this.owner.remoteAddress,
+      runtime.nowMs,
+      failedSlot,
+    );
     if (ex.target === null || ex.group === null) {
       this.leaveBudget();
       this.refuse(code);
