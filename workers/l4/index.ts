@@ -29,5 +29,5 @@ export {
   ProxyTrust,
   readProxyHeader,
 } from './proxy-protocol.ts';
-export { Layer4Listener, TcpFlow } from './tcp-flow.ts';
+export { Layer4Listener, refuseProxyHeader, TcpFlow } from './tcp-flow.ts';
 export { bindUdpListener } from './udp-listener.ts';

@@ -245,7 +245,7 @@ export class TcpFlow implements LiveConnection {
       ) {
         // Not readable: count it, log it, and let the default action have the bytes as they are.
         this.countListener(LISTENER_SNI_PEEK_FAILED_TOTAL);
-        this.logPreamble('FERRY_ERR_TLS_CLIENT_HELLO');
+        this.logUnreadableHello();
       } else if (status !== PEEK_NOT_TLS && status !== PEEK_NEED_MORE) {
         // PEEK_NO_SNI: the default action, like a hello without SNI on NLB.
       }
@@ -256,24 +256,21 @@ export class TcpFlow implements LiveConnection {
   }
 
   private refuseProxy(code: ErrorCode): void {
-    this.countListener(LISTENER_PROXY_REFUSED_TOTAL);
-    this.logPreamble(code);
-    this.destroy();
+    refuseProxyHeader(this.runtime, this.l4.listener, this.client, code);
+    this.close();
   }
 
-  private logPreamble(code: ErrorCode): void {
+  private logUnreadableHello(): void {
     const log = this.runtime.log;
     if (log.isLevelEnabled('info'))
       log.info(
         {
           listener: this.l4.listener.name,
           client: `${this.client.remoteAddress ?? ''}:${this.client.remotePort ?? 0}`,
-          code,
+          code: 'FERRY_ERR_TLS_CLIENT_HELLO',
           phase: 'accept',
         },
-        code === 'FERRY_ERR_TLS_CLIENT_HELLO'
-          ? 'unreadable ClientHello; taking the default action'
-          : 'PROXY protocol header refused; connection closed',
+        'unreadable ClientHello; taking the default action',
       );
   }
 
@@ -417,6 +414,35 @@ export class TcpFlow implements LiveConnection {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * A PROXY header refused (untrusted, malformed, missing or late; issue 13):
+ * counted (LISTENER_PROXY_REFUSED_TOTAL), logged with its code, and the
+ * connection closed before anything is forwarded. TCP flows and HTTP/HTTPS
+ * connections (workers/listen/proxy-preamble.ts) alike.
+ */
+export function refuseProxyHeader(
+  runtime: WorkerRuntime,
+  listener: TopologyListener,
+  socket: net.Socket,
+  code: ErrorCode,
+): void {
+  const listenerIndex = runtime.observer.listenerIndexOf(listener);
+  if (listenerIndex >= 0)
+    addListener(runtime.view, runtime.workerIndex, listenerIndex, LISTENER_PROXY_REFUSED_TOTAL, 1);
+  const log = runtime.log;
+  if (log.isLevelEnabled('info'))
+    log.info(
+      {
+        listener: listener.name,
+        client: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
+        code,
+        phase: 'accept',
+      },
+      'PROXY protocol header refused; connection closed',
+    );
+  socket.destroy();
+}
 
 /** Whether a socket peer may send this listener a PROXY header. Never allocates. */
 const PREFIX_NONE = 0;

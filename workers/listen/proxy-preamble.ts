@@ -20,7 +20,6 @@
  */
 import type net from 'node:net';
 import type { ErrorCode } from '../../proto/error-codes.ts';
-import { addListener, LISTENER_PROXY_REFUSED_TOTAL } from '../../proto/table-layout.ts';
 import type { TopologyListener } from '../../proto/thread-messages.ts';
 import { unmappedAddress } from '../../src/shared/ip.ts';
 import { L4_PREAMBLE_TIMEOUT_MS } from '../../src/shared/limits.ts';
@@ -30,6 +29,7 @@ import {
   PROXY_NEED_MORE,
   ProxyHeader,
   readProxyHeader,
+  refuseProxyHeader,
 } from '../l4/index.ts';
 import { isSourceAllowed, refuseSource, type SourceFilter } from '../route/index.ts';
 import type { LiveConnection, WorkerRuntime } from '../runtime.ts';
@@ -125,23 +125,8 @@ export class ProxyPreamble implements LiveConnection {
   }
 
   private refuse(code: ErrorCode): void {
-    const { runtime, socket } = this;
-    runtime.remove(this);
-    const listenerIndex = runtime.observer.listenerIndexOf(this.listener);
-    if (listenerIndex >= 0)
-      addListener(runtime.view, runtime.workerIndex, listenerIndex, LISTENER_PROXY_REFUSED_TOTAL, 1);
-    const log = runtime.log;
-    if (log.isLevelEnabled('info'))
-      log.info(
-        {
-          listener: this.listener.name,
-          client: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
-          code,
-          phase: 'accept',
-        },
-        'PROXY protocol header refused; connection closed',
-      );
-    socket.destroy();
+    this.runtime.remove(this);
+    refuseProxyHeader(this.runtime, this.listener, this.socket, code);
   }
 }
 
